@@ -1,0 +1,683 @@
+//! Destinations: the write form a client sends, its validation into a typed spec, and the
+//! split into what may be shown (masked) and what is sealed at rest (credentials).
+
+use crate::core::breaker::BreakerSettings;
+use crate::core::retry::{Backoff, RetryPolicy, MAX_DELAY_MS, MAX_RETRIES_LIMIT};
+use crate::core::signing::{self, HmacAlgorithm, SignatureEncoding};
+use crate::core::time::Millis;
+use crate::core::topics::{TopicPattern, MAX_PATTERNS};
+use crate::core::validate::{
+    check_header_name, check_header_value, check_text, check_url, from_value, FieldError,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// What the API shows in place of a credential. Sending it back in a PATCH keeps the old value.
+pub const MASK: &str = "********";
+pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+pub const MIN_TIMEOUT_MS: u64 = 100;
+/// Workers give a subrequest at most this long in practice; longer would hold the queue.
+pub const MAX_TIMEOUT_MS: u64 = 60_000;
+const MAX_NAME_CHARS: usize = 128;
+const MAX_CUSTOM_HEADERS: usize = 32;
+/// Headers Sluice sets itself; a destination may not override them.
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "user-agent",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+];
+/// Shortest retry interval and breaker cooldown we accept (milliseconds keep tests fast).
+const MIN_INTERVAL_MS: u64 = 10;
+const MIN_COOLDOWN_MS: u64 = 100;
+const MAX_COOLDOWN_MS: u64 = 86_400_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DestinationType {
+    Webhook,
+}
+
+impl DestinationType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DestinationType::Webhook => "webhook",
+        }
+    }
+}
+
+/// The write form: the body of a create, and what a PATCH is merged into.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationInput {
+    #[serde(rename = "type")]
+    pub kind: DestinationType,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default = "all_topics")]
+    pub topics: Vec<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub config: Value,
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u64,
+    #[serde(default)]
+    pub retry: RetryPolicy,
+    #[serde(default)]
+    pub circuit_breaker: BreakerSettings,
+}
+
+fn all_topics() -> Vec<String> {
+    vec!["*".into()]
+}
+fn yes() -> bool {
+    true
+}
+fn default_timeout() -> u64 {
+    DEFAULT_TIMEOUT_MS
+}
+
+/// A webhook destination's `config`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<WebhookAuth>,
+    #[serde(default)]
+    pub signing: Signing,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum WebhookAuth {
+    Bearer { token: String },
+    Basic { username: String, password: String },
+    ApiKey { header: String, key: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "scheme", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Signing {
+    /// `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64>`.
+    StandardWebhooks {
+        /// Write-only: a `whsec_…` secret to use instead of a generated one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret: Option<String>,
+    },
+    /// A custom header carrying an HMAC of the body (and timestamp, when a header is named).
+    Hmac {
+        header: String,
+        #[serde(default)]
+        algorithm: HmacAlgorithm,
+        #[serde(default)]
+        encoding: SignatureEncoding,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timestamp_header: Option<String>,
+        /// Write-only: a secret of the receiver's choosing (16 to 256 characters).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret: Option<String>,
+    },
+    None,
+}
+
+impl Default for Signing {
+    fn default() -> Self {
+        Signing::StandardWebhooks { secret: None }
+    }
+}
+
+impl Signing {
+    fn take_secret(&mut self) -> Option<String> {
+        match self {
+            Signing::StandardWebhooks { secret } | Signing::Hmac { secret, .. } => secret.take(),
+            Signing::None => None,
+        }
+    }
+}
+
+/// The typed target of a destination, one variant per type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    Webhook(WebhookConfig),
+}
+
+impl Target {
+    pub fn kind(&self) -> DestinationType {
+        match self {
+            Target::Webhook(_) => DestinationType::Webhook,
+        }
+    }
+
+    pub fn parse(kind: DestinationType, config: Value) -> Result<Target, FieldError> {
+        match kind {
+            DestinationType::Webhook => from_value(config, "config").map(Target::Webhook),
+        }
+    }
+
+    /// The full config, credentials included (for sealing).
+    pub fn to_json(&self) -> Value {
+        match self {
+            Target::Webhook(c) => serde_json::to_value(c).unwrap_or(Value::Null),
+        }
+    }
+
+    /// The config as the API shows it: every credential replaced by `MASK`.
+    pub fn masked(&self) -> Value {
+        match self {
+            Target::Webhook(c) => {
+                let mut c = c.clone();
+                for v in c.headers.values_mut() {
+                    *v = MASK.into();
+                }
+                c.auth = c.auth.map(|a| match a {
+                    WebhookAuth::Bearer { .. } => WebhookAuth::Bearer { token: MASK.into() },
+                    WebhookAuth::Basic { username, .. } => WebhookAuth::Basic {
+                        username,
+                        password: MASK.into(),
+                    },
+                    WebhookAuth::ApiKey { header, .. } => WebhookAuth::ApiKey {
+                        header,
+                        key: MASK.into(),
+                    },
+                });
+                c.signing.take_secret();
+                serde_json::to_value(c).unwrap_or(Value::Null)
+            }
+        }
+    }
+
+    /// Whether this type signs its requests with a secret Sluice keeps.
+    pub fn signs(&self) -> bool {
+        match self {
+            Target::Webhook(c) => !matches!(c.signing, Signing::None),
+        }
+    }
+
+    fn take_signing_secret(&mut self) -> Option<String> {
+        match self {
+            Target::Webhook(c) => c.signing.take_secret(),
+        }
+    }
+}
+
+/// Settings every destination type shares, stored as one JSON column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliverySettings {
+    pub timeout_ms: u64,
+    pub retry: RetryPolicy,
+    pub circuit_breaker: BreakerSettings,
+}
+
+/// A validated destination, credentials in the clear (never stored like this).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DestinationSpec {
+    pub name: Option<String>,
+    pub topics: Vec<TopicPattern>,
+    pub enabled: bool,
+    pub target: Target,
+    pub settings: DeliverySettings,
+    /// A signing secret given in the input (write-only), to use instead of a generated one.
+    pub given_signing_secret: Option<String>,
+}
+
+/// One signing key; during a rotation the previous one stays valid until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SigningKey {
+    pub secret: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Millis>,
+}
+
+/// Everything secret about a destination, sealed as one blob in D1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecretBundle {
+    /// The full target config, credentials included.
+    pub config: Value,
+    /// Newest first.
+    #[serde(default)]
+    pub signing_keys: Vec<SigningKey>,
+}
+
+impl SecretBundle {
+    /// Keys that sign at `now`: the current one, and a rotated-out one still in its grace period.
+    pub fn active_keys(&self, now: Millis) -> impl Iterator<Item = &SigningKey> {
+        self.signing_keys
+            .iter()
+            .filter(move |k| k.expires_at.is_none_or(|t| t > now))
+    }
+}
+
+/// Parses and checks a whole input; every problem found is reported, each naming its field.
+pub fn validate(
+    input: DestinationInput,
+    allow_private: bool,
+) -> Result<DestinationSpec, Vec<FieldError>> {
+    let mut errors = vec![];
+    if let Some(name) = &input.name {
+        if let Err(e) = check_text(name, MAX_NAME_CHARS) {
+            errors.push(FieldError::new("name", e));
+        }
+    }
+    let mut topics = vec![];
+    if input.topics.is_empty() {
+        errors.push(FieldError::new(
+            "topics",
+            "subscribe to at least one topic pattern (\"*\" for all)",
+        ));
+    }
+    if input.topics.len() > MAX_PATTERNS {
+        errors.push(FieldError::new(
+            "topics",
+            format!("at most {MAX_PATTERNS} patterns"),
+        ));
+    }
+    for (i, raw) in input.topics.iter().enumerate() {
+        match TopicPattern::parse(raw) {
+            Ok(p) => topics.push(p),
+            Err(e) => errors.push(FieldError::new(format!("topics[{i}]"), e)),
+        }
+    }
+    if !(MIN_TIMEOUT_MS..=MAX_TIMEOUT_MS).contains(&input.timeout_ms) {
+        errors.push(FieldError::new(
+            "timeout_ms",
+            format!("between {MIN_TIMEOUT_MS} and {MAX_TIMEOUT_MS}"),
+        ));
+    }
+    errors.extend(check_retry(&input.retry));
+    errors.extend(check_breaker(&input.circuit_breaker));
+
+    let mut given_signing_secret = None;
+    let target = match Target::parse(input.kind, input.config) {
+        Ok(mut target) => {
+            errors.extend(check_target(&target, allow_private));
+            given_signing_secret = target.take_signing_secret();
+            if let Some(secret) = &given_signing_secret {
+                if let Err(e) = check_signing_secret(&target, secret) {
+                    errors.push(FieldError::new("config.signing.secret", e));
+                }
+            }
+            Some(target)
+        }
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    };
+    match target {
+        Some(target) if errors.is_empty() => Ok(DestinationSpec {
+            name: input.name,
+            topics,
+            enabled: input.enabled,
+            target,
+            settings: DeliverySettings {
+                timeout_ms: input.timeout_ms,
+                retry: input.retry,
+                circuit_breaker: input.circuit_breaker,
+            },
+            given_signing_secret,
+        }),
+        _ => Err(errors),
+    }
+}
+
+fn check_signing_secret(target: &Target, secret: &str) -> Result<(), String> {
+    match target {
+        Target::Webhook(WebhookConfig {
+            signing: Signing::StandardWebhooks { .. },
+            ..
+        }) => signing::secret_key(secret).map(|_| ()),
+        _ => {
+            if !(16..=256).contains(&secret.len()) || secret.chars().any(char::is_control) {
+                Err("a signing secret is 16 to 256 printable characters".into())
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+fn check_target(target: &Target, allow_private: bool) -> Vec<FieldError> {
+    let mut errors = vec![];
+    match target {
+        Target::Webhook(c) => {
+            if let Err(e) = check_url(&c.url, allow_private) {
+                errors.push(FieldError::new("config.url", e));
+            }
+            if c.headers.len() > MAX_CUSTOM_HEADERS {
+                errors.push(FieldError::new(
+                    "config.headers",
+                    format!("at most {MAX_CUSTOM_HEADERS} headers"),
+                ));
+            }
+            for (name, value) in &c.headers {
+                let field = format!("config.headers.{name}");
+                let lower = name.to_ascii_lowercase();
+                if let Err(e) = check_header_name(name) {
+                    errors.push(FieldError::new(&field, e));
+                } else if RESERVED_HEADERS.contains(&lower.as_str())
+                    || lower.starts_with("x-sluice-")
+                {
+                    errors.push(FieldError::new(
+                        &field,
+                        format!("'{name}' is set by Sluice and cannot be overridden"),
+                    ));
+                } else if let Err(e) = check_header_value(value) {
+                    errors.push(FieldError::new(&field, e));
+                }
+            }
+            let mut nonempty = |field: &str, value: &str| {
+                if value.is_empty() {
+                    errors.push(FieldError::new(field, "must not be empty"));
+                } else if let Err(e) = check_header_value(value) {
+                    errors.push(FieldError::new(field, e));
+                }
+            };
+            match &c.auth {
+                Some(WebhookAuth::Bearer { token }) => nonempty("config.auth.token", token),
+                Some(WebhookAuth::Basic { username, password }) => {
+                    nonempty("config.auth.username", username);
+                    nonempty("config.auth.password", password);
+                    if username.contains(':') {
+                        errors.push(FieldError::new(
+                            "config.auth.username",
+                            "may not contain ':'",
+                        ));
+                    }
+                }
+                Some(WebhookAuth::ApiKey { header, key }) => {
+                    nonempty("config.auth.key", key);
+                    if let Err(e) = check_header_name(header) {
+                        errors.push(FieldError::new("config.auth.header", e));
+                    }
+                }
+                None => {}
+            }
+            if let Signing::Hmac {
+                header,
+                timestamp_header,
+                ..
+            } = &c.signing
+            {
+                for (field, h) in [
+                    ("config.signing.header", Some(header)),
+                    ("config.signing.timestamp_header", timestamp_header.as_ref()),
+                ] {
+                    if let Some(h) = h {
+                        if let Err(e) = check_header_name(h) {
+                            errors.push(FieldError::new(field, e));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    errors
+}
+
+fn check_retry(p: &RetryPolicy) -> Vec<FieldError> {
+    let mut errors = vec![];
+    let mut err = |f: &str, m: String| errors.push(FieldError::new(format!("retry.{f}"), m));
+    if p.max_retries > MAX_RETRIES_LIMIT {
+        err("max_retries", format!("at most {MAX_RETRIES_LIMIT}"));
+    }
+    if !(p.jitter.is_finite() && (0.0..=1.0).contains(&p.jitter)) {
+        err("jitter", "a fraction between 0 and 1".into());
+    }
+    let interval_ok = |ms: u64| (MIN_INTERVAL_MS..=MAX_DELAY_MS).contains(&ms);
+    let range = format!("between {MIN_INTERVAL_MS} and {MAX_DELAY_MS} ms");
+    match &p.backoff {
+        Backoff::Schedule { intervals_ms } => {
+            if intervals_ms.is_empty() || intervals_ms.len() > 20 {
+                err("backoff.intervals_ms", "1 to 20 intervals".into());
+            }
+            for (i, ms) in intervals_ms.iter().enumerate() {
+                if !interval_ok(*ms) {
+                    err(&format!("backoff.intervals_ms[{i}]"), range.clone());
+                }
+            }
+        }
+        Backoff::Fixed { interval_ms } | Backoff::Linear { interval_ms } => {
+            if !interval_ok(*interval_ms) {
+                err("backoff.interval_ms", range.clone());
+            }
+        }
+        Backoff::Exponential {
+            initial_ms,
+            factor,
+            max_ms,
+        } => {
+            if !interval_ok(*initial_ms) {
+                err("backoff.initial_ms", range.clone());
+            }
+            if !(factor.is_finite() && (1.0..=10.0).contains(factor)) {
+                err("backoff.factor", "between 1 and 10".into());
+            }
+            if !interval_ok(*max_ms) || max_ms < initial_ms {
+                err(
+                    "backoff.max_ms",
+                    format!("{range}, and at least initial_ms"),
+                );
+            }
+        }
+    }
+    errors
+}
+
+fn check_breaker(s: &BreakerSettings) -> Vec<FieldError> {
+    let mut errors = vec![];
+    if !(1..=1000).contains(&s.failure_threshold) {
+        errors.push(FieldError::new(
+            "circuit_breaker.failure_threshold",
+            "between 1 and 1000",
+        ));
+    }
+    if !(MIN_COOLDOWN_MS..=MAX_COOLDOWN_MS).contains(&s.cooldown_ms) {
+        errors.push(FieldError::new(
+            "circuit_breaker.cooldown_ms",
+            format!("between {MIN_COOLDOWN_MS} and {MAX_COOLDOWN_MS}"),
+        ));
+    }
+    errors
+}
+
+/// JSON Merge Patch (RFC 7396), except that a string equal to `MASK` keeps the current value:
+/// a client may send back what it read without wiping the credentials it could not see.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    match patch {
+        Value::Object(fields) => {
+            if !target.is_object() {
+                *target = Value::Object(Default::default());
+            }
+            let map = target.as_object_mut().expect("made an object above");
+            for (k, v) in fields {
+                match v {
+                    Value::Null => {
+                        map.remove(k);
+                    }
+                    Value::String(s) if s == MASK && map.contains_key(k) => {}
+                    _ => merge_patch(map.entry(k.clone()).or_insert(Value::Null), v),
+                }
+            }
+        }
+        other => *target = other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn input(v: Value) -> DestinationInput {
+        from_value(v, "").unwrap()
+    }
+
+    fn fields(r: Result<DestinationSpec, Vec<FieldError>>) -> Vec<String> {
+        r.unwrap_err().into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn minimal_webhook_gets_the_defaults() {
+        let spec = validate(
+            input(json!({"type": "webhook", "config": {"url": "https://example.com/h"}})),
+            false,
+        )
+        .unwrap();
+        assert_eq!(spec.topics, vec![TopicPattern::All]);
+        assert!(spec.enabled);
+        assert_eq!(spec.settings.timeout_ms, DEFAULT_TIMEOUT_MS);
+        assert_eq!(spec.settings.retry, RetryPolicy::default());
+        assert_eq!(spec.settings.circuit_breaker, BreakerSettings::default());
+        let Target::Webhook(c) = &spec.target;
+        assert_eq!(c.signing, Signing::StandardWebhooks { secret: None });
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let r = validate(
+            input(json!({
+                "type": "webhook",
+                "name": "bad\nname",
+                "topics": ["ok", "bad*"],
+                "timeout_ms": 5,
+                "retry": {"max_retries": 99, "jitter": 2.0, "backoff": {"type": "schedule", "intervals_ms": [1]}},
+                "circuit_breaker": {"failure_threshold": 0, "cooldown_ms": 1},
+                "config": {"url": "ftp://x", "headers": {"Host": "x", "x-ok": "a\r\nb"},
+                           "auth": {"type": "bearer", "token": ""}}
+            })),
+            true,
+        );
+        let mut got = fields(r);
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                "circuit_breaker.cooldown_ms",
+                "circuit_breaker.failure_threshold",
+                "config.auth.token",
+                "config.headers.Host",
+                "config.headers.x-ok",
+                "config.url",
+                "name",
+                "retry.backoff.intervals_ms[0]",
+                "retry.jitter",
+                "retry.max_retries",
+                "timeout_ms",
+                "topics[1]",
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_config_fields_are_refused_by_path() {
+        let r = validate(
+            input(
+                json!({"type": "webhook", "config": {"url": "https://a.example", "auth": {"type": "bearer", "token": "t", "extra": 1}}}),
+            ),
+            false,
+        );
+        assert_eq!(fields(r), vec!["config.auth.extra"]);
+        let r = validate(
+            input(
+                json!({"type": "webhook", "config": {"url": "https://a.example", "signing": {"scheme": "gpg"}}}),
+            ),
+            false,
+        );
+        assert_eq!(fields(r), vec!["config.signing.scheme"]);
+    }
+
+    #[test]
+    fn private_urls_need_the_development_setting() {
+        let v = json!({"type": "webhook", "config": {"url": "http://127.0.0.1:9000/h"}});
+        assert_eq!(
+            fields(validate(input(v.clone()), false)),
+            vec!["config.url"]
+        );
+        assert!(validate(input(v), true).is_ok());
+    }
+
+    #[test]
+    fn given_signing_secrets_are_checked_and_taken_out_of_the_config() {
+        let r = validate(
+            input(
+                json!({"type": "webhook", "config": {"url": "https://a.example", "signing": {"scheme": "standard_webhooks", "secret": "nope"}}}),
+            ),
+            false,
+        );
+        assert_eq!(fields(r), vec!["config.signing.secret"]);
+        let spec = validate(input(json!({"type": "webhook", "config": {"url": "https://a.example", "signing": {"scheme": "standard_webhooks", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}})), false).unwrap();
+        assert_eq!(
+            spec.given_signing_secret.as_deref(),
+            Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+        );
+        assert!(!spec.target.to_json().to_string().contains("whsec_"));
+    }
+
+    #[test]
+    fn masking_hides_every_credential() {
+        let spec = validate(
+            input(json!({"type": "webhook", "config": {
+            "url": "https://a.example",
+            "headers": {"x-tenant-key": "hdr-secret"},
+            "auth": {"type": "basic", "username": "u", "password": "pw-secret"}}})),
+            false,
+        )
+        .unwrap();
+        let shown = spec.target.masked().to_string();
+        assert!(
+            !shown.contains("hdr-secret") && !shown.contains("pw-secret"),
+            "{shown}"
+        );
+        assert!(shown.contains(MASK) && shown.contains("\"username\":\"u\""));
+    }
+
+    #[test]
+    fn merge_patch_follows_rfc7396_and_keeps_masked_values() {
+        let mut doc = json!({"url": "https://a", "auth": {"type": "bearer", "token": "real"}, "headers": {"a": "1", "b": "2"}});
+        merge_patch(
+            &mut doc,
+            &json!({"url": "https://b", "auth": {"token": MASK}, "headers": {"a": null, "c": "3"}}),
+        );
+        assert_eq!(
+            doc,
+            json!({"url": "https://b", "auth": {"type": "bearer", "token": "real"}, "headers": {"b": "2", "c": "3"}})
+        );
+        merge_patch(&mut doc, &json!({"auth": {"token": "new"}}));
+        assert_eq!(doc["auth"]["token"], "new");
+        merge_patch(&mut doc, &json!({"auth": null}));
+        assert!(doc.get("auth").is_none());
+    }
+
+    #[test]
+    fn rotated_keys_expire() {
+        let b = SecretBundle {
+            config: json!({}),
+            signing_keys: vec![
+                SigningKey {
+                    secret: "new".into(),
+                    expires_at: None,
+                },
+                SigningKey {
+                    secret: "old".into(),
+                    expires_at: Some(100),
+                },
+            ],
+        };
+        assert_eq!(b.active_keys(99).count(), 2);
+        assert_eq!(
+            b.active_keys(100)
+                .map(|k| k.secret.as_str())
+                .collect::<Vec<_>>(),
+            vec!["new"]
+        );
+    }
+}

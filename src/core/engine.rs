@@ -1,0 +1,338 @@
+//! The delivery engine: the queue, retry and breaker decisions of one destination, written
+//! against small traits so that it runs natively in tests with in-memory fakes and in the
+//! DeliveryScheduler Durable Object with SQLite storage, alarms and `fetch`.
+//!
+//! One run: while the breaker admits and deliveries are due, lease a batch (pushing its due
+//! time past the timeout, and the wake-up with it, so a crash mid-send retries it), build the
+//! request, send it, classify the result, and apply each delivery's outcome:
+//! delivered → removed; retry → rescheduled; failed → removed and kept in D1 for inspection.
+
+use crate::core::breaker::{Admission, Breaker, Signal, Transition};
+use crate::core::classify::{classify, Verdict};
+use crate::core::destination::DeliverySettings;
+use crate::core::ids::{AttemptId, DeliveryId, EventId, TenantId};
+use crate::core::retry::RetryPolicy;
+use crate::core::time::Millis;
+use crate::core::wire::{snippet, HttpRequest, TransportResult};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Extra time past a request's timeout before a leased delivery counts as abandoned (the
+/// runtime died mid-send) and becomes due again.
+pub const LEASE_MARGIN_MS: i64 = 30_000;
+
+/// A delivery waiting in a destination's queue. Carries its payload so that sending needs no
+/// read of D1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueuedDelivery {
+    pub delivery_id: DeliveryId,
+    pub tenant_id: TenantId,
+    pub event_id: EventId,
+    pub topic: String,
+    /// The event's `data`, as JSON text.
+    pub payload: String,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    /// Attempts made so far (the next one is `attempts + 1`).
+    pub attempts: u32,
+    pub due_at: Millis,
+    pub created_at: Millis,
+}
+
+/// Speaks one destination type's wire format (see `providers`).
+pub trait Provider {
+    /// Most deliveries one request may carry.
+    fn max_batch(&self) -> usize {
+        1
+    }
+    /// The request for a batch (each delivery's attempt number is `attempts + 1`).
+    fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<HttpRequest, String>;
+    /// One verdict per delivery of the batch, in order.
+    fn interpret(
+        &self,
+        batch: &[QueuedDelivery],
+        result: &TransportResult,
+        now: Millis,
+    ) -> Vec<Verdict> {
+        vec![classify(result, now); batch.len()]
+    }
+}
+
+/// Sends a request, aborting it after `timeout_ms`.
+#[allow(async_fn_in_trait)]
+pub trait Transport {
+    async fn send(&self, request: HttpRequest, timeout_ms: u64) -> TransportResult;
+}
+
+/// The durable queue and breaker state of one destination.
+pub trait QueueStore {
+    /// Deliveries due at `now`, earliest first.
+    fn due(&self, now: Millis, limit: usize) -> Vec<QueuedDelivery>;
+    /// Sets due times (a lease, or a retry) and attempt counts.
+    fn reschedule(&self, id: &DeliveryId, attempts: u32, due_at: Millis);
+    fn remove(&self, id: &DeliveryId);
+    /// The earliest due time, if the queue is not empty.
+    fn next_due(&self) -> Option<Millis>;
+    fn breaker(&self) -> Breaker;
+    fn save_breaker(&self, breaker: &Breaker);
+}
+
+/// Persists when the engine must run next (the Durable Object's alarm).
+#[allow(async_fn_in_trait)]
+pub trait Wakeup {
+    async fn wake_at(&self, at: Option<Millis>);
+}
+
+/// The clock and the random source, passed in.
+pub trait Clock {
+    fn now(&self) -> Millis;
+    /// Uniform in [0, 1).
+    fn random(&self) -> f64;
+    fn random_u128(&self) -> u128;
+}
+
+/// What happens to a delivery after one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    RetryAt(Millis),
+    Failed(String),
+}
+
+/// The attempt's outcome as stored and shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Delivered,
+    Retry,
+    Failed,
+}
+
+impl AttemptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Delivered => "delivered",
+            AttemptOutcome::Retry => "retry",
+            AttemptOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// One attempt, for the record in D1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub id: AttemptId,
+    pub delivery_id: DeliveryId,
+    pub tenant_id: TenantId,
+    pub event_id: EventId,
+    pub attempt: u32,
+    pub started_at: Millis,
+    pub duration_ms: u64,
+    pub status_code: Option<u16>,
+    pub outcome: AttemptOutcome,
+    pub error: Option<String>,
+    pub response_body: Option<String>,
+    pub next_attempt_at: Option<Millis>,
+}
+
+/// Decides a delivery's fate after attempt number `attempt` (1-based).
+pub fn decide(
+    policy: &RetryPolicy,
+    attempt: u32,
+    verdict: &Verdict,
+    now: Millis,
+    random: f64,
+) -> Outcome {
+    match verdict {
+        Verdict::Delivered => Outcome::Delivered,
+        Verdict::Permanent { error } => Outcome::Failed(error.clone()),
+        Verdict::Transient {
+            error,
+            retry_after_ms,
+        } => match policy.delay_ms(attempt, random) {
+            None => Outcome::Failed(format!("gave up after {attempt} attempts: {error}")),
+            Some(delay) => {
+                let delay = retry_after_ms.unwrap_or(delay);
+                Outcome::RetryAt(now.saturating_add(delay as i64))
+            }
+        },
+    }
+}
+
+/// Bounds on one run, so that a long queue yields to other events (the next run follows at once).
+#[derive(Debug, Clone, Copy)]
+pub struct RunLimits {
+    pub max_requests: usize,
+}
+
+impl Default for RunLimits {
+    fn default() -> Self {
+        RunLimits { max_requests: 50 }
+    }
+}
+
+/// What one run did.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    pub attempts: Vec<AttemptRecord>,
+    pub transitions: Vec<Transition>,
+    pub next_wake: Option<Millis>,
+}
+
+/// The engine's ports.
+pub struct Ports<'a, S, T, P, C, W> {
+    pub store: &'a S,
+    pub transport: &'a T,
+    pub provider: &'a P,
+    pub clock: &'a C,
+    pub wakeup: &'a W,
+}
+
+/// Delivers what is due, as far as the breaker and the limits allow, and schedules the next run.
+pub async fn run<S, T, P, C, W>(
+    ports: Ports<'_, S, T, P, C, W>,
+    settings: &DeliverySettings,
+    limits: RunLimits,
+) -> RunReport
+where
+    S: QueueStore,
+    T: Transport,
+    P: Provider,
+    C: Clock,
+    W: Wakeup,
+{
+    let Ports {
+        store,
+        transport,
+        provider,
+        clock,
+        wakeup,
+    } = ports;
+    let mut report = RunReport::default();
+    let mut breaker_wait = None;
+    for _ in 0..limits.max_requests {
+        let now = clock.now();
+        let (breaker, admission) = store.breaker().admit(now);
+        let batch_size = match admission {
+            Admission::WaitUntil(at) => {
+                breaker_wait = Some(at);
+                break;
+            }
+            Admission::Probe => 1,
+            Admission::Send => provider.max_batch().max(1),
+        };
+        let batch = store.due(now, batch_size);
+        if batch.is_empty() {
+            break;
+        }
+        store.save_breaker(&breaker);
+
+        // Lease before the slow part: if the runtime dies while sending, the batch is due
+        // again after the lease, and the alarm below is already set for it.
+        let lease_until = now + settings.timeout_ms as i64 + LEASE_MARGIN_MS;
+        for d in &batch {
+            store.reschedule(&d.delivery_id, d.attempts, lease_until);
+        }
+        wakeup.wake_at(Some(lease_until)).await;
+
+        let (result, started, verdicts) = match provider.build(&batch, now) {
+            Ok(request) => {
+                let started = clock.now();
+                let result = transport.send(request, settings.timeout_ms).await;
+                let verdicts = provider.interpret(&batch, &result, clock.now());
+                (Some(result), started, verdicts)
+            }
+            Err(e) => {
+                let error = format!("could not build the request: {e}");
+                (None, now, vec![Verdict::Permanent { error }; batch.len()])
+            }
+        };
+        let finished = clock.now();
+
+        // The breaker watches the endpoint: one signal per request actually sent.
+        if result.is_some() {
+            let unhealthy = verdicts.iter().any(Verdict::is_transient);
+            let signal = if unhealthy {
+                Signal::Unhealthy
+            } else {
+                Signal::Healthy
+            };
+            let (breaker, transition) =
+                store
+                    .breaker()
+                    .record(signal, &settings.circuit_breaker, finished);
+            store.save_breaker(&breaker);
+            report.transitions.extend(transition);
+        }
+
+        let status_code = result
+            .as_ref()
+            .and_then(|r| r.as_ref().ok())
+            .map(|r| r.status);
+        let body = result
+            .as_ref()
+            .and_then(|r| r.as_ref().ok())
+            .map(|r| snippet(&r.body));
+        for (d, verdict) in batch.iter().zip(verdicts) {
+            let attempt = d.attempts + 1;
+            let outcome = decide(&settings.retry, attempt, &verdict, finished, clock.random());
+            let (kind, next_attempt_at) = match &outcome {
+                Outcome::Delivered => {
+                    store.remove(&d.delivery_id);
+                    (AttemptOutcome::Delivered, None)
+                }
+                Outcome::RetryAt(at) => {
+                    store.reschedule(&d.delivery_id, attempt, *at);
+                    (AttemptOutcome::Retry, Some(*at))
+                }
+                Outcome::Failed(_) => {
+                    store.remove(&d.delivery_id);
+                    (AttemptOutcome::Failed, None)
+                }
+            };
+            let error = match (&verdict, &outcome) {
+                (_, Outcome::Failed(e)) => Some(e.clone()),
+                (Verdict::Transient { error, .. }, _) | (Verdict::Permanent { error }, _) => {
+                    Some(error.clone())
+                }
+                (Verdict::Delivered, _) => None,
+            };
+            report.attempts.push(AttemptRecord {
+                id: AttemptId::generate(started as u64, clock.random_u128()),
+                delivery_id: d.delivery_id.clone(),
+                tenant_id: d.tenant_id.clone(),
+                event_id: d.event_id.clone(),
+                attempt,
+                started_at: started,
+                duration_ms: (finished - started).max(0) as u64,
+                status_code,
+                outcome: kind,
+                error,
+                response_body: body.clone(),
+                next_attempt_at,
+            });
+        }
+    }
+    let next_due = store.next_due();
+    report.next_wake = match (
+        next_due,
+        breaker_wait.or_else(|| open_until(&store.breaker())),
+    ) {
+        (None, _) => None,
+        (Some(due), Some(wait)) => Some(due.max(wait)),
+        (Some(due), None) => Some(due),
+    };
+    wakeup.wake_at(report.next_wake).await;
+    report
+}
+
+fn open_until(b: &Breaker) -> Option<Millis> {
+    match b.state {
+        crate::core::breaker::CircuitState::Open => b.retry_at,
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

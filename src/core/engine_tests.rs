@@ -1,0 +1,435 @@
+//! The engine against in-memory fakes: queue, transport that fails on demand, clock.
+
+use super::*;
+use crate::core::breaker::{BreakerSettings, CircuitState};
+use crate::core::retry::Backoff;
+use crate::core::wire::{HttpResponse, TransportError};
+use futures::executor::block_on;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+
+#[derive(Default)]
+struct FakeStore {
+    queue: RefCell<BTreeMap<DeliveryId, QueuedDelivery>>,
+    breaker: RefCell<Breaker>,
+}
+
+impl QueueStore for FakeStore {
+    fn due(&self, now: Millis, limit: usize) -> Vec<QueuedDelivery> {
+        let mut due: Vec<_> = self
+            .queue
+            .borrow()
+            .values()
+            .filter(|d| d.due_at <= now)
+            .cloned()
+            .collect();
+        due.sort_by_key(|d| (d.due_at, d.delivery_id.clone()));
+        due.truncate(limit);
+        due
+    }
+    fn reschedule(&self, id: &DeliveryId, attempts: u32, due_at: Millis) {
+        if let Some(d) = self.queue.borrow_mut().get_mut(id) {
+            d.attempts = attempts;
+            d.due_at = due_at;
+        }
+    }
+    fn remove(&self, id: &DeliveryId) {
+        self.queue.borrow_mut().remove(id);
+    }
+    fn next_due(&self) -> Option<Millis> {
+        self.queue.borrow().values().map(|d| d.due_at).min()
+    }
+    fn breaker(&self) -> Breaker {
+        self.breaker.borrow().clone()
+    }
+    fn save_breaker(&self, b: &Breaker) {
+        *self.breaker.borrow_mut() = b.clone();
+    }
+}
+
+/// Answers from a script (then 200s), advancing the clock by 5 ms per request.
+struct FakeTransport<'a> {
+    script: RefCell<VecDeque<TransportResult>>,
+    sent: RefCell<Vec<HttpRequest>>,
+    clock: &'a FakeClock,
+}
+
+impl Transport for FakeTransport<'_> {
+    async fn send(&self, request: HttpRequest, _timeout_ms: u64) -> TransportResult {
+        self.sent.borrow_mut().push(request);
+        self.clock.now.set(self.clock.now.get() + 5);
+        self.script
+            .borrow_mut()
+            .pop_front()
+            .unwrap_or_else(|| status(200))
+    }
+}
+
+struct FakeClock {
+    now: Cell<Millis>,
+    counter: Cell<u128>,
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> Millis {
+        self.now.get()
+    }
+    fn random(&self) -> f64 {
+        0.5
+    }
+    fn random_u128(&self) -> u128 {
+        self.counter.set(self.counter.get() + 1);
+        self.counter.get()
+    }
+}
+
+#[derive(Default)]
+struct FakeWakeup(RefCell<Vec<Option<Millis>>>);
+
+impl Wakeup for FakeWakeup {
+    async fn wake_at(&self, at: Option<Millis>) {
+        self.0.borrow_mut().push(at);
+    }
+}
+
+struct EchoProvider;
+
+impl Provider for EchoProvider {
+    fn build(&self, batch: &[QueuedDelivery], _now: Millis) -> Result<HttpRequest, String> {
+        if batch[0].payload == "unbuildable" {
+            return Err("bad config".into());
+        }
+        Ok(HttpRequest {
+            method: "POST",
+            url: "https://receiver.example/".into(),
+            headers: vec![("x-attempt".into(), (batch[0].attempts + 1).to_string())],
+            body: batch[0].payload.clone().into_bytes(),
+        })
+    }
+}
+
+fn status(code: u16) -> TransportResult {
+    Ok(HttpResponse {
+        status: code,
+        headers: vec![],
+        body: format!("body {code}"),
+    })
+}
+
+fn delivery(n: u128, due_at: Millis) -> QueuedDelivery {
+    QueuedDelivery {
+        delivery_id: DeliveryId::generate(1, n),
+        tenant_id: TenantId::parse("acme").unwrap(),
+        event_id: EventId::parse(&format!("evt-{n}")).unwrap(),
+        topic: "order.created".into(),
+        payload: format!("{{\"n\":{n}}}"),
+        metadata: BTreeMap::new(),
+        attempts: 0,
+        due_at,
+        created_at: due_at,
+    }
+}
+
+fn settings(max_retries: u32, threshold: u32) -> DeliverySettings {
+    DeliverySettings {
+        timeout_ms: 1_000,
+        retry: RetryPolicy {
+            max_retries,
+            backoff: Backoff::Schedule {
+                intervals_ms: vec![100, 200],
+            },
+            jitter: 0.0,
+        },
+        circuit_breaker: BreakerSettings {
+            failure_threshold: threshold,
+            cooldown_ms: 1_000,
+        },
+    }
+}
+
+struct World<'a> {
+    store: FakeStore,
+    transport: FakeTransport<'a>,
+    wakeup: FakeWakeup,
+    clock: &'a FakeClock,
+}
+
+impl<'a> World<'a> {
+    fn new(clock: &'a FakeClock, script: Vec<TransportResult>) -> Self {
+        World {
+            store: FakeStore::default(),
+            transport: FakeTransport {
+                script: RefCell::new(script.into()),
+                sent: RefCell::default(),
+                clock,
+            },
+            wakeup: FakeWakeup::default(),
+            clock,
+        }
+    }
+    fn push(&self, d: QueuedDelivery) {
+        self.store
+            .queue
+            .borrow_mut()
+            .insert(d.delivery_id.clone(), d);
+    }
+    fn run(&self, s: &DeliverySettings) -> RunReport {
+        let ports = Ports {
+            store: &self.store,
+            transport: &self.transport,
+            provider: &EchoProvider,
+            clock: self.clock,
+            wakeup: &self.wakeup,
+        };
+        block_on(run(ports, s, RunLimits::default()))
+    }
+    fn advance_to(&self, t: Millis) {
+        self.clock.now.set(t);
+    }
+}
+
+fn clock() -> FakeClock {
+    FakeClock {
+        now: Cell::new(1_000),
+        counter: Cell::new(0),
+    }
+}
+
+#[test]
+fn delivers_what_is_due_and_leaves_the_rest() {
+    let c = clock();
+    let w = World::new(&c, vec![]);
+    w.push(delivery(1, 1_000));
+    w.push(delivery(2, 5_000));
+    let r = w.run(&settings(5, 5));
+    assert_eq!(r.attempts.len(), 1);
+    assert_eq!(r.attempts[0].outcome, AttemptOutcome::Delivered);
+    assert_eq!(r.attempts[0].status_code, Some(200));
+    assert_eq!(r.next_wake, Some(5_000));
+    assert_eq!(w.store.queue.borrow().len(), 1);
+}
+
+#[test]
+fn fails_twice_then_delivers_with_the_policy_spacing() {
+    let c = clock();
+    let w = World::new(&c, vec![status(500), status(503)]);
+    w.push(delivery(1, 1_000));
+    let r1 = w.run(&settings(5, 10));
+    assert_eq!(r1.attempts[0].outcome, AttemptOutcome::Retry);
+    assert_eq!(
+        r1.attempts[0].next_attempt_at,
+        Some(1_105),
+        "first interval 100 ms after the answer"
+    );
+    assert_eq!(r1.next_wake, Some(1_105));
+    w.advance_to(1_105);
+    let r2 = w.run(&settings(5, 10));
+    assert_eq!(
+        r2.attempts[0].next_attempt_at,
+        Some(1_310),
+        "second interval 200 ms"
+    );
+    w.advance_to(1_310);
+    let r3 = w.run(&settings(5, 10));
+    assert_eq!(r3.attempts[0].outcome, AttemptOutcome::Delivered);
+    assert_eq!(r3.attempts[0].attempt, 3);
+    assert_eq!(r3.next_wake, None);
+    let attempts: Vec<_> = w
+        .transport
+        .sent
+        .borrow()
+        .iter()
+        .map(|r| r.header("x-attempt").unwrap().to_string())
+        .collect();
+    assert_eq!(attempts, vec!["1", "2", "3"]);
+}
+
+#[test]
+fn a_4xx_fails_at_once() {
+    let c = clock();
+    let w = World::new(&c, vec![status(400)]);
+    w.push(delivery(1, 1_000));
+    let r = w.run(&settings(5, 5));
+    assert_eq!(r.attempts.len(), 1);
+    assert_eq!(r.attempts[0].outcome, AttemptOutcome::Failed);
+    assert_eq!(r.attempts[0].error.as_deref(), Some("HTTP 400"));
+    assert_eq!(r.attempts[0].response_body.as_deref(), Some("body 400"));
+    assert!(w.store.queue.borrow().is_empty());
+    assert_eq!(
+        w.store.breaker().consecutive_failures,
+        0,
+        "a 4xx says the endpoint is up"
+    );
+}
+
+#[test]
+fn gives_up_after_max_retries() {
+    let c = clock();
+    let w = World::new(&c, vec![status(500), status(500)]);
+    w.push(delivery(1, 1_000));
+    w.run(&settings(1, 10));
+    w.advance_to(10_000);
+    let r = w.run(&settings(1, 10));
+    assert_eq!(r.attempts[0].outcome, AttemptOutcome::Failed);
+    assert_eq!(
+        r.attempts[0].error.as_deref(),
+        Some("gave up after 2 attempts: HTTP 500")
+    );
+    assert!(w.store.queue.borrow().is_empty());
+}
+
+#[test]
+fn retry_after_overrides_the_schedule() {
+    let c = clock();
+    let w = World::new(
+        &c,
+        vec![Ok(HttpResponse {
+            status: 429,
+            headers: vec![("Retry-After".into(), "3".into())],
+            body: String::new(),
+        })],
+    );
+    w.push(delivery(1, 1_000));
+    let r = w.run(&settings(5, 5));
+    assert_eq!(r.attempts[0].next_attempt_at, Some(1_005 + 3_000));
+}
+
+#[test]
+fn network_errors_and_timeouts_are_retried() {
+    let c = clock();
+    let w = World::new(
+        &c,
+        vec![
+            Err(TransportError::Network("connection refused".into())),
+            Err(TransportError::Timeout { after_ms: 1_000 }),
+        ],
+    );
+    w.push(delivery(1, 1_000));
+    let r = w.run(&settings(5, 5));
+    assert_eq!(r.attempts[0].outcome, AttemptOutcome::Retry);
+    assert_eq!(r.attempts[0].status_code, None);
+    assert_eq!(
+        r.attempts[0].error.as_deref(),
+        Some("network error: connection refused")
+    );
+    w.advance_to(2_000);
+    let r = w.run(&settings(5, 5));
+    assert_eq!(
+        r.attempts[0].error.as_deref(),
+        Some("timed out after 1000 ms")
+    );
+}
+
+#[test]
+fn circuit_opens_holds_the_queue_probes_once_and_closes() {
+    let c = clock();
+    // Three failures open the circuit (threshold 3); the probe fails once more; then all is well.
+    let w = World::new(&c, vec![status(500), status(500), status(500), status(500)]);
+    for n in 1..=3 {
+        w.push(delivery(n, 1_000));
+    }
+    let r = w.run(&settings(10, 3));
+    assert_eq!(r.attempts.len(), 3);
+    assert_eq!(r.transitions, vec![Transition::Opened]);
+    assert_eq!(w.store.breaker().state, CircuitState::Open);
+    let open_until = w.store.breaker().retry_at.unwrap();
+    assert_eq!(
+        r.next_wake,
+        Some(open_until),
+        "the queue waits for the cooldown"
+    );
+
+    // During the cooldown nothing is sent, even though deliveries are due.
+    w.advance_to(open_until - 1);
+    let r = w.run(&settings(10, 3));
+    assert!(r.attempts.is_empty());
+    assert_eq!(w.transport.sent.borrow().len(), 3);
+
+    // After it: exactly one probe; it fails and the circuit re-opens.
+    w.advance_to(open_until);
+    let r = w.run(&settings(10, 3));
+    assert_eq!(r.attempts.len(), 1);
+    assert_eq!(r.transitions, vec![Transition::Reopened]);
+    let reopen_until = w.store.breaker().retry_at.unwrap();
+
+    // The next probe succeeds: the circuit closes and everything waiting flows.
+    w.advance_to(reopen_until + 10_000);
+    let r = w.run(&settings(10, 3));
+    assert_eq!(r.transitions, vec![Transition::Closed]);
+    assert_eq!(r.attempts.len(), 3);
+    assert!(r
+        .attempts
+        .iter()
+        .all(|a| a.outcome == AttemptOutcome::Delivered));
+    assert!(w.store.queue.borrow().is_empty());
+    assert_eq!(w.transport.sent.borrow().len(), 7);
+}
+
+#[test]
+fn the_lease_and_its_wakeup_are_persisted_before_sending() {
+    let c = clock();
+    let w = World::new(&c, vec![status(500)]);
+    w.push(delivery(1, 1_000));
+    w.run(&settings(5, 5));
+    let wakes = w.wakeup.0.borrow();
+    assert_eq!(
+        wakes[0],
+        Some(1_000 + 1_000 + LEASE_MARGIN_MS),
+        "lease wake-up first"
+    );
+    assert_eq!(
+        *wakes.last().unwrap(),
+        Some(1_105),
+        "then the real next attempt"
+    );
+}
+
+#[test]
+fn an_unbuildable_request_fails_without_touching_the_breaker() {
+    let c = clock();
+    let w = World::new(&c, vec![]);
+    let mut d = delivery(1, 1_000);
+    d.payload = "unbuildable".into();
+    w.push(d);
+    let r = w.run(&settings(5, 1));
+    assert_eq!(r.attempts[0].outcome, AttemptOutcome::Failed);
+    assert!(r.attempts[0]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("bad config"));
+    assert!(w.transport.sent.borrow().is_empty());
+    assert_eq!(w.store.breaker(), Breaker::default());
+}
+
+#[test]
+fn decide_table() {
+    let p = settings(2, 5).retry;
+    let t = |ra| Verdict::Transient {
+        error: "HTTP 500".into(),
+        retry_after_ms: ra,
+    };
+    assert_eq!(
+        decide(&p, 1, &Verdict::Delivered, 0, 0.5),
+        Outcome::Delivered
+    );
+    assert_eq!(decide(&p, 1, &t(None), 0, 0.5), Outcome::RetryAt(100));
+    assert_eq!(decide(&p, 2, &t(None), 0, 0.5), Outcome::RetryAt(200));
+    assert_eq!(decide(&p, 1, &t(Some(7)), 0, 0.5), Outcome::RetryAt(7));
+    assert!(matches!(
+        decide(&p, 3, &t(None), 0, 0.5),
+        Outcome::Failed(_)
+    ));
+    assert_eq!(
+        decide(
+            &p,
+            1,
+            &Verdict::Permanent {
+                error: "HTTP 404".into()
+            },
+            0,
+            0.5
+        ),
+        Outcome::Failed("HTTP 404".into())
+    );
+}

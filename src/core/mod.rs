@@ -1,0 +1,15 @@
+//! The functional core: everything that decides, in plain Rust with no `worker` types.
+//! Time and randomness are passed in; nothing here reads a clock or a random source.
+
+pub mod breaker;
+pub mod classify;
+pub mod crypto;
+pub mod destination;
+pub mod engine;
+pub mod ids;
+pub mod retry;
+pub mod signing;
+pub mod time;
+pub mod topics;
+pub mod validate;
+pub mod wire;

@@ -1,0 +1,264 @@
+//! Validation helpers shared by every input: field errors that name the offending field,
+//! and checks for URLs, header names and values, and free text.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// One problem with one field, e.g. `{"field": "config.url", "message": "…"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Deserialises `value` into `T`, naming the field (`config.auth.token`) when it fails.
+/// `prefix` is the path of `value` inside the request body ("" for the body itself).
+pub fn from_value<T: DeserializeOwned>(
+    value: serde_json::Value,
+    prefix: &str,
+) -> Result<T, FieldError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let inner = e.path().to_string();
+        let mut message = e.inner().to_string();
+        let mut field = join_path(prefix, if inner == "." { "" } else { &inner });
+        if let Some(unknown) = unknown_field_name(&message) {
+            // The path already ends with the unknown field; the message lists every known
+            // one, which is noise in an API error.
+            if !field.ends_with(&unknown) {
+                field = join_path(&field, &unknown);
+            }
+            message = format!("unknown field '{unknown}'");
+        }
+        FieldError::new(
+            if field.is_empty() {
+                "body".into()
+            } else {
+                field
+            },
+            message,
+        )
+    })
+}
+
+fn unknown_field_name(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next().map(str::to_string)
+}
+
+pub fn join_path(prefix: &str, field: &str) -> String {
+    match (prefix.is_empty(), field.is_empty()) {
+        (true, _) => field.to_string(),
+        (_, true) => prefix.to_string(),
+        _ => format!("{prefix}.{field}"),
+    }
+}
+
+/// Longest URL we store and send to.
+pub const MAX_URL_LEN: usize = 2048;
+
+/// Checks a destination URL: absolute http(s), a host, no credentials in it, and no private,
+/// loopback or link-local address unless the deployment allows them (local development).
+pub fn check_url(raw: &str, allow_private: bool) -> Result<url::Url, String> {
+    if raw.len() > MAX_URL_LEN {
+        return Err(format!("a URL is at most {MAX_URL_LEN} characters"));
+    }
+    let url = url::Url::parse(raw).map_err(|e| format!("not a valid absolute URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("the URL's scheme must be http or https".into());
+    }
+    let host = url.host().ok_or("the URL must name a host")?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("put credentials in `auth`, not in the URL".into());
+    }
+    if !allow_private {
+        let private = match host {
+            url::Host::Domain(d) => {
+                let d = d.trim_end_matches('.').to_ascii_lowercase();
+                d == "localhost" || d.ends_with(".localhost") || d.ends_with(".local")
+            }
+            url::Host::Ipv4(ip) => is_private_v4(ip),
+            url::Host::Ipv6(ip) => is_private_v6(ip),
+        };
+        if private {
+            return Err("private, loopback and link-local addresses are not allowed".into());
+        }
+    }
+    Ok(url)
+}
+
+fn is_private_v4(ip: Ipv4Addr) -> bool {
+    ip.is_private()
+        || ip.is_loopback()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.octets()[0] == 0
+        // 100.64.0.0/10, carrier-grade NAT
+        || (ip.octets()[0] == 100 && (ip.octets()[1] & 0xc0) == 64)
+}
+
+fn is_private_v6(ip: Ipv6Addr) -> bool {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return is_private_v4(v4);
+    }
+    let first = ip.segments()[0];
+    ip.is_loopback()
+        || ip.is_unspecified()
+        || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
+        || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
+}
+
+/// Whether an IP literal is private/loopback/link-local (exposed for tests of callers).
+pub fn is_private_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_private_v4(v4),
+        IpAddr::V6(v6) => is_private_v6(v6),
+    }
+}
+
+/// An HTTP header name: RFC 9110 token characters.
+pub fn check_header_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 256 {
+        return Err("a header name is 1 to 256 characters".into());
+    }
+    let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if !name.chars().all(tchar) {
+        return Err(format!("'{name}' is not a valid header name"));
+    }
+    Ok(())
+}
+
+/// A header value (or anything that ends up in one): no CR, LF or other control characters,
+/// which would let a value inject headers.
+pub fn check_header_value(value: &str) -> Result<(), String> {
+    if value.len() > 4096 {
+        return Err("a header value is at most 4096 characters".into());
+    }
+    if value.chars().any(|c| c.is_control() && c != '\t') {
+        return Err("a header value may not contain control characters (CR, LF, …)".into());
+    }
+    Ok(())
+}
+
+/// Free text such as names: bounded, no control characters.
+pub fn check_text(value: &str, max: usize) -> Result<(), String> {
+    if value.chars().count() > max {
+        return Err(format!("at most {max} characters"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err("control characters are not allowed".into());
+    }
+    Ok(())
+}
+
+/// Metadata maps: at most 50 keys, header-safe keys and values (they may travel as headers).
+pub fn check_metadata(
+    field: &str,
+    metadata: &std::collections::BTreeMap<String, String>,
+) -> Vec<FieldError> {
+    const MAX_KEYS: usize = 50;
+    let mut errors = vec![];
+    if metadata.len() > MAX_KEYS {
+        errors.push(FieldError::new(field, format!("at most {MAX_KEYS} keys")));
+    }
+    for (k, v) in metadata {
+        let path = join_path(field, k);
+        if let Err(e) = check_header_name(k) {
+            errors.push(FieldError::new(&path, e));
+        } else if let Err(e) = check_header_value(v) {
+            errors.push(FieldError::new(&path, e));
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        token: String,
+    }
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        auth: Inner,
+        n: u32,
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = from_value::<Outer>(serde_json::json!({"auth": {"token": 5}, "n": 1}), "config")
+            .unwrap_err();
+        assert_eq!(e.field, "config.auth.token");
+        let e = from_value::<Outer>(
+            serde_json::json!({"auth": {"token": "t", "x": 1}, "n": 1}),
+            "",
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "auth.x");
+        assert_eq!(e.message, "unknown field 'x'");
+        let e = from_value::<Outer>(serde_json::json!({"auth": {"token": "t"}}), "").unwrap_err();
+        assert_eq!(e.field, "body");
+        assert!(e.message.contains("missing field `n`"), "{}", e.message);
+    }
+
+    #[test]
+    fn urls() {
+        assert!(check_url("https://example.com/hook?x=1", false).is_ok());
+        for bad in [
+            "ftp://example.com",
+            "example.com/hook",
+            "https://user:pw@example.com",
+            "http://",
+            "javascript:alert(1)",
+        ] {
+            assert!(check_url(bad, true).is_err(), "{bad} should be refused");
+        }
+        for private in [
+            "http://127.0.0.1:8080",
+            "http://localhost/x",
+            "http://10.1.2.3",
+            "http://192.168.1.1",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]/",
+            "http://[fd00::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://100.64.0.1",
+        ] {
+            assert!(
+                check_url(private, false).is_err(),
+                "{private} should be refused"
+            );
+            assert!(
+                check_url(private, true).is_ok(),
+                "{private} allowed in development"
+            );
+        }
+    }
+
+    #[test]
+    fn headers_refuse_injection() {
+        assert!(check_header_name("X-Api-Key").is_ok());
+        assert!(check_header_name("bad header").is_err());
+        assert!(check_header_name("bad:header").is_err());
+        assert!(check_header_value("ok value\twith tab").is_ok());
+        assert!(check_header_value("evil\r\nx-injected: 1").is_err());
+        assert!(check_header_value("nul\0").is_err());
+    }
+}

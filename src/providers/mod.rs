@@ -1,0 +1,15 @@
+//! One module per destination type: pure request builders and response interpreters.
+//! The DeliveryScheduler owns the one place where requests are sent.
+
+pub mod webhook;
+
+use crate::core::destination::{SecretBundle, Target};
+use crate::core::engine::Provider;
+use crate::core::time::Millis;
+
+/// Builds the provider for a destination from its decrypted secrets.
+pub fn for_target(target: &Target, secrets: &SecretBundle, now: Millis) -> impl Provider {
+    match target {
+        Target::Webhook(config) => webhook::Webhook::new(config.clone(), secrets, now),
+    }
+}

@@ -1,0 +1,227 @@
+// API surface: authentication, tenant isolation, and bad input → 4xx problem+json (never 5xx).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { startSluice, createWebhook, checkProblem, uniqueId } from './helpers/sluice.mjs';
+
+let sluice;
+
+before(async () => {
+  sluice = await startSluice({ name: 'api' });
+}, { timeout: 120_000 });
+
+after(async () => {
+  if (sluice) await sluice.stop();
+});
+
+// A destination URL that is never called in this file.
+const DUMMY = { url: 'http://127.0.0.1:9/hook' };
+
+async function newTenant() {
+  const id = uniqueId('t');
+  const r = await sluice.api('POST', '/v1/tenants', { id });
+  assert.equal(r.status, 201, r.text);
+  return id;
+}
+
+// 7 ------------------------------------------------------------------------------------------
+test('auth: missing or wrong admin key → 401 problem+json; /healthz is public', { timeout: 60_000 }, async () => {
+  const tenantId = await newTenant();
+  const routes = [
+    ['GET', '/v1/tenants'],
+    ['POST', '/v1/tenants', { id: uniqueId('noauth') }],
+    ['GET', `/v1/tenants/${tenantId}`],
+    ['PATCH', `/v1/tenants/${tenantId}`, { name: 'x' }],
+    ['DELETE', `/v1/tenants/${tenantId}`],
+    ['GET', `/v1/tenants/${tenantId}/destinations`],
+    ['POST', `/v1/tenants/${tenantId}/destinations`, { type: 'webhook', config: DUMMY }],
+    ['POST', '/v1/publish', { tenant_id: tenantId, topic: 'a.b', data: {} }],
+    ['GET', '/v1/openapi.json'],
+  ];
+  for (const [method, path, body] of routes) {
+    const none = await sluice.api(method, path, body, { key: null });
+    checkProblem(none, 401, 'unauthorized', `${method} ${path} without key`);
+    const wrong = await sluice.api(method, path, body, { key: 'not-the-admin-key' });
+    checkProblem(wrong, 401, 'unauthorized', `${method} ${path} with a wrong key`);
+  }
+  // Not a Bearer credential at all.
+  const basic = await sluice.api('GET', '/v1/tenants', undefined, {
+    key: null,
+    headers: { authorization: 'Basic ' + Buffer.from('admin:sluice-dev-admin-key').toString('base64') },
+  });
+  checkProblem(basic, 401, 'unauthorized', 'Basic credentials');
+
+  // Nothing was changed by the rejected calls.
+  const still = await sluice.api('GET', `/v1/tenants/${tenantId}`);
+  assert.equal(still.status, 200, still.text);
+  assert.equal(still.json.name, null);
+  const dests = await sluice.api('GET', `/v1/tenants/${tenantId}/destinations`);
+  assert.equal(dests.status, 200, dests.text);
+  assert.deepEqual(dests.json.data, []);
+
+  const health = await sluice.api('GET', '/healthz', undefined, { key: null });
+  assert.equal(health.status, 200, health.text);
+  assert.equal(health.json?.status, 'ok');
+  const ok = await sluice.api('GET', '/v1/tenants');
+  assert.equal(ok.status, 200, ok.text);
+});
+
+test("auth: one tenant's destination under another tenant's path → 404", { timeout: 60_000 }, async () => {
+  const a = await createWebhook(sluice, null, { url: DUMMY.url });
+  const other = await newTenant();
+  const foreign = `/v1/tenants/${other}/destinations/${a.destinationId}`;
+  const calls = [
+    ['GET', foreign],
+    ['PATCH', foreign, { name: 'stolen' }],
+    ['GET', `${foreign}/status`],
+    ['GET', `${foreign}/deliveries`],
+    ['POST', `${foreign}/disable`],
+    ['POST', `${foreign}/signing-secret/rotate`],
+    ['POST', `${foreign}/circuit/reset`],
+    ['DELETE', foreign],
+  ];
+  for (const [method, path, body] of calls) {
+    const r = await sluice.api(method, path, body);
+    checkProblem(r, 404, 'not-found', `${method} ${path}`);
+  }
+  const list = await sluice.api('GET', `/v1/tenants/${other}/destinations`);
+  assert.equal(list.status, 200, list.text);
+  assert.deepEqual(list.json.data, [], "other tenant's list doesn't show it");
+
+  // The owner still sees it, untouched.
+  const own = await sluice.api('GET', a.base);
+  assert.equal(own.status, 200, own.text);
+  assert.equal(own.json.id, a.destinationId);
+  assert.equal(own.json.enabled, true);
+  assert.notEqual(own.json.name, 'stolen');
+});
+
+// 8 ------------------------------------------------------------------------------------------
+const is4xx = (s) => s >= 400 && s < 500;
+
+test('bad input → 4xx problem+json, never 5xx', { timeout: 60_000 }, async () => {
+  const tenantId = await newTenant();
+  const dests = `/v1/tenants/${tenantId}/destinations`;
+  const dest = (extra = {}, config = {}) => ({ type: 'webhook', config: { ...DUMMY, ...config }, ...extra });
+
+  // malformed JSON
+  for (const [path, raw] of [
+    ['/v1/tenants', '{"id": '],
+    [dests, '{"type":"webhook",'],
+    ['/v1/publish', 'not json at all'],
+    ['/v1/publish', '{"tenant_id":"x","topic":"a.b","data":{}} trailing'],
+  ]) {
+    const r = await sluice.api('POST', path, undefined, { rawBody: raw });
+    checkProblem(r, 400, 'malformed-json', `POST ${path} ${JSON.stringify(raw)}`);
+  }
+  const patchBad = await sluice.api('PATCH', `/v1/tenants/${tenantId}`, undefined, { rawBody: '{name:' });
+  checkProblem(patchBad, 400, 'malformed-json', 'PATCH tenant malformed');
+
+  // wrong types (400 or 422 both fine; never 5xx)
+  const wrongTypes = [
+    ['/v1/tenants', { id: 123 }],
+    ['/v1/tenants', { name: ['x'] }],
+    ['/v1/tenants', { metadata: { k: 1 } }],
+    ['/v1/tenants', [1, 2, 3]],
+    ['/v1/publish', ''],
+    [dests, dest({ timeout_ms: 'soon' })],
+    [dests, dest({ topics: 'order.*' })],
+    [dests, dest({ enabled: 'yes' })],
+    [dests, { type: 'webhook', config: { url: 42 } }],
+    [dests, dest({ retry: { max_retries: 'five' } })],
+    [dests, dest({ retry: { max_retries: -1 } })],
+    [dests, dest({ circuit_breaker: { failure_threshold: 0.5, cooldown_ms: 1000 } })],
+    [dests, { type: 'carrier-pigeon', config: DUMMY }],
+    ['/v1/publish', { tenant_id: tenantId, topic: 7, data: {} }],
+    ['/v1/publish', { tenant_id: tenantId, topic: 'a.b', data: {}, metadata: { k: 1 } }],
+    ['/v1/publish', { tenant_id: tenantId, topic: 'a.b', data: {}, id: 99 }],
+  ];
+  for (const [path, body] of wrongTypes) {
+    const r = await sluice.api('POST', path, body);
+    checkProblem(r, (s) => s === 400 || s === 422, undefined, `POST ${path} ${JSON.stringify(body)}`);
+  }
+
+  // unknown fields → 422 validation naming the field
+  const unknown = [
+    ['/v1/tenants', { id: uniqueId('u'), bogus_field: 1 }, 'bogus_field'],
+    [dests, dest({ colour: 'red' }), 'colour'],
+    [dests, dest({}, { verb: 'PUT' }), 'verb'],
+    ['/v1/publish', { tenant_id: tenantId, topic: 'a.b', data: {}, priority: 'high' }, 'priority'],
+  ];
+  for (const [path, body, field] of unknown) {
+    const r = await sluice.api('POST', path, body);
+    const p = checkProblem(r, 422, 'validation', `unknown field ${field}`);
+    assert.ok(Array.isArray(p.errors) && p.errors.length > 0, `errors[] present: ${r.text}`);
+    assert.ok(
+      p.errors.some((e) => typeof e.field === 'string' && e.field.includes(field)),
+      `errors[].field names ${field}: ${r.text}`,
+    );
+  }
+  const patchUnknown = await sluice.api('PATCH', `/v1/tenants/${tenantId}`, { nickname: 'x' });
+  const pp = checkProblem(patchUnknown, 422, 'validation', 'PATCH unknown field');
+  assert.ok(pp.errors?.some((e) => e.field?.includes('nickname')), patchUnknown.text);
+
+  // body larger than 262144 bytes → 413
+  const big = { tenant_id: tenantId, topic: 'big.event', data: { blob: 'x'.repeat(262144) } };
+  const r413 = await sluice.api('POST', '/v1/publish', big);
+  checkProblem(r413, 413, 'payload-too-large', 'publish > 262144 bytes');
+  const r413b = await sluice.api('POST', dests, dest({ name: 'y'.repeat(300_000) }));
+  checkProblem(r413b, 413, 'payload-too-large', 'destination create > 262144 bytes');
+
+  // bad URLs
+  for (const url of ['ftp://example.com/hook', 'notaurl', 'http://', 'http://:80/x', 'javascript:alert(1)', 'file:///etc/passwd', '']) {
+    const r = await sluice.api('POST', dests, { type: 'webhook', config: { url } });
+    const p = checkProblem(r, 422, 'validation', `url ${JSON.stringify(url)}`);
+    assert.ok(p.errors?.some((e) => e.field === 'config.url'), `errors[].field config.url for ${url}: ${r.text}`);
+  }
+
+  // bad topic patterns
+  for (const topics of [[''], ['or*der'], ['order.*.created'], ['*.order'], ['order.**']]) {
+    const r = await sluice.api('POST', dests, dest({ topics }));
+    const p = checkProblem(r, 422, 'validation', `topics ${JSON.stringify(topics)}`);
+    assert.ok(p.errors?.some((e) => e.field?.startsWith('topics')), `errors[].field topics: ${r.text}`);
+  }
+
+  // timeouts out of range (negative, too small, too large)
+  for (const timeout_ms of [-5, 0, 99, 60001]) {
+    const r = await sluice.api('POST', dests, dest({ timeout_ms }));
+    const p = checkProblem(r, (s) => s === 400 || s === 422, undefined, `timeout_ms ${timeout_ms}`);
+    if (r.status === 422) {
+      assert.ok(p.errors?.some((e) => e.field === 'timeout_ms'), `errors[].field timeout_ms: ${r.text}`);
+    }
+  }
+  // jitter out of range
+  const jit = await sluice.api('POST', dests, dest({ retry: { max_retries: 1, backoff: { type: 'fixed', interval_ms: 1000 }, jitter: 1.5 } }));
+  checkProblem(jit, (s) => s === 400 || s === 422, undefined, 'jitter 1.5');
+
+  // publish with a missing topic / tenant / data
+  for (const body of [
+    { tenant_id: tenantId, data: {} },
+    { topic: 'a.b', data: {} },
+    { tenant_id: tenantId, topic: '', data: {} },
+  ]) {
+    const r = await sluice.api('POST', '/v1/publish', body);
+    checkProblem(r, (s) => s === 400 || s === 422, undefined, `publish ${JSON.stringify(body)}`);
+  }
+  const noTopic = await sluice.api('POST', '/v1/publish', { tenant_id: tenantId, data: {} });
+  if (noTopic.status === 422) {
+    assert.ok(noTopic.json.errors?.some((e) => e.field === 'topic'), noTopic.text);
+  }
+
+  // unknown tenant → 404
+  const ghost = uniqueId('ghost');
+  checkProblem(await sluice.api('POST', '/v1/publish', { tenant_id: ghost, topic: 'a.b', data: {} }), 404, 'not-found', 'publish to unknown tenant');
+  checkProblem(await sluice.api('GET', `/v1/tenants/${ghost}`), 404, 'not-found', 'GET unknown tenant');
+  checkProblem(await sluice.api('GET', `/v1/tenants/${ghost}/destinations`), 404, 'not-found', 'list destinations of unknown tenant');
+  checkProblem(await sluice.api('POST', `/v1/tenants/${ghost}/destinations`, dest()), 404, 'not-found', 'create destination under unknown tenant');
+  checkProblem(await sluice.api('GET', `${dests}/des_doesnotexist`), 404, 'not-found', 'unknown destination');
+
+  // nothing above created a destination
+  const list = await sluice.api('GET', dests);
+  assert.equal(list.status, 200, list.text);
+  assert.deepEqual(list.json.data, []);
+  // and valid input still works afterwards
+  const good = await sluice.api('POST', dests, dest({ topics: ['order.*', 'invoice.paid', '*'], timeout_ms: 100 }));
+  assert.equal(good.status, 201, good.text);
+});

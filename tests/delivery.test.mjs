@@ -1,0 +1,317 @@
+// Delivery behaviour against a real receiver: signing/headers, retries, permanent failures,
+// circuit breaker, duplicates, deleted destinations, and a latency measurement.
+// One `wrangler dev` for the whole file; every test has its own tenant and receiver.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Webhook } from 'standardwebhooks';
+
+import { startReceiver, sleep } from './helpers/receiver.mjs';
+import {
+  startSluice,
+  createWebhook,
+  publish,
+  eventually,
+  checkProblem,
+} from './helpers/sluice.mjs';
+
+let sluice;
+const receivers = [];
+
+async function newReceiver() {
+  const rx = await startReceiver();
+  receivers.push(rx);
+  return rx;
+}
+
+before(async () => {
+  sluice = await startSluice({ name: 'delivery' });
+}, { timeout: 120_000 });
+
+after(async () => {
+  for (const rx of receivers) await rx.close();
+  if (sluice) await sluice.stop();
+});
+
+async function listDeliveries(base, query = '') {
+  const r = await sluice.api('GET', `${base}/deliveries?limit=100${query}`);
+  assert.equal(r.status, 200, `GET ${base}/deliveries -> ${r.status}: ${r.text}`);
+  assert.ok(Array.isArray(r.json?.data), `deliveries list has data[]: ${r.text}`);
+  return r.json.data;
+}
+
+/** Waits until the delivery reaches `status` in the API; returns the delivery object. */
+async function waitDeliveryStatus(base, deliveryId, status, timeoutMs = 10_000) {
+  let seen;
+  try {
+    return await eventually(async () => {
+      const all = await listDeliveries(base);
+      seen = all.find((d) => d.id === deliveryId);
+      return seen && seen.status === status ? seen : null;
+    }, timeoutMs, { what: `delivery ${deliveryId} status ${status}` });
+  } catch (err) {
+    err.message += `; last seen: ${JSON.stringify(seen)}`;
+    throw err;
+  }
+}
+
+async function getAttempts(base, deliveryId) {
+  const r = await sluice.api('GET', `${base}/deliveries/${deliveryId}/attempts`);
+  assert.equal(r.status, 200, `GET attempts -> ${r.status}: ${r.text}`);
+  assert.ok(Array.isArray(r.json?.data), `attempts has data[]: ${r.text}`);
+  return r.json.data;
+}
+
+async function getStatus(base) {
+  const r = await sluice.api('GET', `${base}/status`);
+  assert.equal(r.status, 200, `GET status -> ${r.status}: ${r.text}`);
+  return r.json;
+}
+
+const FAST_RETRY = { max_retries: 5, backoff: { type: 'schedule', intervals_ms: [200, 200] }, jitter: 0 };
+
+// 1 ------------------------------------------------------------------------------------------
+test('publish → delivered once; headers right; signature verifies with standardwebhooks', { timeout: 60_000 }, async () => {
+  const rx = await newReceiver();
+  const w = await createWebhook(sluice, rx, {
+    topics: ['order.*'],
+    headers: { 'x-custom': 'custom-value' },
+    auth: { type: 'bearer', token: 'tok-123' },
+    retry: FAST_RETRY,
+  });
+  assert.match(w.secret ?? '', /^whsec_[A-Za-z0-9+/=]+$/, 'signing_secret returned at creation');
+
+  const data = { order_id: 42, items: [{ sku: 'a-1', qty: 2 }], note: 'héllo ✓ "quoted"', nested: { ok: true, n: null } };
+  const nowSec = Math.floor(Date.now() / 1000);
+  const pub = await publish(sluice, w.tenantId, 'order.created', data);
+  assert.equal(pub.duplicate, false);
+  assert.match(pub.id, /^evt_/, 'generated event id');
+  assert.equal(pub.deliveries.length, 1, JSON.stringify(pub));
+  assert.equal(pub.deliveries[0].destination_id, w.destinationId);
+  assert.match(pub.deliveries[0].id, /^dlv_/);
+  const deliveryId = pub.deliveries[0].id;
+
+  const [req] = await rx.waitFor(1, 15_000);
+  await sleep(1000);
+  assert.equal(rx.count, 1, 'delivered exactly once');
+
+  const h = req.headers;
+  assert.equal(req.method, 'POST');
+  assert.equal(req.url, '/hook');
+  assert.deepEqual(JSON.parse(req.body), data, 'body is the event data');
+  assert.match(h['content-type'] ?? '', /^application\/json/);
+  assert.equal(h['webhook-id'], pub.id);
+  const ts = Number(h['webhook-timestamp']);
+  assert.ok(Number.isInteger(ts) && Math.abs(ts - nowSec) < 60, `webhook-timestamp ${h['webhook-timestamp']}`);
+  assert.match(h['webhook-signature'] ?? '', /^v1,/);
+  assert.equal(h['x-sluice-topic'], 'order.created');
+  assert.equal(h['x-sluice-event-id'], pub.id);
+  assert.equal(h['x-sluice-attempt'], '1');
+  assert.equal(h['x-sluice-delivery-id'], deliveryId);
+  assert.match(h['user-agent'] ?? '', /^Sluice\//);
+  assert.equal(h['x-custom'], 'custom-value');
+  assert.equal(h.authorization, 'Bearer tok-123');
+
+  // The official Standard Webhooks library accepts it (throws otherwise)...
+  const verified = new Webhook(w.secret).verify(req.body, h);
+  assert.deepEqual(verified, data);
+  // ...and rejects it under another secret (the check is real).
+  assert.throws(() => new Webhook('whsec_' + Buffer.from('x'.repeat(32)).toString('base64')).verify(req.body, h));
+
+  const d = await waitDeliveryStatus(w.base, deliveryId, 'delivered');
+  assert.equal(d.attempts, 1);
+  assert.equal(d.event_id, pub.id);
+  assert.equal(d.destination_id, w.destinationId);
+  assert.equal(d.topic, 'order.created');
+  assert.equal(d.last_status_code, 200);
+  const attempts = await getAttempts(w.base, deliveryId);
+  assert.equal(attempts.length, 1, JSON.stringify(attempts));
+  assert.equal(attempts[0].attempt, 1);
+  assert.equal(attempts[0].delivery_id, deliveryId);
+  assert.equal(attempts[0].outcome, 'delivered');
+  assert.equal(attempts[0].status_code, 200);
+  assert.equal(attempts[0].trigger, 'scheduled');
+});
+
+// 2 ------------------------------------------------------------------------------------------
+test('500, 500, then 200 → exactly 3 attempts spaced by the retry schedule', { timeout: 60_000 }, async () => {
+  const rx = await newReceiver();
+  rx.failNext(2, 500);
+  const w = await createWebhook(sluice, rx, {
+    retry: { max_retries: 5, backoff: { type: 'schedule', intervals_ms: [300, 600] }, jitter: 0 },
+  });
+  const pub = await publish(sluice, w.tenantId, 'retry.test', { n: 2 });
+  const deliveryId = pub.deliveries[0].id;
+
+  await rx.waitFor(3, 20_000);
+  await sleep(1500);
+  const reqs = rx.requests;
+  assert.equal(reqs.length, 3, 'exactly 3 attempts reached the receiver');
+  assert.deepEqual(reqs.map((r) => r.respondedStatus), [500, 500, 200]);
+  assert.deepEqual(reqs.map((r) => r.headers['x-sluice-attempt']), ['1', '2', '3']);
+  for (const r of reqs) assert.equal(r.headers['webhook-id'], pub.id);
+
+  const gap1 = reqs[1].receivedAt - reqs[0].receivedAt;
+  const gap2 = reqs[2].receivedAt - reqs[1].receivedAt;
+  console.log(`retry gaps: ${gap1} ms, ${gap2} ms (policy 300, 600)`);
+  // small downward tolerance for clock granularity; generous upward tolerance for scheduling
+  assert.ok(gap1 >= 280, `first retry gap ${gap1} ms should be >= ~300 ms`);
+  assert.ok(gap2 >= 570, `second retry gap ${gap2} ms should be >= ~600 ms`);
+  assert.ok(gap1 < 5000, `first retry gap ${gap1} ms unreasonably long`);
+  assert.ok(gap2 < 5600, `second retry gap ${gap2} ms unreasonably long`);
+
+  const d = await waitDeliveryStatus(w.base, deliveryId, 'delivered');
+  assert.equal(d.attempts, 3);
+  const attempts = await getAttempts(w.base, deliveryId);
+  assert.deepEqual(attempts.map((a) => a.attempt), [1, 2, 3], JSON.stringify(attempts));
+  assert.deepEqual(attempts.map((a) => a.outcome), ['retry', 'retry', 'delivered']);
+  assert.deepEqual(attempts.map((a) => a.status_code), [500, 500, 200]);
+});
+
+// 3 ------------------------------------------------------------------------------------------
+test('a 400 answer → one attempt, delivery failed, no retry', { timeout: 60_000 }, async () => {
+  const rx = await newReceiver();
+  rx.setMode({ status: 400 });
+  const w = await createWebhook(sluice, rx, { retry: FAST_RETRY });
+  const pub = await publish(sluice, w.tenantId, 'bad.request', { n: 3 });
+  const deliveryId = pub.deliveries[0].id;
+
+  await rx.waitFor(1, 15_000);
+  const d = await waitDeliveryStatus(w.base, deliveryId, 'failed');
+  assert.equal(d.attempts, 1);
+  assert.equal(d.last_status_code, 400);
+  assert.equal(d.next_attempt_at, null);
+  await sleep(1500); // retries would have come after 200 ms
+  assert.equal(rx.count, 1, 'no retry after a 400');
+  const attempts = await getAttempts(w.base, deliveryId);
+  assert.equal(attempts.length, 1, JSON.stringify(attempts));
+  assert.equal(attempts[0].outcome, 'failed');
+  assert.equal(attempts[0].status_code, 400);
+});
+
+// 4 ------------------------------------------------------------------------------------------
+test('circuit breaker: opens after 3 failures, quiet during cooldown, one probe, closes on recovery', { timeout: 60_000 }, async () => {
+  const COOLDOWN = 1500;
+  const rx = await newReceiver();
+  rx.setMode({ status: 500 });
+  const w = await createWebhook(sluice, rx, {
+    retry: { max_retries: 20, backoff: { type: 'fixed', interval_ms: 100 }, jitter: 0 },
+    circuit_breaker: { failure_threshold: 3, cooldown_ms: COOLDOWN },
+  });
+  const ids = [];
+  for (let i = 0; i < 4; i++) ids.push((await publish(sluice, w.tenantId, 'circuit.test', { i })).id);
+
+  await rx.waitFor(3, 15_000);
+  const t3 = rx.requests[2].receivedAt;
+
+  const open = await eventually(async () => {
+    const s = await getStatus(w.base);
+    return s.circuit?.state === 'open' ? s : null;
+  }, 1000, { intervalMs: 50, what: 'circuit open after 3 failures' });
+  assert.ok(open.circuit.consecutive_failures >= 3, JSON.stringify(open));
+  assert.ok(open.circuit.opened_at, 'opened_at set');
+  assert.ok(open.circuit.retry_at, 'retry_at set');
+  assert.ok(open.queue_depth >= 1, `queue_depth ${open.queue_depth}`);
+  assert.equal(rx.count, 3, 'exactly 3 requests before the circuit opened');
+
+  // No request during the cooldown.
+  await sleep(Math.max(0, t3 + COOLDOWN - 200 - Date.now()));
+  assert.equal(rx.count, 3, 'no request while the circuit is open');
+
+  // Exactly one probe after the cooldown; it fails, so the circuit re-opens.
+  await rx.waitFor(4, 6000);
+  const probe = rx.requests[3];
+  assert.ok(probe.receivedAt - t3 >= COOLDOWN - 150, `probe came ${probe.receivedAt - t3} ms after the 3rd failure`);
+  await sleep(Math.max(0, probe.receivedAt + COOLDOWN - 300 - Date.now()));
+  assert.equal(rx.count, 4, 'only one probe while half-open; circuit re-opened after it failed');
+  const reopened = await getStatus(w.base);
+  assert.equal(reopened.circuit.state, 'open', `re-opened: ${JSON.stringify(reopened)}`);
+
+  // Receiver recovers → next probe succeeds → circuit closes → everything waiting is delivered.
+  rx.setMode({ status: 200 });
+  await rx.waitFor(
+    (reqs) => ids.every((id) => reqs.some((r) => r.headers['webhook-id'] === id && r.respondedStatus === 200)),
+    15_000,
+  );
+  const closed = await eventually(async () => {
+    const s = await getStatus(w.base);
+    return s.circuit?.state === 'closed' ? s : null;
+  }, 5000, { what: 'circuit closed' });
+  assert.equal(closed.circuit.consecutive_failures, 0);
+  await eventually(async () => {
+    const all = await listDeliveries(w.base);
+    return all.length === ids.length && all.every((d) => d.status === 'delivered');
+  }, 5000, { what: 'all deliveries delivered' });
+});
+
+// 5 ------------------------------------------------------------------------------------------
+test('same event id published twice → duplicate:true, same deliveries, one request', { timeout: 60_000 }, async () => {
+  const rx = await newReceiver();
+  const w = await createWebhook(sluice, rx, { retry: FAST_RETRY });
+  const id = `evt-dup-${Date.now()}`;
+  const first = await publish(sluice, w.tenantId, 'dup.test', { a: 1 }, { id });
+  assert.equal(first.id, id);
+  assert.equal(first.duplicate, false);
+  assert.equal(first.deliveries.length, 1);
+  const second = await publish(sluice, w.tenantId, 'dup.test', { a: 1 }, { id });
+  assert.equal(second.id, id);
+  assert.equal(second.duplicate, true);
+  assert.deepEqual(second.deliveries, first.deliveries);
+
+  await rx.waitFor(1, 15_000);
+  await sleep(1500);
+  assert.equal(rx.count, 1, 'receiver got the event once');
+  assert.equal(rx.requests[0].headers['webhook-id'], id);
+  const all = await listDeliveries(w.base);
+  assert.equal(all.length, 1, JSON.stringify(all));
+});
+
+// 6 ------------------------------------------------------------------------------------------
+test('deleted destination receives nothing more', { timeout: 60_000 }, async () => {
+  const rx = await newReceiver();
+  rx.setMode({ status: 500 });
+  const w = await createWebhook(sluice, rx, {
+    retry: { max_retries: 10, backoff: { type: 'fixed', interval_ms: 500 }, jitter: 0 },
+    circuit_breaker: { failure_threshold: 100, cooldown_ms: 1000 },
+  });
+  await publish(sluice, w.tenantId, 'delete.test', { n: 6 });
+  await rx.waitFor(1, 15_000);
+
+  const del = await sluice.api('DELETE', w.base);
+  assert.equal(del.status, 204, del.text);
+  const countAtDelete = rx.count;
+  rx.setMode({ status: 200 });
+  await sleep(2500); // several retry intervals
+  assert.equal(rx.count, countAtDelete, 'no request after the destination was deleted');
+
+  const get = await sluice.api('GET', w.base);
+  checkProblem(get, 404, 'not-found', 'GET deleted destination');
+});
+
+// latency ------------------------------------------------------------------------------------
+test('latency: 200 events, concurrency 4, all arrive exactly once', { timeout: 60_000 }, async () => {
+  const N = 200;
+  const CONCURRENCY = 4;
+  const rx = await newReceiver();
+  const w = await createWebhook(sluice, rx, { retry: FAST_RETRY });
+  const sentAt = new Map();
+  let next = 0;
+  const worker = async () => {
+    while (next < N) {
+      const i = next++;
+      const id = `lat-${i}-${Date.now()}`;
+      sentAt.set(id, Date.now());
+      await publish(sluice, w.tenantId, 'latency.test', { i }, { id });
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  await rx.waitFor(N, 45_000);
+  await sleep(1000);
+
+  const ids = rx.requests.map((r) => r.headers['webhook-id']);
+  assert.equal(new Set(ids).size, N, 'all distinct event ids arrived');
+  assert.equal(rx.count, N, 'each exactly once');
+  const lat = rx.requests.map((r) => r.receivedAt - sentAt.get(r.headers['webhook-id'])).sort((a, b) => a - b);
+  const pct = (p) => lat[Math.min(lat.length - 1, Math.ceil((p / 100) * lat.length) - 1)];
+  console.log(`latency: n=${N} p50=${pct(50)}ms p99=${pct(99)}ms max=${lat[lat.length - 1]}ms`);
+});
