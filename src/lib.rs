@@ -1,2 +1,29 @@
+//! Sluice: Event Destinations delivery on Cloudflare Workers.
+//!
+//! Entry points only. `core` decides, `providers` speak wire formats (both pure, tested
+//! natively); `store` (D1), `scheduler` (the DeliveryScheduler Durable Object), `runtime`
+//! (fetch, clock, alarms) and `api` are the thin shell around them.
+
+pub mod api;
 pub mod core;
 pub mod providers;
+
+#[cfg(target_arch = "wasm32")]
+pub mod runtime;
+#[cfg(target_arch = "wasm32")]
+pub mod scheduler;
+#[cfg(target_arch = "wasm32")]
+pub mod store;
+
+#[cfg(target_arch = "wasm32")]
+pub use scheduler::DeliveryScheduler;
+
+#[cfg(target_arch = "wasm32")]
+#[worker::event(fetch)]
+async fn fetch(
+    req: worker::Request,
+    env: worker::Env,
+    _ctx: worker::Context,
+) -> worker::Result<worker::Response> {
+    Ok(api::handle(req, env).await)
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds the Worker (build/index.js + wasm) with the locally installed tools, so that
+# worker-build never tries to download them. wrangler runs this as its build command.
+#   SLUICE_SKIP_BUILD=1   do nothing (the test harness built already)
+#   SLUICE_OPTIMIZE=1     run wasm-opt (smaller wasm for deploys; ~20 s slower)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "${SLUICE_SKIP_BUILD:-0}" = 1 ] && [ -f build/index.js ]; then
+  exit 0
+fi
+export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen)}"
+export ESBUILD_BIN="${ESBUILD_BIN:-$PWD/node_modules/.bin/esbuild}"
+export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}"
+if [ "${SLUICE_OPTIMIZE:-0}" = 1 ]; then
+  exec worker-build --release
+else
+  exec worker-build --release --no-opt
+fi

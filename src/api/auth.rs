@@ -1,0 +1,34 @@
+//! Authentication: the platform's admin key (`Authorization: Bearer <ADMIN_API_KEY>`),
+//! compared in constant time.
+
+use super::error::{ApiError, ApiResult};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use worker::{console_error, Env, Request};
+
+pub fn require_admin(req: &Request, env: &Env) -> ApiResult<()> {
+    let Ok(expected) = env.secret("ADMIN_API_KEY").map(|s| s.to_string()) else {
+        console_error!("ADMIN_API_KEY is not set: every authenticated request is refused");
+        return Err(ApiError::Unauthorized);
+    };
+    let given = req
+        .headers()
+        .get("authorization")
+        .ok()
+        .flatten()
+        .and_then(|h| h.strip_prefix("Bearer ").map(str::to_string))
+        .ok_or(ApiError::Unauthorized)?;
+    if keys_match(&given, &expected) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
+    }
+}
+
+/// Compares digests, so neither the content nor the length of the key leaks through timing.
+fn keys_match(given: &str, expected: &str) -> bool {
+    !expected.is_empty()
+        && Sha256::digest(given.as_bytes())
+            .ct_eq(&Sha256::digest(expected.as_bytes()))
+            .into()
+}

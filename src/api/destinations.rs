@@ -1,0 +1,332 @@
+//! Destinations of a tenant: create, read, update (merge patch), delete, enable/disable,
+//! rotate the signing secret, and the scheduler's status and circuit reset.
+
+use super::error::{ApiError, ApiResult};
+use super::http::{json, list as list_response, no_content, page_params, read_value, Ctx};
+use super::routes::Params;
+use super::tenants::{existing, tenant_id};
+use super::views;
+use crate::core::crypto::{SealKey, NONCE_BYTES};
+use crate::core::destination::{
+    self, merge_patch, DestinationInput, DestinationSpec, SecretBundle, SigningKey,
+};
+use crate::core::ids::{DestinationId, TenantId};
+use crate::core::signing::{secret_from_bytes, GENERATED_SECRET_BYTES};
+use crate::core::time::{to_rfc3339, Millis};
+use crate::core::validate::from_value;
+use crate::runtime::random_bytes;
+use crate::scheduler::client::SchedulerClient;
+use crate::store::destinations::{self as store, DestinationRow};
+use crate::store::page;
+use serde_json::{json, Value};
+use worker::{console_error, Request, Response};
+
+/// After a rotation the previous secret keeps signing this long, so receivers can switch over.
+pub const ROTATION_GRACE_MS: Millis = 24 * 3_600_000;
+
+fn seal_key(ctx: &Ctx) -> ApiResult<SealKey> {
+    let raw = ctx
+        .env
+        .secret("ENCRYPTION_KEY")
+        .map_err(|_| ApiError::Internal("ENCRYPTION_KEY is not set".into()))?
+        .to_string();
+    SealKey::from_base64(&raw).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+fn seal(ctx: &Ctx, bundle: &SecretBundle) -> ApiResult<String> {
+    let plain = serde_json::to_vec(bundle).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(seal_key(ctx)?.seal(&plain, random_bytes::<NONCE_BYTES>()))
+}
+
+fn unseal(ctx: &Ctx, row: &DestinationRow) -> ApiResult<SecretBundle> {
+    let plain = seal_key(ctx)?
+        .open(&row.secrets)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    serde_json::from_slice(&plain).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+fn new_secret() -> String {
+    secret_from_bytes(&random_bytes::<GENERATED_SECRET_BYTES>())
+}
+
+fn destination_id(p: &Params) -> ApiResult<DestinationId> {
+    DestinationId::parse(p.get("destination_id"))
+        .map_err(|_| ApiError::NotFound("destination".into()))
+}
+
+/// Loads a tenant's destination or answers 404 (also when it belongs to another tenant).
+async fn load(ctx: &Ctx, p: &Params) -> ApiResult<(TenantId, DestinationRow)> {
+    let tenant = tenant_id(p)?;
+    let id = destination_id(p)?;
+    let row = store::get(&ctx.db, &tenant, &id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("destination".into()))?;
+    Ok((tenant, row))
+}
+
+/// Validates an input, naming every bad field.
+fn validate(ctx: &Ctx, input: Value) -> ApiResult<DestinationSpec> {
+    let input: DestinationInput =
+        from_value(input, "").map_err(|e| ApiError::Validation(vec![e]))?;
+    destination::validate(input, ctx.allow_private).map_err(ApiError::Validation)
+}
+
+/// The stored row for a spec; `keys` are the signing keys to seal with it.
+fn to_row(
+    ctx: &Ctx,
+    id: DestinationId,
+    tenant: TenantId,
+    spec: &DestinationSpec,
+    keys: Vec<SigningKey>,
+    created_at: Millis,
+) -> ApiResult<DestinationRow> {
+    let bundle = SecretBundle {
+        config: spec.target.to_json(),
+        signing_keys: keys,
+    };
+    let topics: Vec<String> = spec.topics.iter().cloned().map(String::from).collect();
+    Ok(DestinationRow {
+        id,
+        tenant_id: tenant,
+        kind: spec.target.kind().as_str().into(),
+        name: spec.name.clone(),
+        topics: serde_json::to_string(&topics).unwrap_or_else(|_| "[]".into()),
+        enabled: spec.enabled,
+        disabled_reason: (!spec.enabled).then(|| "disabled by API".to_string()),
+        config: spec.target.masked().to_string(),
+        settings: serde_json::to_string(&spec.settings)
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+        secrets: seal(ctx, &bundle)?,
+        created_at,
+        updated_at: ctx.now,
+    })
+}
+
+/// Tells the scheduler; a failure here is logged, not fatal: every enqueue carries the
+/// destination snapshot too, so the scheduler catches up with the next event.
+async fn reconfigure(scheduler: &SchedulerClient<'_>, row: &DestinationRow) {
+    if let Err(e) = scheduler.configure(row).await {
+        console_error!(
+            "{}",
+            json!({ "event": "scheduler_configure_failed", "destination_id": row.id, "error": format!("{e:?}") })
+        );
+    }
+}
+
+fn with_secret(mut view: Value, secret: Option<&str>) -> Value {
+    if let Some(s) = secret {
+        view["signing_secret"] = json!(s);
+    }
+    view
+}
+
+/// `POST …/destinations`: validates, seals the credentials, and returns the signing secret
+/// once.
+pub async fn create(
+    p: &Params,
+    req: &mut Request,
+    ctx: &Ctx,
+    scheduler: &SchedulerClient<'_>,
+) -> ApiResult<Response> {
+    let tenant = existing(ctx, p).await?;
+    let spec = validate(ctx, read_value(req, ctx).await?)?;
+    let secret = spec
+        .target
+        .signs()
+        .then(|| spec.given_signing_secret.clone().unwrap_or_else(new_secret));
+    let keys = secret
+        .iter()
+        .map(|s| SigningKey {
+            secret: s.clone(),
+            expires_at: None,
+        })
+        .collect();
+    let id = DestinationId::generate(ctx.now as u64, u128::from_le_bytes(random_bytes()));
+    let row = to_row(ctx, id, tenant, &spec, keys, ctx.now)?;
+    store::insert(&ctx.db, &row).await?;
+    reconfigure(scheduler, &row).await;
+    json(
+        201,
+        &with_secret(views::destination(&row)?, secret.as_deref()),
+    )
+}
+
+/// `GET …/destinations`: a tenant's destinations, in creation order, paged.
+pub async fn list(p: &Params, req: &Request, ctx: &Ctx) -> ApiResult<Response> {
+    let tenant = existing(ctx, p).await?;
+    let pp = page_params(req)?;
+    let rows = store::list(&ctx.db, &tenant, pp.cursor.as_deref(), pp.limit).await?;
+    let (rows, next) = page(rows, pp.limit, |d| d.id.to_string());
+    list_response(
+        rows.iter()
+            .map(views::destination)
+            .collect::<ApiResult<Vec<_>>>()?,
+        next,
+    )
+}
+
+/// `GET …/destinations/{destination_id}`: credentials masked.
+pub async fn get(p: &Params, ctx: &Ctx) -> ApiResult<Response> {
+    let (_, row) = load(ctx, p).await?;
+    json(200, &views::destination(&row)?)
+}
+
+/// The write form of a stored destination, credentials included, for merging a patch into.
+fn input_form(row: &DestinationRow, bundle: &SecretBundle) -> ApiResult<Value> {
+    let settings: Value =
+        serde_json::from_str(&row.settings).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let topics: Value =
+        serde_json::from_str(&row.topics).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(json!({
+        "type": row.kind,
+        "name": row.name,
+        "topics": topics,
+        "enabled": row.enabled,
+        "config": bundle.config,
+        "timeout_ms": settings["timeout_ms"],
+        "retry": settings["retry"],
+        "circuit_breaker": settings["circuit_breaker"],
+    }))
+}
+
+/// `PATCH …/destinations/{destination_id}`: a JSON merge patch; masked values sent back
+/// unchanged keep the stored credentials.
+pub async fn update(
+    p: &Params,
+    req: &mut Request,
+    ctx: &Ctx,
+    scheduler: &SchedulerClient<'_>,
+) -> ApiResult<Response> {
+    let (tenant, row) = load(ctx, p).await?;
+    let patch = read_value(req, ctx).await?;
+    if !patch.is_object() {
+        return Err(ApiError::field("body", "a JSON object (merge patch)"));
+    }
+    if patch
+        .get("type")
+        .is_some_and(|t| t.as_str() != Some(row.kind.as_str()))
+    {
+        return Err(ApiError::field(
+            "type",
+            "the type of a destination cannot change; create a new one",
+        ));
+    }
+    let bundle = unseal(ctx, &row)?;
+    let mut merged = input_form(&row, &bundle)?;
+    merge_patch(&mut merged, &patch);
+    let spec = validate(ctx, merged)?;
+
+    // A given secret replaces the keys at once; turning signing on generates one.
+    let mut keys = bundle.signing_keys;
+    let mut shown_secret = None;
+    if let Some(given) = &spec.given_signing_secret {
+        keys = vec![SigningKey {
+            secret: given.clone(),
+            expires_at: None,
+        }];
+    } else if spec.target.signs() && keys.is_empty() {
+        let s = new_secret();
+        keys = vec![SigningKey {
+            secret: s.clone(),
+            expires_at: None,
+        }];
+        shown_secret = Some(s);
+    }
+    let mut updated = to_row(ctx, row.id.clone(), tenant, &spec, keys, row.created_at)?;
+    if updated.enabled == row.enabled {
+        updated.disabled_reason = row.disabled_reason.clone();
+    }
+    store::update(&ctx.db, &updated).await?;
+    reconfigure(scheduler, &updated).await;
+    json(
+        200,
+        &with_secret(views::destination(&updated)?, shown_secret.as_deref()),
+    )
+}
+
+/// `DELETE …/destinations/{destination_id}`: the scheduler is purged first, so nothing is sent
+/// to the destination after this answers.
+pub async fn delete(p: &Params, ctx: &Ctx, scheduler: &SchedulerClient<'_>) -> ApiResult<Response> {
+    let (tenant, row) = load(ctx, p).await?;
+    scheduler.purge(&row.id).await?;
+    store::delete(&ctx.db, &tenant, &row.id).await?;
+    no_content()
+}
+
+/// `POST …/enable` and `…/disable`. A disabled destination keeps its queue and receives no
+/// new events; enabling resumes the queue.
+pub async fn set_enabled(
+    p: &Params,
+    ctx: &Ctx,
+    scheduler: &SchedulerClient<'_>,
+    enabled: bool,
+) -> ApiResult<Response> {
+    let (_, mut row) = load(ctx, p).await?;
+    if row.enabled != enabled {
+        row.enabled = enabled;
+        row.disabled_reason = (!enabled).then(|| "disabled by API".to_string());
+        row.updated_at = ctx.now;
+        store::update(&ctx.db, &row).await?;
+    }
+    reconfigure(scheduler, &row).await;
+    json(200, &views::destination(&row)?)
+}
+
+/// `POST …/signing-secret/rotate`: a new secret signs from now on; the previous one keeps
+/// signing too (both signatures are sent) for `ROTATION_GRACE_MS`.
+pub async fn rotate_secret(
+    p: &Params,
+    ctx: &Ctx,
+    scheduler: &SchedulerClient<'_>,
+) -> ApiResult<Response> {
+    let (_, mut row) = load(ctx, p).await?;
+    let mut bundle = unseal(ctx, &row)?;
+    let kind =
+        serde_json::from_value(json!(row.kind)).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let target = destination::Target::parse(kind, bundle.config.clone())
+        .map_err(|e| ApiError::Internal(e.message))?;
+    if !target.signs() {
+        return Err(ApiError::Conflict(
+            "this destination does not sign its requests (signing scheme 'none')".into(),
+        ));
+    }
+    let expires = ctx.now + ROTATION_GRACE_MS;
+    let previous = bundle.active_keys(ctx.now).next().cloned();
+    let secret = new_secret();
+    bundle.signing_keys = std::iter::once(SigningKey {
+        secret: secret.clone(),
+        expires_at: None,
+    })
+    .chain(previous.map(|k| SigningKey {
+        expires_at: Some(expires),
+        ..k
+    }))
+    .collect();
+    row.secrets = seal(ctx, &bundle)?;
+    row.updated_at = ctx.now;
+    store::update(&ctx.db, &row).await?;
+    reconfigure(scheduler, &row).await;
+    json(
+        200,
+        &json!({ "signing_secret": secret, "previous_secret_expires_at": to_rfc3339(expires) }),
+    )
+}
+
+/// `GET …/status`: circuit, queue depth, next attempt.
+pub async fn status(p: &Params, ctx: &Ctx, scheduler: &SchedulerClient<'_>) -> ApiResult<Response> {
+    let (_, row) = load(ctx, p).await?;
+    let s = scheduler.status(&row.id).await?;
+    json(200, &views::status(&s, row.enabled))
+}
+
+/// `POST …/circuit/reset`: closes the circuit; waiting deliveries flow again.
+pub async fn reset_circuit(
+    p: &Params,
+    ctx: &Ctx,
+    scheduler: &SchedulerClient<'_>,
+) -> ApiResult<Response> {
+    let (_, row) = load(ctx, p).await?;
+    reconfigure(scheduler, &row).await;
+    let s = scheduler.reset_circuit(&row.id).await?;
+    json(200, &views::status(&s, row.enabled))
+}

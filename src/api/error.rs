@@ -1,0 +1,124 @@
+//! The API's one error type, and the one place it becomes HTTP: `application/problem+json`
+//! (RFC 9457) with a stable `type`. Internal details are logged, never sent.
+
+use crate::core::validate::FieldError;
+use crate::scheduler::client::SchedulerError;
+use crate::store::StoreError;
+use serde_json::json;
+use worker::{console_error, Headers, Response};
+
+#[derive(Debug)]
+pub enum ApiError {
+    Unauthorized,
+    NotFound(String),
+    MalformedJson(String),
+    Validation(Vec<FieldError>),
+    PayloadTooLarge(usize),
+    MethodNotAllowed(Vec<&'static str>),
+    Conflict(String),
+    /// Something we depend on failed; the client may retry. The detail is logged only.
+    Unavailable(String),
+    /// A bug or a misconfiguration; the detail is logged only.
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError::new(field, message)])
+    }
+
+    fn parts(&self) -> (u16, &'static str, &'static str) {
+        match self {
+            ApiError::Unauthorized => (401, "unauthorized", "Unauthorized"),
+            ApiError::NotFound(_) => (404, "not-found", "Not found"),
+            ApiError::MalformedJson(_) => (400, "malformed-json", "Malformed JSON"),
+            ApiError::Validation(_) => (422, "validation", "Invalid request"),
+            ApiError::PayloadTooLarge(_) => (413, "payload-too-large", "Payload too large"),
+            ApiError::MethodNotAllowed(_) => (405, "method-not-allowed", "Method not allowed"),
+            ApiError::Conflict(_) => (409, "conflict", "Conflict"),
+            ApiError::Unavailable(_) => (503, "unavailable", "Service unavailable"),
+            ApiError::Internal(_) => (500, "internal", "Internal error"),
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            ApiError::Unauthorized => "send the API key as 'Authorization: Bearer <key>'".into(),
+            ApiError::NotFound(what) => format!("{what} not found"),
+            ApiError::MalformedJson(why) => format!("the body is not valid JSON: {why}"),
+            ApiError::Validation(errors) => match errors.as_slice() {
+                [one] => format!("{}: {}", one.field, one.message),
+                many => format!("{} fields are invalid", many.len()),
+            },
+            ApiError::PayloadTooLarge(limit) => format!("the body is larger than {limit} bytes"),
+            ApiError::MethodNotAllowed(allowed) => format!("allowed: {}", allowed.join(", ")),
+            ApiError::Conflict(why) => why.clone(),
+            ApiError::Unavailable(_) => {
+                "a backing service is unavailable; retry the request".into()
+            }
+            ApiError::Internal(_) => "an internal error occurred; it has been logged".into(),
+        }
+    }
+
+    pub fn into_response(self) -> Response {
+        let (status, slug, title) = self.parts();
+        if let ApiError::Unavailable(why) | ApiError::Internal(why) = &self {
+            console_error!(
+                "{}",
+                json!({ "event": "api_error", "status": status, "error": why })
+            );
+        }
+        let mut body = json!({
+            "type": format!("/problems/{slug}"),
+            "title": title,
+            "status": status,
+            "detail": self.detail(),
+        });
+        if let ApiError::Validation(errors) = &self {
+            body["errors"] = json!(errors);
+        }
+        let headers = Headers::new();
+        let _ = headers.set("content-type", "application/problem+json");
+        if let ApiError::MethodNotAllowed(allowed) = &self {
+            let _ = headers.set("allow", &allowed.join(", "));
+        }
+        if let ApiError::Unauthorized = &self {
+            let _ = headers.set("www-authenticate", "Bearer");
+        }
+        Response::ok(body.to_string())
+            .map(|r| r.with_status(status).with_headers(headers))
+            .unwrap_or_else(|_| {
+                Response::empty()
+                    .expect("empty response")
+                    .with_status(status)
+            })
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => {
+                ApiError::Conflict("a resource with this id already exists".into())
+            }
+            StoreError::Db(why) => ApiError::Unavailable(format!("D1: {why}")),
+        }
+    }
+}
+
+impl From<SchedulerError> for ApiError {
+    fn from(e: SchedulerError) -> Self {
+        match e {
+            SchedulerError::Gone => ApiError::NotFound("destination".into()),
+            SchedulerError::Unavailable(why) => ApiError::Unavailable(format!("scheduler: {why}")),
+        }
+    }
+}
+
+impl From<worker::Error> for ApiError {
+    fn from(e: worker::Error) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,113 @@
+//! Request and response plumbing shared by every handler: the context, bounded JSON bodies,
+//! pagination parameters, JSON responses.
+
+use super::error::{ApiError, ApiResult};
+use crate::core::time::Millis;
+use crate::core::validate::from_value;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use worker::{D1Database, Env, Headers, Request, Response};
+
+/// Default largest body, in bytes: 256 KiB, the payload limit of SQS and EventBridge, so an
+/// event accepted here fits every destination type.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 262_144;
+pub const DEFAULT_PAGE: usize = 20;
+pub const MAX_PAGE: usize = 100;
+
+/// What every handler gets.
+pub struct Ctx {
+    pub env: Env,
+    pub db: D1Database,
+    pub now: Millis,
+    /// Destination URLs may point at private/loopback addresses (local development only).
+    pub allow_private: bool,
+    pub max_body: usize,
+}
+
+impl Ctx {
+    pub fn var(env: &Env, name: &str) -> Option<String> {
+        env.var(name).ok().map(|v| v.to_string())
+    }
+}
+
+/// Reads a JSON body of at most `ctx.max_body` bytes into `T`: 413 if larger, 400 if it is
+/// not JSON, 422 naming the field if it does not fit `T`.
+pub async fn read_json<T: DeserializeOwned>(req: &mut Request, ctx: &Ctx) -> ApiResult<T> {
+    let value = read_value(req, ctx).await?;
+    from_value(value, "").map_err(|e| ApiError::Validation(vec![e]))
+}
+
+pub async fn read_value(req: &mut Request, ctx: &Ctx) -> ApiResult<serde_json::Value> {
+    let declared = req
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > ctx.max_body) {
+        return Err(ApiError::PayloadTooLarge(ctx.max_body));
+    }
+    let bytes = req
+        .bytes()
+        .await
+        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    if bytes.len() > ctx.max_body {
+        return Err(ApiError::PayloadTooLarge(ctx.max_body));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::MalformedJson("a JSON body is required".into()));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))
+}
+
+/// `?limit=` (1 to 100, default 20) and `?cursor=`.
+pub struct PageParams {
+    pub limit: usize,
+    pub cursor: Option<String>,
+}
+
+pub fn query_param(req: &Request, name: &str) -> Option<String> {
+    req.url()
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+pub fn page_params(req: &Request) -> ApiResult<PageParams> {
+    let limit = match query_param(req, "limit") {
+        None => DEFAULT_PAGE,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| ApiError::field("limit", format!("an integer from 1 to {MAX_PAGE}")))?,
+    };
+    let cursor = query_param(req, "cursor").filter(|c| !c.is_empty());
+    if cursor.as_ref().is_some_and(|c| c.len() > 256) {
+        return Err(ApiError::field("cursor", "not a cursor this API returned"));
+    }
+    Ok(PageParams { limit, cursor })
+}
+
+pub fn json<T: Serialize>(status: u16, body: &T) -> ApiResult<Response> {
+    let headers = Headers::new();
+    headers.set("content-type", "application/json")?;
+    Ok(
+        Response::ok(serde_json::to_string(body).map_err(|e| ApiError::Internal(e.to_string()))?)?
+            .with_status(status)
+            .with_headers(headers),
+    )
+}
+
+pub fn no_content() -> ApiResult<Response> {
+    Ok(Response::empty()?.with_status(204))
+}
+
+/// `{"data": [...], "next_cursor": ...}`.
+pub fn list<T: Serialize>(data: Vec<T>, next_cursor: Option<String>) -> ApiResult<Response> {
+    json(
+        200,
+        &serde_json::json!({ "data": data, "next_cursor": next_cursor }),
+    )
+}

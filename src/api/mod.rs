@@ -1,0 +1,99 @@
+//! The Worker's HTTP API: auth, the route table, one module per resource, and the mapping of
+//! errors to problem+json.
+
+pub mod routes;
+
+#[cfg(target_arch = "wasm32")]
+mod auth;
+#[cfg(target_arch = "wasm32")]
+mod deliveries;
+#[cfg(target_arch = "wasm32")]
+mod destinations;
+#[cfg(target_arch = "wasm32")]
+mod error;
+#[cfg(target_arch = "wasm32")]
+mod http;
+#[cfg(target_arch = "wasm32")]
+mod publish;
+#[cfg(target_arch = "wasm32")]
+mod tenants;
+#[cfg(target_arch = "wasm32")]
+mod views;
+
+#[cfg(target_arch = "wasm32")]
+pub use dispatch::handle;
+
+#[cfg(target_arch = "wasm32")]
+mod dispatch {
+    use super::error::{ApiError, ApiResult};
+    use super::http::{json, Ctx, DEFAULT_MAX_BODY_BYTES};
+    use super::routes::{resolve, Op, Params, Resolved};
+    use super::{auth, deliveries, destinations, publish, tenants};
+    use crate::scheduler::client::SchedulerClient;
+    use worker::{Env, Request, Response};
+
+    /// The API document, served as is; a unit test keeps it equal to the route table.
+    const OPENAPI: &str = include_str!("openapi.json");
+
+    /// Answers one request. Never fails: every error becomes a problem+json response.
+    pub async fn handle(req: Request, env: Env) -> Response {
+        match route(req, env).await {
+            Ok(resp) => resp,
+            Err(e) => e.into_response(),
+        }
+    }
+
+    async fn route(mut req: Request, env: Env) -> ApiResult<Response> {
+        let path = req.path();
+        let (route, params) = match resolve(req.method().as_ref(), &path) {
+            Resolved::Found(route, params) => (route, params),
+            Resolved::MethodNotAllowed(allowed) => return Err(ApiError::MethodNotAllowed(allowed)),
+            Resolved::NotFound => return Err(ApiError::NotFound(format!("route {path}"))),
+        };
+        if !route.public {
+            auth::require_admin(&req, &env)?;
+        }
+        let ctx = Ctx {
+            db: env
+                .d1("DB")
+                .map_err(|e| ApiError::Internal(format!("D1 binding DB: {e}")))?,
+            now: crate::core::time::Millis::try_from(worker::Date::now().as_millis()).unwrap_or(0),
+            allow_private: Ctx::var(&env, "ALLOW_PRIVATE_DESTINATIONS").as_deref() == Some("true"),
+            max_body: Ctx::var(&env, "MAX_BODY_BYTES")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            env,
+        };
+        dispatch(route.op, &params, &mut req, &ctx).await
+    }
+
+    async fn dispatch(op: Op, p: &Params, req: &mut Request, ctx: &Ctx) -> ApiResult<Response> {
+        let scheduler = SchedulerClient::new(&ctx.env);
+        match op {
+            Op::Health => json(200, &serde_json::json!({ "status": "ok" })),
+            Op::OpenApi => {
+                let resp = Response::ok(OPENAPI)?;
+                resp.headers().set("content-type", "application/json")?;
+                Ok(resp)
+            }
+            Op::CreateTenant => tenants::create(req, ctx).await,
+            Op::ListTenants => tenants::list(req, ctx).await,
+            Op::GetTenant => tenants::get(p, ctx).await,
+            Op::UpdateTenant => tenants::update(p, req, ctx).await,
+            Op::DeleteTenant => tenants::delete(p, ctx, &scheduler).await,
+            Op::CreateDestination => destinations::create(p, req, ctx, &scheduler).await,
+            Op::ListDestinations => destinations::list(p, req, ctx).await,
+            Op::GetDestination => destinations::get(p, ctx).await,
+            Op::UpdateDestination => destinations::update(p, req, ctx, &scheduler).await,
+            Op::DeleteDestination => destinations::delete(p, ctx, &scheduler).await,
+            Op::EnableDestination => destinations::set_enabled(p, ctx, &scheduler, true).await,
+            Op::DisableDestination => destinations::set_enabled(p, ctx, &scheduler, false).await,
+            Op::RotateSigningSecret => destinations::rotate_secret(p, ctx, &scheduler).await,
+            Op::DestinationStatus => destinations::status(p, ctx, &scheduler).await,
+            Op::ResetCircuit => destinations::reset_circuit(p, ctx, &scheduler).await,
+            Op::ListDeliveries => deliveries::list(p, req, ctx).await,
+            Op::ListAttempts => deliveries::attempts(p, ctx).await,
+            Op::Publish => publish::publish(req, ctx, &scheduler).await,
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! `POST /v1/publish`: store the event and one delivery per matching enabled destination
+//! in one D1 batch, hand each delivery to its destination's scheduler, then answer 202.
+//! Idempotent on (tenant, event id).
+
+use super::error::{ApiError, ApiResult};
+use super::http::{json, read_json, Ctx};
+use crate::core::engine::QueuedDelivery;
+use crate::core::ids::{DeliveryId, EventId, TenantId};
+use crate::core::topics::{subscribed, validate_topic, TopicPattern};
+use crate::core::validate::{check_metadata, FieldError};
+use crate::runtime::random_bytes;
+use crate::scheduler::client::{SchedulerClient, SchedulerError};
+use crate::store::destinations::{self, DestinationRow};
+use crate::store::events::{self, EventRow, NewDelivery};
+use crate::store::tenants;
+use futures::future::join_all;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use worker::{console_error, Request, Response};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishRequest {
+    tenant_id: TenantId,
+    topic: String,
+    data: Value,
+    id: Option<EventId>,
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+}
+
+fn subscribers(candidates: Vec<DestinationRow>, topic: &str) -> Vec<DestinationRow> {
+    candidates
+        .into_iter()
+        .filter(|d| {
+            let patterns: Vec<TopicPattern> = serde_json::from_str(&d.topics).unwrap_or_default();
+            subscribed(&patterns, topic)
+        })
+        .collect()
+}
+
+pub async fn publish(
+    req: &mut Request,
+    ctx: &Ctx,
+    scheduler: &SchedulerClient<'_>,
+) -> ApiResult<Response> {
+    let body: PublishRequest = read_json(req, ctx).await?;
+    let mut errors = check_metadata("metadata", &body.metadata);
+    if let Err(e) = validate_topic(&body.topic) {
+        errors.push(FieldError::new("topic", e));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    if !tenants::exists(&ctx.db, &body.tenant_id).await? {
+        return Err(ApiError::NotFound(format!("tenant '{}'", body.tenant_id)));
+    }
+    let targets = subscribers(
+        destinations::enabled_for_tenant(&ctx.db, &body.tenant_id).await?,
+        &body.topic,
+    );
+
+    let event_id = body
+        .id
+        .unwrap_or_else(|| EventId::generate(ctx.now as u64, u128::from_le_bytes(random_bytes())));
+    let event = EventRow {
+        tenant_id: body.tenant_id,
+        id: event_id,
+        topic: body.topic,
+        data: body.data.to_string(),
+        metadata: serde_json::to_string(&body.metadata).unwrap_or_else(|_| "{}".into()),
+        created_at: ctx.now,
+    };
+    let ids: Vec<DeliveryId> = targets
+        .iter()
+        .map(|_| DeliveryId::generate(ctx.now as u64, u128::from_le_bytes(random_bytes())))
+        .collect();
+    let new: Vec<NewDelivery> = targets
+        .iter()
+        .zip(&ids)
+        .map(|(d, id)| NewDelivery {
+            id,
+            destination_id: &d.id,
+        })
+        .collect();
+    let publish_key = hex_key(random_bytes::<16>());
+    let inserted = events::insert_with_deliveries(&ctx.db, &event, &publish_key, &new).await?;
+
+    if inserted {
+        let handoffs: Vec<_> = targets
+            .iter()
+            .zip(&ids)
+            .map(|(d, id)| (d, id.clone()))
+            .collect();
+        hand_off(scheduler, &event, &handoffs, BTreeMap::new(), ctx).await?;
+        let deliveries: Vec<Value> = targets
+            .iter()
+            .zip(&ids)
+            .map(|(d, id)| json!({ "id": id, "destination_id": d.id }))
+            .collect();
+        return json(
+            202,
+            &json!({ "id": event.id, "duplicate": false, "deliveries": deliveries }),
+        );
+    }
+    duplicate(ctx, scheduler, &event.tenant_id, &event.id, targets).await
+}
+
+/// A repeated id: answer with what the first publish created, and hand any delivery that is
+/// still pending to its scheduler again (a no-op there if it has it), in case the first
+/// publish failed between D1 and the scheduler.
+async fn duplicate(
+    ctx: &Ctx,
+    scheduler: &SchedulerClient<'_>,
+    tenant: &TenantId,
+    id: &EventId,
+    enabled: Vec<DestinationRow>,
+) -> ApiResult<Response> {
+    let stored = events::get(&ctx.db, tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::Unavailable("event vanished".into()))?;
+    let existing = events::deliveries(&ctx.db, tenant, id).await?;
+    let pending: Vec<_> = existing
+        .iter()
+        .filter(|d| d.status == "pending")
+        .filter_map(|d| {
+            enabled
+                .iter()
+                .find(|t| t.id == d.destination_id)
+                .map(|t| (t, d.id.clone()))
+        })
+        .collect();
+    let attempts = existing
+        .iter()
+        .map(|d| (d.id.clone(), d.attempts))
+        .collect();
+    hand_off(scheduler, &stored, &pending, attempts, ctx).await?;
+    let deliveries: Vec<Value> = existing
+        .iter()
+        .map(|d| json!({ "id": d.id, "destination_id": d.destination_id }))
+        .collect();
+    json(
+        202,
+        &json!({ "id": stored.id, "duplicate": true, "deliveries": deliveries }),
+    )
+}
+
+/// Enqueues each delivery with its destination's scheduler, all at once. If one cannot be
+/// reached the publish answers 503: the event is stored, and publishing the same id again
+/// completes the hand-off.
+async fn hand_off(
+    scheduler: &SchedulerClient<'_>,
+    event: &EventRow,
+    deliveries: &[(&DestinationRow, DeliveryId)],
+    attempts: BTreeMap<DeliveryId, u32>,
+    ctx: &Ctx,
+) -> ApiResult<()> {
+    let metadata: BTreeMap<String, String> =
+        serde_json::from_str(&event.metadata).unwrap_or_default();
+    let calls = deliveries.iter().map(|(destination, id)| {
+        let queued = QueuedDelivery {
+            delivery_id: id.clone(),
+            tenant_id: event.tenant_id.clone(),
+            event_id: event.id.clone(),
+            topic: event.topic.clone(),
+            payload: event.data.clone(),
+            metadata: metadata.clone(),
+            attempts: attempts.get(id).copied().unwrap_or(0),
+            due_at: ctx.now,
+            created_at: event.created_at,
+        };
+        scheduler.enqueue(destination, vec![queued])
+    });
+    let mut failed = None;
+    for (result, (destination, _)) in join_all(calls).await.into_iter().zip(deliveries) {
+        match result {
+            Ok(_) | Err(SchedulerError::Gone) => {}
+            Err(SchedulerError::Unavailable(e)) => {
+                console_error!(
+                    "{}",
+                    json!({ "event": "enqueue_failed", "destination_id": destination.id, "event_id": event.id, "error": e })
+                );
+                failed = Some(e);
+            }
+        }
+    }
+    match failed {
+        None => Ok(()),
+        Some(e) => Err(ApiError::Unavailable(format!(
+            "event stored, hand-off incomplete: {e}"
+        ))),
+    }
+}
+
+fn hex_key(bytes: [u8; 16]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

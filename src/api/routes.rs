@@ -1,0 +1,290 @@
+//! The route table: the one list of what the API answers. The dispatcher matches against it,
+//! and a test holds `openapi.json` to it, so the two cannot drift apart.
+
+/// What a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Health,
+    OpenApi,
+    CreateTenant,
+    ListTenants,
+    GetTenant,
+    UpdateTenant,
+    DeleteTenant,
+    CreateDestination,
+    ListDestinations,
+    GetDestination,
+    UpdateDestination,
+    DeleteDestination,
+    EnableDestination,
+    DisableDestination,
+    RotateSigningSecret,
+    DestinationStatus,
+    ResetCircuit,
+    ListDeliveries,
+    ListAttempts,
+    Publish,
+}
+
+pub struct Route {
+    pub method: &'static str,
+    /// OpenAPI-style template: `{name}` segments are parameters.
+    pub path: &'static str,
+    pub op: Op,
+    /// Only the health check answers without a key.
+    pub public: bool,
+}
+
+const fn route(method: &'static str, path: &'static str, op: Op) -> Route {
+    Route {
+        method,
+        path,
+        op,
+        public: false,
+    }
+}
+
+const TENANT: &str = "/v1/tenants/{tenant_id}";
+
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "GET",
+        path: "/healthz",
+        op: Op::Health,
+        public: true,
+    },
+    route("GET", "/v1/openapi.json", Op::OpenApi),
+    route("POST", "/v1/tenants", Op::CreateTenant),
+    route("GET", "/v1/tenants", Op::ListTenants),
+    route("GET", TENANT, Op::GetTenant),
+    route("PATCH", TENANT, Op::UpdateTenant),
+    route("DELETE", TENANT, Op::DeleteTenant),
+    route(
+        "POST",
+        "/v1/tenants/{tenant_id}/destinations",
+        Op::CreateDestination,
+    ),
+    route(
+        "GET",
+        "/v1/tenants/{tenant_id}/destinations",
+        Op::ListDestinations,
+    ),
+    route(
+        "GET",
+        "/v1/tenants/{tenant_id}/destinations/{destination_id}",
+        Op::GetDestination,
+    ),
+    route(
+        "PATCH",
+        "/v1/tenants/{tenant_id}/destinations/{destination_id}",
+        Op::UpdateDestination,
+    ),
+    route(
+        "DELETE",
+        "/v1/tenants/{tenant_id}/destinations/{destination_id}",
+        Op::DeleteDestination,
+    ),
+    route(
+        "POST",
+        "/v1/tenants/{tenant_id}/destinations/{destination_id}/enable",
+        Op::EnableDestination,
+    ),
+    route(
+        "POST",
+        "/v1/tenants/{tenant_id}/destinations/{destination_id}/disable",
+        Op::DisableDestination,
+    ),
+    route(
+        "POST",
+        "/v1/tenants/{tenant_id}/destinations/{destination_id}/signing-secret/rotate",
+        Op::RotateSigningSecret,
+    ),
+    route(
+        "GET",
+        "/v1/tenants/{tenant_id}/destinations/{destination_id}/status",
+        Op::DestinationStatus,
+    ),
+    route(
+        "POST",
+        "/v1/tenants/{tenant_id}/destinations/{destination_id}/circuit/reset",
+        Op::ResetCircuit,
+    ),
+    route(
+        "GET",
+        "/v1/tenants/{tenant_id}/destinations/{destination_id}/deliveries",
+        Op::ListDeliveries,
+    ),
+    route(
+        "GET",
+        "/v1/tenants/{tenant_id}/destinations/{destination_id}/deliveries/{delivery_id}/attempts",
+        Op::ListAttempts,
+    ),
+    route("POST", "/v1/publish", Op::Publish),
+];
+
+/// Path parameters by name.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Params(Vec<(&'static str, String)>);
+
+impl Params {
+    pub fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Resolved {
+    Found(&'static Route, Params),
+    /// The path exists, the method does not: these are allowed.
+    MethodNotAllowed(Vec<&'static str>),
+    NotFound,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.path)
+    }
+}
+
+impl PartialEq for Route {
+    fn eq(&self, other: &Self) -> bool {
+        self.method == other.method && self.path == other.path
+    }
+}
+impl Eq for Route {}
+
+fn match_path(template: &'static str, path: &str) -> Option<Params> {
+    let mut t = template.split('/');
+    let mut p = path.split('/');
+    let mut params = Params::default();
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return Some(params),
+            (Some(ts), Some(ps)) => {
+                if let Some(name) = ts.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    if ps.is_empty() {
+                        return None;
+                    }
+                    params.0.push((name, ps.to_string()));
+                } else if ts != ps {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Finds the route for a method and path (a trailing slash is tolerated).
+pub fn resolve(method: &str, path: &str) -> Resolved {
+    let path = if path.len() > 1 {
+        path.trim_end_matches('/')
+    } else {
+        path
+    };
+    let mut allowed = vec![];
+    for r in ROUTES {
+        if let Some(params) = match_path(r.path, path) {
+            if r.method == method {
+                return Resolved::Found(r, params);
+            }
+            allowed.push(r.method);
+        }
+    }
+    if allowed.is_empty() {
+        Resolved::NotFound
+    } else {
+        Resolved::MethodNotAllowed(allowed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn resolves_parameters() {
+        let Resolved::Found(r, params) = resolve(
+            "GET",
+            "/v1/tenants/acme/destinations/des_x/deliveries/dlv_y/attempts",
+        ) else {
+            panic!("not found")
+        };
+        assert_eq!(r.op, Op::ListAttempts);
+        assert_eq!(params.get("tenant_id"), "acme");
+        assert_eq!(params.get("destination_id"), "des_x");
+        assert_eq!(params.get("delivery_id"), "dlv_y");
+        assert!(
+            matches!(resolve("GET", "/v1/tenants/"), Resolved::Found(r, _) if r.op == Op::ListTenants)
+        );
+    }
+
+    #[test]
+    fn wrong_method_and_unknown_paths() {
+        assert_eq!(
+            resolve("PUT", "/v1/tenants/acme"),
+            Resolved::MethodNotAllowed(vec!["GET", "PATCH", "DELETE"])
+        );
+        assert_eq!(resolve("GET", "/v1/nope"), Resolved::NotFound);
+        assert_eq!(
+            resolve("GET", "/v1/tenants//destinations"),
+            Resolved::NotFound
+        );
+    }
+
+    #[test]
+    fn only_health_is_public() {
+        let public: Vec<_> = ROUTES.iter().filter(|r| r.public).map(|r| r.path).collect();
+        assert_eq!(public, vec!["/healthz"]);
+    }
+
+    /// The OpenAPI document describes exactly the routes the dispatcher answers.
+    #[test]
+    fn openapi_document_matches_the_route_table() {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("openapi.json")).expect("openapi.json parses");
+        assert_eq!(
+            doc["openapi"].as_str().map(|v| v.starts_with("3.1")),
+            Some(true)
+        );
+        let mut documented = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("path item") {
+                if matches!(method.as_str(), "get" | "post" | "patch" | "delete" | "put") {
+                    documented.insert((method.to_uppercase(), path.clone()));
+                    assert!(
+                        op["responses"].is_object(),
+                        "{method} {path} documents its responses"
+                    );
+                    let public = op
+                        .get("security")
+                        .and_then(|s| s.as_array())
+                        .is_some_and(|a| a.is_empty());
+                    assert_eq!(
+                        public,
+                        path == "/healthz",
+                        "{method} {path}: only /healthz is public"
+                    );
+                }
+            }
+        }
+        let routed: BTreeSet<_> = ROUTES
+            .iter()
+            .map(|r| (r.method.to_string(), r.path.to_string()))
+            .collect();
+        let missing: Vec<_> = routed.difference(&documented).collect();
+        let extra: Vec<_> = documented.difference(&routed).collect();
+        assert!(
+            missing.is_empty(),
+            "routes missing from openapi.json: {missing:?}"
+        );
+        assert!(
+            extra.is_empty(),
+            "openapi.json documents routes that do not exist: {extra:?}"
+        );
+    }
+}

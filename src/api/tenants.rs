@@ -1,0 +1,149 @@
+//! Tenants: the platform's customers. Deleting one deletes its destinations (and purges their
+//! schedulers), events and deliveries.
+
+use super::error::{ApiError, ApiResult};
+use super::http::{json, list as list_response, no_content, page_params, read_json, Ctx};
+use super::routes::Params;
+use super::views;
+use crate::core::ids::TenantId;
+use crate::core::validate::{check_metadata, check_text, FieldError};
+use crate::scheduler::client::SchedulerClient;
+use crate::store::{page, tenants as store};
+use futures::future::join_all;
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+use worker::{Request, Response};
+
+const MAX_NAME_CHARS: usize = 128;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantCreate {
+    id: Option<TenantId>,
+    name: Option<String>,
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+}
+
+/// A merge patch: an absent field is kept, `null` clears it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantUpdate {
+    #[serde(default, deserialize_with = "present")]
+    name: Option<Option<String>>,
+    metadata: Option<BTreeMap<String, String>>,
+}
+
+/// Tells a field sent as `null` (Some(None)) from one not sent (None).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+fn check(name: Option<&String>, metadata: &BTreeMap<String, String>) -> ApiResult<()> {
+    let mut errors: Vec<FieldError> = check_metadata("metadata", metadata);
+    if let Some(Err(e)) = name.map(|n| check_text(n, MAX_NAME_CHARS)) {
+        errors.push(FieldError::new("name", e));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+pub fn tenant_id(p: &Params) -> ApiResult<TenantId> {
+    TenantId::parse(p.get("tenant_id")).map_err(|_| ApiError::NotFound("tenant".into()))
+}
+
+/// Loads a tenant or answers 404.
+pub async fn existing(ctx: &Ctx, p: &Params) -> ApiResult<TenantId> {
+    let id = tenant_id(p)?;
+    if store::exists(&ctx.db, &id).await? {
+        Ok(id)
+    } else {
+        Err(ApiError::NotFound("tenant".into()))
+    }
+}
+
+/// `POST /v1/tenants`: creates a tenant, with the platform's own id or a generated one.
+pub async fn create(req: &mut Request, ctx: &Ctx) -> ApiResult<Response> {
+    let body: TenantCreate = read_json(req, ctx).await?;
+    check(body.name.as_ref(), &body.metadata)?;
+    let id = body.id.unwrap_or_else(|| {
+        TenantId::generate(
+            ctx.now as u64,
+            u128::from_le_bytes(crate::runtime::random_bytes()),
+        )
+    });
+    let row = store::TenantRow {
+        id,
+        name: body.name,
+        metadata: serde_json::to_string(&body.metadata).unwrap_or_else(|_| "{}".into()),
+        created_at: ctx.now,
+        updated_at: ctx.now,
+    };
+    match store::insert(&ctx.db, &row).await {
+        Err(crate::store::StoreError::Conflict) => Err(ApiError::Conflict(format!(
+            "tenant '{}' already exists",
+            row.id
+        ))),
+        other => other.map_err(ApiError::from),
+    }?;
+    json(201, &views::tenant(&row)?)
+}
+
+/// `GET /v1/tenants`: every tenant, in id order, paged.
+pub async fn list(req: &Request, ctx: &Ctx) -> ApiResult<Response> {
+    let pp = page_params(req)?;
+    let rows = store::list(&ctx.db, pp.cursor.as_deref(), pp.limit).await?;
+    let (rows, next) = page(rows, pp.limit, |t| t.id.to_string());
+    list_response(
+        rows.iter()
+            .map(views::tenant)
+            .collect::<ApiResult<Vec<_>>>()?,
+        next,
+    )
+}
+
+/// `GET /v1/tenants/{tenant_id}`.
+pub async fn get(p: &Params, ctx: &Ctx) -> ApiResult<Response> {
+    let id = tenant_id(p)?;
+    let row = store::get(&ctx.db, &id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("tenant".into()))?;
+    json(200, &views::tenant(&row)?)
+}
+
+/// `PATCH /v1/tenants/{tenant_id}`: name and metadata.
+pub async fn update(p: &Params, req: &mut Request, ctx: &Ctx) -> ApiResult<Response> {
+    let id = tenant_id(p)?;
+    let patch: TenantUpdate = read_json(req, ctx).await?;
+    let mut row = store::get(&ctx.db, &id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("tenant".into()))?;
+    if let Some(name) = patch.name {
+        row.name = name;
+    }
+    let metadata = match patch.metadata {
+        Some(m) => m,
+        None => serde_json::from_str(&row.metadata).unwrap_or_default(),
+    };
+    check(row.name.as_ref(), &metadata)?;
+    row.metadata = serde_json::to_string(&metadata).unwrap_or_else(|_| "{}".into());
+    row.updated_at = ctx.now;
+    store::update(&ctx.db, &row).await?;
+    json(200, &views::tenant(&row)?)
+}
+
+/// `DELETE /v1/tenants/{tenant_id}`: stops every destination's deliveries, then deletes all.
+pub async fn delete(p: &Params, ctx: &Ctx, scheduler: &SchedulerClient<'_>) -> ApiResult<Response> {
+    let id = existing(ctx, p).await?;
+    let destinations = store::destination_ids(&ctx.db, &id).await?;
+    for result in join_all(destinations.iter().map(|d| scheduler.purge(d))).await {
+        result?;
+    }
+    store::delete(&ctx.db, &id).await?;
+    no_content()
+}

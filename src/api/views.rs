@@ -1,0 +1,95 @@
+//! How stored rows look in API responses: RFC 3339 times, parsed JSON columns, no secrets
+//! (destination configs are stored masked; sealed credentials are never read here).
+
+use super::error::ApiError;
+use crate::core::destination::DeliverySettings;
+use crate::core::time::to_rfc3339;
+use crate::scheduler::protocol::SchedulerStatus;
+use crate::store::deliveries::{AttemptRow, DeliveryRow};
+use crate::store::destinations::DestinationRow;
+use crate::store::tenants::TenantRow;
+use serde_json::{json, Value};
+
+fn parse(column: &str, raw: &str) -> Result<Value, ApiError> {
+    serde_json::from_str(raw)
+        .map_err(|e| ApiError::Internal(format!("stored {column} is not JSON: {e}")))
+}
+
+fn time(ms: Option<i64>) -> Value {
+    ms.map_or(Value::Null, |t| Value::String(to_rfc3339(t)))
+}
+
+pub fn tenant(t: &TenantRow) -> Result<Value, ApiError> {
+    Ok(json!({
+        "id": t.id,
+        "name": t.name,
+        "metadata": parse("metadata", &t.metadata)?,
+        "created_at": to_rfc3339(t.created_at),
+        "updated_at": to_rfc3339(t.updated_at),
+    }))
+}
+
+pub fn destination(d: &DestinationRow) -> Result<Value, ApiError> {
+    let settings: DeliverySettings = serde_json::from_str(&d.settings)
+        .map_err(|e| ApiError::Internal(format!("stored settings: {e}")))?;
+    Ok(json!({
+        "id": d.id,
+        "tenant_id": d.tenant_id,
+        "type": d.kind,
+        "name": d.name,
+        "topics": parse("topics", &d.topics)?,
+        "enabled": d.enabled,
+        "disabled_reason": d.disabled_reason,
+        "config": parse("config", &d.config)?,
+        "timeout_ms": settings.timeout_ms,
+        "retry": settings.retry,
+        "circuit_breaker": settings.circuit_breaker,
+        "created_at": to_rfc3339(d.created_at),
+        "updated_at": to_rfc3339(d.updated_at),
+    }))
+}
+
+pub fn status(s: &SchedulerStatus, enabled: bool) -> Value {
+    json!({
+        "enabled": enabled,
+        "circuit": {
+            "state": s.circuit.state,
+            "consecutive_failures": s.circuit.consecutive_failures,
+            "opened_at": time(s.circuit.opened_at),
+            "retry_at": time(s.circuit.retry_at),
+        },
+        "queue_depth": s.queue_depth,
+        "next_attempt_at": time(s.next_attempt_at),
+    })
+}
+
+pub fn delivery(d: &DeliveryRow) -> Value {
+    json!({
+        "id": d.id,
+        "event_id": d.event_id,
+        "destination_id": d.destination_id,
+        "topic": d.topic,
+        "status": d.status,
+        "attempts": d.attempts,
+        "next_attempt_at": time(d.next_attempt_at),
+        "last_status_code": d.last_status_code,
+        "last_error": d.last_error,
+        "created_at": to_rfc3339(d.created_at),
+        "updated_at": to_rfc3339(d.updated_at),
+    })
+}
+
+pub fn attempt(a: &AttemptRow) -> Value {
+    json!({
+        "id": a.id,
+        "delivery_id": a.delivery_id,
+        "attempt": a.attempt,
+        "trigger": a.trigger,
+        "started_at": to_rfc3339(a.started_at),
+        "duration_ms": a.duration_ms,
+        "status_code": a.status_code,
+        "outcome": a.outcome,
+        "error": a.error,
+        "response_body": a.response_body,
+    })
+}

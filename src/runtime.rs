@@ -1,0 +1,112 @@
+//! The Workers runtime behind the engine's ports (used by the scheduler and the API): `fetch` with an abort on timeout, the alarm,
+//! the clock and the random source.
+
+use crate::core::engine::{Clock, Transport, Wakeup};
+use crate::core::time::Millis;
+use crate::core::wire::{snippet, HttpRequest, HttpResponse, TransportError, TransportResult};
+use futures::future::{select, Either};
+use std::time::Duration;
+use worker::{
+    console_error, AbortController, Delay, Fetch, Headers, Method, Request, RequestInit,
+    RequestRedirect, Storage,
+};
+
+pub struct FetchTransport;
+
+impl Transport for FetchTransport {
+    async fn send(&self, request: HttpRequest, timeout_ms: u64) -> TransportResult {
+        let headers = Headers::new();
+        for (k, v) in &request.headers {
+            headers
+                .append(k, v)
+                .map_err(|e| TransportError::Network(format!("invalid header {k}: {e}")))?;
+        }
+        let mut init = RequestInit::new();
+        init.with_method(Method::from(request.method.to_string()))
+            .with_headers(headers)
+            // Redirects are not followed: a destination URL is what the user configured.
+            .with_redirect(RequestRedirect::Manual)
+            .with_body(Some(
+                js_sys::Uint8Array::from(request.body.as_slice()).into(),
+            ));
+        let req = Request::new_with_init(&request.url, &init)
+            .map_err(|e| TransportError::Network(format!("invalid request: {e}")))?;
+
+        // One deadline for the whole exchange, headers and body.
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        let finished = {
+            let exchange = async {
+                let mut resp = Fetch::Request(req).send_with_signal(&signal).await?;
+                let bytes = resp.bytes().await.unwrap_or_default();
+                let headers = resp.headers().entries().collect::<Vec<_>>();
+                Ok::<_, worker::Error>(HttpResponse {
+                    status: resp.status_code(),
+                    headers,
+                    body: snippet(&String::from_utf8_lossy(&bytes)),
+                })
+            };
+            let deadline = Delay::from(Duration::from_millis(timeout_ms));
+            match select(Box::pin(exchange), deadline).await {
+                Either::Left((result, _)) => Some(result),
+                Either::Right(_) => None,
+            }
+        };
+        match finished {
+            Some(Ok(resp)) => Ok(resp),
+            Some(Err(e)) => Err(TransportError::Network(e.to_string())),
+            None => {
+                controller.abort();
+                Err(TransportError::Timeout {
+                    after_ms: timeout_ms,
+                })
+            }
+        }
+    }
+}
+
+/// The runtime clock and `crypto.getRandomValues`.
+pub struct RuntimeClock;
+
+pub fn now() -> Millis {
+    worker::Date::now().as_millis() as Millis
+}
+
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    getrandom::getrandom(&mut buf).expect("crypto.getRandomValues is available in Workers");
+    buf
+}
+
+impl Clock for RuntimeClock {
+    fn now(&self) -> Millis {
+        now()
+    }
+    fn random(&self) -> f64 {
+        (u64::from_le_bytes(random_bytes::<8>()) >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn random_u128(&self) -> u128 {
+        u128::from_le_bytes(random_bytes::<16>())
+    }
+}
+
+/// The Durable Object's single alarm.
+pub struct AlarmWakeup(pub Storage);
+
+impl Wakeup for AlarmWakeup {
+    async fn wake_at(&self, at: Option<Millis>) {
+        let result = match at {
+            Some(t) => set_alarm_at(&self.0, t).await,
+            None => self.0.delete_alarm().await,
+        };
+        if let Err(e) = result {
+            console_error!("could not set the scheduler alarm: {e}");
+        }
+    }
+}
+
+/// Sets the alarm at an absolute time (the `i64` form of `set_alarm` is an offset).
+pub async fn set_alarm_at(storage: &Storage, at: Millis) -> worker::Result<()> {
+    let date = js_sys::Date::new(&worker::wasm_bindgen::JsValue::from_f64(at as f64));
+    storage.set_alarm(worker::ScheduledTime::new(date)).await
+}

@@ -1,0 +1,117 @@
+//! The Worker's side of the scheduler protocol: one call per message, to the destination's
+//! Durable Object (`id_from_name(destination_id)`).
+
+use super::protocol::{Enqueued, Envelope, SchedulerRequest, SchedulerStatus, PROTOCOL_VERSION};
+use crate::core::engine::QueuedDelivery;
+use crate::core::ids::DestinationId;
+use crate::store::destinations::DestinationRow;
+use serde::de::DeserializeOwned;
+use worker::{Env, Headers, Method, Request, RequestInit};
+
+/// Why a scheduler call failed.
+#[derive(Debug)]
+pub enum SchedulerError {
+    /// The destination was deleted while the call was on its way.
+    Gone,
+    Unavailable(String),
+}
+
+impl From<worker::Error> for SchedulerError {
+    fn from(e: worker::Error) -> Self {
+        SchedulerError::Unavailable(e.to_string())
+    }
+}
+
+pub struct SchedulerClient<'a> {
+    env: &'a Env,
+}
+
+impl<'a> SchedulerClient<'a> {
+    pub fn new(env: &'a Env) -> Self {
+        SchedulerClient { env }
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        destination: &DestinationId,
+        request: SchedulerRequest,
+    ) -> Result<T, SchedulerError> {
+        let stub = self
+            .env
+            .durable_object("SCHEDULER")?
+            .id_from_name(destination.as_str())?
+            .get_stub()?;
+        let body = serde_json::to_string(&Envelope {
+            v: PROTOCOL_VERSION,
+            request,
+        })
+        .map_err(|e| SchedulerError::Unavailable(e.to_string()))?;
+        let headers = Headers::new();
+        headers.set("content-type", "application/json")?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(body.into()));
+        let req = Request::new_with_init("https://scheduler.internal/", &init)?;
+        let mut resp = stub.fetch_with_request(req).await?;
+        match resp.status_code() {
+            200 => Ok(resp.json().await?),
+            410 => Err(SchedulerError::Gone),
+            status => Err(SchedulerError::Unavailable(format!(
+                "scheduler answered {status}: {}",
+                resp.text().await.unwrap_or_default()
+            ))),
+        }
+    }
+
+    pub async fn configure(&self, destination: &DestinationRow) -> Result<(), SchedulerError> {
+        let _: serde_json::Value = self
+            .call(
+                &destination.id,
+                SchedulerRequest::Configure {
+                    destination: destination.clone(),
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn enqueue(
+        &self,
+        destination: &DestinationRow,
+        deliveries: Vec<QueuedDelivery>,
+    ) -> Result<Enqueued, SchedulerError> {
+        self.call(
+            &destination.id,
+            SchedulerRequest::Enqueue {
+                destination: destination.clone(),
+                deliveries,
+            },
+        )
+        .await
+    }
+
+    pub async fn status(
+        &self,
+        destination: &DestinationId,
+    ) -> Result<SchedulerStatus, SchedulerError> {
+        self.call(destination, SchedulerRequest::Status).await
+    }
+
+    pub async fn reset_circuit(
+        &self,
+        destination: &DestinationId,
+    ) -> Result<SchedulerStatus, SchedulerError> {
+        self.call(destination, SchedulerRequest::ResetCircuit).await
+    }
+
+    pub async fn purge(&self, destination: &DestinationId) -> Result<(), SchedulerError> {
+        match self
+            .call::<serde_json::Value>(destination, SchedulerRequest::Purge)
+            .await
+        {
+            Ok(_) | Err(SchedulerError::Gone) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}

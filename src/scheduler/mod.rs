@@ -1,0 +1,291 @@
+//! The DeliveryScheduler Durable Object: one per destination (named by its id). A thin shell
+//! over `core::engine`: it keeps the queue in SQLite, runs the engine when its alarm fires,
+//! sends through `fetch`, and records attempts in D1 (through an outbox, so a D1 hiccup loses
+//! nothing).
+
+pub mod client;
+pub mod protocol;
+mod sql_queue;
+
+use crate::core::crypto::SealKey;
+use crate::core::destination::{DeliverySettings, DestinationType, SecretBundle, Target};
+use crate::core::engine::{self, Ports, QueueStore, RunLimits};
+use crate::core::time::Millis;
+use crate::providers;
+use crate::runtime::{now, set_alarm_at, AlarmWakeup, FetchTransport, RuntimeClock};
+use crate::store::destinations::DestinationRow;
+use protocol::{Enqueued, Envelope, SchedulerRequest, SchedulerStatus, PROTOCOL_VERSION};
+use serde_json::json;
+use sql_queue::SqlQueue;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use worker::{
+    console_error, console_log, durable_object, DurableObject, Env, Request, Response, Result,
+    State,
+};
+
+const DESTINATION_KEY: &str = "destination";
+const PURGED_KEY: &str = "purged";
+/// D1 batches stay well under its per-batch limits.
+const OUTBOX_FLUSH_LIMIT: usize = 100;
+/// When D1 refused the attempt records, try again this soon.
+const OUTBOX_RETRY_MS: Millis = 5_000;
+
+/// The destination as the engine needs it: settings and decrypted credentials.
+struct Loaded {
+    row: DestinationRow,
+    settings: DeliverySettings,
+    target: Target,
+    secrets: SecretBundle,
+}
+
+#[durable_object]
+pub struct DeliveryScheduler {
+    state: State,
+    env: Env,
+    queue: SqlQueue,
+    /// Decrypted config, cached until the destination changes.
+    loaded: RefCell<Option<Rc<Loaded>>>,
+    /// A run is in progress: another alarm or enqueue leaves the scheduling to it.
+    running: Cell<bool>,
+}
+
+impl DurableObject for DeliveryScheduler {
+    fn new(state: State, env: Env) -> Self {
+        let queue = SqlQueue::new(state.storage().sql());
+        if let Err(e) = queue.migrate() {
+            console_error!("scheduler schema setup failed: {e}");
+        }
+        DeliveryScheduler {
+            state,
+            env,
+            queue,
+            loaded: RefCell::new(None),
+            running: Cell::new(false),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let envelope: Envelope = match req.json().await {
+            Ok(e) => e,
+            Err(e) => return Response::error(format!("bad scheduler message: {e}"), 400),
+        };
+        if envelope.v != PROTOCOL_VERSION {
+            return Response::error(
+                format!("unsupported scheduler protocol v{}", envelope.v),
+                400,
+            );
+        }
+        if self.queue.get::<bool>(PURGED_KEY).unwrap_or(false) {
+            return Response::error("destination deleted", 410);
+        }
+        match envelope.request {
+            SchedulerRequest::Configure { destination } => {
+                self.configure(destination);
+                self.ensure_alarm().await?;
+                Response::from_json(&json!({}))
+            }
+            SchedulerRequest::Enqueue {
+                destination,
+                deliveries,
+            } => {
+                self.configure(destination);
+                let queued = deliveries.iter().filter(|d| self.queue.enqueue(d)).count() as u64;
+                self.ensure_alarm().await?;
+                Response::from_json(&Enqueued { queued })
+            }
+            SchedulerRequest::Status => Response::from_json(&self.status()),
+            SchedulerRequest::ResetCircuit => {
+                let (breaker, transition) = self.queue.breaker().reset();
+                self.queue.save_breaker(&breaker);
+                if transition.is_some() {
+                    self.log("circuit_reset", json!({}));
+                }
+                self.ensure_alarm().await?;
+                Response::from_json(&self.status())
+            }
+            SchedulerRequest::Purge => {
+                self.queue.clear();
+                self.queue.put(PURGED_KEY, &true);
+                self.loaded.replace(None);
+                self.state.storage().delete_alarm().await?;
+                Response::from_json(&json!({}))
+            }
+        }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        if self.running.replace(true) {
+            return Response::ok("run in progress");
+        }
+        let result = self.run().await;
+        self.running.set(false);
+        result?;
+        Response::ok("ok")
+    }
+}
+
+impl DeliveryScheduler {
+    /// Keeps the newer of the stored and the given snapshot.
+    fn configure(&self, row: DestinationRow) {
+        let current: Option<DestinationRow> = self.queue.get(DESTINATION_KEY);
+        if current
+            .as_ref()
+            .is_some_and(|c| c.updated_at > row.updated_at)
+        {
+            return;
+        }
+        self.queue.put(DESTINATION_KEY, &row);
+        self.loaded.replace(None);
+    }
+
+    fn load(&self) -> Option<Rc<Loaded>> {
+        if let Some(l) = self.loaded.borrow().as_ref() {
+            return Some(l.clone());
+        }
+        let row: DestinationRow = self.queue.get(DESTINATION_KEY)?;
+        let loaded = match self.unseal(row) {
+            Ok(l) => Rc::new(l),
+            Err(e) => {
+                console_error!("scheduler cannot load its destination: {e}");
+                return None;
+            }
+        };
+        self.loaded.replace(Some(loaded.clone()));
+        Some(loaded)
+    }
+
+    fn unseal(&self, row: DestinationRow) -> std::result::Result<Loaded, String> {
+        let key = self
+            .env
+            .secret("ENCRYPTION_KEY")
+            .map_err(|_| "ENCRYPTION_KEY is not set")?
+            .to_string();
+        let key = SealKey::from_base64(&key).map_err(|e| e.to_string())?;
+        let plain = key.open(&row.secrets).map_err(|e| e.to_string())?;
+        let secrets: SecretBundle = serde_json::from_slice(&plain).map_err(|e| e.to_string())?;
+        let kind: DestinationType =
+            serde_json::from_value(json!(row.kind)).map_err(|e| e.to_string())?;
+        let target = Target::parse(kind, secrets.config.clone()).map_err(|e| e.message)?;
+        let settings: DeliverySettings =
+            serde_json::from_str(&row.settings).map_err(|e| e.to_string())?;
+        Ok(Loaded {
+            row,
+            settings,
+            target,
+            secrets,
+        })
+    }
+
+    /// Makes sure the alarm is set no later than the earliest due delivery (unless a run is
+    /// in progress: it schedules the next one itself when it ends).
+    async fn ensure_alarm(&self) -> Result<()> {
+        if self.running.get() {
+            return Ok(());
+        }
+        let Some(loaded) = self.load() else {
+            return Ok(());
+        };
+        let storage = self.state.storage();
+        if !loaded.row.enabled {
+            return storage.delete_alarm().await;
+        }
+        let Some(due) = self.next_attempt_at() else {
+            return Ok(());
+        };
+        match storage.get_alarm().await? {
+            Some(current) if current <= due => Ok(()),
+            _ => set_alarm_at(&storage, due).await,
+        }
+    }
+
+    /// The next send: the earliest due delivery, or later if the circuit is open.
+    fn next_attempt_at(&self) -> Option<Millis> {
+        let due = self.queue.next_due()?;
+        let breaker = self.queue.breaker();
+        Some(match (breaker.state, breaker.retry_at) {
+            (crate::core::breaker::CircuitState::Open, Some(at)) => due.max(at),
+            _ => due,
+        })
+    }
+
+    fn status(&self) -> SchedulerStatus {
+        let enabled = self.load().is_some_and(|l| l.row.enabled);
+        SchedulerStatus {
+            circuit: (&self.queue.breaker()).into(),
+            queue_depth: self.queue.depth(),
+            next_attempt_at: if enabled {
+                self.next_attempt_at()
+            } else {
+                None
+            },
+        }
+    }
+
+    async fn run(&self) -> Result<()> {
+        let Some(loaded) = self.load() else {
+            return Ok(());
+        };
+        if !loaded.row.enabled {
+            return Ok(());
+        }
+        let started = now();
+        let provider = providers::for_target(&loaded.target, &loaded.secrets, started);
+        let wakeup = AlarmWakeup(self.state.storage());
+        let ports = Ports {
+            store: &self.queue,
+            transport: &FetchTransport,
+            provider: &provider,
+            clock: &RuntimeClock,
+            wakeup: &wakeup,
+        };
+        let report = engine::run(ports, &loaded.settings, RunLimits::default()).await;
+        for t in &report.transitions {
+            self.log("circuit_changed", json!({ "transition": format!("{t:?}").to_lowercase(), "circuit": protocol::CircuitStatus::from(&self.queue.breaker()) }));
+        }
+        self.queue.push_outbox(&report.attempts);
+        self.flush_outbox().await;
+        if self.queue.outbox_len() > 0 {
+            let retry = now() + OUTBOX_RETRY_MS;
+            let at = report.next_wake.map_or(retry, |t| t.min(retry));
+            set_alarm_at(&self.state.storage(), at).await?;
+        }
+        self.queue.prune_done(started);
+        Ok(())
+    }
+
+    /// Writes buffered attempt records to D1; on failure they stay for the next run.
+    async fn flush_outbox(&self) {
+        let Ok(db) = self.env.d1("DB") else {
+            console_error!("D1 binding DB is missing");
+            return;
+        };
+        loop {
+            let batch = self.queue.outbox(OUTBOX_FLUSH_LIMIT);
+            let Some((last_id, _)) = batch.last() else {
+                return;
+            };
+            let last_id = *last_id;
+            let records: Vec<_> = batch.into_iter().map(|(_, r)| r).collect();
+            match crate::store::deliveries::record(&db, &records).await {
+                Ok(()) => self.queue.drop_outbox_through(last_id),
+                Err(e) => {
+                    console_error!("recording attempts in D1 failed, will retry: {e:?}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// One structured log line per state change; never credentials.
+    fn log(&self, event: &str, fields: serde_json::Value) {
+        let (destination_id, tenant_id) = self
+            .load()
+            .map(|l| (l.row.id.to_string(), l.row.tenant_id.to_string()))
+            .unwrap_or_default();
+        console_log!(
+            "{}",
+            json!({ "event": event, "destination_id": destination_id, "tenant_id": tenant_id, "fields": fields })
+        );
+    }
+}

@@ -1,0 +1,69 @@
+//! The messages between the Worker and a DeliveryScheduler: one tagged, versioned enum,
+//! sent as JSON in the body of a `fetch` to the Durable Object.
+
+use crate::core::breaker::{Breaker, CircuitState};
+use crate::core::engine::QueuedDelivery;
+use crate::core::time::Millis;
+use crate::store::destinations::DestinationRow;
+use serde::{Deserialize, Serialize};
+
+/// Bumped when a message changes shape; a scheduler refuses versions it does not know, so a
+/// half-finished deploy fails loudly instead of misreading a message.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Envelope {
+    pub v: u32,
+    pub request: SchedulerRequest,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum SchedulerRequest {
+    /// The destination changed (created, updated, enabled, disabled, secret rotated).
+    Configure {
+        destination: DestinationRow,
+    },
+    /// New deliveries, with the destination snapshot they were matched against.
+    Enqueue {
+        destination: DestinationRow,
+        deliveries: Vec<QueuedDelivery>,
+    },
+    Status,
+    ResetCircuit,
+    /// The destination is deleted: drop the queue and never send again.
+    Purge,
+}
+
+/// The circuit as the status endpoint shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CircuitStatus {
+    pub state: CircuitState,
+    pub consecutive_failures: u32,
+    pub opened_at: Option<Millis>,
+    pub retry_at: Option<Millis>,
+}
+
+impl From<&Breaker> for CircuitStatus {
+    fn from(b: &Breaker) -> Self {
+        CircuitStatus {
+            state: b.state,
+            consecutive_failures: b.consecutive_failures,
+            opened_at: b.opened_at,
+            retry_at: b.retry_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SchedulerStatus {
+    pub circuit: CircuitStatus,
+    pub queue_depth: u64,
+    pub next_attempt_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Enqueued {
+    /// Deliveries newly queued (a repeated id is not queued twice).
+    pub queued: u64,
+}

@@ -1,0 +1,225 @@
+//! The engine's `QueueStore` on the Durable Object's SQLite storage.
+
+use crate::core::breaker::Breaker;
+use crate::core::engine::{AttemptRecord, QueueStore, QueuedDelivery};
+use crate::core::ids::DeliveryId;
+use crate::core::time::Millis;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use worker::{console_error, SqlStorage, SqlStorageValue};
+
+/// Completed deliveries are remembered this long, so that a repeated enqueue of the same
+/// delivery (a publish retried after a lost answer) does not send it again.
+pub const DONE_RETENTION_MS: Millis = 7 * 86_400_000;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS queue (
+  delivery_id TEXT PRIMARY KEY,
+  due_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS queue_by_due ON queue (due_at);
+CREATE TABLE IF NOT EXISTS done (delivery_id TEXT PRIMARY KEY, done_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS done_by_time ON done (done_at);
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL);
+";
+
+pub struct SqlQueue {
+    sql: SqlStorage,
+}
+
+#[derive(Deserialize)]
+struct QueueRow {
+    due_at: Millis,
+    attempts: u32,
+    body: String,
+}
+
+#[derive(Deserialize)]
+struct Value {
+    value: String,
+}
+
+#[derive(Deserialize)]
+struct Count {
+    n: u64,
+}
+
+#[derive(Deserialize)]
+struct MinDue {
+    t: Option<Millis>,
+}
+
+#[derive(Deserialize)]
+struct OutboxRow {
+    id: i64,
+    record: String,
+}
+
+fn s(v: &str) -> SqlStorageValue {
+    SqlStorageValue::String(v.to_string())
+}
+
+fn n(v: i64) -> SqlStorageValue {
+    SqlStorageValue::Integer(v)
+}
+
+impl SqlQueue {
+    pub fn new(sql: SqlStorage) -> Self {
+        SqlQueue { sql }
+    }
+
+    pub fn migrate(&self) -> worker::Result<()> {
+        self.sql.exec(SCHEMA, None)?;
+        Ok(())
+    }
+
+    fn exec(&self, query: &str, args: Vec<SqlStorageValue>) {
+        if let Err(e) = self.sql.exec(query, args) {
+            console_error!("scheduler sql failed: {query}: {e}");
+        }
+    }
+
+    fn query<T: DeserializeOwned>(&self, query: &str, args: Vec<SqlStorageValue>) -> Vec<T> {
+        match self.sql.exec(query, args).and_then(|c| c.to_array::<T>()) {
+            Ok(rows) => rows,
+            Err(e) => {
+                console_error!("scheduler sql failed: {query}: {e}");
+                vec![]
+            }
+        }
+    }
+
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        let rows: Vec<Value> = self.query("SELECT value FROM kv WHERE key = ?", vec![s(key)]);
+        rows.into_iter()
+            .next()
+            .and_then(|r| serde_json::from_str(&r.value).ok())
+    }
+
+    pub fn put<T: serde::Serialize>(&self, key: &str, value: &T) {
+        let json = serde_json::to_string(value).unwrap_or_default();
+        self.exec(
+            "INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)",
+            vec![s(key), s(&json)],
+        );
+    }
+
+    /// Queues a delivery unless it is queued already or was completed recently.
+    /// Returns whether it was newly queued.
+    pub fn enqueue(&self, d: &QueuedDelivery) -> bool {
+        let body = serde_json::to_string(d).unwrap_or_default();
+        let id = d.delivery_id.as_str();
+        match self.sql.exec(
+            "INSERT OR IGNORE INTO queue (delivery_id, due_at, attempts, body) \
+             SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM done WHERE delivery_id = ?)",
+            vec![s(id), n(d.due_at), n(d.attempts as i64), s(&body), s(id)],
+        ) {
+            Ok(c) => c.rows_written() > 0,
+            Err(e) => {
+                console_error!("enqueue failed: {e}");
+                false
+            }
+        }
+    }
+
+    pub fn depth(&self) -> u64 {
+        let rows: Vec<Count> = self.query("SELECT COUNT(*) AS n FROM queue", vec![]);
+        rows.first().map_or(0, |r| r.n)
+    }
+
+    /// Forgets every delivery and all state: the destination is gone.
+    pub fn clear(&self) {
+        for table in ["queue", "done", "kv", "outbox"] {
+            self.exec(&format!("DELETE FROM {table}"), vec![]);
+        }
+    }
+
+    pub fn prune_done(&self, now: Millis) {
+        self.exec(
+            "DELETE FROM done WHERE done_at < ?",
+            vec![n(now - DONE_RETENTION_MS)],
+        );
+    }
+
+    /// Keeps attempt records until D1 has them.
+    pub fn push_outbox(&self, records: &[AttemptRecord]) {
+        for r in records {
+            let json = serde_json::to_string(r).unwrap_or_default();
+            self.exec("INSERT INTO outbox (record) VALUES (?)", vec![s(&json)]);
+        }
+    }
+
+    /// The oldest unflushed attempt records, with their outbox ids.
+    pub fn outbox(&self, limit: usize) -> Vec<(i64, AttemptRecord)> {
+        let rows: Vec<OutboxRow> = self.query(
+            "SELECT id, record FROM outbox ORDER BY id LIMIT ?",
+            vec![n(limit as i64)],
+        );
+        rows.into_iter()
+            .filter_map(|r| serde_json::from_str(&r.record).ok().map(|rec| (r.id, rec)))
+            .collect()
+    }
+
+    pub fn drop_outbox_through(&self, last_id: i64) {
+        self.exec("DELETE FROM outbox WHERE id <= ?", vec![n(last_id)]);
+    }
+
+    pub fn outbox_len(&self) -> u64 {
+        let rows: Vec<Count> = self.query("SELECT COUNT(*) AS n FROM outbox", vec![]);
+        rows.first().map_or(0, |r| r.n)
+    }
+}
+
+const BREAKER_KEY: &str = "breaker";
+
+impl QueueStore for SqlQueue {
+    fn due(&self, now: Millis, limit: usize) -> Vec<QueuedDelivery> {
+        let rows: Vec<QueueRow> = self.query(
+            "SELECT due_at, attempts, body FROM queue WHERE due_at <= ? ORDER BY due_at, delivery_id LIMIT ?",
+            vec![n(now), n(limit as i64)],
+        );
+        rows.into_iter()
+            .filter_map(|r| {
+                let mut d: QueuedDelivery = serde_json::from_str(&r.body).ok()?;
+                d.due_at = r.due_at;
+                d.attempts = r.attempts;
+                Some(d)
+            })
+            .collect()
+    }
+
+    fn reschedule(&self, id: &DeliveryId, attempts: u32, due_at: Millis) {
+        self.exec(
+            "UPDATE queue SET attempts = ?, due_at = ? WHERE delivery_id = ?",
+            vec![n(attempts as i64), n(due_at), s(id.as_str())],
+        );
+    }
+
+    fn remove(&self, id: &DeliveryId) {
+        let now = worker::Date::now().as_millis() as i64;
+        self.exec(
+            "DELETE FROM queue WHERE delivery_id = ?",
+            vec![s(id.as_str())],
+        );
+        self.exec(
+            "INSERT OR REPLACE INTO done (delivery_id, done_at) VALUES (?, ?)",
+            vec![s(id.as_str()), n(now)],
+        );
+    }
+
+    fn next_due(&self) -> Option<Millis> {
+        let rows: Vec<MinDue> = self.query("SELECT MIN(due_at) AS t FROM queue", vec![]);
+        rows.into_iter().next().and_then(|r| r.t)
+    }
+
+    fn breaker(&self) -> Breaker {
+        self.get(BREAKER_KEY).unwrap_or_default()
+    }
+
+    fn save_breaker(&self, breaker: &Breaker) {
+        self.put(BREAKER_KEY, breaker);
+    }
+}

@@ -1,0 +1,165 @@
+//! Destinations: configuration (masked for display) and sealed credentials.
+
+use super::{batch, first, rows, stmt, StoreResult};
+use crate::core::ids::{DestinationId, TenantId};
+use crate::core::time::Millis;
+use serde::{Deserialize, Deserializer, Serialize};
+use worker::D1Database;
+
+/// A destination as stored. It is also the snapshot the scheduler keeps: `secrets` stays
+/// sealed in transit and at rest there too.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DestinationRow {
+    pub id: DestinationId,
+    pub tenant_id: TenantId,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: Option<String>,
+    /// JSON array of topic patterns.
+    pub topics: String,
+    #[serde(deserialize_with = "bool_or_int")]
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    /// JSON, credentials masked.
+    pub config: String,
+    /// JSON `DeliverySettings`.
+    pub settings: String,
+    /// Sealed JSON `SecretBundle`.
+    pub secrets: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// SQLite has no booleans: D1 answers 0/1, JSON answers true/false.
+fn bool_or_int<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum B {
+        Bool(bool),
+        Int(i64),
+    }
+    Ok(match B::deserialize(d)? {
+        B::Bool(b) => b,
+        B::Int(n) => n != 0,
+    })
+}
+
+const COLUMNS: &str = "id, tenant_id, type, name, topics, enabled, disabled_reason, config, settings, secrets, created_at, updated_at";
+
+pub async fn insert(db: &D1Database, d: &DestinationRow) -> StoreResult<()> {
+    stmt(
+        db,
+        &format!("INSERT INTO destinations ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+        &[
+            d.id.as_str().into(),
+            d.tenant_id.as_str().into(),
+            (&d.kind).into(),
+            d.name.as_ref().into(),
+            (&d.topics).into(),
+            (d.enabled as i64).into(),
+            d.disabled_reason.as_ref().into(),
+            (&d.config).into(),
+            (&d.settings).into(),
+            (&d.secrets).into(),
+            d.created_at.into(),
+            d.updated_at.into(),
+        ],
+    )?
+    .run()
+    .await?;
+    Ok(())
+}
+
+pub async fn get(
+    db: &D1Database,
+    tenant: &TenantId,
+    id: &DestinationId,
+) -> StoreResult<Option<DestinationRow>> {
+    first(
+        db,
+        &format!("SELECT {COLUMNS} FROM destinations WHERE tenant_id = ?1 AND id = ?2"),
+        &[tenant.as_str().into(), id.as_str().into()],
+    )
+    .await
+}
+
+/// A page of a tenant's destinations in id (creation) order; `limit + 1` rows.
+pub async fn list(
+    db: &D1Database,
+    tenant: &TenantId,
+    cursor: Option<&str>,
+    limit: usize,
+) -> StoreResult<Vec<DestinationRow>> {
+    rows(
+        db,
+        &format!("SELECT {COLUMNS} FROM destinations WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"),
+        &[tenant.as_str().into(), cursor.unwrap_or("").into(), (limit as i64 + 1).into()],
+    )
+    .await
+}
+
+/// Every enabled destination of a tenant: the candidates a publish matches topics against.
+pub async fn enabled_for_tenant(
+    db: &D1Database,
+    tenant: &TenantId,
+) -> StoreResult<Vec<DestinationRow>> {
+    rows(
+        db,
+        &format!(
+            "SELECT {COLUMNS} FROM destinations WHERE tenant_id = ?1 AND enabled = 1 ORDER BY id"
+        ),
+        &[tenant.as_str().into()],
+    )
+    .await
+}
+
+pub async fn update(db: &D1Database, d: &DestinationRow) -> StoreResult<()> {
+    stmt(
+        db,
+        "UPDATE destinations SET name = ?3, topics = ?4, enabled = ?5, disabled_reason = ?6, config = ?7, \
+         settings = ?8, secrets = ?9, updated_at = ?10 WHERE tenant_id = ?1 AND id = ?2",
+        &[
+            d.tenant_id.as_str().into(),
+            d.id.as_str().into(),
+            d.name.as_ref().into(),
+            (&d.topics).into(),
+            (d.enabled as i64).into(),
+            d.disabled_reason.as_ref().into(),
+            (&d.config).into(),
+            (&d.settings).into(),
+            (&d.secrets).into(),
+            d.updated_at.into(),
+        ],
+    )?
+    .run()
+    .await?;
+    Ok(())
+}
+
+/// Deletes a destination with its deliveries and their attempts. Returns whether it existed.
+pub async fn delete(db: &D1Database, tenant: &TenantId, id: &DestinationId) -> StoreResult<bool> {
+    let (t, d) = (tenant.as_str(), id.as_str());
+    let changes = batch(
+        db,
+        vec![
+            stmt(
+                db,
+                "DELETE FROM attempts WHERE tenant_id = ?1 AND delivery_id IN \
+                 (SELECT id FROM deliveries WHERE tenant_id = ?1 AND destination_id = ?2)",
+                &[t.into(), d.into()],
+            )?,
+            stmt(
+                db,
+                "DELETE FROM deliveries WHERE tenant_id = ?1 AND destination_id = ?2",
+                &[t.into(), d.into()],
+            )?,
+            stmt(
+                db,
+                "DELETE FROM destinations WHERE tenant_id = ?1 AND id = ?2",
+                &[t.into(), d.into()],
+            )?,
+        ],
+    )
+    .await?;
+    Ok(changes.last().copied().unwrap_or(0) > 0)
+}
