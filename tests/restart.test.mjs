@@ -36,7 +36,17 @@ test('restart: every accepted event arrives after a kill and restart', { timeout
     assert.equal(pub.deliveries.length, 1);
     ids.push(pub.id);
   }
-  await sleep(1500); // let some attempts fail against the closed port
+  // Let attempts fail against the closed port: every delivery pending with >= 1 failed attempt.
+  await eventually(async () => {
+    const r = await sluice.api('GET', `${w.base}/deliveries?limit=100`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.data.length, ids.length, r.text);
+    for (const d of r.json.data) {
+      assert.equal(d.status, 'pending', JSON.stringify(d));
+      assert.ok(d.attempts >= 1, JSON.stringify(d));
+    }
+    return true;
+  }, 10_000, { what: 'every delivery attempted and still pending' });
   assert.equal(rx.count, 0);
 
   await sluice.stop({ signal: 'SIGKILL' });

@@ -2,8 +2,7 @@
 //! compared in constant time.
 
 use super::error::{ApiError, ApiResult};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use crate::core::crypto::secrets_equal;
 use worker::{console_error, Env, Request};
 
 pub fn require_admin(req: &Request, env: &Env) -> ApiResult<()> {
@@ -18,17 +17,9 @@ pub fn require_admin(req: &Request, env: &Env) -> ApiResult<()> {
         .flatten()
         .and_then(|h| h.strip_prefix("Bearer ").map(str::to_string))
         .ok_or(ApiError::Unauthorized)?;
-    if keys_match(&given, &expected) {
+    if secrets_equal(&given, &expected) {
         Ok(())
     } else {
         Err(ApiError::Unauthorized)
     }
-}
-
-/// Compares digests, so neither the content nor the length of the key leaks through timing.
-fn keys_match(given: &str, expected: &str) -> bool {
-    !expected.is_empty()
-        && Sha256::digest(given.as_bytes())
-            .ct_eq(&Sha256::digest(expected.as_bytes()))
-            .into()
 }

@@ -67,9 +67,38 @@ impl SealKey {
     }
 }
 
+/// Compares a presented secret (an API key) with the expected one in constant time. Digests
+/// are compared, so neither the content nor the length leaks through timing. An empty
+/// expected secret matches nothing.
+pub fn secrets_equal(given: &str, expected: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    !expected.is_empty()
+        && Sha256::digest(given.as_bytes())
+            .ct_eq(&Sha256::digest(expected.as_bytes()))
+            .into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_compare_exactly() {
+        assert!(secrets_equal(
+            "sluice-dev-admin-key",
+            "sluice-dev-admin-key"
+        ));
+        assert!(!secrets_equal(
+            "sluice-dev-admin-kez",
+            "sluice-dev-admin-key"
+        ));
+        assert!(!secrets_equal(
+            "sluice-dev-admin-key-and-more",
+            "sluice-dev-admin-key"
+        ));
+        assert!(!secrets_equal("", ""), "an unset key opens nothing");
+    }
 
     fn key(byte: u8) -> SealKey {
         SealKey::from_base64(&B64.encode([byte; 32])).unwrap()
