@@ -30,7 +30,7 @@ before(async () => {
 
 after(async () => {
   for (const rx of receivers) await rx.close();
-  if (sluice) await sluice.stop();
+  if (sluice) await sluice.dispose();
 });
 
 async function listDeliveries(base, query = '') {
@@ -316,4 +316,138 @@ test('latency: 200 events, concurrency 4, all arrive exactly once', { timeout: 6
   const lat = rx.requests.map((r) => r.receivedAt - sentAt.get(r.headers['webhook-id'])).sort((a, b) => a - b);
   const pct = (p) => lat[Math.min(lat.length - 1, Math.ceil((p / 100) * lat.length) - 1)];
   console.log(`latency: n=${N} p50=${pct(50)}ms p99=${pct(99)}ms max=${lat[lat.length - 1]}ms (publishing took ${publishMs}ms)`);
+});
+
+// timeout ------------------------------------------------------------------------------------
+test('a receiver that hangs past timeout_ms is aborted and retried; it then delivers', { timeout: 60_000 }, async () => {
+  const rx = await newReceiver();
+  rx.hang();
+  const w = await createWebhook(sluice, rx, {
+    timeout_ms: 300,
+    retry: { max_retries: 5, backoff: { type: 'fixed', interval_ms: 200 }, jitter: 0 },
+  });
+  const pub = await publish(sluice, w.tenantId, 'timeout.test', { n: 1 });
+  await rx.waitFor(1, 15_000);
+  rx.setMode({ status: 200 });
+  await rx.waitFor((reqs) => reqs.some((r) => r.respondedStatus === 200), 15_000);
+  const d = await waitDeliveryStatus(w.base, pub.deliveries[0].id, 'delivered');
+  assert.equal(d.attempts, 2, JSON.stringify(d));
+  const attempts = await getAttempts(w.base, pub.deliveries[0].id);
+  assert.equal(attempts[0].outcome, 'retry');
+  assert.equal(attempts[0].status_code, null);
+  assert.equal(attempts[0].error, 'timed out after 300 ms');
+  assert.ok(attempts[0].duration_ms >= 290 && attempts[0].duration_ms < 5000, `aborted near 300 ms, took ${attempts[0].duration_ms}`);
+  assert.equal(attempts[1].outcome, 'delivered');
+});
+
+// credentials, PATCH and reconfiguration ------------------------------------------------------
+test('credentials are masked, kept by a masked PATCH, and a PATCH reconfigures the scheduler', { timeout: 60_000 }, async () => {
+  const rx1 = await newReceiver();
+  const rx2 = await newReceiver();
+  const w = await createWebhook(sluice, rx1, {
+    auth: { type: 'basic', username: 'user', password: 'pw-marker-123' },
+    headers: { 'x-api-token': 'hdr-marker-456' },
+    retry: FAST_RETRY,
+  });
+  for (const r of [await sluice.api('GET', w.base), await sluice.api('GET', `/v1/tenants/${w.tenantId}/destinations`)]) {
+    assert.equal(r.status, 200);
+    for (const marker of ['pw-marker-123', 'hdr-marker-456', w.secret]) {
+      assert.ok(!r.text.includes(marker), `${marker} must not be returned: ${r.text}`);
+    }
+  }
+  const shown = (await sluice.api('GET', w.base)).json;
+  assert.equal(shown.config.auth.password, '********');
+  assert.equal(shown.config.auth.username, 'user');
+  assert.equal(shown.signing_secret, undefined);
+
+  // Send back what was read, with a new URL: the masked values keep the real credentials.
+  const patched = await sluice.api('PATCH', w.base, { config: { ...shown.config, url: rx2.url }, name: 'moved' });
+  assert.equal(patched.status, 200, patched.text);
+  assert.equal(patched.json.name, 'moved');
+  assert.equal(patched.json.config.url, rx2.url);
+
+  await publish(sluice, w.tenantId, 'patch.test', { n: 1 });
+  const [req] = await rx2.waitFor(1, 15_000);
+  assert.equal(rx1.count, 0, 'the old URL gets nothing after the PATCH');
+  assert.equal(req.headers.authorization, 'Basic ' + Buffer.from('user:pw-marker-123').toString('base64'));
+  assert.equal(req.headers['x-api-token'], 'hdr-marker-456');
+  new Webhook(w.secret).verify(req.body, req.headers);
+
+  // The type cannot change; bad values are refused with the field named.
+  checkProblem(await sluice.api('PATCH', w.base, { type: 'aws_sqs' }), 422, 'validation', 'PATCH type');
+  const bad = await sluice.api('PATCH', w.base, { timeout_ms: -1 });
+  checkProblem(bad, 422, 'validation', 'PATCH timeout');
+  assert.ok(bad.json.errors.some((e) => e.field === 'timeout_ms'), bad.text);
+});
+
+// enable / disable ---------------------------------------------------------------------------
+test('a disabled destination gets no new events and keeps its queue; enable resumes it', { timeout: 60_000 }, async () => {
+  const rx = await newReceiver();
+  rx.setMode({ status: 503 });
+  const w = await createWebhook(sluice, rx, {
+    retry: { max_retries: 20, backoff: { type: 'fixed', interval_ms: 300 }, jitter: 0 },
+    circuit_breaker: { failure_threshold: 100, cooldown_ms: 1000 },
+  });
+  const queued = await publish(sluice, w.tenantId, 'toggle.test', { n: 1 });
+  await rx.waitFor(1, 15_000);
+
+  const off = await sluice.api('POST', `${w.base}/disable`);
+  assert.equal(off.status, 200, off.text);
+  assert.equal(off.json.enabled, false);
+  assert.equal(off.json.disabled_reason, 'disabled by API');
+  const skipped = await publish(sluice, w.tenantId, 'toggle.test', { n: 2 });
+  assert.deepEqual(skipped.deliveries, [], 'no delivery for a disabled destination');
+  rx.setMode({ status: 200 });
+  const countWhenDisabled = rx.count;
+  await sleep(1200);
+  assert.equal(rx.count, countWhenDisabled, 'nothing is sent while disabled');
+  const status = await sluice.api('GET', `${w.base}/status`);
+  assert.equal(status.json.queue_depth, 1, status.text);
+  assert.equal(status.json.enabled, false);
+
+  const on = await sluice.api('POST', `${w.base}/enable`);
+  assert.equal(on.json.enabled, true);
+  assert.equal(on.json.disabled_reason, null);
+  await rx.waitFor((reqs) => reqs.some((r) => r.respondedStatus === 200), 15_000);
+  await waitDeliveryStatus(w.base, queued.deliveries[0].id, 'delivered');
+  assert.ok(!rx.requests.some((r) => JSON.parse(r.body).n === 2), 'the skipped event was never sent');
+});
+
+// rotation -----------------------------------------------------------------------------------
+test('rotating the signing secret signs with both secrets during the grace period', { timeout: 60_000 }, async () => {
+  const rx = await newReceiver();
+  const w = await createWebhook(sluice, rx, { retry: FAST_RETRY });
+  const rot = await sluice.api('POST', `${w.base}/signing-secret/rotate`);
+  assert.equal(rot.status, 200, rot.text);
+  assert.match(rot.json.signing_secret, /^whsec_/);
+  assert.notEqual(rot.json.signing_secret, w.secret);
+  const graceHours = (Date.parse(rot.json.previous_secret_expires_at) - Date.now()) / 3_600_000;
+  assert.ok(graceHours > 23.9 && graceHours <= 24, `grace ${graceHours} h`);
+
+  await publish(sluice, w.tenantId, 'rotate.test', { n: 1 });
+  const [req] = await rx.waitFor(1, 15_000);
+  assert.equal(req.headers['webhook-signature'].split(' ').length, 2, req.headers['webhook-signature']);
+  new Webhook(rot.json.signing_secret).verify(req.body, req.headers);
+  new Webhook(w.secret).verify(req.body, req.headers);
+});
+
+// tenant deletion ----------------------------------------------------------------------------
+test('deleting a tenant deletes its destinations and stops their deliveries', { timeout: 60_000 }, async () => {
+  const rx = await newReceiver();
+  rx.setMode({ status: 500 });
+  const w = await createWebhook(sluice, rx, {
+    retry: { max_retries: 20, backoff: { type: 'fixed', interval_ms: 300 }, jitter: 0 },
+    circuit_breaker: { failure_threshold: 100, cooldown_ms: 1000 },
+  });
+  await publish(sluice, w.tenantId, 'tenant.delete', { n: 1 });
+  await rx.waitFor(1, 15_000);
+  const del = await sluice.api('DELETE', `/v1/tenants/${w.tenantId}`);
+  assert.equal(del.status, 204, del.text);
+  const count = rx.count;
+  rx.setMode({ status: 200 });
+  await sleep(1200);
+  assert.equal(rx.count, count, 'no request after the tenant was deleted');
+  checkProblem(await sluice.api('GET', `/v1/tenants/${w.tenantId}`), 404, 'not-found', 'GET deleted tenant');
+  checkProblem(await sluice.api('GET', w.base), 404, 'not-found', 'GET destination of deleted tenant');
+  checkProblem(await sluice.api('POST', '/v1/publish', { tenant_id: w.tenantId, topic: 'a.b', data: {} }), 404, 'not-found', 'publish to deleted tenant');
 });

@@ -16,7 +16,7 @@ before(async () => {
 
 after(async () => {
   if (rx) await rx.close();
-  if (sluice) await sluice.stop();
+  if (sluice) await sluice.dispose();
 });
 
 // 9 ------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 //   const sluice = await startSluice();          // fresh temp persist dir, migrations applied
 //   const r = await sluice.api('GET', '/v1/tenants');   // {status, headers, json, text}
 //   await sluice.restart({ signal: 'SIGKILL' }); // same persist dir, new process
-//   await sluice.stop();
+//   await sluice.stop();                      // or dispose(): stop + delete the temp persist dir
 //
 // build/index.js must already exist (scripts/build.sh); SLUICE_SKIP_BUILD=1 keeps wrangler's
 // [build] command from rebuilding.
@@ -210,6 +210,12 @@ export class Sluice {
     kill('SIGKILL');
   }
 
+  /** stop(), then delete the persist dir if startSluice() created it. */
+  async dispose() {
+    await this.stop();
+    if (this.ownsPersistDir) await fsp.rm(this.persistDir, { recursive: true, force: true });
+  }
+
   /** Stop and start again over the same persist dir. */
   async restart({ signal = 'SIGTERM' } = {}) {
     await this.stop({ signal });
@@ -267,6 +273,7 @@ export async function startSluice({ name = 'sluice', persistDir, vars, root = RE
   const dir = persistDir ?? (await fsp.mkdtemp(path.join(os.tmpdir(), `sluice-${name}-`)));
   await applyMigrations(dir, root);
   const s = new Sluice({ name, persistDir: dir, vars, root });
+  s.ownsPersistDir = persistDir === undefined;
   await s.start();
   return s;
 }
