@@ -38,6 +38,9 @@ pub fn from_value<T: DeserializeOwned>(
                 field = join_path(&field, &unknown);
             }
             message = format!("unknown field '{unknown}'");
+        } else if let Some(missing) = quoted_after(&message, "missing field `") {
+            field = join_path(&field, &missing);
+            message = "this field is required".into();
         }
         FieldError::new(
             if field.is_empty() {
@@ -51,7 +54,12 @@ pub fn from_value<T: DeserializeOwned>(
 }
 
 fn unknown_field_name(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `")?;
+    quoted_after(message, "unknown field `")
+}
+
+/// The name serde quotes after `prefix` in its messages ("missing field `topic`").
+fn quoted_after(message: &str, prefix: &str) -> Option<String> {
+    let rest = message.strip_prefix(prefix)?;
     rest.split('`').next().map(str::to_string)
 }
 
@@ -214,8 +222,12 @@ mod tests {
         assert_eq!(e.field, "auth.x");
         assert_eq!(e.message, "unknown field 'x'");
         let e = from_value::<Outer>(serde_json::json!({"auth": {"token": "t"}}), "").unwrap_err();
+        assert_eq!(e.field, "n");
+        assert_eq!(e.message, "this field is required");
+        let e = from_value::<Outer>(serde_json::json!({"auth": {}, "n": 1}), "config").unwrap_err();
+        assert_eq!(e.field, "config.auth.token");
+        let e = from_value::<Outer>(serde_json::json!("text"), "").unwrap_err();
         assert_eq!(e.field, "body");
-        assert!(e.message.contains("missing field `n`"), "{}", e.message);
     }
 
     #[test]
