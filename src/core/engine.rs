@@ -210,9 +210,11 @@ where
     } = ports;
     let mut report = RunReport::default();
     let mut breaker_wait = None;
+    let mut lease_wake_set = false;
     for _ in 0..limits.max_requests {
         let now = clock.now();
-        let (breaker, admission) = store.breaker().admit(now);
+        let before = store.breaker();
+        let (breaker, admission) = before.clone().admit(now);
         let batch_size = match admission {
             Admission::WaitUntil(at) => {
                 breaker_wait = Some(at);
@@ -225,15 +227,21 @@ where
         if batch.is_empty() {
             break;
         }
-        store.save_breaker(&breaker);
+        if breaker != before {
+            store.save_breaker(&breaker);
+        }
 
         // Lease before the slow part: if the runtime dies while sending, the batch is due
-        // again after the lease, and the alarm below is already set for it.
+        // again after the lease. The first lease of a run is the earliest to expire, so one
+        // wake-up at it covers every later one (that run re-leases what is still due).
         let lease_until = now + settings.timeout_ms as i64 + LEASE_MARGIN_MS;
         for d in &batch {
             store.reschedule(&d.delivery_id, d.attempts, lease_until);
         }
-        wakeup.wake_at(Some(lease_until)).await;
+        if !lease_wake_set {
+            wakeup.wake_at(Some(lease_until)).await;
+            lease_wake_set = true;
+        }
 
         let (result, started, verdicts) = match provider.build(&batch, now) {
             Ok(request) => {
@@ -257,11 +265,14 @@ where
             } else {
                 Signal::Healthy
             };
+            let before = store.breaker();
             let (breaker, transition) =
-                store
-                    .breaker()
+                before
+                    .clone()
                     .record(signal, &settings.circuit_breaker, finished);
-            store.save_breaker(&breaker);
+            if breaker != before {
+                store.save_breaker(&breaker);
+            }
             report.transitions.extend(transition);
         }
 

@@ -433,3 +433,18 @@ fn decide_table() {
         Outcome::Failed("HTTP 404".into())
     );
 }
+
+#[test]
+fn one_lease_wakeup_per_run_however_many_batches() {
+    let c = clock();
+    let w = World::new(&c, vec![]);
+    for n in 1..=5 {
+        w.push(delivery(n, 1_000));
+    }
+    let r = w.run(&settings(5, 5));
+    assert_eq!(r.attempts.len(), 5);
+    assert_eq!(
+        *w.wakeup.0.borrow(),
+        vec![Some(1_000 + 1_000 + LEASE_MARGIN_MS), None]
+    );
+}

@@ -128,11 +128,14 @@ impl DurableObject for DeliveryScheduler {
 impl DeliveryScheduler {
     /// Keeps the newer of the stored and the given snapshot.
     fn configure(&self, row: DestinationRow) {
-        let current: Option<DestinationRow> = self.queue.get(DESTINATION_KEY);
-        if current
-            .as_ref()
-            .is_some_and(|c| c.updated_at > row.updated_at)
-        {
+        // Every enqueue carries the snapshot; only a newer one is written (and decrypted anew).
+        let cached = self.loaded.borrow().as_ref().map(|l| l.row.updated_at);
+        let current = cached.or_else(|| {
+            self.queue
+                .get::<DestinationRow>(DESTINATION_KEY)
+                .map(|c| c.updated_at)
+        });
+        if current.is_some_and(|t| t >= row.updated_at) {
             return;
         }
         self.queue.put(DESTINATION_KEY, &row);
