@@ -31,7 +31,7 @@ fn is_safe_char(c: char) -> bool {
 
 /// Characters allowed in ids chosen by clients: they travel in URL paths and HTTP headers,
 /// so no spaces, slashes or control characters.
-fn parse_external(kind: &str, raw: &str) -> Result<String, IdError> {
+fn check_external(kind: &str, raw: &str) -> Result<(), IdError> {
     if raw.is_empty() || raw.len() > MAX_EXTERNAL_ID_LEN {
         return Err(IdError(format!(
             "{kind} id must be 1 to {MAX_EXTERNAL_ID_LEN} characters"
@@ -42,31 +42,37 @@ fn parse_external(kind: &str, raw: &str) -> Result<String, IdError> {
             "{kind} id may contain only letters, digits, '_', '-', '.' and ':'"
         )));
     }
-    Ok(raw.to_string())
+    Ok(())
 }
 
-macro_rules! generated_id {
-    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+/// Ids Sluice generates: the prefix and a 26-character ULID.
+fn check_generated(prefix: &str, raw: &str) -> Result<(), IdError> {
+    let body = raw
+        .strip_prefix(prefix)
+        .ok_or_else(|| IdError(format!("expected an id starting with '{prefix}'")))?;
+    if body.len() != 26 || !body.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(IdError(format!("'{raw}' is not a valid {prefix} id")));
+    }
+    Ok(())
+}
+
+/// An id newtype: generated as `prefix` + ULID, parsed with `check`, (de)serialised as a
+/// string that must parse.
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $check:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 
         impl $name {
-            pub const PREFIX: &'static str = $prefix;
-
             pub fn generate(now_ms: u64, random: u128) -> Self {
                 Self(format!("{}{}", $prefix, new_ulid(now_ms, random)))
             }
 
             pub fn parse(raw: &str) -> Result<Self, IdError> {
-                let body = raw.strip_prefix($prefix).ok_or_else(|| {
-                    IdError(format!("expected an id starting with '{}'", $prefix))
-                })?;
-                if body.len() != 26 || !body.chars().all(|c| c.is_ascii_alphanumeric()) {
-                    return Err(IdError(format!("'{raw}' is not a valid {} id", $prefix)));
-                }
-                Ok(Self(raw.to_string()))
+                let check: fn(&str) -> Result<(), IdError> = $check;
+                check(raw).map(|()| Self(raw.to_string()))
             }
 
             pub fn as_str(&self) -> &str {
@@ -95,76 +101,35 @@ macro_rules! generated_id {
     };
 }
 
-generated_id!(
+id_type!(
     /// A destination: `des_` + ULID. Also the name of its DeliveryScheduler Durable Object.
     DestinationId,
-    "des_"
+    "des_",
+    |raw| check_generated("des_", raw)
 );
-generated_id!(
+id_type!(
     /// One event's delivery to one destination: `dlv_` + ULID.
     DeliveryId,
-    "dlv_"
+    "dlv_",
+    |raw| check_generated("dlv_", raw)
 );
-generated_id!(
+id_type!(
     /// One attempt of a delivery: `atm_` + ULID.
     AttemptId,
-    "atm_"
+    "atm_",
+    |raw| check_generated("atm_", raw)
 );
-
-macro_rules! external_id {
-    ($(#[$doc:meta])* $name:ident, $kind:literal, $prefix:literal) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
-
-        impl $name {
-            /// A generated id, for when the client gives none.
-            pub fn generate(now_ms: u64, random: u128) -> Self {
-                Self(format!("{}{}", $prefix, new_ulid(now_ms, random)))
-            }
-
-            pub fn parse(raw: &str) -> Result<Self, IdError> {
-                parse_external($kind, raw).map(Self)
-            }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl TryFrom<String> for $name {
-            type Error = IdError;
-            fn try_from(s: String) -> Result<Self, IdError> {
-                Self::parse(&s)
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(id: $name) -> String {
-                id.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
-}
-
-external_id!(
+id_type!(
     /// A tenant: the platform's own customer id (e.g. `acme`), or `ten_` + ULID when generated.
     TenantId,
-    "tenant",
-    "ten_"
+    "ten_",
+    |raw| check_external("tenant", raw)
 );
-external_id!(
+id_type!(
     /// An event: the publisher's idempotency key, or `evt_` + ULID when generated.
     EventId,
-    "event",
-    "evt_"
+    "evt_",
+    |raw| check_external("event", raw)
 );
 
 #[cfg(test)]
