@@ -225,3 +225,35 @@ test('bad input → 4xx problem+json, never 5xx', { timeout: 60_000 }, async () 
   const good = await sluice.api('POST', dests, dest({ topics: ['order.*', 'invoice.paid', '*'], timeout_ms: 100 }));
   assert.equal(good.status, 201, good.text);
 });
+
+test('lists are cursor-paginated', { timeout: 60_000 }, async () => {
+  const tenantId = uniqueId('page');
+  assert.equal((await sluice.api('POST', '/v1/tenants', { id: tenantId })).status, 201);
+  const created = [];
+  for (let i = 0; i < 5; i++) {
+    const r = await sluice.api('POST', `/v1/tenants/${tenantId}/destinations`, {
+      type: 'webhook', name: `d${i}`, config: { url: `https://example.com/${i}` },
+    });
+    assert.equal(r.status, 201, r.text);
+    created.push(r.json.id);
+  }
+  const seen = [];
+  let cursor = null;
+  let pages = 0;
+  do {
+    const q = cursor ? `?limit=2&cursor=${encodeURIComponent(cursor)}` : '?limit=2';
+    const r = await sluice.api('GET', `/v1/tenants/${tenantId}/destinations${q}`);
+    assert.equal(r.status, 200, r.text);
+    assert.ok(r.json.data.length <= 2);
+    seen.push(...r.json.data.map((d) => d.id));
+    cursor = r.json.next_cursor;
+    pages++;
+  } while (cursor && pages < 10);
+  assert.equal(pages, 3);
+  assert.deepEqual(seen, created, 'every destination once, in creation order');
+  for (const bad of ['0', '101', 'x']) {
+    const r = await sluice.api('GET', `/v1/tenants/${tenantId}/destinations?limit=${bad}`);
+    checkProblem(r, 422, 'validation', `limit=${bad}`);
+    assert.equal(r.json.errors[0].field, 'limit');
+  }
+});
