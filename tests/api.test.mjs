@@ -3,12 +3,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
+import { startReceiver } from './helpers/receiver.mjs';
 import { startSluice, createWebhook, checkProblem, uniqueId } from './helpers/sluice.mjs';
 
 let sluice;
 
 before(async () => {
-  sluice = await startSluice({ name: 'api' });
+  // The production setting: publishing needs the topic in the catalogue.
+  sluice = await startSluice({ name: 'api', vars: { ALLOW_UNKNOWN_TOPICS: 'false' } });
 }, { timeout: 120_000 });
 
 after(async () => {
@@ -256,4 +258,72 @@ test('lists are cursor-paginated', { timeout: 60_000 }, async () => {
     checkProblem(r, 422, 'validation', `limit=${bad}`);
     assert.equal(r.json.errors[0].field, 'limit');
   }
+});
+
+test('topic catalogue: create, list, get, delete; publishing needs a known topic', { timeout: 60_000 }, async () => {
+  const rx = await startReceiver();
+  try {
+    const w = await createWebhook(sluice, rx, { topics: ['billing.*'] });
+    const topic = `billing.${uniqueId('paid').replace(/[^a-z0-9]/gi, '')}`;
+
+    const unknown = await sluice.api('POST', '/v1/publish', { tenant_id: w.tenantId, topic, data: {} });
+    checkProblem(unknown, 422, 'validation', 'publish to an unknown topic');
+    assert.equal(unknown.json.errors[0].field, 'topic');
+    assert.match(unknown.json.errors[0].message, /POST \/v1\/topics/);
+
+    const created = await sluice.api('POST', '/v1/topics', { name: topic, description: 'An invoice was paid' });
+    assert.equal(created.status, 201, created.text);
+    assert.equal(created.json.name, topic);
+    checkProblem(await sluice.api('POST', '/v1/topics', { name: topic }), 409, 'conflict', 'duplicate topic');
+    for (const bad of [{ name: 'bad topic' }, { name: 'a..b' }, { name: 'ok.x', extra: 1 }, {}]) {
+      checkProblem(await sluice.api('POST', '/v1/topics', bad), 422, 'validation', JSON.stringify(bad));
+    }
+    const got = await sluice.api('GET', `/v1/topics/${topic}`);
+    assert.equal(got.json.description, 'An invoice was paid');
+    const listed = await sluice.api('GET', '/v1/topics?limit=100');
+    assert.ok(listed.json.data.some((t) => t.name === topic), listed.text);
+
+    const pub = await sluice.api('POST', '/v1/publish', { tenant_id: w.tenantId, topic, data: { ok: true } });
+    assert.equal(pub.status, 202, pub.text);
+    assert.equal(pub.json.deliveries.length, 1, 'the billing.* subscriber matches');
+    await rx.waitFor(1, 10_000);
+
+    assert.equal((await sluice.api('DELETE', `/v1/topics/${topic}`)).status, 204);
+    checkProblem(await sluice.api('GET', `/v1/topics/${topic}`), 404, 'not-found', 'deleted topic');
+    checkProblem(await sluice.api('DELETE', `/v1/topics/${topic}`), 404, 'not-found', 'deleted twice');
+    checkProblem(await sluice.api('POST', '/v1/publish', { tenant_id: w.tenantId, topic, data: {} }), 422, 'validation', 'publish after delete');
+  } finally {
+    await rx.close();
+  }
+});
+
+test('an event reaches exactly the destinations subscribed to its topic', { timeout: 60_000 }, async () => {
+  const tenantId = uniqueId('subs');
+  assert.equal((await sluice.api('POST', '/v1/tenants', { id: tenantId })).status, 201);
+  for (const name of ['shop.order.created', 'shop.order.refunded', 'shop.user.created']) {
+    const r = await sluice.api('POST', '/v1/topics', { name });
+    assert.ok(r.status === 201 || r.status === 409, r.text);
+  }
+  const subs = { exact: ['shop.order.created'], prefix: ['shop.order.*'], all: ['*'], users: ['shop.user.*'], two: ['shop.user.created', 'shop.order.refunded'] };
+  const ids = {};
+  for (const [name, topics] of Object.entries(subs)) {
+    const r = await sluice.api('POST', `/v1/tenants/${tenantId}/destinations`, { type: 'webhook', name, topics, config: { url: 'https://example.com/hook' } });
+    assert.equal(r.status, 201, r.text);
+    ids[r.json.id] = name;
+  }
+  const reached = async (topic) => {
+    const r = await sluice.api('POST', '/v1/publish', { tenant_id: tenantId, topic, data: {} });
+    assert.equal(r.status, 202, r.text);
+    return r.json.deliveries.map((d) => ids[d.destination_id]).sort();
+  };
+  assert.deepEqual(await reached('shop.order.created'), ['all', 'exact', 'prefix']);
+  assert.deepEqual(await reached('shop.order.refunded'), ['all', 'prefix', 'two']);
+  assert.deepEqual(await reached('shop.user.created'), ['all', 'two', 'users']);
+
+  // Changing a subscription through the API changes what it receives.
+  const exactId = Object.keys(ids).find((k) => ids[k] === 'exact');
+  const patched = await sluice.api('PATCH', `/v1/tenants/${tenantId}/destinations/${exactId}`, { topics: ['shop.user.created'] });
+  assert.equal(patched.status, 200, patched.text);
+  assert.deepEqual(await reached('shop.order.created'), ['all', 'prefix']);
+  assert.deepEqual(await reached('shop.user.created'), ['all', 'exact', 'two', 'users']);
 });

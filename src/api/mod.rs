@@ -12,11 +12,17 @@ mod destinations;
 #[cfg(target_arch = "wasm32")]
 mod error;
 #[cfg(target_arch = "wasm32")]
+mod events;
+#[cfg(target_arch = "wasm32")]
 mod http;
 #[cfg(target_arch = "wasm32")]
 mod publish;
 #[cfg(target_arch = "wasm32")]
+mod retries;
+#[cfg(target_arch = "wasm32")]
 mod tenants;
+#[cfg(target_arch = "wasm32")]
+mod topics;
 #[cfg(target_arch = "wasm32")]
 mod views;
 
@@ -28,7 +34,7 @@ mod dispatch {
     use super::error::{ApiError, ApiResult};
     use super::http::{json, Ctx, DEFAULT_MAX_BODY_BYTES};
     use super::routes::{resolve, Op, Params, Resolved};
-    use super::{auth, deliveries, destinations, publish, tenants};
+    use super::{auth, deliveries, destinations, events, publish, retries, tenants, topics};
     use crate::scheduler::client::SchedulerClient;
     use worker::{Env, Request, Response};
 
@@ -93,6 +99,15 @@ mod dispatch {
             Op::ResetCircuit => destinations::reset_circuit(p, ctx, &scheduler).await,
             Op::ListDeliveries => deliveries::list(p, req, ctx).await,
             Op::ListAttempts => deliveries::attempts(p, ctx).await,
+            Op::RetryDelivery => retries::retry_delivery(p, ctx, &scheduler).await,
+            Op::RetryDestination => retries::retry_destination(p, req, ctx, &scheduler).await,
+            Op::ListEvents => events::list(p, req, ctx).await,
+            Op::GetEvent => events::get(p, ctx).await,
+            Op::RetryEvent => retries::retry_event(p, ctx, &scheduler).await,
+            Op::CreateTopic => topics::create(req, ctx).await,
+            Op::ListTopics => topics::list(req, ctx).await,
+            Op::GetTopic => topics::get(p, ctx).await,
+            Op::DeleteTopic => topics::delete(p, ctx).await,
             Op::Publish => publish::publish(req, ctx, &scheduler).await,
         }
     }

@@ -10,9 +10,8 @@ use crate::core::topics::{subscribed, validate_topic, TopicPattern};
 use crate::core::validate::{check_metadata, FieldError};
 use crate::runtime::random_bytes;
 use crate::scheduler::client::{SchedulerClient, SchedulerError};
-use crate::store::destinations::{self, DestinationRow};
+use crate::store::destinations::DestinationRow;
 use crate::store::events::{self, EventRow, NewDelivery};
-use crate::store::tenants;
 use futures::future::join_all;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -28,6 +27,11 @@ pub struct PublishRequest {
     id: Option<EventId>,
     #[serde(default)]
     metadata: BTreeMap<String, String>,
+}
+
+/// Deployments may accept topics outside the catalogue (`ALLOW_UNKNOWN_TOPICS = "true"`).
+fn allow_unknown_topics(ctx: &Ctx) -> bool {
+    Ctx::var(&ctx.env, "ALLOW_UNKNOWN_TOPICS").as_deref() == Some("true")
 }
 
 fn subscribers(candidates: Vec<DestinationRow>, topic: &str) -> Vec<DestinationRow> {
@@ -53,13 +57,20 @@ pub async fn publish(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    if !tenants::exists(&ctx.db, &body.tenant_id).await? {
+    let known = events::publish_context(&ctx.db, &body.tenant_id, &body.topic).await?;
+    if !known.tenant_exists {
         return Err(ApiError::NotFound(format!("tenant '{}'", body.tenant_id)));
     }
-    let targets = subscribers(
-        destinations::enabled_for_tenant(&ctx.db, &body.tenant_id).await?,
-        &body.topic,
-    );
+    if !known.topic_known && !allow_unknown_topics(ctx) {
+        return Err(ApiError::field(
+            "topic",
+            format!(
+                "'{}' is not in the topic catalogue; create it with POST /v1/topics",
+                body.topic
+            ),
+        ));
+    }
+    let targets = subscribers(known.destinations, &body.topic);
 
     let event_id = body
         .id
@@ -169,6 +180,7 @@ async fn hand_off(
             attempts: attempts.get(id).copied().unwrap_or(0),
             due_at: ctx.now,
             created_at: event.created_at,
+            manual: None,
         };
         scheduler.enqueue(destination, vec![queued])
     });

@@ -23,6 +23,15 @@ pub enum Op {
     ResetCircuit,
     ListDeliveries,
     ListAttempts,
+    RetryDelivery,
+    RetryDestination,
+    ListEvents,
+    GetEvent,
+    RetryEvent,
+    CreateTopic,
+    ListTopics,
+    GetTopic,
+    DeleteTopic,
     Publish,
 }
 
@@ -119,6 +128,31 @@ pub const ROUTES: &[Route] = &[
         "/v1/tenants/{tenant_id}/destinations/{destination_id}/deliveries/{delivery_id}/attempts",
         Op::ListAttempts,
     ),
+    route(
+        "POST",
+        "/v1/tenants/{tenant_id}/destinations/{destination_id}/deliveries/{delivery_id}/retry",
+        Op::RetryDelivery,
+    ),
+    route(
+        "POST",
+        "/v1/tenants/{tenant_id}/destinations/{destination_id}/retry",
+        Op::RetryDestination,
+    ),
+    route("GET", "/v1/tenants/{tenant_id}/events", Op::ListEvents),
+    route(
+        "GET",
+        "/v1/tenants/{tenant_id}/events/{event_id}",
+        Op::GetEvent,
+    ),
+    route(
+        "POST",
+        "/v1/tenants/{tenant_id}/events/{event_id}/retry",
+        Op::RetryEvent,
+    ),
+    route("POST", "/v1/topics", Op::CreateTopic),
+    route("GET", "/v1/topics", Op::ListTopics),
+    route("GET", "/v1/topics/{topic}", Op::GetTopic),
+    route("DELETE", "/v1/topics/{topic}", Op::DeleteTopic),
     route("POST", "/v1/publish", Op::Publish),
 ];
 

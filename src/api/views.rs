@@ -74,6 +74,7 @@ pub fn delivery(d: &DeliveryRow) -> Value {
         "next_attempt_at": time(d.next_attempt_at),
         "last_status_code": d.last_status_code,
         "last_error": d.last_error,
+        "manual_retries": d.manual_retries,
         "created_at": to_rfc3339(d.created_at),
         "updated_at": to_rfc3339(d.updated_at),
     })
@@ -91,5 +92,16 @@ pub fn attempt(a: &AttemptRow) -> Value {
         "outcome": a.outcome,
         "error": a.error,
         "response_body": a.response_body,
+        "requested_by": a.requested_by,
     })
+}
+
+/// An event without its payload (lists stay small); the detail adds `data`.
+pub fn event(e: &crate::store::events::EventRow) -> Result<Value, ApiError> {
+    Ok(json!({
+        "id": e.id,
+        "topic": e.topic,
+        "metadata": parse("metadata", &e.metadata)?,
+        "created_at": to_rfc3339(e.created_at),
+    }))
 }

@@ -37,6 +37,9 @@ pub struct QueuedDelivery {
     pub attempts: u32,
     pub due_at: Millis,
     pub created_at: Millis,
+    /// Set on a manual retry: who asked. A manual retry is one attempt; it is not rescheduled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual: Option<String>,
 }
 
 /// Speaks one destination type's wire format (see `providers`).
@@ -133,12 +136,17 @@ pub struct AttemptRecord {
     pub error: Option<String>,
     pub response_body: Option<String>,
     pub next_attempt_at: Option<Millis>,
+    /// Who asked for this attempt, when it was a manual retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
 }
 
-/// Decides a delivery's fate after attempt number `attempt` (1-based).
+/// Decides a delivery's fate after attempt number `attempt` (1-based). A manual retry is a
+/// single attempt: it is not rescheduled.
 pub fn decide(
     policy: &RetryPolicy,
     attempt: u32,
+    manual: bool,
     verdict: &Verdict,
     now: Millis,
     random: f64,
@@ -146,6 +154,9 @@ pub fn decide(
     match verdict {
         Verdict::Delivered => Outcome::Delivered,
         Verdict::Permanent { error } => Outcome::Failed(error.clone()),
+        Verdict::Transient { error, .. } if manual => {
+            Outcome::Failed(format!("manual retry failed: {error}"))
+        }
         Verdict::Transient {
             error,
             retry_after_ms,
@@ -286,7 +297,15 @@ where
             .map(|r| snippet(&r.body));
         for (d, verdict) in batch.iter().zip(verdicts) {
             let attempt = d.attempts + 1;
-            let outcome = decide(&settings.retry, attempt, &verdict, finished, clock.random());
+            let manual = d.manual.is_some();
+            let outcome = decide(
+                &settings.retry,
+                attempt,
+                manual,
+                &verdict,
+                finished,
+                clock.random(),
+            );
             let (kind, next_attempt_at) = match &outcome {
                 Outcome::Delivered => {
                     store.remove(&d.delivery_id);
@@ -321,6 +340,7 @@ where
                 error,
                 response_body: body.clone(),
                 next_attempt_at,
+                requested_by: d.manual.clone(),
             });
         }
     }

@@ -127,6 +127,7 @@ fn delivery(n: u128, due_at: Millis) -> QueuedDelivery {
         attempts: 0,
         due_at,
         created_at: due_at,
+        manual: None,
     }
 }
 
@@ -410,20 +411,30 @@ fn decide_table() {
         retry_after_ms: ra,
     };
     assert_eq!(
-        decide(&p, 1, &Verdict::Delivered, 0, 0.5),
+        decide(&p, 1, false, &Verdict::Delivered, 0, 0.5),
         Outcome::Delivered
     );
-    assert_eq!(decide(&p, 1, &t(None), 0, 0.5), Outcome::RetryAt(100));
-    assert_eq!(decide(&p, 2, &t(None), 0, 0.5), Outcome::RetryAt(200));
-    assert_eq!(decide(&p, 1, &t(Some(7)), 0, 0.5), Outcome::RetryAt(7));
+    assert_eq!(
+        decide(&p, 1, false, &t(None), 0, 0.5),
+        Outcome::RetryAt(100)
+    );
+    assert_eq!(
+        decide(&p, 2, false, &t(None), 0, 0.5),
+        Outcome::RetryAt(200)
+    );
+    assert_eq!(
+        decide(&p, 1, false, &t(Some(7)), 0, 0.5),
+        Outcome::RetryAt(7)
+    );
     assert!(matches!(
-        decide(&p, 3, &t(None), 0, 0.5),
+        decide(&p, 3, false, &t(None), 0, 0.5),
         Outcome::Failed(_)
     ));
     assert_eq!(
         decide(
             &p,
             1,
+            false,
             &Verdict::Permanent {
                 error: "HTTP 404".into()
             },
@@ -447,4 +458,23 @@ fn one_lease_wakeup_per_run_however_many_batches() {
         *w.wakeup.0.borrow(),
         vec![Some(1_000 + 1_000 + LEASE_MARGIN_MS), None]
     );
+}
+
+#[test]
+fn a_manual_retry_is_one_attempt_and_says_who_asked() {
+    let c = clock();
+    let w = World::new(&c, vec![status(503)]);
+    let mut d = delivery(1, 1_000);
+    d.attempts = 6;
+    d.manual = Some("admin".into());
+    w.push(d);
+    let r = w.run(&settings(5, 10));
+    assert_eq!(r.attempts[0].attempt, 7);
+    assert_eq!(r.attempts[0].outcome, AttemptOutcome::Failed);
+    assert_eq!(
+        r.attempts[0].error.as_deref(),
+        Some("manual retry failed: HTTP 503")
+    );
+    assert_eq!(r.attempts[0].requested_by.as_deref(), Some("admin"));
+    assert!(w.store.queue.borrow().is_empty(), "not rescheduled");
 }

@@ -190,8 +190,52 @@ pub fn check_metadata(
     errors
 }
 
+/// `order.items[0].sku` → `$.order.items[0].sku`: plain keys and indexes only, so that
+/// SQLite's `json_extract` is never handed a malformed path.
+pub fn sqlite_json_path(raw: &str) -> Result<String, String> {
+    let bad =
+        || "dot-separated keys of letters, digits and '_', each with optional [index]".to_string();
+    if raw.is_empty() {
+        return Err(bad());
+    }
+    for segment in raw.split('.') {
+        let (key, mut rest) = segment
+            .find('[')
+            .map_or((segment, ""), |i| segment.split_at(i));
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(bad());
+        }
+        while !rest.is_empty() {
+            let inner = rest.strip_prefix('[').ok_or_else(bad)?;
+            let (index, after) = inner.split_once(']').ok_or_else(bad)?;
+            if index.is_empty() || !index.chars().all(|c| c.is_ascii_digit()) {
+                return Err(bad());
+            }
+            rest = after;
+        }
+    }
+    Ok(format!("$.{raw}"))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn json_paths() {
+        assert_eq!(
+            super::sqlite_json_path("order.items[0].sku").unwrap(),
+            "$.order.items[0].sku"
+        );
+        assert_eq!(super::sqlite_json_path("a[1][2]").unwrap(), "$.a[1][2]");
+        for bad in [
+            "", "a..b", ".a", "a.", "a[", "a[x]", "a[1]b", "a-b", "a'b", "$.a", "a[]",
+        ] {
+            assert!(
+                super::sqlite_json_path(bad).is_err(),
+                "{bad:?} should be refused"
+            );
+        }
+    }
+
     use super::*;
     use serde::Deserialize;
 

@@ -130,6 +130,7 @@ mod tests {
             attempts: 2,
             due_at: 0,
             created_at: 0,
+            manual: None,
         }
     }
 

@@ -112,6 +112,10 @@ impl SqlQueue {
     pub fn enqueue(&self, d: &QueuedDelivery) -> bool {
         let body = serde_json::to_string(d).unwrap_or_default();
         let id = d.delivery_id.as_str();
+        if d.manual.is_some() {
+            // A manual retry is asked for on purpose: it is sent even though it was done.
+            self.exec("DELETE FROM done WHERE delivery_id = ?", vec![s(id)]);
+        }
         match self.sql.exec(
             "INSERT OR IGNORE INTO queue (delivery_id, due_at, attempts, body) \
              SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM done WHERE delivery_id = ?)",

@@ -20,6 +20,8 @@ pub struct DeliveryRow {
     pub next_attempt_at: Option<Millis>,
     pub last_status_code: Option<u16>,
     pub last_error: Option<String>,
+    #[serde(default)]
+    pub manual_retries: u32,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -36,6 +38,7 @@ pub struct AttemptRow {
     pub outcome: String,
     pub error: Option<String>,
     pub response_body: Option<String>,
+    pub requested_by: Option<String>,
 }
 
 /// A page of a destination's deliveries, newest first, optionally of one status; `limit + 1` rows.
@@ -88,7 +91,8 @@ pub async fn attempts(
 ) -> StoreResult<Vec<AttemptRow>> {
     rows(
         db,
-        "SELECT id, delivery_id, attempt, trigger, started_at, duration_ms, status_code, outcome, error, response_body \
+        "SELECT id, delivery_id, attempt, trigger, started_at, duration_ms, status_code, outcome, error, response_body, \
+         requested_by \
          FROM attempts WHERE tenant_id = ?1 AND delivery_id = ?2 ORDER BY attempt, started_at",
         &[tenant.as_str().into(), delivery.as_str().into()],
     )
@@ -104,7 +108,8 @@ pub async fn record(db: &D1Database, records: &[AttemptRecord]) -> StoreResult<(
         statements.push(stmt(
             db,
             "INSERT OR IGNORE INTO attempts (id, delivery_id, tenant_id, attempt, trigger, started_at, duration_ms, \
-             status_code, outcome, error, response_body) VALUES (?1, ?2, ?3, ?4, 'scheduled', ?5, ?6, ?7, ?8, ?9, ?10)",
+             status_code, outcome, error, response_body, requested_by) \
+             VALUES (?1, ?2, ?3, ?4, CASE WHEN ?11 IS NULL THEN 'scheduled' ELSE 'manual' END, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             &[
                 r.id.as_str().into(),
                 r.delivery_id.as_str().into(),
@@ -116,6 +121,7 @@ pub async fn record(db: &D1Database, records: &[AttemptRecord]) -> StoreResult<(
                 r.outcome.as_str().into(),
                 r.error.as_ref().into(),
                 r.response_body.as_ref().into(),
+                r.requested_by.as_ref().into(),
             ],
         )?);
         let status = match r.outcome {
@@ -137,6 +143,136 @@ pub async fn record(db: &D1Database, records: &[AttemptRecord]) -> StoreResult<(
                 r.error.as_ref().into(),
                 (r.started_at + r.duration_ms as i64).into(),
             ],
+        )?);
+    }
+    batch(db, statements).await?;
+    Ok(())
+}
+
+/// A delivery with what it takes to send it again: its event.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RetryCandidate {
+    pub id: DeliveryId,
+    pub status: String,
+    pub manual_retries: u32,
+    pub destination_id: DestinationId,
+    pub event_id: EventId,
+    pub attempts: u32,
+    pub topic: String,
+    pub data: String,
+    pub metadata: String,
+    pub event_created_at: Millis,
+}
+
+const CANDIDATE_COLUMNS: &str = "d.id, d.status, d.manual_retries, d.destination_id, d.event_id, d.attempts, e.topic, e.data, e.metadata, \
+     e.created_at AS event_created_at";
+
+/// Failed deliveries of one destination created in `[since, until)`, with their events,
+/// oldest first, at most `limit`, that have manual retries left.
+pub async fn failed_in_range(
+    db: &D1Database,
+    tenant: &TenantId,
+    destination: &DestinationId,
+    since: Millis,
+    until: Millis,
+    cap: u32,
+    limit: usize,
+) -> StoreResult<Vec<RetryCandidate>> {
+    rows(
+        db,
+        &format!(
+            "SELECT {CANDIDATE_COLUMNS} FROM deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id \
+             WHERE d.tenant_id = ?1 AND d.destination_id = ?2 AND d.status = 'failed' AND d.created_at >= ?3 \
+             AND d.created_at < ?4 AND d.manual_retries < ?5 ORDER BY d.created_at, d.id LIMIT ?6"
+        ),
+        &[
+            tenant.as_str().into(),
+            destination.as_str().into(),
+            since.into(),
+            until.into(),
+            (cap as i64).into(),
+            (limit as i64).into(),
+        ],
+    )
+    .await
+}
+
+/// The failed deliveries of one event, with the event.
+pub async fn failed_for_event(
+    db: &D1Database,
+    tenant: &TenantId,
+    event: &EventId,
+) -> StoreResult<Vec<RetryCandidate>> {
+    rows(
+        db,
+        &format!(
+            "SELECT {CANDIDATE_COLUMNS} FROM deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id \
+             WHERE d.tenant_id = ?1 AND d.event_id = ?2 AND d.status = 'failed' ORDER BY d.id"
+        ),
+        &[tenant.as_str().into(), event.as_str().into()],
+    )
+    .await
+}
+
+/// One delivery with its event, for a single manual retry.
+pub async fn candidate(
+    db: &D1Database,
+    tenant: &TenantId,
+    id: &DeliveryId,
+) -> StoreResult<Option<RetryCandidate>> {
+    first(
+        db,
+        &format!(
+            "SELECT {CANDIDATE_COLUMNS} FROM deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id \
+             WHERE d.tenant_id = ?1 AND d.id = ?2"
+        ),
+        &[tenant.as_str().into(), id.as_str().into()],
+    )
+    .await
+}
+
+/// Marks many deliveries pending for a manual retry in one batch; the cap is checked per row.
+/// Returns the ids that were marked.
+pub async fn mark_many_for_manual_retry(
+    db: &D1Database,
+    tenant: &TenantId,
+    ids: &[DeliveryId],
+    cap: u32,
+    now: Millis,
+) -> StoreResult<Vec<DeliveryId>> {
+    let mut statements = Vec::with_capacity(ids.len());
+    for id in ids {
+        statements.push(stmt(
+            db,
+            "UPDATE deliveries SET status = 'pending', manual_retries = manual_retries + 1, next_attempt_at = ?3, \
+             updated_at = ?3 WHERE tenant_id = ?1 AND id = ?2 AND status IN ('failed', 'delivered') \
+             AND manual_retries < ?4",
+            &[tenant.as_str().into(), id.as_str().into(), now.into(), (cap as i64).into()],
+        )?);
+    }
+    let changes = batch(db, statements).await?;
+    Ok(ids
+        .iter()
+        .zip(changes)
+        .filter(|(_, c)| *c == 1)
+        .map(|(id, _)| id.clone())
+        .collect())
+}
+
+/// Puts deliveries back as they were before `mark_many_for_manual_retry`, when their
+/// scheduler could not take them.
+pub async fn unmark_manual_retry(
+    db: &D1Database,
+    tenant: &TenantId,
+    previous: &[(DeliveryId, String)],
+) -> StoreResult<()> {
+    let mut statements = Vec::with_capacity(previous.len());
+    for (id, status) in previous {
+        statements.push(stmt(
+            db,
+            "UPDATE deliveries SET status = ?3, manual_retries = manual_retries - 1 \
+             WHERE tenant_id = ?1 AND id = ?2 AND status = 'pending'",
+            &[tenant.as_str().into(), id.as_str().into(), status.into()],
         )?);
     }
     batch(db, statements).await?;

@@ -4,7 +4,7 @@ use super::{batch, first, rows, stmt, StoreResult};
 use crate::core::ids::{DestinationId, TenantId};
 use crate::core::time::Millis;
 use serde::{Deserialize, Deserializer, Serialize};
-use worker::D1Database;
+use worker::{D1Database, D1PreparedStatement};
 
 /// A destination as stored. It is also the snapshot the scheduler keeps: `secrets` stays
 /// sealed in transit and at rest there too.
@@ -99,18 +99,17 @@ pub async fn list(
 }
 
 /// Every enabled destination of a tenant: the candidates a publish matches topics against.
-pub async fn enabled_for_tenant(
+pub fn enabled_for_tenant_stmt(
     db: &D1Database,
     tenant: &TenantId,
-) -> StoreResult<Vec<DestinationRow>> {
-    rows(
+) -> StoreResult<D1PreparedStatement> {
+    stmt(
         db,
         &format!(
             "SELECT {COLUMNS} FROM destinations WHERE tenant_id = ?1 AND enabled = 1 ORDER BY id"
         ),
         &[tenant.as_str().into()],
     )
-    .await
 }
 
 pub async fn update(db: &D1Database, d: &DestinationRow) -> StoreResult<()> {

@@ -5,6 +5,7 @@ pub mod deliveries;
 pub mod destinations;
 pub mod events;
 pub mod tenants;
+pub mod topics;
 
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};

@@ -92,7 +92,8 @@ export class Sluice {
     this.name = name;
     this.root = root; // repo root (cwd for wrangler); overridable for harness self-tests
     this.persistDir = persistDir;
-    this.vars = { ALLOW_PRIVATE_DESTINATIONS: 'true', ...vars };
+    // Most tests publish to ad-hoc topics; the catalogue test turns this off.
+    this.vars = { ALLOW_PRIVATE_DESTINATIONS: 'true', ALLOW_UNKNOWN_TOPICS: 'true', ...vars };
     this.proc = null;
     this.port = null;
     this.log = '';

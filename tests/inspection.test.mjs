@@ -1,0 +1,216 @@
+// Inspection and manual retries: the event log with its filters, one event with every
+// delivery and attempt, and retries of one delivery, one event, or a destination's failures.
+// One `wrangler dev` for the file, with a manual-retry cap of 2.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { startReceiver, sleep } from './helpers/receiver.mjs';
+import { startSluice, createWebhook, publish, eventually, checkProblem, uniqueId } from './helpers/sluice.mjs';
+
+let sluice;
+const receivers = [];
+
+async function newReceiver() {
+  const rx = await startReceiver();
+  receivers.push(rx);
+  return rx;
+}
+
+before(async () => {
+  sluice = await startSluice({ name: 'inspection', vars: { MAX_MANUAL_RETRIES: '2' } });
+}, { timeout: 120_000 });
+
+after(async () => {
+  for (const rx of receivers) await rx.close();
+  if (sluice) await sluice.dispose();
+});
+
+const FAST = { max_retries: 3, backoff: { type: 'fixed', interval_ms: 100 }, jitter: 0 };
+
+async function delivery(base, id) {
+  const r = await sluice.api('GET', `${base}/deliveries?limit=100`);
+  assert.equal(r.status, 200, r.text);
+  return r.json.data.find((d) => d.id === id);
+}
+
+async function waitStatus(base, id, status) {
+  return eventually(async () => {
+    const d = await delivery(base, id);
+    return d?.status === status ? d : null;
+  }, 10_000, { what: `delivery ${id} ${status}` });
+}
+
+async function attempts(base, id) {
+  const r = await sluice.api('GET', `${base}/deliveries/${id}/attempts`);
+  assert.equal(r.status, 200, r.text);
+  return r.json.data;
+}
+
+test('manual retry of one delivery: one attempt, recorded as manual with who asked; capped', { timeout: 60_000 }, async () => {
+  const rx = await newReceiver();
+  rx.setMode({ status: 400 });
+  const w = await createWebhook(sluice, rx, { retry: FAST });
+  const pub = await publish(sluice, w.tenantId, 'retry.one', { n: 1 });
+  const id = pub.deliveries[0].id;
+  await waitStatus(w.base, id, 'failed');
+
+  // Still failing: the manual attempt is one attempt, failed again, not rescheduled.
+  rx.setMode({ status: 503 });
+  const first = await sluice.api('POST', `${w.base}/deliveries/${id}/retry`);
+  assert.equal(first.status, 202, first.text);
+  assert.equal(first.json.status, 'pending');
+  assert.equal(first.json.manual_retries, 1);
+  const failedAgain = await waitStatus(w.base, id, 'failed');
+  assert.match(failedAgain.last_error, /^manual retry failed: HTTP 503/);
+  await sleep(500);
+  assert.equal(rx.count, 2, 'one automatic attempt (400, final) and one manual attempt, no rescheduling');
+
+  rx.setMode({ status: 200 });
+  const second = await sluice.api('POST', `${w.base}/deliveries/${id}/retry`);
+  assert.equal(second.status, 202, second.text);
+  await waitStatus(w.base, id, 'delivered');
+  const history = await attempts(w.base, id);
+  assert.deepEqual(history.map((a) => [a.attempt, a.trigger, a.outcome, a.requested_by]), [
+    [1, 'scheduled', 'failed', null],
+    [2, 'manual', 'failed', 'admin'],
+    [3, 'manual', 'delivered', 'admin'],
+  ]);
+
+  // The cap (2 here) is enforced, and an unknown delivery is 404.
+  checkProblem(await sluice.api('POST', `${w.base}/deliveries/${id}/retry`), 409, 'conflict', 'third manual retry');
+  checkProblem(await sluice.api('POST', `${w.base}/deliveries/dlv_01jc0000000000000000000000/retry`), 404, 'not-found', 'unknown delivery');
+});
+
+test('a pending delivery cannot be retried by hand; a disabled destination refuses retries', { timeout: 60_000 }, async () => {
+  const rx = await newReceiver();
+  rx.setMode({ status: 500 });
+  const w = await createWebhook(sluice, rx, {
+    retry: { max_retries: 20, backoff: { type: 'fixed', interval_ms: 5000 }, jitter: 0 },
+  });
+  const pub = await publish(sluice, w.tenantId, 'retry.pending', { n: 1 });
+  await rx.waitFor(1, 10_000);
+  checkProblem(await sluice.api('POST', `${w.base}/deliveries/${pub.deliveries[0].id}/retry`), 409, 'conflict', 'pending');
+  await sluice.api('POST', `${w.base}/disable`);
+  checkProblem(await sluice.api('POST', `${w.base}/retry`, {}), 409, 'conflict', 'disabled destination');
+});
+
+test('retry an event: every failed delivery of it, across destinations', { timeout: 60_000 }, async () => {
+  const rx1 = await newReceiver();
+  const rx2 = await newReceiver();
+  rx1.setMode({ status: 404 });
+  rx2.setMode({ status: 410 });
+  const w = await createWebhook(sluice, rx1, { retry: FAST });
+  const second = await sluice.api('POST', `/v1/tenants/${w.tenantId}/destinations`, {
+    type: 'webhook', config: { url: rx2.url }, retry: FAST,
+  });
+  assert.equal(second.status, 201, second.text);
+  const pub = await publish(sluice, w.tenantId, 'retry.event', { n: 1 }, { id: uniqueId('evt') });
+  assert.equal(pub.deliveries.length, 2);
+  const base2 = `/v1/tenants/${w.tenantId}/destinations/${second.json.id}`;
+  await waitStatus(w.base, pub.deliveries.find((d) => d.destination_id === w.destinationId).id, 'failed');
+  await waitStatus(base2, pub.deliveries.find((d) => d.destination_id === second.json.id).id, 'failed');
+
+  rx1.setMode({ status: 200 });
+  rx2.setMode({ status: 200 });
+  const r = await sluice.api('POST', `/v1/tenants/${w.tenantId}/events/${pub.id}/retry`);
+  assert.equal(r.status, 202, r.text);
+  assert.equal(r.json.count, 2);
+  assert.deepEqual([...r.json.deliveries].sort(), pub.deliveries.map((d) => d.id).sort());
+  await rx1.waitFor((reqs) => reqs.some((q) => q.respondedStatus === 200), 10_000);
+  await rx2.waitFor((reqs) => reqs.some((q) => q.respondedStatus === 200), 10_000);
+  checkProblem(await sluice.api('POST', `/v1/tenants/${w.tenantId}/events/no-such-event/retry`), 404, 'not-found', 'unknown event');
+});
+
+test("bulk retry of a destination's failures in a time range", { timeout: 60_000 }, async () => {
+  const rx = await newReceiver();
+  rx.setMode({ status: 400 });
+  const w = await createWebhook(sluice, rx, { retry: FAST });
+  const ids = [];
+  for (let i = 0; i < 3; i++) ids.push((await publish(sluice, w.tenantId, 'retry.bulk', { i })).deliveries[0].id);
+  for (const id of ids) await waitStatus(w.base, id, 'failed');
+
+  const future = await sluice.api('POST', `${w.base}/retry`, { since: new Date(Date.now() + 60_000).toISOString() });
+  checkProblem(future, 422, 'validation', 'since after until');
+  const none = await sluice.api('POST', `${w.base}/retry`, { until: '2020-01-01T00:00:00Z' });
+  assert.equal(none.status, 202, none.text);
+  assert.equal(none.json.count, 0);
+
+  rx.setMode({ status: 200 });
+  const bulk = await sluice.api('POST', `${w.base}/retry`, {});
+  assert.equal(bulk.status, 202, bulk.text);
+  assert.match(bulk.json.job_id, /^rtj_/);
+  assert.equal(bulk.json.count, 3);
+  assert.equal(bulk.json.more, false);
+  for (const id of ids) await waitStatus(w.base, id, 'delivered');
+  checkProblem(await sluice.api('POST', `${w.base}/retry`, { since: 'yesterday' }), 422, 'validation', 'bad since');
+});
+
+test('event log: filters, order, pagination, and the event page with every attempt', { timeout: 60_000 }, async () => {
+  const ok = await newReceiver();
+  const bad = await newReceiver();
+  bad.setMode({ status: 422 });
+  const w = await createWebhook(sluice, ok, { topics: ['order.*'], retry: FAST });
+  const failing = await sluice.api('POST', `/v1/tenants/${w.tenantId}/destinations`, {
+    type: 'webhook', topics: ['invoice.*'], config: { url: bad.url }, retry: FAST,
+  });
+  const t0 = new Date(Date.now() - 1000).toISOString();
+  const published = [];
+  for (let i = 0; i < 4; i++) {
+    published.push(await publish(sluice, w.tenantId, 'order.created', { order: { id: `ord_${i}`, items: [{ sku: `sku-${i}` }] } }, { id: `order-${i}`, metadata: { region: 'eu' } }));
+  }
+  published.push(await publish(sluice, w.tenantId, 'invoice.paid', { invoice: 'inv_9', note: 'needle in a haystack' }, { id: 'invoice-9' }));
+  await ok.waitFor(4, 10_000);
+  await eventually(async () => (await sluice.api('GET', `/v1/tenants/${w.tenantId}/events?status=failed`)).json.data.length === 1, 10_000, { what: 'the invoice delivery failed' });
+
+  const list = async (q) => {
+    const r = await sluice.api('GET', `/v1/tenants/${w.tenantId}/events${q}`);
+    assert.equal(r.status, 200, `${q}: ${r.text}`);
+    return r.json;
+  };
+  const ids = (page) => page.data.map((e) => e.id);
+
+  assert.deepEqual(ids(await list('')), ['invoice-9', 'order-3', 'order-2', 'order-1', 'order-0'], 'newest first');
+  assert.deepEqual(ids(await list('?order=asc&topic=order.created')), ['order-0', 'order-1', 'order-2', 'order-3']);
+  assert.deepEqual(ids(await list('?status=failed')), ['invoice-9']);
+  assert.deepEqual(ids(await list(`?destination_id=${failing.json.id}`)), ['invoice-9']);
+  assert.deepEqual(ids(await list('?contains=needle')), ['invoice-9']);
+  assert.deepEqual(ids(await list('?path=order.items[0].sku&value=sku-2')), ['order-2']);
+  assert.deepEqual(ids(await list(`?since=${encodeURIComponent(t0)}&until=${encodeURIComponent(new Date(Date.now() + 1000).toISOString())}&topic=invoice.paid`)), ['invoice-9']);
+  const summary = (await list('?topic=order.created&limit=1')).data[0];
+  assert.deepEqual(summary.deliveries, { delivered: 1 });
+  assert.deepEqual(summary.metadata, { region: 'eu' });
+  assert.equal(summary.data, undefined, 'lists leave the payload out');
+
+  // Cursor pagination walks every event exactly once, in order.
+  const seen = [];
+  let cursor = null;
+  do {
+    const page = await list(`?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    seen.push(...ids(page));
+    cursor = page.next_cursor;
+  } while (cursor);
+  assert.deepEqual(seen, ['invoice-9', 'order-3', 'order-2', 'order-1', 'order-0']);
+
+  // Bad parameters are named.
+  for (const [q, field] of [['?status=lost', 'status'], ['?order=up', 'order'], ['?path=a..b&value=1', 'path'], ['?path=a', 'path'], ['?since=now', 'since'], ['?destination_id=x', 'destination_id'], ['?cursor=zz', 'cursor']]) {
+    const r = await sluice.api('GET', `/v1/tenants/${w.tenantId}/events${q}`);
+    checkProblem(r, 422, 'validation', q);
+    assert.equal(r.json.errors[0].field, field, q);
+  }
+
+  // The event page: payload, metadata, and per destination the delivery with its attempts.
+  const page = await sluice.api('GET', `/v1/tenants/${w.tenantId}/events/invoice-9`);
+  assert.equal(page.status, 200, page.text);
+  assert.deepEqual(page.json.data, { invoice: 'inv_9', note: 'needle in a haystack' });
+  assert.equal(page.json.topic, 'invoice.paid');
+  assert.equal(page.json.deliveries.length, 1);
+  const [d] = page.json.deliveries;
+  assert.equal(d.destination_id, failing.json.id);
+  assert.equal(d.status, 'failed');
+  assert.equal(d.history.length, 1);
+  assert.equal(d.history[0].status_code, 422);
+  assert.equal(d.history[0].outcome, 'failed');
+  checkProblem(await sluice.api('GET', `/v1/tenants/${w.tenantId}/events/nope`), 404, 'not-found', 'unknown event');
+  checkProblem(await sluice.api('GET', `/v1/tenants/${uniqueId('ghost')}/events`), 404, 'not-found', 'unknown tenant');
+});
