@@ -214,3 +214,33 @@ test('event log: filters, order, pagination, and the event page with every attem
   checkProblem(await sluice.api('GET', `/v1/tenants/${w.tenantId}/events/nope`), 404, 'not-found', 'unknown event');
   checkProblem(await sluice.api('GET', `/v1/tenants/${uniqueId('ghost')}/events`), 404, 'not-found', 'unknown tenant');
 });
+
+test('auto-disable: after N consecutive failures the destination is disabled with a reason; its queue is kept; enable resumes', { timeout: 60_000 }, async () => {
+  const rx = await newReceiver();
+  rx.setMode({ status: 500 });
+  const w = await createWebhook(sluice, rx, {
+    retry: { max_retries: 50, backoff: { type: 'fixed', interval_ms: 50 }, jitter: 0 },
+    circuit_breaker: { failure_threshold: 1000, cooldown_ms: 1000 },
+    disable_after_failures: 4,
+  });
+  const first = await publish(sluice, w.tenantId, 'auto.disable', { n: 1 });
+  const disabled = await eventually(async () => {
+    const r = await sluice.api('GET', w.base);
+    return r.json.enabled === false ? r.json : null;
+  }, 10_000, { what: 'destination auto-disabled' });
+  assert.match(disabled.disabled_reason, /after 4 consecutive failed attempts/);
+  await sleep(500);
+  assert.equal(rx.count, 4, 'exactly 4 attempts, then nothing');
+
+  const status = await sluice.api('GET', `${w.base}/status`);
+  assert.equal(status.json.enabled, false);
+  assert.equal(status.json.queue_depth, 1, 'the queued delivery is kept');
+  const skipped = await publish(sluice, w.tenantId, 'auto.disable', { n: 2 });
+  assert.equal(skipped.deliveries[0].status, 'skipped');
+
+  rx.setMode({ status: 200 });
+  const on = await sluice.api('POST', `${w.base}/enable`);
+  assert.equal(on.status, 200, on.text);
+  await waitStatus(w.base, first.deliveries[0].id, 'delivered');
+  assert.equal(rx.requests.filter((r) => r.respondedStatus === 200).length, 1, 'only the queued event; the skipped one stays skipped');
+});

@@ -10,7 +10,7 @@ use crate::store::{deliveries as store, destinations, page};
 use serde_json::json;
 use worker::{Request, Response};
 
-const STATUSES: &[&str] = &["pending", "delivered", "failed"];
+use crate::store::deliveries::STATUSES;
 
 /// `GET …/destinations/{destination_id}/deliveries?status=`: newest first, paged.
 pub async fn list(p: &Params, req: &Request, ctx: &Ctx) -> ApiResult<Response> {

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use worker::{Request, Response};
 
-const STATUSES: &[&str] = &["pending", "delivered", "failed"];
+use crate::store::deliveries::STATUSES;
 const MAX_SEARCH_CHARS: usize = 256;
 
 fn time_param(req: &Request, name: &str) -> ApiResult<Option<i64>> {

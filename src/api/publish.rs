@@ -87,28 +87,31 @@ pub async fn publish(
         .iter()
         .map(|_| DeliveryId::generate(ctx.now as u64, u128::from_le_bytes(random_bytes())))
         .collect();
+    let status = |d: &DestinationRow| if d.enabled { "pending" } else { "skipped" };
     let new: Vec<NewDelivery> = targets
         .iter()
         .zip(&ids)
         .map(|(d, id)| NewDelivery {
             id,
             destination_id: &d.id,
+            status: status(d),
         })
         .collect();
     let publish_key = hex_key(random_bytes::<16>());
     let inserted = events::insert_with_deliveries(&ctx.db, &event, &publish_key, &new).await?;
 
     if inserted {
+        // Disabled destinations get a `skipped` record and nothing queued.
         let handoffs: Vec<_> = targets
             .iter()
             .zip(&ids)
+            .filter(|(d, _)| d.enabled)
             .map(|(d, id)| (d, id.clone()))
             .collect();
         hand_off(scheduler, &event, &handoffs, BTreeMap::new(), ctx).await?;
-        let deliveries: Vec<Value> = targets
+        let deliveries: Vec<Value> = new
             .iter()
-            .zip(&ids)
-            .map(|(d, id)| json!({ "id": id, "destination_id": d.id }))
+            .map(|d| json!({ "id": d.id, "destination_id": d.destination_id, "status": d.status }))
             .collect();
         return json(
             202,
@@ -126,7 +129,7 @@ async fn duplicate(
     scheduler: &SchedulerClient<'_>,
     tenant: &TenantId,
     id: &EventId,
-    enabled: Vec<DestinationRow>,
+    destinations: Vec<DestinationRow>,
 ) -> ApiResult<Response> {
     let stored = events::get(&ctx.db, tenant, id)
         .await?
@@ -136,9 +139,9 @@ async fn duplicate(
         .iter()
         .filter(|d| d.status == "pending")
         .filter_map(|d| {
-            enabled
+            destinations
                 .iter()
-                .find(|t| t.id == d.destination_id)
+                .find(|t| t.id == d.destination_id && t.enabled)
                 .map(|t| (t, d.id.clone()))
         })
         .collect();
@@ -149,7 +152,7 @@ async fn duplicate(
     hand_off(scheduler, &stored, &pending, attempts, ctx).await?;
     let deliveries: Vec<Value> = existing
         .iter()
-        .map(|d| json!({ "id": d.id, "destination_id": d.destination_id }))
+        .map(|d| json!({ "id": d.id, "destination_id": d.destination_id, "status": d.status }))
         .collect();
     json(
         202,

@@ -71,6 +71,19 @@ pub struct DestinationInput {
     pub retry: RetryPolicy,
     #[serde(default)]
     pub circuit_breaker: BreakerSettings,
+    /// Consecutive failed attempts after which the destination is disabled; 0 never.
+    #[serde(default = "default_disable_after")]
+    pub disable_after_failures: u32,
+}
+
+/// Separate from the circuit breaker, which only pauses: this many failures in a row means
+/// the endpoint is gone or broken, and a person should look (the default of Svix and Outpost
+/// is in this range).
+pub const DEFAULT_DISABLE_AFTER_FAILURES: u32 = 50;
+const MAX_DISABLE_AFTER_FAILURES: u32 = 10_000;
+
+fn default_disable_after() -> u32 {
+    DEFAULT_DISABLE_AFTER_FAILURES
 }
 
 fn all_topics() -> Vec<String> {
@@ -215,6 +228,8 @@ pub struct DeliverySettings {
     pub timeout_ms: u64,
     pub retry: RetryPolicy,
     pub circuit_breaker: BreakerSettings,
+    #[serde(default = "default_disable_after")]
+    pub disable_after_failures: u32,
 }
 
 /// A validated destination, credentials in the clear (never stored like this).
@@ -293,6 +308,12 @@ pub fn validate(
         ));
     }
     errors.extend(check_retry(&input.retry));
+    if input.disable_after_failures > MAX_DISABLE_AFTER_FAILURES {
+        errors.push(FieldError::new(
+            "disable_after_failures",
+            format!("between 0 (never) and {MAX_DISABLE_AFTER_FAILURES}"),
+        ));
+    }
     errors.extend(check_breaker(&input.circuit_breaker));
 
     let mut given_signing_secret = None;
@@ -322,6 +343,7 @@ pub fn validate(
                 timeout_ms: input.timeout_ms,
                 retry: input.retry,
                 circuit_breaker: input.circuit_breaker,
+                disable_after_failures: input.disable_after_failures,
             },
             given_signing_secret,
         }),

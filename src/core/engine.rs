@@ -78,6 +78,9 @@ pub trait QueueStore {
     fn next_due(&self) -> Option<Millis>;
     fn breaker(&self) -> Breaker;
     fn save_breaker(&self, breaker: &Breaker);
+    /// Consecutive failed attempts (any outcome but delivered), for auto-disable.
+    fn failure_streak(&self) -> u32;
+    fn save_failure_streak(&self, n: u32);
 }
 
 /// Persists when the engine must run next (the Durable Object's alarm).
@@ -188,6 +191,9 @@ pub struct RunReport {
     pub attempts: Vec<AttemptRecord>,
     pub transitions: Vec<Transition>,
     pub next_wake: Option<Millis>,
+    /// The destination reached `disable_after_failures` in this run: nothing more was sent,
+    /// no wake-up is set, and the shell disables it.
+    pub auto_disabled: Option<u32>,
 }
 
 /// The engine's ports.
@@ -295,6 +301,7 @@ where
             .as_ref()
             .and_then(|r| r.as_ref().ok())
             .map(|r| snippet(&r.body));
+        let batch_start = report.attempts.len();
         for (d, verdict) in batch.iter().zip(verdicts) {
             let attempt = d.attempts + 1;
             let manual = d.manual.is_some();
@@ -342,6 +349,24 @@ where
                 next_attempt_at,
                 requested_by: d.manual.clone(),
             });
+        }
+        if result.is_some() {
+            // Consecutive failures, in attempt order: a delivery resets the count.
+            let mut streak = store.failure_streak();
+            for a in &report.attempts[batch_start..] {
+                streak = if a.outcome == AttemptOutcome::Delivered {
+                    0
+                } else {
+                    streak + 1
+                };
+            }
+            store.save_failure_streak(streak);
+            let limit = settings.disable_after_failures;
+            if limit > 0 && streak >= limit {
+                report.auto_disabled = Some(streak);
+                wakeup.wake_at(None).await;
+                return report;
+            }
         }
     }
     let next_due = store.next_due();

@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 struct FakeStore {
     queue: RefCell<BTreeMap<DeliveryId, QueuedDelivery>>,
     breaker: RefCell<Breaker>,
+    streak: Cell<u32>,
 }
 
 impl QueueStore for FakeStore {
@@ -44,6 +45,12 @@ impl QueueStore for FakeStore {
     }
     fn save_breaker(&self, b: &Breaker) {
         *self.breaker.borrow_mut() = b.clone();
+    }
+    fn failure_streak(&self) -> u32 {
+        self.streak.get()
+    }
+    fn save_failure_streak(&self, n: u32) {
+        self.streak.set(n);
     }
 }
 
@@ -145,6 +152,7 @@ fn settings(max_retries: u32, threshold: u32) -> DeliverySettings {
             failure_threshold: threshold,
             cooldown_ms: 1_000,
         },
+        disable_after_failures: 0,
     }
 }
 
@@ -477,4 +485,33 @@ fn a_manual_retry_is_one_attempt_and_says_who_asked() {
     );
     assert_eq!(r.attempts[0].requested_by.as_deref(), Some("admin"));
     assert!(w.store.queue.borrow().is_empty(), "not rescheduled");
+}
+
+#[test]
+fn auto_disables_after_consecutive_failures_and_stops_sending() {
+    let c = clock();
+    // 400s fail at once (no retry) and do not trip the breaker: only auto-disable stops them.
+    let w = World::new(
+        &c,
+        vec![
+            status(400),
+            status(200),
+            status(400),
+            status(400),
+            status(400),
+        ],
+    );
+    for n in 1..=6 {
+        w.push(delivery(n, 1_000));
+    }
+    let mut s = settings(5, 100);
+    s.disable_after_failures = 3;
+    let r = w.run(&s);
+    // 400 (1), 200 resets, 400 (1), 400 (2), 400 (3) → disabled; the sixth is never sent.
+    assert_eq!(r.attempts.len(), 5);
+    assert_eq!(r.auto_disabled, Some(3));
+    assert_eq!(r.next_wake, None);
+    assert_eq!(w.transport.sent.borrow().len(), 5);
+    assert_eq!(w.store.queue.borrow().len(), 1, "the queue is kept");
+    assert_eq!(*w.wakeup.0.borrow().last().unwrap(), None);
 }

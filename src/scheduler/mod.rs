@@ -16,7 +16,7 @@ use crate::runtime::{now, set_alarm_at, AlarmWakeup, FetchTransport, RuntimeCloc
 use crate::store::destinations::DestinationRow;
 use protocol::{Enqueued, Envelope, SchedulerRequest, SchedulerStatus, PROTOCOL_VERSION};
 use serde_json::json;
-use sql_queue::SqlQueue;
+use sql_queue::{OutboxRecord, SqlQueue};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use worker::{
@@ -30,6 +30,31 @@ const PURGED_KEY: &str = "purged";
 const OUTBOX_FLUSH_LIMIT: usize = 100;
 /// When D1 refused the attempt records, try again this soon.
 const OUTBOX_RETRY_MS: Millis = 5_000;
+
+/// Writes outbox records to D1: attempts in one batch, then any auto-disable.
+async fn write_records(
+    db: &worker::D1Database,
+    records: Vec<OutboxRecord>,
+) -> std::result::Result<(), crate::store::StoreError> {
+    let mut attempts = vec![];
+    let mut disables = vec![];
+    for r in records {
+        match r {
+            OutboxRecord::Attempt(a) => attempts.push(a),
+            OutboxRecord::Disabled {
+                tenant_id,
+                destination_id,
+                reason,
+                at,
+            } => disables.push((tenant_id, destination_id, reason, at)),
+        }
+    }
+    crate::store::deliveries::record(db, &attempts).await?;
+    for (tenant, destination, reason, at) in disables {
+        crate::store::destinations::auto_disable(db, &tenant, &destination, &reason, at).await?;
+    }
+    Ok(())
+}
 
 /// The destination as the engine needs it: settings and decrypted credentials.
 struct Loaded {
@@ -137,6 +162,14 @@ impl DeliveryScheduler {
         });
         if current.is_some_and(|t| t >= row.updated_at) {
             return;
+        }
+        let was_disabled = self
+            .queue
+            .get::<DestinationRow>(DESTINATION_KEY)
+            .is_some_and(|c| !c.enabled);
+        if was_disabled && row.enabled {
+            // Enabled again by a person: the failures before do not count any more.
+            self.queue.save_failure_streak(0);
         }
         self.queue.put(DESTINATION_KEY, &row);
         self.loaded.replace(None);
@@ -246,7 +279,15 @@ impl DeliveryScheduler {
         for t in &report.transitions {
             self.log("circuit_changed", json!({ "transition": format!("{t:?}").to_lowercase(), "circuit": protocol::CircuitStatus::from(&self.queue.breaker()) }));
         }
-        self.queue.push_outbox(&report.attempts);
+        let mut records: Vec<OutboxRecord> = report
+            .attempts
+            .into_iter()
+            .map(OutboxRecord::Attempt)
+            .collect();
+        if let Some(streak) = report.auto_disabled {
+            records.push(self.auto_disable(&loaded, streak));
+        }
+        self.queue.push_outbox(&records);
         self.flush_outbox().await;
         if self.queue.outbox_len() > 0 {
             let retry = now() + OUTBOX_RETRY_MS;
@@ -269,14 +310,36 @@ impl DeliveryScheduler {
                 return;
             };
             let last_id = *last_id;
-            let records: Vec<_> = batch.into_iter().map(|(_, r)| r).collect();
-            match crate::store::deliveries::record(&db, &records).await {
+            match write_records(&db, batch.into_iter().map(|(_, r)| r).collect()).await {
                 Ok(()) => self.queue.drop_outbox_through(last_id),
                 Err(e) => {
-                    console_error!("recording attempts in D1 failed, will retry: {e:?}");
+                    console_error!("recording in D1 failed, will retry: {e:?}");
                     return;
                 }
             }
+        }
+    }
+
+    /// Stops this scheduler at once (its queue is kept) and returns the record that tells
+    /// D1. `POST …/enable` brings a newer snapshot that turns it back on.
+    fn auto_disable(&self, loaded: &Loaded, streak: u32) -> OutboxRecord {
+        let at = now();
+        let reason = format!("disabled automatically after {streak} consecutive failed attempts");
+        let mut row = loaded.row.clone();
+        row.enabled = false;
+        row.disabled_reason = Some(reason.clone());
+        row.updated_at = at;
+        self.queue.put(DESTINATION_KEY, &row);
+        self.loaded.replace(None);
+        self.log(
+            "destination_auto_disabled",
+            json!({ "consecutive_failures": streak }),
+        );
+        OutboxRecord::Disabled {
+            tenant_id: row.tenant_id,
+            destination_id: row.id,
+            reason,
+            at,
         }
     }
 

@@ -2,10 +2,10 @@
 
 use crate::core::breaker::Breaker;
 use crate::core::engine::{AttemptRecord, QueueStore, QueuedDelivery};
-use crate::core::ids::DeliveryId;
+use crate::core::ids::{DeliveryId, DestinationId, TenantId};
 use crate::core::time::Millis;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use worker::{console_error, SqlStorage, SqlStorageValue};
 
 /// Completed deliveries are remembered this long, so that a repeated enqueue of the same
@@ -25,6 +25,19 @@ CREATE INDEX IF NOT EXISTS done_by_time ON done (done_at);
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL);
 ";
+
+/// What the scheduler owes D1: attempt records, and an auto-disable.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OutboxRecord {
+    Attempt(AttemptRecord),
+    Disabled {
+        tenant_id: TenantId,
+        destination_id: DestinationId,
+        reason: String,
+        at: Millis,
+    },
+}
 
 pub struct SqlQueue {
     sql: SqlStorage,
@@ -148,16 +161,16 @@ impl SqlQueue {
         );
     }
 
-    /// Keeps attempt records until D1 has them.
-    pub fn push_outbox(&self, records: &[AttemptRecord]) {
+    /// Keeps records until D1 has them.
+    pub fn push_outbox(&self, records: &[OutboxRecord]) {
         for r in records {
             let json = serde_json::to_string(r).unwrap_or_default();
             self.exec("INSERT INTO outbox (record) VALUES (?)", vec![s(&json)]);
         }
     }
 
-    /// The oldest unflushed attempt records, with their outbox ids.
-    pub fn outbox(&self, limit: usize) -> Vec<(i64, AttemptRecord)> {
+    /// The oldest unflushed records, with their outbox ids.
+    pub fn outbox(&self, limit: usize) -> Vec<(i64, OutboxRecord)> {
         let rows: Vec<OutboxRow> = self.query(
             "SELECT id, record FROM outbox ORDER BY id LIMIT ?",
             vec![n(limit as i64)],
@@ -178,6 +191,7 @@ impl SqlQueue {
 }
 
 const BREAKER_KEY: &str = "breaker";
+const STREAK_KEY: &str = "failure_streak";
 
 impl QueueStore for SqlQueue {
     fn due(&self, now: Millis, limit: usize) -> Vec<QueuedDelivery> {
@@ -225,5 +239,13 @@ impl QueueStore for SqlQueue {
 
     fn save_breaker(&self, breaker: &Breaker) {
         self.put(BREAKER_KEY, breaker);
+    }
+
+    fn failure_streak(&self) -> u32 {
+        self.get(STREAK_KEY).unwrap_or(0)
+    }
+
+    fn save_failure_streak(&self, n: u32) {
+        self.put(STREAK_KEY, &n);
     }
 }

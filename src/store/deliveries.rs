@@ -8,6 +8,10 @@ use crate::core::time::Millis;
 use serde::Deserialize;
 use worker::D1Database;
 
+/// Every status a delivery can have: `skipped` was never queued (its destination was
+/// disabled when the event came); the others are the scheduler's.
+pub const STATUSES: &[&str] = &["pending", "delivered", "failed", "skipped"];
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct DeliveryRow {
     pub id: DeliveryId,

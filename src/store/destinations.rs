@@ -98,18 +98,39 @@ pub async fn list(
     .await
 }
 
-/// Every enabled destination of a tenant: the candidates a publish matches topics against.
-pub fn enabled_for_tenant_stmt(
-    db: &D1Database,
-    tenant: &TenantId,
-) -> StoreResult<D1PreparedStatement> {
+/// Every destination of a tenant: a publish matches topics against them, queues for the
+/// enabled ones and records the disabled ones as skipped.
+pub fn for_tenant_stmt(db: &D1Database, tenant: &TenantId) -> StoreResult<D1PreparedStatement> {
     stmt(
         db,
-        &format!(
-            "SELECT {COLUMNS} FROM destinations WHERE tenant_id = ?1 AND enabled = 1 ORDER BY id"
-        ),
+        &format!("SELECT {COLUMNS} FROM destinations WHERE tenant_id = ?1 ORDER BY id"),
         &[tenant.as_str().into()],
     )
+}
+
+/// The scheduler disabled the destination after too many failures. A change the user made
+/// since (a newer `updated_at`) wins.
+pub async fn auto_disable(
+    db: &D1Database,
+    tenant: &TenantId,
+    id: &DestinationId,
+    reason: &str,
+    at: Millis,
+) -> StoreResult<()> {
+    stmt(
+        db,
+        "UPDATE destinations SET enabled = 0, disabled_reason = ?3, updated_at = ?4 \
+         WHERE tenant_id = ?1 AND id = ?2 AND enabled = 1 AND updated_at <= ?4",
+        &[
+            tenant.as_str().into(),
+            id.as_str().into(),
+            reason.into(),
+            at.into(),
+        ],
+    )?
+    .run()
+    .await?;
+    Ok(())
 }
 
 pub async fn update(db: &D1Database, d: &DestinationRow) -> StoreResult<()> {

@@ -22,6 +22,8 @@ pub struct EventRow {
 pub struct NewDelivery<'a> {
     pub id: &'a DeliveryId,
     pub destination_id: &'a DestinationId,
+    /// `pending` (queued), or `skipped` (the destination is disabled).
+    pub status: &'static str,
 }
 
 /// Stores the event and its deliveries atomically, unless an event with this id already
@@ -54,7 +56,7 @@ pub async fn insert_with_deliveries(
         statements.push(stmt(
             db,
             "INSERT INTO deliveries (id, tenant_id, event_id, destination_id, topic, status, attempts, created_at, updated_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6 FROM events \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?8, 0, ?6, ?6 FROM events \
              WHERE tenant_id = ?2 AND id = ?3 AND publish_key = ?7",
             &[
                 d.id.as_str().into(),
@@ -64,6 +66,7 @@ pub async fn insert_with_deliveries(
                 (&event.topic).into(),
                 event.created_at.into(),
                 publish_key.into(),
+                d.status.into(),
             ],
         )?);
     }
@@ -267,7 +270,7 @@ pub async fn status_counts(
 pub struct PublishContext {
     pub tenant_exists: bool,
     pub topic_known: bool,
-    /// The tenant's enabled destinations (topic matching happens in Rust).
+    /// The tenant's destinations (topic matching happens in Rust).
     pub destinations: Vec<super::destinations::DestinationRow>,
 }
 
@@ -289,7 +292,7 @@ pub async fn publish_context(
                 "SELECT COUNT(*) AS n FROM topics WHERE name = ?1",
                 &[topic.into()],
             )?,
-            super::destinations::enabled_for_tenant_stmt(db, tenant)?,
+            super::destinations::for_tenant_stmt(db, tenant)?,
         ])
         .await?;
     #[derive(Deserialize)]
