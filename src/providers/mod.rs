@@ -1,6 +1,10 @@
 //! One module per destination type: pure request builders and response interpreters.
 //! The DeliveryScheduler owns the one place where requests are sent.
 
+pub mod aws;
+pub mod eventbridge;
+pub mod s3;
+pub mod sqs;
 pub mod webhook;
 
 use crate::core::destination::{SecretBundle, Target};
