@@ -244,3 +244,27 @@ test('auto-disable: after N consecutive failures the destination is disabled wit
   await waitStatus(w.base, first.deliveries[0].id, 'delivered');
   assert.equal(rx.requests.filter((r) => r.respondedStatus === 200).length, 1, 'only the queued event; the skipped one stays skipped');
 });
+
+test('rate limit: a burst of 100 events is paced at the configured rate; status shows it', { timeout: 60_000 }, async () => {
+  const rx = await newReceiver();
+  const RATE = 25;
+  const w = await createWebhook(sluice, rx, { retry: FAST, rate_limit: { per_second: RATE } });
+  const status0 = await sluice.api('GET', `${w.base}/status`);
+  assert.equal(status0.json.rate_limit.per_second, RATE, status0.text);
+
+  await Promise.all(Array.from({ length: 100 }, (_, i) => publish(sluice, w.tenantId, 'rate.test', { i })));
+  await rx.waitFor(100, 30_000);
+  const times = rx.requests.map((r) => r.receivedAt).sort((a, b) => a - b);
+  const span = times[99] - times[0];
+  // A full bucket lets one second's worth through at once; the other 75 follow at 25/s.
+  assert.ok(span >= 2_700, `100 deliveries at ${RATE}/s took only ${span} ms`);
+  let worst = 0;
+  for (let i = 0; i < times.length; i++) {
+    let j = i;
+    while (j < times.length && times[j] - times[i] < 1000) j++;
+    worst = Math.max(worst, j - i);
+  }
+  // One second's burst plus what refills in that second, with slack for timer jitter.
+  assert.ok(worst <= 2 * RATE + 5, `${worst} deliveries within one second`);
+  console.log(`rate limit: 100 deliveries at ${RATE}/s spanned ${span} ms; busiest second ${worst}`);
+});

@@ -8,7 +8,8 @@ use super::tenants::{existing, tenant_id};
 use super::views;
 use crate::core::crypto::{SealKey, NONCE_BYTES};
 use crate::core::destination::{
-    self, merge_patch, DestinationInput, DestinationSpec, SecretBundle, SigningKey,
+    self, merge_patch, DeliverySettings, DestinationInput, DestinationSpec, SecretBundle,
+    SigningKey,
 };
 use crate::core::ids::{DestinationId, TenantId};
 use crate::core::signing::{secret_from_bytes, GENERATED_SECRET_BYTES};
@@ -173,7 +174,8 @@ pub async fn get(p: &Params, ctx: &Ctx) -> ApiResult<Response> {
 
 /// The write form of a stored destination, credentials included, for merging a patch into.
 fn input_form(row: &DestinationRow, bundle: &SecretBundle) -> ApiResult<Value> {
-    let settings: Value =
+    // Through the typed settings, so fields added since the row was written get defaults.
+    let settings: DeliverySettings =
         serde_json::from_str(&row.settings).map_err(|e| ApiError::Internal(e.to_string()))?;
     let topics: Value =
         serde_json::from_str(&row.topics).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -183,9 +185,11 @@ fn input_form(row: &DestinationRow, bundle: &SecretBundle) -> ApiResult<Value> {
         "topics": topics,
         "enabled": row.enabled,
         "config": bundle.config,
-        "timeout_ms": settings["timeout_ms"],
-        "retry": settings["retry"],
-        "circuit_breaker": settings["circuit_breaker"],
+        "timeout_ms": settings.timeout_ms,
+        "retry": settings.retry,
+        "circuit_breaker": settings.circuit_breaker,
+        "disable_after_failures": settings.disable_after_failures,
+        "rate_limit": settings.rate_limit,
     }))
 }
 

@@ -44,6 +44,8 @@ pub fn destination(d: &DestinationRow) -> Result<Value, ApiError> {
         "timeout_ms": settings.timeout_ms,
         "retry": settings.retry,
         "circuit_breaker": settings.circuit_breaker,
+        "disable_after_failures": settings.disable_after_failures,
+        "rate_limit": settings.rate_limit,
         "created_at": to_rfc3339(d.created_at),
         "updated_at": to_rfc3339(d.updated_at),
     }))
@@ -60,6 +62,7 @@ pub fn status(s: &SchedulerStatus, enabled: bool) -> Value {
         },
         "queue_depth": s.queue_depth,
         "next_attempt_at": time(s.next_attempt_at),
+        "rate_limit": s.rate_limit,
     })
 }
 

@@ -2,6 +2,7 @@
 //! split into what may be shown (masked) and what is sealed at rest (credentials).
 
 use crate::core::breaker::BreakerSettings;
+use crate::core::rate_limit::{RateLimit, MAX_PER_SECOND, MIN_PER_SECOND};
 use crate::core::retry::{Backoff, RetryPolicy, MAX_DELAY_MS, MAX_RETRIES_LIMIT};
 use crate::core::signing::{self, HmacAlgorithm, SignatureEncoding};
 use crate::core::time::Millis;
@@ -74,6 +75,9 @@ pub struct DestinationInput {
     /// Consecutive failed attempts after which the destination is disabled; 0 never.
     #[serde(default = "default_disable_after")]
     pub disable_after_failures: u32,
+    /// Pacing: at most this many deliveries per second (none: as fast as the endpoint takes).
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// Separate from the circuit breaker, which only pauses: this many failures in a row means
@@ -230,6 +234,8 @@ pub struct DeliverySettings {
     pub circuit_breaker: BreakerSettings,
     #[serde(default = "default_disable_after")]
     pub disable_after_failures: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// A validated destination, credentials in the clear (never stored like this).
@@ -308,6 +314,15 @@ pub fn validate(
         ));
     }
     errors.extend(check_retry(&input.retry));
+    if let Some(r) = &input.rate_limit {
+        if !(r.per_second.is_finite() && (MIN_PER_SECOND..=MAX_PER_SECOND).contains(&r.per_second))
+        {
+            errors.push(FieldError::new(
+                "rate_limit.per_second",
+                format!("between {MIN_PER_SECOND} and {MAX_PER_SECOND}"),
+            ));
+        }
+    }
     if input.disable_after_failures > MAX_DISABLE_AFTER_FAILURES {
         errors.push(FieldError::new(
             "disable_after_failures",
@@ -344,6 +359,7 @@ pub fn validate(
                 retry: input.retry,
                 circuit_breaker: input.circuit_breaker,
                 disable_after_failures: input.disable_after_failures,
+                rate_limit: input.rate_limit,
             },
             given_signing_secret,
         }),

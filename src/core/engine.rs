@@ -11,6 +11,7 @@ use crate::core::breaker::{Admission, Breaker, Signal, Transition};
 use crate::core::classify::{classify, Verdict};
 use crate::core::destination::DeliverySettings;
 use crate::core::ids::{AttemptId, DeliveryId, EventId, TenantId};
+use crate::core::rate_limit::Bucket;
 use crate::core::retry::RetryPolicy;
 use crate::core::time::Millis;
 use crate::core::wire::{snippet, HttpRequest, TransportResult};
@@ -81,6 +82,9 @@ pub trait QueueStore {
     /// Consecutive failed attempts (any outcome but delivered), for auto-disable.
     fn failure_streak(&self) -> u32;
     fn save_failure_streak(&self, n: u32);
+    /// The rate limiter's bucket (only used when the destination has a `rate_limit`).
+    fn bucket(&self) -> Bucket;
+    fn save_bucket(&self, bucket: &Bucket);
 }
 
 /// Persists when the engine must run next (the Durable Object's alarm).
@@ -228,6 +232,7 @@ where
     let mut report = RunReport::default();
     let mut breaker_wait = None;
     let mut lease_wake_set = false;
+    let mut rate_wait = None;
     for _ in 0..limits.max_requests {
         let now = clock.now();
         let before = store.breaker();
@@ -240,9 +245,21 @@ where
             Admission::Probe => 1,
             Admission::Send => provider.max_batch().max(1),
         };
-        let batch = store.due(now, batch_size);
+        let mut batch = store.due(now, batch_size);
         if batch.is_empty() {
             break;
+        }
+        if let Some(limit) = &settings.rate_limit {
+            match store.bucket().take(limit.per_second, now, batch.len()) {
+                Ok((bucket, allowed)) => {
+                    batch.truncate(allowed);
+                    store.save_bucket(&bucket);
+                }
+                Err(at) => {
+                    rate_wait = Some(at);
+                    break;
+                }
+            }
         }
         if breaker != before {
             store.save_breaker(&breaker);
@@ -370,14 +387,11 @@ where
         }
     }
     let next_due = store.next_due();
-    report.next_wake = match (
-        next_due,
-        breaker_wait.or_else(|| open_until(&store.breaker())),
-    ) {
-        (None, _) => None,
-        (Some(due), Some(wait)) => Some(due.max(wait)),
-        (Some(due), None) => Some(due),
-    };
+    // The queue's next due time, held back by an open circuit or an empty rate bucket.
+    let hold = breaker_wait
+        .or_else(|| open_until(&store.breaker()))
+        .max(rate_wait);
+    report.next_wake = next_due.map(|due| hold.map_or(due, |h| due.max(h)));
     wakeup.wake_at(report.next_wake).await;
     report
 }

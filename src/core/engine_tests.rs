@@ -13,6 +13,7 @@ struct FakeStore {
     queue: RefCell<BTreeMap<DeliveryId, QueuedDelivery>>,
     breaker: RefCell<Breaker>,
     streak: Cell<u32>,
+    bucket: RefCell<crate::core::rate_limit::Bucket>,
 }
 
 impl QueueStore for FakeStore {
@@ -51,6 +52,12 @@ impl QueueStore for FakeStore {
     }
     fn save_failure_streak(&self, n: u32) {
         self.streak.set(n);
+    }
+    fn bucket(&self) -> crate::core::rate_limit::Bucket {
+        self.bucket.borrow().clone()
+    }
+    fn save_bucket(&self, b: &crate::core::rate_limit::Bucket) {
+        *self.bucket.borrow_mut() = b.clone();
     }
 }
 
@@ -153,6 +160,7 @@ fn settings(max_retries: u32, threshold: u32) -> DeliverySettings {
             cooldown_ms: 1_000,
         },
         disable_after_failures: 0,
+        rate_limit: None,
     }
 }
 
@@ -514,4 +522,25 @@ fn auto_disables_after_consecutive_failures_and_stops_sending() {
     assert_eq!(w.transport.sent.borrow().len(), 5);
     assert_eq!(w.store.queue.borrow().len(), 1, "the queue is kept");
     assert_eq!(*w.wakeup.0.borrow().last().unwrap(), None);
+}
+
+#[test]
+fn a_rate_limit_paces_the_queue() {
+    let c = clock();
+    let w = World::new(&c, vec![]);
+    for n in 1..=10 {
+        w.push(delivery(n, 1_000));
+    }
+    let mut s = settings(5, 5);
+    s.rate_limit = Some(crate::core::rate_limit::RateLimit { per_second: 4.0 });
+    let r = w.run(&s);
+    assert_eq!(r.attempts.len(), 4, "a full bucket: one second's worth");
+    let wake = r.next_wake.unwrap();
+    assert!(
+        wake > 1_000 && wake <= 1_300,
+        "the next token in about 1/4 s, not at once: {wake}"
+    );
+    w.advance_to(wake);
+    let r = w.run(&s);
+    assert_eq!(r.attempts.len(), 1, "one token refilled");
 }

@@ -7,6 +7,7 @@ pub mod crypto;
 pub mod destination;
 pub mod engine;
 pub mod ids;
+pub mod rate_limit;
 pub mod retry;
 pub mod signing;
 pub mod time;

@@ -247,7 +247,23 @@ impl DeliveryScheduler {
 
     fn status(&self) -> SchedulerStatus {
         let enabled = self.load().is_some_and(|l| l.row.enabled);
+        let rate_limit = self
+            .load()
+            .and_then(|l| l.settings.rate_limit.clone())
+            .map(|r| {
+                let bucket = self.queue.bucket();
+                // A bucket never used is full; otherwise what it held, refilled since.
+                let available = match bucket.take(r.per_second, now(), usize::MAX) {
+                    Ok((_, n)) => n as f64,
+                    Err(_) => 0.0,
+                };
+                protocol::RateLimitStatus {
+                    per_second: r.per_second,
+                    available,
+                }
+            });
         SchedulerStatus {
+            rate_limit,
             circuit: (&self.queue.breaker()).into(),
             queue_depth: self.queue.depth(),
             next_attempt_at: if enabled {

@@ -60,6 +60,14 @@ pub struct SchedulerStatus {
     pub circuit: CircuitStatus,
     pub queue_depth: u64,
     pub next_attempt_at: Option<Millis>,
+    /// The pacing in force, with the deliveries it allows right now.
+    pub rate_limit: Option<RateLimitStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RateLimitStatus {
+    pub per_second: f64,
+    pub available: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

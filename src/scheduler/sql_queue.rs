@@ -3,6 +3,7 @@
 use crate::core::breaker::Breaker;
 use crate::core::engine::{AttemptRecord, QueueStore, QueuedDelivery};
 use crate::core::ids::{DeliveryId, DestinationId, TenantId};
+use crate::core::rate_limit::Bucket;
 use crate::core::time::Millis;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -192,6 +193,7 @@ impl SqlQueue {
 
 const BREAKER_KEY: &str = "breaker";
 const STREAK_KEY: &str = "failure_streak";
+const BUCKET_KEY: &str = "rate_bucket";
 
 impl QueueStore for SqlQueue {
     fn due(&self, now: Millis, limit: usize) -> Vec<QueuedDelivery> {
@@ -247,5 +249,13 @@ impl QueueStore for SqlQueue {
 
     fn save_failure_streak(&self, n: u32) {
         self.put(STREAK_KEY, &n);
+    }
+
+    fn bucket(&self) -> Bucket {
+        self.get(BUCKET_KEY).unwrap_or_default()
+    }
+
+    fn save_bucket(&self, bucket: &Bucket) {
+        self.put(BUCKET_KEY, bucket);
     }
 }
