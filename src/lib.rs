@@ -27,3 +27,14 @@ async fn fetch(
 ) -> worker::Result<worker::Response> {
     Ok(api::handle(req, env).await)
 }
+
+/// The daily retention purge (`[triggers] crons` in wrangler.toml).
+#[cfg(target_arch = "wasm32")]
+#[worker::event(scheduled)]
+async fn scheduled(
+    _event: worker::ScheduledEvent,
+    env: worker::Env,
+    _ctx: worker::ScheduleContext,
+) {
+    api::purge_history(&env).await;
+}

@@ -4,6 +4,7 @@
 pub mod deliveries;
 pub mod destinations;
 pub mod events;
+pub mod retention;
 pub mod tenants;
 pub mod topics;
 

@@ -88,7 +88,8 @@ async function applyMigrations(persistDir, root = REPO_ROOT) {
 }
 
 export class Sluice {
-  constructor({ name = 'sluice', persistDir, vars = {}, root = REPO_ROOT }) {
+  constructor({ name = 'sluice', persistDir, vars = {}, root = REPO_ROOT, extraArgs = [] }) {
+    this.extraArgs = extraArgs;
     this.name = name;
     this.root = root; // repo root (cwd for wrangler); overridable for harness self-tests
     this.persistDir = persistDir;
@@ -128,6 +129,7 @@ export class Sluice {
       '--log-level', 'log',
     ];
     for (const [k, v] of Object.entries(this.vars)) args.push('--var', `${k}:${v}`);
+    args.push(...this.extraArgs);
 
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     this.logFile = path.join(ARTIFACTS, `${this.name}.log`);
@@ -269,11 +271,11 @@ export class Sluice {
 }
 
 /** Fresh temp persist dir, migrations applied, `wrangler dev` running and healthy. */
-export async function startSluice({ name = 'sluice', persistDir, vars, root = REPO_ROOT } = {}) {
+export async function startSluice({ name = 'sluice', persistDir, vars, root = REPO_ROOT, extraArgs = [] } = {}) {
   if (root === REPO_ROOT) ensureDevVars();
   const dir = persistDir ?? (await fsp.mkdtemp(path.join(os.tmpdir(), `sluice-${name}-`)));
   await applyMigrations(dir, root);
-  const s = new Sluice({ name, persistDir: dir, vars, root });
+  const s = new Sluice({ name, persistDir: dir, vars, root, extraArgs });
   s.ownsPersistDir = persistDir === undefined;
   await s.start();
   return s;
