@@ -12,7 +12,6 @@ pub mod providers;
 pub mod runtime;
 #[cfg(target_arch = "wasm32")]
 pub mod scheduler;
-#[cfg(target_arch = "wasm32")]
 pub mod store;
 
 #[cfg(target_arch = "wasm32")]

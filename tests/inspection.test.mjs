@@ -137,7 +137,7 @@ test("bulk retry of a destination's failures in a time range", { timeout: 60_000
   assert.equal(none.json.count, 0);
 
   rx.setMode({ status: 200 });
-  const bulk = await sluice.api('POST', `${w.base}/retry`, {});
+  const bulk = await sluice.api('POST', `${w.base}/retry`); // no body: every failure
   assert.equal(bulk.status, 202, bulk.text);
   assert.match(bulk.json.job_id, /^rtj_/);
   assert.equal(bulk.json.count, 3);

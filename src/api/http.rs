@@ -38,6 +38,29 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request, ctx: &Ctx) -> Api
 }
 
 pub async fn read_value(req: &mut Request, ctx: &Ctx) -> ApiResult<serde_json::Value> {
+    let bytes = read_bytes(req, ctx).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::MalformedJson("a JSON body is required".into()));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))
+}
+
+/// Like `read_json`, for bodies that may be left out: no body is `T::default()`.
+pub async fn read_optional_json<T: DeserializeOwned + Default>(
+    req: &mut Request,
+    ctx: &Ctx,
+) -> ApiResult<T> {
+    let bytes = read_bytes(req, ctx).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    let value =
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    from_value(value, "").map_err(|e| ApiError::Validation(vec![e]))
+}
+
+/// The raw body, at most `ctx.max_body` bytes (413 past it, before reading when declared).
+async fn read_bytes(req: &mut Request, ctx: &Ctx) -> ApiResult<Vec<u8>> {
     let declared = req
         .headers()
         .get("content-length")
@@ -54,10 +77,7 @@ pub async fn read_value(req: &mut Request, ctx: &Ctx) -> ApiResult<serde_json::V
     if bytes.len() > ctx.max_body {
         return Err(ApiError::PayloadTooLarge(ctx.max_body));
     }
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::MalformedJson("a JSON body is required".into()));
-    }
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))
+    Ok(bytes)
 }
 
 /// `?limit=` (1 to 100, default 20) and `?cursor=`.

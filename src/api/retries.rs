@@ -3,7 +3,7 @@
 //! delivery has at most `MAX_MANUAL_RETRIES` of them.
 
 use super::error::{ApiError, ApiResult};
-use super::http::{json, read_json, Ctx};
+use super::http::{json, read_optional_json, Ctx};
 use super::routes::Params;
 use super::tenants::tenant_id;
 use super::views;
@@ -194,7 +194,7 @@ pub async fn retry_event(
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRetry {
     /// RFC 3339; deliveries created at or after. Default: the beginning.
@@ -222,7 +222,7 @@ pub async fn retry_destination(
 ) -> ApiResult<Response> {
     let tenant = tenant_id(p)?;
     let destination = enabled_destination(ctx, &tenant, p).await?;
-    let body: BulkRetry = read_json(req, ctx).await?;
+    let body: BulkRetry = read_optional_json(req, ctx).await?;
     let since = parse_time("since", body.since.as_deref(), 0)?;
     let until = parse_time("until", body.until.as_deref(), ctx.now + 1)?;
     if until <= since {

@@ -1,5 +1,7 @@
 //! Events, stored with their deliveries in one atomic batch at publish.
 
+pub use super::event_search::EventQuery;
+use super::event_search::{search_sql, SqlValue};
 use super::{batch, first, rows, stmt, StoreResult};
 use crate::core::ids::{DeliveryId, DestinationId, EventId, TenantId};
 use crate::core::time::Millis;
@@ -109,108 +111,21 @@ pub async fn deliveries(
     .await
 }
 
-/// What the event log can be narrowed to. Every condition is optional but the tenant.
-#[derive(Debug, Default)]
-pub struct EventQuery {
-    pub topic: Option<String>,
-    /// Events with at least one delivery in this status (and to `destination`, if given).
-    pub status: Option<String>,
-    pub destination: Option<DestinationId>,
-    pub since: Option<Millis>,
-    pub until: Option<Millis>,
-    /// A JSON path into `data` (`$.order.id`) and the value it must equal, as text.
-    pub path_equals: Option<(String, String)>,
-    /// Text the serialised `data` contains.
-    pub contains: Option<String>,
-    pub newest_first: bool,
-    /// Continue after this (created_at, id).
-    pub after: Option<(Millis, String)>,
-    pub limit: usize,
-}
-
-/// A query assembled from optional conditions; each fragment has one `?` for its value.
-#[derive(Default)]
-struct Built {
-    text: String,
-    args: Vec<Owned>,
-}
-
-enum Owned {
-    Str(String),
-    Int(i64),
-}
-
-impl Built {
-    fn push(&mut self, fragment: &str, value: Owned) {
-        self.args.push(value);
-        let n = self.args.len();
-        self.text
-            .push_str(&fragment.replacen('?', &format!("?{n}"), 1));
-    }
-
-    fn args(&self) -> Vec<super::Arg<'_>> {
-        self.args
-            .iter()
-            .map(|a| match a {
-                Owned::Str(s) => super::Arg::Str(s),
-                Owned::Int(n) => super::Arg::Int(*n),
-            })
-            .collect()
-    }
-}
-
-/// A page of the event log (`limit + 1` rows), served by `events_by_time` /
-/// `events_by_topic`: the tenant (and topic) prefix, then (created_at, id) order.
+/// A page of the event log (`limit + 1` rows); the SQL comes from `event_search`.
 pub async fn search(
     db: &D1Database,
     tenant: &TenantId,
     q: &EventQuery,
 ) -> StoreResult<Vec<EventRow>> {
-    let mut b = Built::default();
-    b.text
-        .push_str("SELECT tenant_id, id, topic, data, metadata, created_at FROM events e WHERE");
-    b.push(" e.tenant_id = ?", Owned::Str(tenant.to_string()));
-    if let Some(t) = &q.topic {
-        b.push(" AND e.topic = ?", Owned::Str(t.clone()));
-    }
-    if let Some(t) = q.since {
-        b.push(" AND e.created_at >= ?", Owned::Int(t));
-    }
-    if let Some(t) = q.until {
-        b.push(" AND e.created_at < ?", Owned::Int(t));
-    }
-    if q.status.is_some() || q.destination.is_some() {
-        b.text.push_str(" AND EXISTS (SELECT 1 FROM deliveries d WHERE d.tenant_id = e.tenant_id AND d.event_id = e.id");
-        if let Some(s) = &q.status {
-            b.push(" AND d.status = ?", Owned::Str(s.clone()));
-        }
-        if let Some(d) = &q.destination {
-            b.push(" AND d.destination_id = ?", Owned::Str(d.to_string()));
-        }
-        b.text.push(')');
-    }
-    if let Some((path, value)) = &q.path_equals {
-        b.push(" AND CAST(json_extract(e.data, ?", Owned::Str(path.clone()));
-        b.push(") AS TEXT) = ?", Owned::Str(value.clone()));
-    }
-    if let Some(text) = &q.contains {
-        b.push(" AND instr(e.data, ?) > 0", Owned::Str(text.clone()));
-    }
-    let (cmp, dir) = if q.newest_first {
-        ("<", "DESC")
-    } else {
-        (">", "ASC")
-    };
-    if let Some((t, id)) = &q.after {
-        b.push(&format!(" AND (e.created_at {cmp} ?"), Owned::Int(*t));
-        b.push(" OR (e.created_at = ?", Owned::Int(*t));
-        b.push(&format!(" AND e.id {cmp} ?))"), Owned::Str(id.clone()));
-    }
-    b.push(
-        &format!(" ORDER BY e.created_at {dir}, e.id {dir} LIMIT ?"),
-        Owned::Int(q.limit as i64 + 1),
-    );
-    rows(db, &b.text, &b.args()).await
+    let (sql, values) = search_sql(tenant.as_str(), q);
+    let args: Vec<super::Arg> = values
+        .iter()
+        .map(|v| match v {
+            SqlValue::Str(s) => super::Arg::Str(s),
+            SqlValue::Int(n) => super::Arg::Int(*n),
+        })
+        .collect();
+    rows(db, &sql, &args).await
 }
 
 /// Every delivery of an event.
