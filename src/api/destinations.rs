@@ -7,6 +7,7 @@ use super::routes::Params;
 use super::tenants::{existing, tenant_id};
 use super::views;
 use crate::core::crypto::{SealKey, NONCE_BYTES};
+use crate::core::destination::TargetConfig;
 use crate::core::destination::{
     self, merge_patch, DeliverySettings, DestinationInput, DestinationSpec, SecretBundle,
     SigningKey,
@@ -15,6 +16,7 @@ use crate::core::ids::{DestinationId, TenantId};
 use crate::core::signing::{secret_from_bytes, GENERATED_SECRET_BYTES};
 use crate::core::time::{to_rfc3339, Millis};
 use crate::core::validate::from_value;
+use crate::providers::Target;
 use crate::runtime::random_bytes;
 use crate::scheduler::client::SchedulerClient;
 use crate::store::destinations::{self as store, DestinationRow};
@@ -66,10 +68,10 @@ async fn load(ctx: &Ctx, p: &Params) -> ApiResult<(TenantId, DestinationRow)> {
 }
 
 /// Validates an input, naming every bad field.
-fn validate(ctx: &Ctx, input: Value) -> ApiResult<DestinationSpec> {
+fn validate(ctx: &Ctx, input: Value) -> ApiResult<DestinationSpec<Target>> {
     let input: DestinationInput =
         from_value(input, "").map_err(|e| ApiError::Validation(vec![e]))?;
-    destination::validate(input, ctx.allow_private).map_err(ApiError::Validation)
+    destination::validate::<Target>(input, ctx.allow_private).map_err(ApiError::Validation)
 }
 
 /// The stored row for a spec; `keys` are the signing keys to seal with it.
@@ -77,7 +79,7 @@ fn to_row(
     ctx: &Ctx,
     id: DestinationId,
     tenant: TenantId,
-    spec: &DestinationSpec,
+    spec: &DestinationSpec<Target>,
     keys: Vec<SigningKey>,
     created_at: Millis,
 ) -> ApiResult<DestinationRow> {
@@ -89,7 +91,7 @@ fn to_row(
     Ok(DestinationRow {
         id,
         tenant_id: tenant,
-        kind: spec.target.kind().as_str().into(),
+        kind: spec.target.kind().into(),
         name: spec.name.clone(),
         topics: serde_json::to_string(&topics).unwrap_or_else(|_| "[]".into()),
         enabled: spec.enabled,
@@ -285,9 +287,7 @@ pub async fn rotate_secret(
 ) -> ApiResult<Response> {
     let (_, mut row) = load(ctx, p).await?;
     let mut bundle = unseal(ctx, &row)?;
-    let kind =
-        serde_json::from_value(json!(row.kind)).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let target = destination::Target::parse(kind, bundle.config.clone())
+    let target = Target::parse(&row.kind, bundle.config.clone())
         .map_err(|e| ApiError::Internal(e.message))?;
     if !target.signs() {
         return Err(ApiError::Conflict(

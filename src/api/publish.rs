@@ -1,6 +1,6 @@
-//! `POST /v1/publish`: store the event and one delivery per matching enabled destination
-//! in one D1 batch, hand each delivery to its destination's scheduler, then answer 202.
-//! Idempotent on (tenant, event id).
+//! `POST /v1/publish`: store the event and one delivery per matching destination in one D1
+//! batch (`skipped` for a disabled one), hand each pending delivery to its destination's
+//! scheduler, then answer 202. Idempotent on (tenant, event id).
 
 use super::error::{ApiError, ApiResult};
 use super::http::{json, read_json, Ctx};

@@ -6,6 +6,7 @@ pub mod classify;
 pub mod crypto;
 pub mod destination;
 pub mod engine;
+pub mod filter;
 pub mod ids;
 pub mod rate_limit;
 pub mod retry;

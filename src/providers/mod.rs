@@ -1,19 +1,168 @@
-//! One module per destination type: pure request builders and response interpreters.
-//! The DeliveryScheduler owns the one place where requests are sent.
+//! One module per destination type: its config (parsed, checked, masked) and a pure request
+//! builder and response interpreter. The DeliveryScheduler owns the one place where requests
+//! are sent.
 
 pub mod aws;
 pub mod eventbridge;
 pub mod s3;
 pub mod sqs;
 pub mod webhook;
+pub mod webhook_config;
 
-use crate::core::destination::{SecretBundle, Target};
-use crate::core::engine::Provider;
+use crate::core::classify::Verdict;
+use crate::core::destination::{SecretBundle, TargetConfig, MASK};
+use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::time::Millis;
+use crate::core::validate::{from_value, FieldError};
+use crate::core::wire::{HttpRequest, TransportResult};
+use eventbridge::EventBridgeConfig;
+use s3::S3Config;
+use serde_json::Value;
+use sqs::SqsConfig;
+use webhook_config::WebhookConfig;
 
-/// Builds the provider for a destination from its decrypted secrets.
-pub fn for_target(target: &Target, secrets: &SecretBundle, now: Millis) -> impl Provider {
-    match target {
-        Target::Webhook(config) => webhook::Webhook::new(config.clone(), secrets, now),
+/// Every destination type, by the name clients use in `type`.
+pub const TYPES: &[&str] = &["webhook", "aws_sqs", "aws_eventbridge", "aws_s3"];
+
+/// A destination's typed config, one variant per type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    Webhook(WebhookConfig),
+    AwsSqs(SqsConfig),
+    AwsEventBridge(EventBridgeConfig),
+    AwsS3(S3Config),
+}
+
+/// Masks the AWS secret parts of a config's JSON (the access key id stays visible).
+fn mask_aws(mut v: Value) -> Value {
+    for key in ["secret_access_key", "session_token"] {
+        if let Some(field) = v.get_mut(key) {
+            *field = Value::String(MASK.into());
+        }
+    }
+    v
+}
+
+impl TargetConfig for Target {
+    fn parse(kind: &str, config: Value) -> Result<Self, FieldError> {
+        match kind {
+            "webhook" => from_value(config, "config").map(Target::Webhook),
+            "aws_sqs" => from_value(config, "config").map(Target::AwsSqs),
+            "aws_eventbridge" => from_value(config, "config").map(Target::AwsEventBridge),
+            "aws_s3" => from_value(config, "config").map(Target::AwsS3),
+            other => Err(FieldError::new(
+                "type",
+                format!(
+                    "unknown destination type '{other}'; one of {}",
+                    TYPES.join(", ")
+                ),
+            )),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Target::Webhook(_) => "webhook",
+            Target::AwsSqs(_) => "aws_sqs",
+            Target::AwsEventBridge(_) => "aws_eventbridge",
+            Target::AwsS3(_) => "aws_s3",
+        }
+    }
+
+    fn check(&self, allow_private: bool) -> Vec<FieldError> {
+        match self {
+            Target::Webhook(c) => c.validate(allow_private),
+            Target::AwsSqs(c) => c.validate(allow_private),
+            Target::AwsEventBridge(c) => c.validate(allow_private),
+            Target::AwsS3(c) => c.validate(allow_private),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        match self {
+            Target::Webhook(c) => serde_json::to_value(c),
+            Target::AwsSqs(c) => serde_json::to_value(c),
+            Target::AwsEventBridge(c) => serde_json::to_value(c),
+            Target::AwsS3(c) => serde_json::to_value(c),
+        }
+        .unwrap_or(Value::Null)
+    }
+
+    fn masked(&self) -> Value {
+        match self {
+            Target::Webhook(c) => serde_json::to_value(c.masked()).unwrap_or(Value::Null),
+            aws => mask_aws(aws.to_json()),
+        }
+    }
+
+    fn signs(&self) -> bool {
+        matches!(self, Target::Webhook(c) if c.signs())
+    }
+
+    fn take_signing_secret(&mut self) -> Option<String> {
+        match self {
+            Target::Webhook(c) => c.signing.take_secret(),
+            _ => None,
+        }
+    }
+
+    fn check_signing_secret(&self, secret: &str) -> Result<(), String> {
+        match self {
+            Target::Webhook(c) => c.check_signing_secret(secret),
+            _ => Err("this destination type does not sign with a secret".into()),
+        }
     }
 }
+
+/// The provider of any type, so the scheduler holds one concrete type.
+pub enum AnyProvider {
+    Webhook(webhook::Webhook),
+    Sqs(sqs::Sqs),
+    EventBridge(eventbridge::EventBridge),
+    S3(s3::S3),
+}
+
+/// Builds the provider for a destination from its decrypted secrets.
+pub fn for_target(target: &Target, secrets: &SecretBundle, now: Millis) -> AnyProvider {
+    match target {
+        Target::Webhook(c) => AnyProvider::Webhook(webhook::Webhook::new(c.clone(), secrets, now)),
+        Target::AwsSqs(c) => AnyProvider::Sqs(sqs::Sqs::new(c.clone())),
+        Target::AwsEventBridge(c) => {
+            AnyProvider::EventBridge(eventbridge::EventBridge::new(c.clone()))
+        }
+        Target::AwsS3(c) => AnyProvider::S3(s3::S3::new(c.clone())),
+    }
+}
+
+macro_rules! each {
+    ($self:ident, $p:ident => $e:expr) => {
+        match $self {
+            AnyProvider::Webhook($p) => $e,
+            AnyProvider::Sqs($p) => $e,
+            AnyProvider::EventBridge($p) => $e,
+            AnyProvider::S3($p) => $e,
+        }
+    };
+}
+
+impl Provider for AnyProvider {
+    fn max_batch(&self) -> usize {
+        each!(self, p => p.max_batch())
+    }
+
+    fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<HttpRequest, String> {
+        each!(self, p => p.build(batch, now))
+    }
+
+    fn interpret(
+        &self,
+        batch: &[QueuedDelivery],
+        result: &TransportResult,
+        now: Millis,
+    ) -> Vec<Verdict> {
+        each!(self, p => p.interpret(batch, result, now))
+    }
+}
+
+#[cfg(test)]
+mod tests;

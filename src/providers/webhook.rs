@@ -1,11 +1,12 @@
 //! HTTP webhooks: `POST` the event's data as JSON, signed with Standard Webhooks (or a custom
 //! HMAC header), with the destination's auth and custom headers.
 
-use crate::core::destination::{SecretBundle, Signing, WebhookAuth, WebhookConfig};
+use crate::core::destination::SecretBundle;
 use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::signing;
 use crate::core::time::Millis;
 use crate::core::wire::HttpRequest;
+use crate::providers::webhook_config::{Signing, WebhookAuth, WebhookConfig};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 

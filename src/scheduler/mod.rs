@@ -8,10 +8,11 @@ pub mod protocol;
 mod sql_queue;
 
 use crate::core::crypto::SealKey;
-use crate::core::destination::{DeliverySettings, DestinationType, SecretBundle, Target};
+use crate::core::destination::{DeliverySettings, SecretBundle, TargetConfig};
 use crate::core::engine::{self, Ports, QueueStore, RunLimits};
 use crate::core::time::Millis;
 use crate::providers;
+use crate::providers::Target;
 use crate::runtime::{now, set_alarm_at, AlarmWakeup, FetchTransport, RuntimeClock};
 use crate::store::destinations::DestinationRow;
 use protocol::{Enqueued, Envelope, SchedulerRequest, SchedulerStatus, PROTOCOL_VERSION};
@@ -200,9 +201,7 @@ impl DeliveryScheduler {
         let key = SealKey::from_base64(&key).map_err(|e| e.to_string())?;
         let plain = key.open(&row.secrets).map_err(|e| e.to_string())?;
         let secrets: SecretBundle = serde_json::from_slice(&plain).map_err(|e| e.to_string())?;
-        let kind: DestinationType =
-            serde_json::from_value(json!(row.kind)).map_err(|e| e.to_string())?;
-        let target = Target::parse(kind, secrets.config.clone()).map_err(|e| e.message)?;
+        let target = Target::parse(&row.kind, secrets.config.clone()).map_err(|e| e.message)?;
         let settings: DeliverySettings =
             serde_json::from_str(&row.settings).map_err(|e| e.to_string())?;
         Ok(Loaded {

@@ -1,0 +1,171 @@
+//! Destination configs of every type through the shared validation: defaults, field-named
+//! errors, private addresses, signing secrets, masking.
+
+use super::*;
+use crate::core::breaker::BreakerSettings;
+use crate::core::destination::{validate, DestinationInput, DestinationSpec, DEFAULT_TIMEOUT_MS};
+use crate::core::retry::RetryPolicy;
+use crate::core::topics::TopicPattern;
+use serde_json::json;
+use webhook_config::Signing;
+
+fn input(v: Value) -> DestinationInput {
+    from_value(v, "").unwrap()
+}
+
+fn fields(r: Result<DestinationSpec<Target>, Vec<FieldError>>) -> Vec<String> {
+    r.unwrap_err().into_iter().map(|e| e.field).collect()
+}
+
+#[test]
+fn minimal_webhook_gets_the_defaults() {
+    let spec = validate::<Target>(
+        input(json!({"type": "webhook", "config": {"url": "https://example.com/h"}})),
+        false,
+    )
+    .unwrap();
+    assert_eq!(spec.topics, vec![TopicPattern::All]);
+    assert!(spec.enabled);
+    assert_eq!(spec.settings.timeout_ms, DEFAULT_TIMEOUT_MS);
+    assert_eq!(spec.settings.retry, RetryPolicy::default());
+    assert_eq!(spec.settings.circuit_breaker, BreakerSettings::default());
+    let Target::Webhook(c) = &spec.target else {
+        panic!("a webhook")
+    };
+    assert_eq!(c.signing, Signing::StandardWebhooks { secret: None });
+}
+
+#[test]
+fn every_bad_field_is_named() {
+    let r = validate::<Target>(
+        input(json!({
+            "type": "webhook",
+            "name": "bad\nname",
+            "topics": ["ok", "bad*"],
+            "timeout_ms": 5,
+            "retry": {"max_retries": 99, "jitter": 2.0, "backoff": {"type": "schedule", "intervals_ms": [1]}},
+            "circuit_breaker": {"failure_threshold": 0, "cooldown_ms": 1},
+            "config": {"url": "ftp://x", "headers": {"Host": "x", "x-ok": "a\r\nb"},
+                       "auth": {"type": "bearer", "token": ""}}
+        })),
+        true,
+    );
+    let mut got = fields(r);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            "circuit_breaker.cooldown_ms",
+            "circuit_breaker.failure_threshold",
+            "config.auth.token",
+            "config.headers.Host",
+            "config.headers.x-ok",
+            "config.url",
+            "name",
+            "retry.backoff.intervals_ms[0]",
+            "retry.jitter",
+            "retry.max_retries",
+            "timeout_ms",
+            "topics[1]",
+        ]
+    );
+}
+
+#[test]
+fn unknown_config_fields_are_refused_by_path() {
+    let r = validate::<Target>(
+        input(
+            json!({"type": "webhook", "config": {"url": "https://a.example", "auth": {"type": "bearer", "token": "t", "extra": 1}}}),
+        ),
+        false,
+    );
+    assert_eq!(fields(r), vec!["config.auth.extra"]);
+    let r = validate::<Target>(
+        input(
+            json!({"type": "webhook", "config": {"url": "https://a.example", "signing": {"scheme": "gpg"}}}),
+        ),
+        false,
+    );
+    assert_eq!(fields(r), vec!["config.signing.scheme"]);
+}
+
+#[test]
+fn private_urls_need_the_development_setting() {
+    let v = json!({"type": "webhook", "config": {"url": "http://127.0.0.1:9000/h"}});
+    assert_eq!(
+        fields(validate::<Target>(input(v.clone()), false)),
+        vec!["config.url"]
+    );
+    assert!(validate::<Target>(input(v), true).is_ok());
+}
+
+#[test]
+fn given_signing_secrets_are_checked_and_taken_out_of_the_config() {
+    let r = validate::<Target>(
+        input(
+            json!({"type": "webhook", "config": {"url": "https://a.example", "signing": {"scheme": "standard_webhooks", "secret": "nope"}}}),
+        ),
+        false,
+    );
+    assert_eq!(fields(r), vec!["config.signing.secret"]);
+    let spec = validate::<Target>(input(json!({"type": "webhook", "config": {"url": "https://a.example", "signing": {"scheme": "standard_webhooks", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}})), false).unwrap();
+    assert_eq!(
+        spec.given_signing_secret.as_deref(),
+        Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    );
+    assert!(!spec.target.to_json().to_string().contains("whsec_"));
+}
+
+#[test]
+fn masking_hides_every_credential() {
+    let spec = validate::<Target>(
+        input(json!({"type": "webhook", "config": {
+            "url": "https://a.example",
+            "headers": {"x-tenant-key": "hdr-secret"},
+            "auth": {"type": "basic", "username": "u", "password": "pw-secret"}}})),
+        false,
+    )
+    .unwrap();
+    let shown = spec.target.masked().to_string();
+    assert!(
+        !shown.contains("hdr-secret") && !shown.contains("pw-secret"),
+        "{shown}"
+    );
+    assert!(shown.contains(MASK) && shown.contains("\"username\":\"u\""));
+}
+
+#[test]
+fn aws_types_parse_check_and_mask_their_secrets() {
+    let sqs = json!({"type": "aws_sqs", "config": {
+        "queue_url": "https://sqs.eu-west-1.amazonaws.com/123456789012/orders",
+        "region": "eu-west-1", "access_key_id": "AKIDEXAMPLE",
+        "secret_access_key": "secret-marker-1", "session_token": "token-marker-2"}});
+    let spec = validate::<Target>(input(sqs), false).unwrap();
+    assert_eq!(spec.target.kind(), "aws_sqs");
+    assert!(!spec.target.signs());
+    let shown = spec.target.masked().to_string();
+    assert!(
+        !shown.contains("secret-marker-1") && !shown.contains("token-marker-2"),
+        "{shown}"
+    );
+    assert!(shown.contains("AKIDEXAMPLE"));
+    assert!(
+        spec.target
+            .to_json()
+            .to_string()
+            .contains("secret-marker-1"),
+        "sealed whole"
+    );
+
+    let bad = json!({"type": "aws_s3", "config": {"bucket": "b", "region": "eu-west-1",
+        "access_key_id": "AKID", "secret_access_key": "s", "colour": "red"}});
+    assert_eq!(
+        fields(validate::<Target>(input(bad), false)),
+        vec!["config.colour"]
+    );
+    let unknown = json!({"type": "carrier_pigeon", "config": {}});
+    assert_eq!(
+        fields(validate::<Target>(input(unknown), false)),
+        vec!["type"]
+    );
+}
