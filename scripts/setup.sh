@@ -38,6 +38,9 @@ if [ ! -x node_modules/.bin/wrangler ] || ! cmp -s package-lock.json node_module
   cp package-lock.json node_modules/.sluice-installed-lock
 fi
 
+# Stand-ins for the destination types' services (moto for AWS), for the integration tests.
+bash scripts/backends.sh install
+
 if [ ! -f .dev.vars ]; then
   say "creating .dev.vars from .dev.vars.example (local secrets)"
   cp .dev.vars.example .dev.vars
