@@ -3,7 +3,9 @@
 
 use crate::core::engine::{Clock, Transport, Wakeup};
 use crate::core::time::Millis;
-use crate::core::wire::{snippet, HttpRequest, HttpResponse, TransportError, TransportResult};
+use crate::core::wire::{
+    HttpRequest, HttpResponse, TransportError, TransportResult, MAX_RESPONSE_BYTES,
+};
 use futures::future::{select, Either};
 use std::time::Duration;
 use worker::{
@@ -43,7 +45,8 @@ impl Transport for FetchTransport {
                 Ok::<_, worker::Error>(HttpResponse {
                     status: resp.status_code(),
                     headers,
-                    body: snippet(&String::from_utf8_lossy(&bytes)),
+                    body: String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_RESPONSE_BYTES)])
+                        .into_owned(),
                 })
             };
             let deadline = Delay::from(Duration::from_millis(timeout_ms));

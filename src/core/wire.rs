@@ -23,7 +23,8 @@ fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a st
         .map(|(_, v)| v.as_str())
 }
 
-/// What came back, with the body already cut to what we keep.
+/// What came back. The body is whole (up to `MAX_RESPONSE_BYTES`): batch APIs answer per
+/// entry in it; only the attempt record keeps a `snippet`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpResponse {
     pub status: u16,
@@ -56,6 +57,10 @@ impl std::fmt::Display for TransportError {
 }
 
 pub type TransportResult = Result<HttpResponse, TransportError>;
+
+/// The most of a response body read for interpretation: a 10-entry batch answer is a few
+/// KiB; anything far beyond this is not an answer we need.
+pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
 /// We keep the first 1 KiB of a response body for inspection; more is noise and cost.
 pub const RESPONSE_SNIPPET_BYTES: usize = 1024;
