@@ -268,3 +268,53 @@ test('rate limit: a burst of 100 events is paced at the configured rate; status 
   assert.ok(worst <= 2 * RATE + 5, `${worst} deliveries within one second`);
   console.log(`rate limit: 100 deliveries at ${RATE}/s spanned ${span} ms; busiest second ${worst}`);
 });
+
+test('payload filters: matching events are delivered, the others recorded as filtered; bad filters named; filters/test', { timeout: 60_000 }, async () => {
+  const rx = await newReceiver();
+  const w = await createWebhook(sluice, rx, { retry: FAST });
+  const filter = { data: { amount: { $gte: 100 }, currency: { $in: ['EUR', 'USD'] } }, metadata: { region: 'eu' } };
+  const patched = await sluice.api('PATCH', w.base, { filter });
+  assert.equal(patched.status, 200, patched.text);
+  assert.deepEqual(patched.json.filter, filter);
+
+  const big = await publish(sluice, w.tenantId, 'order.paid', { amount: 250, currency: 'EUR' }, { metadata: { region: 'eu' } });
+  const small = await publish(sluice, w.tenantId, 'order.paid', { amount: 5, currency: 'EUR' }, { metadata: { region: 'eu' } });
+  const elsewhere = await publish(sluice, w.tenantId, 'order.paid', { amount: 500, currency: 'USD' }, { metadata: { region: 'us' } });
+  assert.equal(big.deliveries[0].status, 'pending');
+  assert.equal(small.deliveries[0].status, 'filtered');
+  assert.equal(elsewhere.deliveries[0].status, 'filtered');
+  await rx.waitFor(1, 10_000);
+  await sleep(500);
+  assert.equal(rx.count, 1, 'only the matching event was sent');
+  assert.deepEqual(JSON.parse(rx.requests[0].body), { amount: 250, currency: 'EUR' });
+  const filtered = await sluice.api('GET', `${w.base}/deliveries?status=filtered`);
+  assert.deepEqual(filtered.json.data.map((d) => d.event_id).sort(), [small.id, elsewhere.id].sort(), 'filtered-out events are visible');
+
+  // Invalid filters are refused naming the path and the operator.
+  const bad = await sluice.api('PATCH', w.base, { filter: { data: { amount: { $gte: {} } } } });
+  checkProblem(bad, 422, 'validation', 'bad filter');
+  assert.equal(bad.json.errors[0].field, 'filter.data.amount.$gte', bad.text);
+  const unknownOp = await sluice.api('POST', `/v1/tenants/${w.tenantId}/destinations`, { type: 'webhook', config: { url: rx.url }, filter: { data: { a: { $like: 'x' } } } });
+  checkProblem(unknownOp, 422, 'validation', 'unknown operator');
+  assert.match(unknownOp.json.errors[0].field, /^filter\.data\.a/);
+
+  // The test endpoint evaluates without a destination.
+  const yes = await sluice.api('POST', '/v1/filters/test', { filter, event: { data: { amount: 100, currency: 'USD' }, metadata: { region: 'eu' }, topic: 'x' } });
+  assert.equal(yes.status, 200, yes.text);
+  assert.equal(yes.json.matches, true);
+  const no = await sluice.api('POST', '/v1/filters/test', { filter, event: { data: { amount: '100' } } });
+  assert.equal(no.json.matches, false, 'a string is not a number');
+  const regex = await sluice.api('POST', '/v1/filters/test', { filter: { topic: { $regex: '^order\\.(paid|refunded)$' } }, event: { topic: 'order.refunded' } });
+  assert.equal(regex.json.matches, true);
+  checkProblem(await sluice.api('POST', '/v1/filters/test', { filter: { data: { $regex: '(' } }, event: {} }), 422, 'validation', 'bad regex');
+
+  // A new filter replaces the old one whole (no merge of the two expressions).
+  const replaced = await sluice.api('PATCH', w.base, { filter: { topic: 'order.refunded' } });
+  assert.deepEqual(replaced.json.filter, { topic: 'order.refunded' });
+
+  // Removing the filter delivers everything again.
+  const cleared = await sluice.api('PATCH', w.base, { filter: null });
+  assert.equal(cleared.json.filter, null);
+  const after = await publish(sluice, w.tenantId, 'order.paid', { amount: 1 });
+  assert.equal(after.deliveries[0].status, 'pending');
+});

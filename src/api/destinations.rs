@@ -100,6 +100,7 @@ fn to_row(
         settings: serde_json::to_string(&spec.settings)
             .map_err(|e| ApiError::Internal(e.to_string()))?,
         secrets: seal(ctx, &bundle)?,
+        filter: spec.filter.as_ref().map(|f| f.as_json().to_string()),
         created_at,
         updated_at: ctx.now,
     })
@@ -192,6 +193,7 @@ fn input_form(row: &DestinationRow, bundle: &SecretBundle) -> ApiResult<Value> {
         "circuit_breaker": settings.circuit_breaker,
         "disable_after_failures": settings.disable_after_failures,
         "rate_limit": settings.rate_limit,
+        "filter": row.filter.as_deref().and_then(|f| serde_json::from_str::<Value>(f).ok()),
     }))
 }
 
@@ -220,6 +222,10 @@ pub async fn update(
     let bundle = unseal(ctx, &row)?;
     let mut merged = input_form(&row, &bundle)?;
     merge_patch(&mut merged, &patch);
+    // A filter is one expression: a new one replaces the old whole instead of merging.
+    if let Some(filter) = patch.get("filter") {
+        merged["filter"] = filter.clone();
+    }
     let spec = validate(ctx, merged)?;
 
     // A given secret replaces the keys at once; turning signing on generates one.

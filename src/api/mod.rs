@@ -14,6 +14,8 @@ mod error;
 #[cfg(target_arch = "wasm32")]
 mod events;
 #[cfg(target_arch = "wasm32")]
+mod filters;
+#[cfg(target_arch = "wasm32")]
 mod http;
 #[cfg(target_arch = "wasm32")]
 mod publish;
@@ -70,7 +72,9 @@ mod dispatch {
     use super::error::{ApiError, ApiResult};
     use super::http::{json, Ctx, DEFAULT_MAX_BODY_BYTES};
     use super::routes::{resolve, Op, Params, Resolved};
-    use super::{auth, deliveries, destinations, events, publish, retries, tenants, topics};
+    use super::{
+        auth, deliveries, destinations, events, filters, publish, retries, tenants, topics,
+    };
     use crate::scheduler::client::SchedulerClient;
     use worker::{Env, Request, Response};
 
@@ -144,6 +148,7 @@ mod dispatch {
             Op::ListTopics => topics::list(req, ctx).await,
             Op::GetTopic => topics::get(p, ctx).await,
             Op::DeleteTopic => topics::delete(p, ctx).await,
+            Op::TestFilter => filters::test(req, ctx).await,
             Op::Publish => publish::publish(req, ctx, &scheduler).await,
         }
     }

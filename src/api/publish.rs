@@ -5,7 +5,8 @@
 use super::error::{ApiError, ApiResult};
 use super::http::{json, read_json, Ctx};
 use crate::core::engine::QueuedDelivery;
-use crate::core::ids::{DeliveryId, EventId, TenantId};
+use crate::core::filter::Filter;
+use crate::core::ids::{DeliveryId, DestinationId, EventId, TenantId};
 use crate::core::topics::{subscribed, validate_topic, TopicPattern};
 use crate::core::validate::{check_metadata, FieldError};
 use crate::runtime::random_bytes;
@@ -15,7 +16,10 @@ use crate::store::events::{self, EventRow, NewDelivery};
 use futures::future::join_all;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::rc::Rc;
 use worker::{console_error, Request, Response};
 
 #[derive(Deserialize)]
@@ -32,6 +36,47 @@ pub struct PublishRequest {
 /// Deployments may accept topics outside the catalogue (`ALLOW_UNKNOWN_TOPICS = "true"`).
 fn allow_unknown_topics(ctx: &Ctx) -> bool {
     Ctx::var(&ctx.env, "ALLOW_UNKNOWN_TOPICS").as_deref() == Some("true")
+}
+
+thread_local! {
+    /// Compiled filters by (destination, version): publishes reuse them instead of parsing
+    /// the JSON and compiling regexes for every event.
+    static FILTERS: RefCell<HashMap<(DestinationId, i64), Rc<Filter>>> = RefCell::new(HashMap::new());
+}
+/// Compiled filters kept per isolate; past this the cache starts over.
+const FILTER_CACHE_LIMIT: usize = 1_000;
+
+/// Whether the event (`{data, metadata, topic}`) passes the destination's filter. A stored
+/// filter that no longer parses lets everything through (and is logged): losing events to
+/// a filter we cannot read would be worse.
+fn passes_filter(d: &DestinationRow, subject: &Value) -> bool {
+    let Some(raw) = &d.filter else { return true };
+    let key = (d.id.clone(), d.updated_at);
+    let cached = FILTERS.with(|c| c.borrow().get(&key).cloned());
+    let filter = match cached {
+        Some(f) => f,
+        None => {
+            let parsed = serde_json::from_str::<Value>(raw)
+                .ok()
+                .and_then(|v| Filter::parse(&v).ok());
+            let Some(f) = parsed.map(Rc::new) else {
+                console_error!(
+                    "{}",
+                    json!({ "event": "stored_filter_invalid", "destination_id": d.id })
+                );
+                return true;
+            };
+            FILTERS.with(|c| {
+                let mut c = c.borrow_mut();
+                if c.len() >= FILTER_CACHE_LIMIT {
+                    c.clear();
+                }
+                c.insert(key, f.clone());
+            });
+            f
+        }
+    };
+    filter.matches(subject)
 }
 
 fn subscribers(candidates: Vec<DestinationRow>, topic: &str) -> Vec<DestinationRow> {
@@ -75,6 +120,8 @@ pub async fn publish(
     let event_id = body
         .id
         .unwrap_or_else(|| EventId::generate(ctx.now as u64, u128::from_le_bytes(random_bytes())));
+    let body_data = body.data.clone();
+    let event_metadata = body.metadata.clone();
     let event = EventRow {
         tenant_id: body.tenant_id,
         id: event_id,
@@ -87,26 +134,35 @@ pub async fn publish(
         .iter()
         .map(|_| DeliveryId::generate(ctx.now as u64, u128::from_le_bytes(random_bytes())))
         .collect();
-    let status = |d: &DestinationRow| if d.enabled { "pending" } else { "skipped" };
+    // What each matching destination does with the event: queue it, or record why not.
+    let subject = json!({ "data": body_data, "metadata": event_metadata, "topic": event.topic });
+    let status = |d: &DestinationRow| match (d.enabled, passes_filter(d, &subject)) {
+        (false, _) => "skipped",
+        (true, false) => "filtered",
+        (true, true) => "pending",
+    };
+    let statuses: Vec<&'static str> = targets.iter().map(status).collect();
     let new: Vec<NewDelivery> = targets
         .iter()
         .zip(&ids)
-        .map(|(d, id)| NewDelivery {
+        .zip(&statuses)
+        .map(|((d, id), status)| NewDelivery {
             id,
             destination_id: &d.id,
-            status: status(d),
+            status,
         })
         .collect();
     let publish_key = hex_key(random_bytes::<16>());
     let inserted = events::insert_with_deliveries(&ctx.db, &event, &publish_key, &new).await?;
 
     if inserted {
-        // Disabled destinations get a `skipped` record and nothing queued.
+        // Only `pending` deliveries are queued; `skipped` and `filtered` are records.
         let handoffs: Vec<_> = targets
             .iter()
             .zip(&ids)
-            .filter(|(d, _)| d.enabled)
-            .map(|(d, id)| (d, id.clone()))
+            .zip(&statuses)
+            .filter(|(_, status)| **status == "pending")
+            .map(|((d, id), _)| (d, id.clone()))
             .collect();
         hand_off(scheduler, &event, &handoffs, BTreeMap::new(), ctx).await?;
         let deliveries: Vec<Value> = new

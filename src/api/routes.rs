@@ -32,6 +32,7 @@ pub enum Op {
     ListTopics,
     GetTopic,
     DeleteTopic,
+    TestFilter,
     Publish,
 }
 
@@ -153,6 +154,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/topics", Op::ListTopics),
     route("GET", "/v1/topics/{topic}", Op::GetTopic),
     route("DELETE", "/v1/topics/{topic}", Op::DeleteTopic),
+    route("POST", "/v1/filters/test", Op::TestFilter),
     route("POST", "/v1/publish", Op::Publish),
 ];
 

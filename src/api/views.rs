@@ -46,6 +46,7 @@ pub fn destination(d: &DestinationRow) -> Result<Value, ApiError> {
         "circuit_breaker": settings.circuit_breaker,
         "disable_after_failures": settings.disable_after_failures,
         "rate_limit": settings.rate_limit,
+        "filter": d.filter.as_deref().map(|f| parse("filter", f)).transpose()?,
         "created_at": to_rfc3339(d.created_at),
         "updated_at": to_rfc3339(d.updated_at),
     }))

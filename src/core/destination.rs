@@ -2,6 +2,7 @@
 //! split into what may be shown (masked) and what is sealed at rest (credentials).
 
 use crate::core::breaker::BreakerSettings;
+use crate::core::filter::{Filter, FilterError};
 use crate::core::rate_limit::{RateLimit, MAX_PER_SECOND, MIN_PER_SECOND};
 use crate::core::retry::{Backoff, RetryPolicy, MAX_DELAY_MS, MAX_RETRIES_LIMIT};
 use crate::core::time::Millis;
@@ -50,6 +51,9 @@ pub struct DestinationInput {
     /// Pacing: at most this many deliveries per second (none: as fast as the endpoint takes).
     #[serde(default)]
     pub rate_limit: Option<RateLimit>,
+    /// Only events matching this payload filter are delivered (see `core::filter`).
+    #[serde(default)]
+    pub filter: Option<Value>,
 }
 
 /// Separate from the circuit breaker, which only pauses: this many failures in a row means
@@ -111,6 +115,7 @@ pub struct DestinationSpec<T> {
     pub enabled: bool,
     pub target: T,
     pub settings: DeliverySettings,
+    pub filter: Option<Filter>,
     /// A signing secret given in the input (write-only), to use instead of a generated one.
     pub given_signing_secret: Option<String>,
 }
@@ -196,6 +201,19 @@ pub fn validate<T: TargetConfig>(
     }
     errors.extend(check_breaker(&input.circuit_breaker));
 
+    let filter = match input
+        .filter
+        .as_ref()
+        .filter(|f| !f.is_null())
+        .map(Filter::parse)
+    {
+        None => None,
+        Some(Ok(f)) => Some(f),
+        Some(Err(problems)) => {
+            errors.extend(problems.into_iter().map(filter_error));
+            None
+        }
+    };
     let mut given_signing_secret = None;
     let target = match T::parse(&input.kind, input.config) {
         Ok(mut target) => {
@@ -226,10 +244,25 @@ pub fn validate<T: TargetConfig>(
                 disable_after_failures: input.disable_after_failures,
                 rate_limit: input.rate_limit,
             },
+            filter,
             given_signing_secret,
         }),
         _ => Err(errors),
     }
+}
+
+/// A filter problem as a field error: `filter.data.amount.$gt`, with the operator named.
+pub fn filter_error(e: FilterError) -> FieldError {
+    let field = if e.path.is_empty() {
+        "filter".to_string()
+    } else {
+        format!("filter.{}", e.path)
+    };
+    let message = match e.operator {
+        Some(op) => format!("{op}: {}", e.message),
+        None => e.message,
+    };
+    FieldError::new(field, message)
 }
 
 fn check_retry(p: &RetryPolicy) -> Vec<FieldError> {
@@ -381,6 +414,21 @@ mod tests {
             DEFAULT_DISABLE_AFTER_FAILURES
         );
         assert_eq!(spec.settings.rate_limit, None);
+        assert!(spec.filter.is_none());
+    }
+
+    #[test]
+    fn filters_are_compiled_at_the_edge_and_their_errors_named() {
+        let spec = validate_fake(json!({"type": "fake", "config": {"ok": true},
+            "filter": {"data": {"amount": {"$gte": 100}}}}))
+        .unwrap();
+        let f = spec.filter.unwrap();
+        assert!(f.matches(&json!({"data": {"amount": 150}, "metadata": {}, "topic": "t"})));
+        assert!(!f.matches(&json!({"data": {"amount": 50}, "metadata": {}, "topic": "t"})));
+        let bad = validate_fake(json!({"type": "fake", "config": {"ok": true},
+            "filter": {"data": {"amount": {"$gte": {}}}}}))
+        .unwrap_err();
+        assert_eq!(bad, vec!["filter.data.amount.$gte"]);
     }
 
     #[test]

@@ -8,9 +8,10 @@ use crate::core::time::Millis;
 use serde::Deserialize;
 use worker::D1Database;
 
-/// Every status a delivery can have: `skipped` was never queued (its destination was
-/// disabled when the event came); the others are the scheduler's.
-pub const STATUSES: &[&str] = &["pending", "delivered", "failed", "skipped"];
+/// Every status a delivery can have. Two were never queued: `skipped` (the destination was
+/// disabled when the event came) and `filtered` (its payload filter did not match); the
+/// others are the scheduler's.
+pub const STATUSES: &[&str] = &["pending", "delivered", "failed", "skipped", "filtered"];
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct DeliveryRow {

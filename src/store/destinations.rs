@@ -26,6 +26,9 @@ pub struct DestinationRow {
     pub settings: String,
     /// Sealed JSON `SecretBundle`.
     pub secrets: String,
+    /// JSON payload filter, if any.
+    #[serde(default)]
+    pub filter: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -44,12 +47,14 @@ fn bool_or_int<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     })
 }
 
-const COLUMNS: &str = "id, tenant_id, type, name, topics, enabled, disabled_reason, config, settings, secrets, created_at, updated_at";
+const COLUMNS: &str =
+    "id, tenant_id, type, name, topics, enabled, disabled_reason, config, settings, secrets, \
+     created_at, updated_at, filter";
 
 pub async fn insert(db: &D1Database, d: &DestinationRow) -> StoreResult<()> {
     stmt(
         db,
-        &format!("INSERT INTO destinations ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+        &format!("INSERT INTO destinations ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
         &[
             d.id.as_str().into(),
             d.tenant_id.as_str().into(),
@@ -63,6 +68,7 @@ pub async fn insert(db: &D1Database, d: &DestinationRow) -> StoreResult<()> {
             (&d.secrets).into(),
             d.created_at.into(),
             d.updated_at.into(),
+            d.filter.as_ref().into(),
         ],
     )?
     .run()
@@ -137,7 +143,7 @@ pub async fn update(db: &D1Database, d: &DestinationRow) -> StoreResult<()> {
     stmt(
         db,
         "UPDATE destinations SET name = ?3, topics = ?4, enabled = ?5, disabled_reason = ?6, config = ?7, \
-         settings = ?8, secrets = ?9, updated_at = ?10 WHERE tenant_id = ?1 AND id = ?2",
+         settings = ?8, secrets = ?9, updated_at = ?10, filter = ?11 WHERE tenant_id = ?1 AND id = ?2",
         &[
             d.tenant_id.as_str().into(),
             d.id.as_str().into(),
@@ -149,6 +155,7 @@ pub async fn update(db: &D1Database, d: &DestinationRow) -> StoreResult<()> {
             (&d.settings).into(),
             (&d.secrets).into(),
             d.updated_at.into(),
+            d.filter.as_ref().into(),
         ],
     )?
     .run()
