@@ -42,7 +42,10 @@ fn main() {
         "metadata": {"region": "eu"}
     }))
     .unwrap();
-    assert!(filter.matches(&event), "the benchmark filter matches its event");
+    assert!(
+        filter.matches(&event),
+        "the benchmark filter matches its event"
+    );
 
     let iters = 200_000;
     // Warm up, then measure each three times and keep the best (least disturbed) run.
@@ -62,7 +65,10 @@ fn main() {
     });
     println!("| measure | ns per event |");
     println!("|---|---|");
-    println!("| parse the {} B payload (serde_json, baseline) | {parse:.0} |", raw.len());
+    println!(
+        "| parse the {} B payload (serde_json, baseline) | {parse:.0} |",
+        raw.len()
+    );
     println!("| evaluate a 5-clause filter (incl. a regex and an array) | {eval:.0} |");
     println!("| ratio: filter / parse | {:.3} |", eval / parse);
 }

@@ -27,13 +27,14 @@ async fn fetch(
     Ok(api::handle(req, env).await)
 }
 
-/// The daily retention purge (`[triggers] crons` in wrangler.toml).
+/// The cron jobs (`[triggers] crons` in wrangler.toml): the sweep every five minutes, the
+/// retention purge daily.
 #[cfg(target_arch = "wasm32")]
 #[worker::event(scheduled)]
-async fn scheduled(
-    _event: worker::ScheduledEvent,
-    env: worker::Env,
-    _ctx: worker::ScheduleContext,
-) {
-    api::purge_history(&env).await;
+async fn scheduled(event: worker::ScheduledEvent, env: worker::Env, _ctx: worker::ScheduleContext) {
+    if event.cron() == api::maintenance::SWEEP_CRON {
+        api::maintenance::requeue_stranded(&env).await;
+    } else {
+        api::maintenance::purge_history(&env).await;
+    }
 }

@@ -31,41 +31,7 @@ mod views;
 #[cfg(target_arch = "wasm32")]
 pub use dispatch::handle;
 #[cfg(target_arch = "wasm32")]
-pub use retention::purge_history;
-
-#[cfg(target_arch = "wasm32")]
-mod retention {
-    use super::http::Ctx;
-    use serde_json::json;
-    use worker::{console_error, console_log, Env};
-
-    pub const DEFAULT_RETENTION_DAYS: f64 = 30.0;
-
-    /// Deletes finished history older than `RETENTION_DAYS` (default 30; fractions allowed).
-    /// Pending deliveries and their events are never purged.
-    pub async fn purge_history(env: &Env) {
-        let days = Ctx::var(env, "RETENTION_DAYS")
-            .and_then(|v| v.parse::<f64>().ok())
-            .filter(|d| d.is_finite() && *d >= 0.0)
-            .unwrap_or(DEFAULT_RETENTION_DAYS);
-        let now = worker::Date::now().as_millis() as i64;
-        let cutoff = now - (days * 86_400_000.0) as i64;
-        let db = match env.d1("DB") {
-            Ok(db) => db,
-            Err(e) => return console_error!("retention: D1 binding DB: {e}"),
-        };
-        match crate::store::retention::purge(&db, cutoff).await {
-            Ok(purged) => console_log!(
-                "{}",
-                json!({ "event": "retention_purge", "days": days, "purged": purged })
-            ),
-            Err(e) => console_error!(
-                "{}",
-                json!({ "event": "retention_purge_failed", "error": format!("{e:?}") })
-            ),
-        }
-    }
-}
+pub mod maintenance;
 
 #[cfg(target_arch = "wasm32")]
 mod dispatch {

@@ -283,3 +283,32 @@ pub async fn unmark_manual_retry(
     batch(db, statements).await?;
     Ok(())
 }
+
+/// Pending deliveries never attempted and created before `before`, across tenants (the
+/// maintenance sweep's query), with their events; oldest first.
+pub async fn stranded(
+    db: &D1Database,
+    before: Millis,
+    limit: usize,
+) -> StoreResult<Vec<(TenantId, RetryCandidate)>> {
+    #[derive(Deserialize)]
+    struct Row {
+        tenant_id: TenantId,
+        #[serde(flatten)]
+        candidate: RetryCandidate,
+    }
+    let found: Vec<Row> = rows(
+        db,
+        &format!(
+            "SELECT d.tenant_id, {CANDIDATE_COLUMNS} FROM deliveries d JOIN events e ON e.tenant_id = d.tenant_id \
+             AND e.id = d.event_id WHERE d.status = 'pending' AND d.attempts = 0 AND d.created_at < ?1 \
+             ORDER BY d.created_at LIMIT ?2"
+        ),
+        &[before.into(), (limit as i64).into()],
+    )
+    .await?;
+    Ok(found
+        .into_iter()
+        .map(|r| (r.tenant_id, r.candidate))
+        .collect())
+}
