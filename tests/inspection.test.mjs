@@ -318,3 +318,23 @@ test('payload filters: matching events are delivered, the others recorded as fil
   const after = await publish(sluice, w.tenantId, 'order.paid', { amount: 1 });
   assert.equal(after.deliveries[0].status, 'pending');
 });
+
+test('max_in_flight: a slow receiver is served several requests at once', { timeout: 60_000 }, async () => {
+  const N = 12;
+  const span = async (inFlight) => {
+    const rx = await newReceiver();
+    rx.setMode({ status: 200, delayMs: 300 });
+    const w = await createWebhook(sluice, rx, { retry: FAST, max_in_flight: inFlight });
+    assert.equal(w.destination.max_in_flight, inFlight);
+    assert.equal((await sluice.api('GET', `${w.base}/status`)).json.max_in_flight, inFlight);
+    await Promise.all(Array.from({ length: N }, (_, i) => publish(sluice, w.tenantId, 'inflight.test', { i })));
+    const t0 = Date.now();
+    await rx.waitFor((reqs) => reqs.filter((r) => r.respondedStatus === 200).length >= N, 30_000);
+    return Date.now() - t0;
+  };
+  const serial = await span(1);
+  const parallel = await span(4);
+  console.log(`max_in_flight: ${N} deliveries to a 300 ms receiver took ${serial} ms one at a time, ${parallel} ms four at a time`);
+  assert.ok(serial >= (N - 2) * 300, `one at a time is serial (${serial} ms)`);
+  assert.ok(parallel < serial / 2, `four at a time is at least twice as fast (${parallel} vs ${serial} ms)`);
+});

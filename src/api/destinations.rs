@@ -193,6 +193,7 @@ fn input_form(row: &DestinationRow, bundle: &SecretBundle) -> ApiResult<Value> {
         "circuit_breaker": settings.circuit_breaker,
         "disable_after_failures": settings.disable_after_failures,
         "rate_limit": settings.rate_limit,
+        "max_in_flight": settings.max_in_flight,
         "filter": row.filter.as_deref().and_then(|f| serde_json::from_str::<Value>(f).ok()),
     }))
 }
@@ -326,7 +327,7 @@ pub async fn rotate_secret(
 pub async fn status(p: &Params, ctx: &Ctx, scheduler: &SchedulerClient<'_>) -> ApiResult<Response> {
     let (_, row) = load(ctx, p).await?;
     let s = scheduler.status(&row.id).await?;
-    json(200, &views::status(&s, row.enabled))
+    json(200, &views::status(&s, &row)?)
 }
 
 /// `POST …/circuit/reset`: closes the circuit; waiting deliveries flow again.
@@ -338,5 +339,5 @@ pub async fn reset_circuit(
     let (_, row) = load(ctx, p).await?;
     reconfigure(scheduler, &row).await;
     let s = scheduler.reset_circuit(&row.id).await?;
-    json(200, &views::status(&s, row.enabled))
+    json(200, &views::status(&s, &row)?)
 }

@@ -46,15 +46,19 @@ pub fn destination(d: &DestinationRow) -> Result<Value, ApiError> {
         "circuit_breaker": settings.circuit_breaker,
         "disable_after_failures": settings.disable_after_failures,
         "rate_limit": settings.rate_limit,
+        "max_in_flight": settings.max_in_flight,
         "filter": d.filter.as_deref().map(|f| parse("filter", f)).transpose()?,
         "created_at": to_rfc3339(d.created_at),
         "updated_at": to_rfc3339(d.updated_at),
     }))
 }
 
-pub fn status(s: &SchedulerStatus, enabled: bool) -> Value {
-    json!({
-        "enabled": enabled,
+/// The scheduler's live state with the destination's limits.
+pub fn status(s: &SchedulerStatus, d: &DestinationRow) -> Result<Value, ApiError> {
+    let settings: DeliverySettings = serde_json::from_str(&d.settings)
+        .map_err(|e| ApiError::Internal(format!("stored settings: {e}")))?;
+    Ok(json!({
+        "enabled": d.enabled,
         "circuit": {
             "state": s.circuit.state,
             "consecutive_failures": s.circuit.consecutive_failures,
@@ -64,7 +68,8 @@ pub fn status(s: &SchedulerStatus, enabled: bool) -> Value {
         "queue_depth": s.queue_depth,
         "next_attempt_at": time(s.next_attempt_at),
         "rate_limit": s.rate_limit,
-    })
+        "max_in_flight": settings.max_in_flight,
+    }))
 }
 
 pub fn delivery(d: &DeliveryRow) -> Value {

@@ -51,6 +51,9 @@ pub struct DestinationInput {
     /// Pacing: at most this many deliveries per second (none: as fast as the endpoint takes).
     #[serde(default)]
     pub rate_limit: Option<RateLimit>,
+    /// Requests to the destination at the same time (1: strictly one after another).
+    #[serde(default = "one")]
+    pub max_in_flight: u32,
     /// Only events matching this payload filter are delivered (see `core::filter`).
     #[serde(default)]
     pub filter: Option<Value>,
@@ -61,6 +64,14 @@ pub struct DestinationInput {
 /// is in this range).
 pub const DEFAULT_DISABLE_AFTER_FAILURES: u32 = 50;
 const MAX_DISABLE_AFTER_FAILURES: u32 = 10_000;
+
+fn one() -> u32 {
+    1
+}
+
+/// Requests in flight per destination at most: a destination is one endpoint, and more
+/// parallel requests than this would look like an attack to it.
+pub const MAX_IN_FLIGHT: u32 = 50;
 
 fn default_disable_after() -> u32 {
     DEFAULT_DISABLE_AFTER_FAILURES
@@ -86,6 +97,8 @@ pub struct DeliverySettings {
     pub disable_after_failures: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
+    #[serde(default = "one")]
+    pub max_in_flight: u32,
 }
 
 /// A destination type's config, as `providers` implement it: parsed once at the edge, checked,
@@ -193,6 +206,12 @@ pub fn validate<T: TargetConfig>(
             ));
         }
     }
+    if !(1..=MAX_IN_FLIGHT).contains(&input.max_in_flight) {
+        errors.push(FieldError::new(
+            "max_in_flight",
+            format!("between 1 and {MAX_IN_FLIGHT}"),
+        ));
+    }
     if input.disable_after_failures > MAX_DISABLE_AFTER_FAILURES {
         errors.push(FieldError::new(
             "disable_after_failures",
@@ -243,6 +262,7 @@ pub fn validate<T: TargetConfig>(
                 circuit_breaker: input.circuit_breaker,
                 disable_after_failures: input.disable_after_failures,
                 rate_limit: input.rate_limit,
+                max_in_flight: input.max_in_flight,
             },
             filter,
             given_signing_secret,

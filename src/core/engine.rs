@@ -233,158 +233,185 @@ where
     let mut breaker_wait = None;
     let mut lease_wake_set = false;
     let mut rate_wait = None;
-    for _ in 0..limits.max_requests {
+    let in_flight = settings.max_in_flight.max(1) as usize;
+    let mut sent_requests = 0;
+    'run: while sent_requests < limits.max_requests {
+        // Take up to `in_flight` batches, as far as the breaker and the rate limit allow.
         let now = clock.now();
-        let before = store.breaker();
-        let (breaker, admission) = before.clone().admit(now);
-        let batch_size = match admission {
-            Admission::WaitUntil(at) => {
-                breaker_wait = Some(at);
-                break;
-            }
-            Admission::Probe => 1,
-            Admission::Send => provider.max_batch().max(1),
-        };
-        let mut batch = store.due(now, batch_size);
-        if batch.is_empty() {
-            break;
-        }
-        if let Some(limit) = &settings.rate_limit {
-            match store.bucket().take(limit.per_second, now, batch.len()) {
-                Ok((bucket, allowed)) => {
-                    batch.truncate(allowed);
-                    store.save_bucket(&bucket);
-                }
-                Err(at) => {
-                    rate_wait = Some(at);
+        let mut batches: Vec<Vec<QueuedDelivery>> = vec![];
+        while batches.len() < in_flight && sent_requests + batches.len() < limits.max_requests {
+            let before = store.breaker();
+            let (breaker, admission) = before.clone().admit(now);
+            let batch_size = match admission {
+                Admission::WaitUntil(at) => {
+                    breaker_wait = Some(at);
                     break;
                 }
-            }
-        }
-        if breaker != before {
-            store.save_breaker(&breaker);
-        }
-
-        // Lease before the slow part: if the runtime dies while sending, the batch is due
-        // again after the lease. The first lease of a run is the earliest to expire, so one
-        // wake-up at it covers every later one (that run re-leases what is still due).
-        let lease_until = now + settings.timeout_ms as i64 + LEASE_MARGIN_MS;
-        for d in &batch {
-            store.reschedule(&d.delivery_id, d.attempts, lease_until);
-        }
-        if !lease_wake_set {
-            wakeup.wake_at(Some(lease_until)).await;
-            lease_wake_set = true;
-        }
-
-        let (result, started, verdicts) = match provider.build(&batch, now) {
-            Ok(request) => {
-                let started = clock.now();
-                let result = transport.send(request, settings.timeout_ms).await;
-                let verdicts = provider.interpret(&batch, &result, clock.now());
-                (Some(result), started, verdicts)
-            }
-            Err(e) => {
-                let error = format!("could not build the request: {e}");
-                (None, now, vec![Verdict::Permanent { error }; batch.len()])
-            }
-        };
-        let finished = clock.now();
-
-        // The breaker watches the endpoint: one signal per request actually sent.
-        if result.is_some() {
-            let unhealthy = verdicts.iter().any(Verdict::is_transient);
-            let signal = if unhealthy {
-                Signal::Unhealthy
-            } else {
-                Signal::Healthy
+                // A half-open circuit sends one probe and waits for its answer.
+                Admission::Probe if !batches.is_empty() => break,
+                Admission::Probe => 1,
+                Admission::Send => provider.max_batch().max(1),
             };
-            let before = store.breaker();
-            let (breaker, transition) =
-                before
-                    .clone()
-                    .record(signal, &settings.circuit_breaker, finished);
+            let mut batch = store.due(now, batch_size);
+            if batch.is_empty() {
+                break;
+            }
+            if let Some(limit) = &settings.rate_limit {
+                match store.bucket().take(limit.per_second, now, batch.len()) {
+                    Ok((bucket, allowed)) => {
+                        batch.truncate(allowed);
+                        store.save_bucket(&bucket);
+                    }
+                    Err(at) => {
+                        rate_wait = Some(at);
+                        break;
+                    }
+                }
+            }
             if breaker != before {
                 store.save_breaker(&breaker);
             }
-            report.transitions.extend(transition);
+            // Lease before the slow part: if the runtime dies while sending, the batch is due
+            // again after the lease. The first lease of a run is the earliest to expire, so
+            // one wake-up at it covers every later one (that run re-leases what is still due).
+            let lease_until = now + settings.timeout_ms as i64 + LEASE_MARGIN_MS;
+            for d in &batch {
+                store.reschedule(&d.delivery_id, d.attempts, lease_until);
+            }
+            if !lease_wake_set {
+                wakeup.wake_at(Some(lease_until)).await;
+                lease_wake_set = true;
+            }
+            let probe = admission == Admission::Probe;
+            batches.push(batch);
+            if probe {
+                break;
+            }
         }
+        if batches.is_empty() {
+            break;
+        }
+        sent_requests += batches.len();
 
-        let status_code = result
-            .as_ref()
-            .and_then(|r| r.as_ref().ok())
-            .map(|r| r.status);
-        let body = result
-            .as_ref()
-            .and_then(|r| r.as_ref().ok())
-            .map(|r| snippet(&r.body));
-        let batch_start = report.attempts.len();
-        for (d, verdict) in batch.iter().zip(verdicts) {
-            let attempt = d.attempts + 1;
-            let manual = d.manual.is_some();
-            let outcome = decide(
-                &settings.retry,
-                attempt,
-                manual,
-                &verdict,
-                finished,
-                clock.random(),
-            );
-            let (kind, next_attempt_at) = match &outcome {
-                Outcome::Delivered => {
-                    store.remove(&d.delivery_id);
-                    (AttemptOutcome::Delivered, None)
+        // Send them all at once; each is timed on its own.
+        let exchanges = batches.iter().map(|batch| async move {
+            match provider.build(batch, now) {
+                Ok(request) => {
+                    let started = clock.now();
+                    let result = transport.send(request, settings.timeout_ms).await;
+                    let finished = clock.now();
+                    let verdicts = provider.interpret(batch, &result, finished);
+                    (Some(result), started, finished, verdicts)
                 }
-                Outcome::RetryAt(at) => {
-                    store.reschedule(&d.delivery_id, attempt, *at);
-                    (AttemptOutcome::Retry, Some(*at))
+                Err(e) => {
+                    let error = format!("could not build the request: {e}");
+                    (
+                        None,
+                        now,
+                        now,
+                        vec![Verdict::Permanent { error }; batch.len()],
+                    )
                 }
-                Outcome::Failed(_) => {
-                    store.remove(&d.delivery_id);
-                    (AttemptOutcome::Failed, None)
-                }
-            };
-            let error = match (&verdict, &outcome) {
-                (_, Outcome::Failed(e)) => Some(e.clone()),
-                (Verdict::Transient { error, .. }, _) | (Verdict::Permanent { error }, _) => {
-                    Some(error.clone())
-                }
-                (Verdict::Delivered, _) => None,
-            };
-            report.attempts.push(AttemptRecord {
-                id: AttemptId::generate(started as u64, clock.random_u128()),
-                delivery_id: d.delivery_id.clone(),
-                tenant_id: d.tenant_id.clone(),
-                event_id: d.event_id.clone(),
-                attempt,
-                started_at: started,
-                duration_ms: (finished - started).max(0) as u64,
-                status_code,
-                outcome: kind,
-                error,
-                response_body: body.clone(),
-                next_attempt_at,
-                requested_by: d.manual.clone(),
-            });
-        }
-        if result.is_some() {
-            // Consecutive failures, in attempt order: a delivery resets the count.
-            let mut streak = store.failure_streak();
-            for a in &report.attempts[batch_start..] {
-                streak = if a.outcome == AttemptOutcome::Delivered {
-                    0
+            }
+        });
+        let done = futures::future::join_all(exchanges).await;
+
+        for (batch, (result, started, finished, verdicts)) in batches.iter().zip(done) {
+            // The breaker watches the endpoint: one signal per request actually sent.
+            if result.is_some() {
+                let unhealthy = verdicts.iter().any(Verdict::is_transient);
+                let signal = if unhealthy {
+                    Signal::Unhealthy
                 } else {
-                    streak + 1
+                    Signal::Healthy
                 };
+                let before = store.breaker();
+                let (breaker, transition) =
+                    before
+                        .clone()
+                        .record(signal, &settings.circuit_breaker, finished);
+                if breaker != before {
+                    store.save_breaker(&breaker);
+                }
+                report.transitions.extend(transition);
             }
-            store.save_failure_streak(streak);
-            let limit = settings.disable_after_failures;
-            if limit > 0 && streak >= limit {
-                report.auto_disabled = Some(streak);
-                wakeup.wake_at(None).await;
-                return report;
+            let response = result.as_ref().and_then(|r| r.as_ref().ok());
+            let status_code = response.map(|r| r.status);
+            let body = response.map(|r| snippet(&r.body));
+            let batch_start = report.attempts.len();
+            for (d, verdict) in batch.iter().zip(verdicts) {
+                let attempt = d.attempts + 1;
+                let manual = d.manual.is_some();
+                let outcome = decide(
+                    &settings.retry,
+                    attempt,
+                    manual,
+                    &verdict,
+                    finished,
+                    clock.random(),
+                );
+                let (kind, next_attempt_at) = match &outcome {
+                    Outcome::Delivered => {
+                        store.remove(&d.delivery_id);
+                        (AttemptOutcome::Delivered, None)
+                    }
+                    Outcome::RetryAt(at) => {
+                        store.reschedule(&d.delivery_id, attempt, *at);
+                        (AttemptOutcome::Retry, Some(*at))
+                    }
+                    Outcome::Failed(_) => {
+                        store.remove(&d.delivery_id);
+                        (AttemptOutcome::Failed, None)
+                    }
+                };
+                let error = match (&verdict, &outcome) {
+                    (_, Outcome::Failed(e)) => Some(e.clone()),
+                    (Verdict::Transient { error, .. }, _) | (Verdict::Permanent { error }, _) => {
+                        Some(error.clone())
+                    }
+                    (Verdict::Delivered, _) => None,
+                };
+                report.attempts.push(AttemptRecord {
+                    id: AttemptId::generate(started as u64, clock.random_u128()),
+                    delivery_id: d.delivery_id.clone(),
+                    tenant_id: d.tenant_id.clone(),
+                    event_id: d.event_id.clone(),
+                    attempt,
+                    started_at: started,
+                    duration_ms: (finished - started).max(0) as u64,
+                    status_code,
+                    outcome: kind,
+                    error,
+                    response_body: body.clone(),
+                    next_attempt_at,
+                    requested_by: d.manual.clone(),
+                });
+            }
+            if result.is_some() {
+                // Consecutive failures, in attempt order: a delivery resets the count.
+                let mut streak = store.failure_streak();
+                for a in &report.attempts[batch_start..] {
+                    streak = if a.outcome == AttemptOutcome::Delivered {
+                        0
+                    } else {
+                        streak + 1
+                    };
+                }
+                store.save_failure_streak(streak);
+                let limit = settings.disable_after_failures;
+                if limit > 0 && streak >= limit {
+                    report.auto_disabled = Some(streak);
+                    wakeup.wake_at(None).await;
+                    break 'run;
+                }
             }
         }
+        if breaker_wait.is_some() || rate_wait.is_some() {
+            break;
+        }
+    }
+    if report.auto_disabled.is_some() {
+        return report;
     }
     let next_due = store.next_due();
     // The queue's next due time, held back by an open circuit or an empty rate bucket.

@@ -161,6 +161,7 @@ fn settings(max_retries: u32, threshold: u32) -> DeliverySettings {
         },
         disable_after_failures: 0,
         rate_limit: None,
+        max_in_flight: 1,
     }
 }
 
@@ -543,4 +544,54 @@ fn a_rate_limit_paces_the_queue() {
     w.advance_to(wake);
     let r = w.run(&s);
     assert_eq!(r.attempts.len(), 1, "one token refilled");
+}
+
+#[test]
+fn several_requests_in_flight_when_allowed() {
+    let c = clock();
+    let w = World::new(&c, vec![status(500), status(200), status(200)]);
+    for n in 1..=7 {
+        w.push(delivery(n, 1_000));
+    }
+    let mut s = settings(5, 10);
+    s.max_in_flight = 3;
+    let r = w.run(&s);
+    assert_eq!(r.attempts.len(), 7, "all sent in rounds of three");
+    assert_eq!(
+        r.attempts
+            .iter()
+            .filter(|a| a.outcome == AttemptOutcome::Retry)
+            .count(),
+        1
+    );
+    assert_eq!(
+        w.store.queue.borrow().len(),
+        1,
+        "the failed one waits for its retry"
+    );
+}
+
+#[test]
+fn a_half_open_circuit_sends_one_probe_even_with_several_in_flight() {
+    let c = clock();
+    let w = World::new(&c, vec![status(500), status(500), status(500)]);
+    for n in 1..=4 {
+        w.push(delivery(n, 1_000));
+    }
+    let mut s = settings(10, 2);
+    // Two requests at once, both fail: the circuit opens after the pair.
+    s.max_in_flight = 2;
+    let r = w.run(&s);
+    assert_eq!(r.attempts.len(), 2);
+    assert_eq!(w.store.breaker().state, CircuitState::Open);
+    // After the cooldown, with room for four: exactly one probe; it fails and re-opens.
+    s.max_in_flight = 4;
+    w.advance_to(w.store.breaker().retry_at.unwrap());
+    let r = w.run(&s);
+    assert_eq!(r.transitions, vec![Transition::Reopened]);
+    assert_eq!(
+        w.transport.sent.borrow().len(),
+        3,
+        "one probe, not four requests"
+    );
 }

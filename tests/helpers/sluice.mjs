@@ -303,7 +303,7 @@ export async function createWebhook(sluice, receiver, opts = {}) {
   if (opts.auth) config.auth = opts.auth;
   if (opts.signing) config.signing = opts.signing;
   const body = { type: 'webhook', config };
-  for (const k of ['name', 'topics', 'retry', 'circuit_breaker', 'timeout_ms', 'disable_after_failures', 'rate_limit']) {
+  for (const k of ['name', 'topics', 'retry', 'circuit_breaker', 'timeout_ms', 'disable_after_failures', 'rate_limit', 'max_in_flight']) {
     if (opts[k] !== undefined) body[k] = opts[k];
   }
   const d = await sluice.api('POST', `/v1/tenants/${tenantId}/destinations`, body);
