@@ -19,6 +19,7 @@ use crate::core::validate::from_value;
 use crate::providers::Target;
 use crate::runtime::random_bytes;
 use crate::scheduler::client::SchedulerClient;
+use crate::store::deliveries::STATUSES;
 use crate::store::destinations::{self as store, DestinationRow};
 use crate::store::page;
 use serde_json::{json, Value};
@@ -327,7 +328,16 @@ pub async fn rotate_secret(
 pub async fn status(p: &Params, ctx: &Ctx, scheduler: &SchedulerClient<'_>) -> ApiResult<Response> {
     let (_, row) = load(ctx, p).await?;
     let s = scheduler.status(&row.id).await?;
-    json(200, &views::status(&s, &row)?)
+    let mut view = views::status(&s, &row)?;
+    let counts = crate::store::deliveries::counts(&ctx.db, &row.tenant_id, &row.id).await?;
+    view["deliveries"] = json!(STATUSES
+        .iter()
+        .map(|st| (
+            st.to_string(),
+            counts.iter().find(|(k, _)| k == st).map_or(0, |(_, n)| *n)
+        ))
+        .collect::<std::collections::BTreeMap<_, _>>());
+    json(200, &view)
 }
 
 /// `POST …/circuit/reset`: closes the circuit; waiting deliveries flow again.

@@ -84,18 +84,7 @@ pub async fn requeue_stranded(env: &Env) {
         };
         let queued: Vec<QueuedDelivery> = candidates
             .iter()
-            .map(|c| QueuedDelivery {
-                delivery_id: c.id.clone(),
-                tenant_id: tenant.clone(),
-                event_id: c.event_id.clone(),
-                topic: c.topic.clone(),
-                payload: c.data.clone(),
-                metadata: serde_json::from_str(&c.metadata).unwrap_or_default(),
-                attempts: c.attempts,
-                due_at: now(),
-                created_at: c.event_created_at,
-                manual: None,
-            })
+            .map(|c| c.queued(tenant, now(), None))
             .collect();
         calls.push(async move { (row.id.clone(), scheduler.enqueue(&row, queued).await) });
     }

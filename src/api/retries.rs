@@ -77,18 +77,7 @@ async fn requeue(
         by_destination
             .entry(&c.destination_id)
             .or_default()
-            .push(QueuedDelivery {
-                delivery_id: c.id.clone(),
-                tenant_id: tenant.clone(),
-                event_id: c.event_id.clone(),
-                topic: c.topic.clone(),
-                payload: c.data.clone(),
-                metadata: serde_json::from_str(&c.metadata).unwrap_or_default(),
-                attempts: c.attempts,
-                due_at: ctx.now,
-                created_at: c.event_created_at,
-                manual: Some(ADMIN.into()),
-            });
+            .push(c.queued(tenant, ctx.now, Some(ADMIN)));
     }
     let calls = by_destination.iter().map(|(id, deliveries)| {
         let row = known

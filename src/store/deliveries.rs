@@ -2,7 +2,7 @@
 //! batches; the API only reads.
 
 use super::{batch, first, rows, stmt, StoreResult};
-use crate::core::engine::{AttemptOutcome, AttemptRecord};
+use crate::core::engine::{AttemptOutcome, AttemptRecord, QueuedDelivery};
 use crate::core::ids::{AttemptId, DeliveryId, DestinationId, EventId, TenantId};
 use crate::core::time::Millis;
 use serde::Deserialize;
@@ -169,6 +169,24 @@ pub struct RetryCandidate {
     pub event_created_at: Millis,
 }
 
+impl RetryCandidate {
+    /// The delivery as its scheduler queues it, due at `now`; `manual` names who asked.
+    pub fn queued(&self, tenant: &TenantId, now: Millis, manual: Option<&str>) -> QueuedDelivery {
+        QueuedDelivery {
+            delivery_id: self.id.clone(),
+            tenant_id: tenant.clone(),
+            event_id: self.event_id.clone(),
+            topic: self.topic.clone(),
+            payload: self.data.clone(),
+            metadata: serde_json::from_str(&self.metadata).unwrap_or_default(),
+            attempts: self.attempts,
+            due_at: now,
+            created_at: self.event_created_at,
+            manual: manual.map(str::to_string),
+        }
+    }
+}
+
 const CANDIDATE_COLUMNS: &str = "d.id, d.status, d.manual_retries, d.destination_id, d.event_id, d.attempts, e.topic, e.data, e.metadata, \
      e.created_at AS event_created_at";
 
@@ -311,4 +329,25 @@ pub async fn stranded(
         .into_iter()
         .map(|r| (r.tenant_id, r.candidate))
         .collect())
+}
+
+/// How many of a destination's deliveries are in each status (filtered and skipped
+/// included: what the destination was spared is visible too).
+pub async fn counts(
+    db: &D1Database,
+    tenant: &TenantId,
+    destination: &DestinationId,
+) -> StoreResult<Vec<(String, u64)>> {
+    #[derive(Deserialize)]
+    struct Row {
+        status: String,
+        n: u64,
+    }
+    let found: Vec<Row> = rows(
+        db,
+        "SELECT status, COUNT(*) AS n FROM deliveries WHERE tenant_id = ?1 AND destination_id = ?2 GROUP BY status",
+        &[tenant.as_str().into(), destination.as_str().into()],
+    )
+    .await?;
+    Ok(found.into_iter().map(|r| (r.status, r.n)).collect())
 }
