@@ -79,15 +79,18 @@ mod dispatch {
         dispatch(route.op, &params, &mut req, &ctx).await
     }
 
+    fn static_json(body: &'static str) -> ApiResult<Response> {
+        let resp = Response::ok(body)?;
+        resp.headers().set("content-type", "application/json")?;
+        Ok(resp)
+    }
+
     async fn dispatch(op: Op, p: &Params, req: &mut Request, ctx: &Ctx) -> ApiResult<Response> {
         let scheduler = SchedulerClient::new(&ctx.env);
         match op {
             Op::Health => json(200, &serde_json::json!({ "status": "ok" })),
-            Op::OpenApi => {
-                let resp = Response::ok(OPENAPI)?;
-                resp.headers().set("content-type", "application/json")?;
-                Ok(resp)
-            }
+            Op::OpenApi => static_json(OPENAPI),
+            Op::DestinationTypes => static_json(crate::providers::CATALOGUE),
             Op::CreateTenant => tenants::create(req, ctx).await,
             Op::ListTenants => tenants::list(req, ctx).await,
             Op::GetTenant => tenants::get(p, ctx).await,

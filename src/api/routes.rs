@@ -33,6 +33,7 @@ pub enum Op {
     GetTopic,
     DeleteTopic,
     TestFilter,
+    DestinationTypes,
     Publish,
 }
 
@@ -155,6 +156,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/topics/{topic}", Op::GetTopic),
     route("DELETE", "/v1/topics/{topic}", Op::DeleteTopic),
     route("POST", "/v1/filters/test", Op::TestFilter),
+    route("GET", "/v1/destination-types", Op::DestinationTypes),
     route("POST", "/v1/publish", Op::Publish),
 ];
 

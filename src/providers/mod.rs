@@ -24,6 +24,11 @@ use webhook_config::WebhookConfig;
 /// Every destination type, by the name clients use in `type`.
 pub const TYPES: &[&str] = &["webhook", "aws_sqs", "aws_eventbridge", "aws_s3"];
 
+/// The type catalogue served at `GET /v1/destination-types`: per type a description, the
+/// JSON Schema of its `config` (secrets marked `x-secret`) and an example. A test holds it to
+/// `TYPES` and to what the parsers accept.
+pub const CATALOGUE: &str = include_str!("types.json");
+
 /// A destination's typed config, one variant per type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {

@@ -169,3 +169,53 @@ fn aws_types_parse_check_and_mask_their_secrets() {
         vec!["type"]
     );
 }
+
+/// The catalogue lists exactly the types, and each example config is one the type's parser
+/// and checks accept, while a property the schema does not list is refused by both.
+#[test]
+fn the_type_catalogue_matches_the_parsers() {
+    let catalogue: Value = serde_json::from_str(CATALOGUE).unwrap();
+    let entries = catalogue["data"].as_array().unwrap();
+    let names: Vec<&str> = entries
+        .iter()
+        .map(|t| t["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, TYPES);
+    for t in entries {
+        let kind = t["type"].as_str().unwrap();
+        let schema = &t["config_schema"];
+        assert_eq!(schema["additionalProperties"], json!(false), "{kind}");
+        for example in schema["examples"].as_array().unwrap() {
+            let target =
+                Target::parse(kind, example.clone()).unwrap_or_else(|e| panic!("{kind}: {e:?}"));
+            assert!(
+                target.check(false).is_empty(),
+                "{kind}: {:?}",
+                target.check(false)
+            );
+            for key in example.as_object().unwrap().keys() {
+                assert!(
+                    schema["properties"].get(key).is_some(),
+                    "{kind}: {key} missing from the schema"
+                );
+            }
+            let mut extra = example.clone();
+            extra["not_a_field"] = json!(1);
+            assert!(
+                Target::parse(kind, extra).is_err(),
+                "{kind} accepts unknown fields"
+            );
+        }
+        for required in schema["required"].as_array().unwrap() {
+            let mut missing = schema["examples"][0].clone();
+            missing
+                .as_object_mut()
+                .unwrap()
+                .remove(required.as_str().unwrap());
+            assert!(
+                Target::parse(kind, missing).is_err(),
+                "{kind}: {required} is required"
+            );
+        }
+    }
+}
