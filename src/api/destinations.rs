@@ -9,8 +9,7 @@ use super::views;
 use crate::core::crypto::{SealKey, NONCE_BYTES};
 use crate::core::destination::TargetConfig;
 use crate::core::destination::{
-    self, merge_patch, DeliverySettings, DestinationInput, DestinationSpec, SecretBundle,
-    SigningKey,
+    self, merge_patch, DestinationInput, DestinationSpec, SecretBundle, SigningKey,
 };
 use crate::core::ids::{DestinationId, TenantId};
 use crate::core::signing::{secret_from_bytes, GENERATED_SECRET_BYTES};
@@ -178,25 +177,22 @@ pub async fn get(p: &Params, ctx: &Ctx) -> ApiResult<Response> {
 
 /// The write form of a stored destination, credentials included, for merging a patch into.
 fn input_form(row: &DestinationRow, bundle: &SecretBundle) -> ApiResult<Value> {
-    // Through the typed settings, so fields added since the row was written get defaults.
-    let settings: DeliverySettings =
-        serde_json::from_str(&row.settings).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let topics: Value =
-        serde_json::from_str(&row.topics).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(json!({
-        "type": row.kind,
-        "name": row.name,
-        "topics": topics,
-        "enabled": row.enabled,
-        "config": bundle.config,
-        "timeout_ms": settings.timeout_ms,
-        "retry": settings.retry,
-        "circuit_breaker": settings.circuit_breaker,
-        "disable_after_failures": settings.disable_after_failures,
-        "rate_limit": settings.rate_limit,
-        "max_in_flight": settings.max_in_flight,
-        "filter": row.filter.as_deref().and_then(|f| serde_json::from_str::<Value>(f).ok()),
-    }))
+    // The view minus what a client cannot write, with the full config in place of the
+    // masked one: one field list, so a new setting cannot be shown but not patchable.
+    let mut form = views::destination(row)?;
+    if let Some(fields) = form.as_object_mut() {
+        for read_only in [
+            "id",
+            "tenant_id",
+            "disabled_reason",
+            "created_at",
+            "updated_at",
+        ] {
+            fields.remove(read_only);
+        }
+    }
+    form["config"] = bundle.config.clone();
+    Ok(form)
 }
 
 /// `PATCH …/destinations/{destination_id}`: a JSON merge patch; masked values sent back

@@ -120,8 +120,6 @@ pub async fn publish(
     let event_id = body
         .id
         .unwrap_or_else(|| EventId::generate(ctx.now as u64, u128::from_le_bytes(random_bytes())));
-    let body_data = body.data.clone();
-    let event_metadata = body.metadata.clone();
     let event = EventRow {
         tenant_id: body.tenant_id,
         id: event_id,
@@ -135,8 +133,17 @@ pub async fn publish(
         .map(|_| DeliveryId::generate(ctx.now as u64, u128::from_le_bytes(random_bytes())))
         .collect();
     // What each matching destination does with the event: queue it, or record why not.
-    let subject = json!({ "data": body_data, "metadata": event_metadata, "topic": event.topic });
-    let status = |d: &DestinationRow| match (d.enabled, passes_filter(d, &subject)) {
+    // The filters' view of the event, built (moving the payload, not copying it) only when
+    // some destination has a filter.
+    let subject = targets.iter().any(|d| d.filter.is_some()).then(|| {
+        let mut m = serde_json::Map::new();
+        m.insert("data".into(), body.data);
+        m.insert("metadata".into(), json!(body.metadata));
+        m.insert("topic".into(), Value::String(event.topic.clone()));
+        Value::Object(m)
+    });
+    let passes = |d: &DestinationRow| subject.as_ref().is_none_or(|s| passes_filter(d, s));
+    let status = |d: &DestinationRow| match (d.enabled, passes(d)) {
         (false, _) => "skipped",
         (true, false) => "filtered",
         (true, true) => "pending",
