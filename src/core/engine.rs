@@ -49,6 +49,11 @@ pub trait Provider {
     fn max_batch(&self) -> usize {
         1
     }
+    /// How many of `batch`, from the front, one request can carry (size limits); the rest
+    /// stay queued for the next request, neither leased nor charged an attempt.
+    fn fit(&self, batch: &[QueuedDelivery]) -> usize {
+        batch.len()
+    }
     /// The request for a batch (each delivery's attempt number is `attempts + 1`).
     fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<HttpRequest, String>;
     /// One verdict per delivery of the batch, in order.
@@ -59,6 +64,41 @@ pub trait Provider {
         now: Millis,
     ) -> Vec<Verdict> {
         vec![classify(result, now); batch.len()]
+    }
+    /// A request to send first, when the provider lacks a credential that it obtains over
+    /// HTTP (an OAuth access token). `None` when it holds a valid one.
+    fn credential_request(&self, _now: Millis) -> Option<Result<HttpRequest, String>> {
+        None
+    }
+    /// Takes the answer to `credential_request`. `Err` is the verdict for every delivery that
+    /// waited on it.
+    fn accept_credential(&self, _result: &TransportResult, _now: Millis) -> Result<(), Verdict> {
+        Ok(())
+    }
+}
+
+/// The credential step before a round of requests: `None` when none was needed or it worked,
+/// else the exchange's result (if one was sent) and the verdict for everything waiting on it.
+async fn obtain_credential<T: Transport, P: Provider>(
+    provider: &P,
+    transport: &T,
+    timeout_ms: u64,
+    now: Millis,
+) -> Option<(Option<TransportResult>, Verdict)> {
+    match provider.credential_request(now)? {
+        Err(e) => Some((
+            None,
+            Verdict::Permanent {
+                error: format!("could not build the credential request: {e}"),
+            },
+        )),
+        Ok(request) => {
+            let result = transport.send(request, timeout_ms).await;
+            match provider.accept_credential(&result, now) {
+                Ok(()) => None,
+                Err(verdict) => Some((Some(result), verdict)),
+            }
+        }
     }
 }
 
@@ -253,6 +293,7 @@ where
                 Admission::Send => provider.max_batch().max(1),
             };
             let mut batch = store.due(now, batch_size);
+            batch.truncate(provider.fit(&batch).max(1));
             if batch.is_empty() {
                 break;
             }
@@ -293,8 +334,15 @@ where
         }
         sent_requests += batches.len();
 
+        // A credential first, if the provider needs one: its failure is every batch's.
+        let denied = obtain_credential(provider, transport, settings.timeout_ms, now).await;
         // Send them all at once; each is timed on its own.
+        let denied = &denied;
         let exchanges = batches.iter().map(|batch| async move {
+            if let Some((result, verdict)) = denied {
+                let at = clock.now();
+                return (result.clone(), now, at, vec![verdict.clone(); batch.len()]);
+            }
             match provider.build(batch, now) {
                 Ok(request) => {
                     let started = clock.now();

@@ -192,10 +192,13 @@ impl<'a> World<'a> {
             .insert(d.delivery_id.clone(), d);
     }
     fn run(&self, s: &DeliverySettings) -> RunReport {
+        self.run_with(s, &EchoProvider)
+    }
+    fn run_with(&self, s: &DeliverySettings, provider: &impl Provider) -> RunReport {
         let ports = Ports {
             store: &self.store,
             transport: &self.transport,
-            provider: &EchoProvider,
+            provider,
             clock: self.clock,
             wakeup: &self.wakeup,
         };
@@ -594,4 +597,84 @@ fn a_half_open_circuit_sends_one_probe_even_with_several_in_flight() {
         3,
         "one probe, not four requests"
     );
+}
+
+/// Fetches a token from `/token` when it holds none, and sends it with each request.
+#[derive(Default)]
+struct TokenProvider {
+    token: RefCell<Option<String>>,
+}
+
+impl Provider for TokenProvider {
+    fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<HttpRequest, String> {
+        let mut request = EchoProvider.build(batch, now)?;
+        let token = self.token.borrow().clone().ok_or("no token")?;
+        request.headers.push(("authorization".into(), token));
+        Ok(request)
+    }
+    fn credential_request(&self, _now: Millis) -> Option<Result<HttpRequest, String>> {
+        self.token.borrow().is_none().then(|| {
+            Ok(HttpRequest {
+                method: "POST",
+                url: "https://auth.example/token".into(),
+                headers: vec![],
+                body: vec![],
+            })
+        })
+    }
+    fn accept_credential(&self, result: &TransportResult, now: Millis) -> Result<(), Verdict> {
+        match result {
+            Ok(r) if r.status == 200 => {
+                *self.token.borrow_mut() = Some(r.body.clone());
+                Ok(())
+            }
+            other => Err(classify(other, now)),
+        }
+    }
+}
+
+#[test]
+fn a_credential_is_fetched_once_and_its_failure_is_every_batchs() {
+    let c = clock();
+    let w = World::new(&c, vec![status(503), status(200), status(200)]);
+    let provider = TokenProvider::default();
+    let s = settings(3, 10);
+    w.push(delivery(1, 1_000));
+    // The token endpoint answers 503: the delivery is retried, nothing else is sent.
+    let r = w.run_with(&s, &provider);
+    assert_eq!(r.attempts.len(), 1);
+    assert_eq!(r.attempts[0].outcome, AttemptOutcome::Retry);
+    assert_eq!(r.attempts[0].status_code, Some(503));
+    assert_eq!(w.transport.sent.borrow().len(), 1);
+    // Next run: the token (the 200's body), then the delivery carrying it.
+    w.push(delivery(2, 1_000));
+    w.advance_to(2_000);
+    let r = w.run_with(&s, &provider);
+    let sent = w.transport.sent.borrow();
+    assert_eq!(sent[1].url, "https://auth.example/token");
+    assert_eq!(sent[2].header("authorization"), Some("body 200"));
+    assert!(r
+        .attempts
+        .iter()
+        .all(|a| a.outcome == AttemptOutcome::Delivered));
+    drop(sent);
+    // The token is kept: a later run sends no exchange.
+    w.push(delivery(3, 2_000));
+    w.run_with(&s, &provider);
+    let sent = w.transport.sent.borrow();
+    assert!(sent[3..]
+        .iter()
+        .all(|r| r.url == "https://receiver.example/"));
+}
+
+#[test]
+fn a_refused_credential_fails_the_deliveries_at_once() {
+    let c = clock();
+    let w = World::new(&c, vec![status(400)]);
+    let provider = TokenProvider::default();
+    w.push(delivery(1, 1_000));
+    let r = w.run_with(&settings(3, 10), &provider);
+    assert_eq!(r.attempts[0].outcome, AttemptOutcome::Failed);
+    assert_eq!(r.attempts[0].status_code, Some(400));
+    assert!(w.store.queue.borrow().is_empty());
 }

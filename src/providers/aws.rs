@@ -265,6 +265,14 @@ pub fn plan_batch(
         .collect()
 }
 
+/// How many deliveries, from the front, a plan sends or rejects before the first deferred
+/// one: what `Provider::fit` answers, so that the engine leases only those.
+pub fn fitting(plan: &[Slot]) -> usize {
+    plan.iter()
+        .take_while(|slot| !matches!(slot, Slot::Deferred))
+        .count()
+}
+
 /// The verdict of a delivery left out of a full request: it goes with a later one.
 pub fn deferred_verdict() -> Verdict {
     Verdict::Transient {
@@ -621,6 +629,7 @@ mod tests {
             ]
         );
         let plan = plan_batch([Ok(1), Ok(1), Ok(1)], 2, 100);
+        assert_eq!(fitting(&plan), 2);
         assert_eq!(plan, [Slot::Sent(0), Slot::Sent(1), Slot::Deferred]);
     }
 

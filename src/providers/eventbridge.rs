@@ -205,6 +205,10 @@ impl Provider for EventBridge {
         MAX_BATCH_ENTRIES
     }
 
+    fn fit(&self, batch: &[QueuedDelivery]) -> usize {
+        aws::fitting(&self.plan(batch))
+    }
+
     fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<HttpRequest, String> {
         let plan = self.plan(batch);
         let entries: Vec<Entry> = batch

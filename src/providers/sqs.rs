@@ -310,6 +310,10 @@ impl Provider for Sqs {
         MAX_BATCH_ENTRIES
     }
 
+    fn fit(&self, batch: &[QueuedDelivery]) -> usize {
+        aws::fitting(&self.plan(batch))
+    }
+
     /// One message → `SendMessage`; more → `SendMessageBatch` with `Id` = index in the batch.
     fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<HttpRequest, String> {
         let plan = self.plan(batch);
