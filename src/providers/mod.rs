@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod eventbridge;
+pub mod pubsub;
 pub mod s3;
 pub mod sqs;
 pub mod webhook;
@@ -16,13 +17,20 @@ use crate::core::time::Millis;
 use crate::core::validate::{from_value, FieldError};
 use crate::core::wire::{HttpRequest, TransportResult};
 use eventbridge::EventBridgeConfig;
+use pubsub::{PubSubConfig, TokenCache};
 use s3::S3Config;
 use serde_json::Value;
 use sqs::SqsConfig;
 use webhook_config::WebhookConfig;
 
 /// Every destination type, by the name clients use in `type`.
-pub const TYPES: &[&str] = &["webhook", "aws_sqs", "aws_eventbridge", "aws_s3"];
+pub const TYPES: &[&str] = &[
+    "webhook",
+    "aws_sqs",
+    "aws_eventbridge",
+    "aws_s3",
+    "gcp_pubsub",
+];
 
 /// The type catalogue served at `GET /v1/destination-types`: per type a description, the
 /// JSON Schema of its `config` (secrets marked `x-secret`) and an example. A test holds it to
@@ -36,6 +44,7 @@ pub enum Target {
     AwsSqs(SqsConfig),
     AwsEventBridge(EventBridgeConfig),
     AwsS3(S3Config),
+    GcpPubSub(PubSubConfig),
 }
 
 /// Masks the AWS secret parts of a config's JSON (the access key id stays visible).
@@ -55,6 +64,7 @@ impl TargetConfig for Target {
             "aws_sqs" => from_value(config, "config").map(Target::AwsSqs),
             "aws_eventbridge" => from_value(config, "config").map(Target::AwsEventBridge),
             "aws_s3" => from_value(config, "config").map(Target::AwsS3),
+            "gcp_pubsub" => from_value(config, "config").map(Target::GcpPubSub),
             other => Err(FieldError::new(
                 "type",
                 format!(
@@ -71,6 +81,7 @@ impl TargetConfig for Target {
             Target::AwsSqs(_) => "aws_sqs",
             Target::AwsEventBridge(_) => "aws_eventbridge",
             Target::AwsS3(_) => "aws_s3",
+            Target::GcpPubSub(_) => "gcp_pubsub",
         }
     }
 
@@ -80,6 +91,7 @@ impl TargetConfig for Target {
             Target::AwsSqs(c) => c.validate(allow_private),
             Target::AwsEventBridge(c) => c.validate(allow_private),
             Target::AwsS3(c) => c.validate(allow_private),
+            Target::GcpPubSub(c) => c.validate(allow_private),
         }
     }
 
@@ -89,6 +101,7 @@ impl TargetConfig for Target {
             Target::AwsSqs(c) => serde_json::to_value(c),
             Target::AwsEventBridge(c) => serde_json::to_value(c),
             Target::AwsS3(c) => serde_json::to_value(c),
+            Target::GcpPubSub(c) => serde_json::to_value(c),
         }
         .unwrap_or(Value::Null)
     }
@@ -96,6 +109,11 @@ impl TargetConfig for Target {
     fn masked(&self) -> Value {
         match self {
             Target::Webhook(c) => serde_json::to_value(c.masked()).unwrap_or(Value::Null),
+            Target::GcpPubSub(_) => {
+                let mut v = self.to_json();
+                v["service_account"]["private_key"] = Value::String(MASK.into());
+                v
+            }
             aws => mask_aws(aws.to_json()),
         }
     }
@@ -125,10 +143,17 @@ pub enum AnyProvider {
     Sqs(sqs::Sqs),
     EventBridge(eventbridge::EventBridge),
     S3(s3::S3),
+    PubSub(pubsub::PubSub),
 }
 
-/// Builds the provider for a destination from its decrypted secrets.
-pub fn for_target(target: &Target, secrets: &SecretBundle, now: Millis) -> AnyProvider {
+/// Builds the provider for a destination from its decrypted secrets; `tokens` keeps an
+/// access token between runs for the types that exchange one.
+pub fn for_target(
+    target: &Target,
+    secrets: &SecretBundle,
+    tokens: &TokenCache,
+    now: Millis,
+) -> AnyProvider {
     match target {
         Target::Webhook(c) => AnyProvider::Webhook(webhook::Webhook::new(c.clone(), secrets, now)),
         Target::AwsSqs(c) => AnyProvider::Sqs(sqs::Sqs::new(c.clone())),
@@ -136,6 +161,7 @@ pub fn for_target(target: &Target, secrets: &SecretBundle, now: Millis) -> AnyPr
             AnyProvider::EventBridge(eventbridge::EventBridge::new(c.clone()))
         }
         Target::AwsS3(c) => AnyProvider::S3(s3::S3::new(c.clone())),
+        Target::GcpPubSub(c) => AnyProvider::PubSub(pubsub::PubSub::new(c.clone(), tokens.clone())),
     }
 }
 
@@ -146,6 +172,7 @@ macro_rules! each {
             AnyProvider::Sqs($p) => $e,
             AnyProvider::EventBridge($p) => $e,
             AnyProvider::S3($p) => $e,
+            AnyProvider::PubSub($p) => $e,
         }
     };
 }
@@ -153,6 +180,10 @@ macro_rules! each {
 impl Provider for AnyProvider {
     fn max_batch(&self) -> usize {
         each!(self, p => p.max_batch())
+    }
+
+    fn fit(&self, batch: &[QueuedDelivery]) -> usize {
+        each!(self, p => p.fit(batch))
     }
 
     fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<HttpRequest, String> {
@@ -166,6 +197,14 @@ impl Provider for AnyProvider {
         now: Millis,
     ) -> Vec<Verdict> {
         each!(self, p => p.interpret(batch, result, now))
+    }
+
+    fn credential_request(&self, now: Millis) -> Option<Result<HttpRequest, String>> {
+        each!(self, p => p.credential_request(now))
+    }
+
+    fn accept_credential(&self, result: &TransportResult, now: Millis) -> Result<(), Verdict> {
+        each!(self, p => p.accept_credential(result, now))
     }
 }
 

@@ -63,6 +63,8 @@ struct Loaded {
     settings: DeliverySettings,
     target: Target,
     secrets: SecretBundle,
+    /// An access token the provider obtained (Pub/Sub), kept in memory only.
+    tokens: providers::pubsub::TokenCache,
 }
 
 #[durable_object]
@@ -209,6 +211,7 @@ impl DeliveryScheduler {
             settings,
             target,
             secrets,
+            tokens: Default::default(),
         })
     }
 
@@ -281,7 +284,8 @@ impl DeliveryScheduler {
             return Ok(());
         }
         let started = now();
-        let provider = providers::for_target(&loaded.target, &loaded.secrets, started);
+        let provider =
+            providers::for_target(&loaded.target, &loaded.secrets, &loaded.tokens, started);
         let wakeup = AlarmWakeup(self.state.storage());
         let ports = Ports {
             store: &self.queue,
