@@ -27,6 +27,8 @@ pub const MAX_V2_BATCH_BYTES: usize = 1_048_576;
 
 const V2_CONTENT_TYPE: &str = "application/vnd.kafka.json.v2+json";
 const V2_ACCEPT: &str = "application/vnd.kafka.v2+json";
+/// The most of a proxy's error message kept in an attempt's error text.
+const MAX_ERROR_MESSAGE_CHARS: usize = 300;
 /// The per-record `error_code` the v2 API gives a failure that may succeed if retried
 /// (1 is a non-retriable Kafka exception).
 const V2_RETRIABLE: i64 = 2;
@@ -249,7 +251,10 @@ fn error_verdict(response: &HttpResponse, now: Millis) -> Verdict {
         Some(s @ 100..=599) if (200..300).contains(&response.status) => s as u16,
         _ => response.status,
     };
-    let detail = match (body.error_code, body.message.as_deref()) {
+    let message: Option<String> = body
+        .message
+        .map(|m| m.chars().take(MAX_ERROR_MESSAGE_CHARS).collect());
+    let detail = match (body.error_code, message.as_deref()) {
         (Some(code), Some(m)) => format!(" ({code}): {m}"),
         (Some(code), None) => format!(" ({code})"),
         (None, Some(m)) => format!(": {m}"),
