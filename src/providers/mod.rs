@@ -4,6 +4,8 @@
 
 pub mod aws;
 pub mod eventbridge;
+pub mod kafka;
+pub mod kafka_config;
 pub mod pubsub;
 pub mod s3;
 pub mod sqs;
@@ -17,6 +19,7 @@ use crate::core::time::Millis;
 use crate::core::validate::{from_value, FieldError};
 use crate::core::wire::{HttpRequest, TransportResult};
 use eventbridge::EventBridgeConfig;
+use kafka_config::KafkaConfig;
 use pubsub::{PubSubConfig, TokenCache};
 use s3::S3Config;
 use serde_json::Value;
@@ -30,6 +33,7 @@ pub const TYPES: &[&str] = &[
     "aws_eventbridge",
     "aws_s3",
     "gcp_pubsub",
+    "kafka",
 ];
 
 /// The type catalogue served at `GET /v1/destination-types`: per type a description, the
@@ -45,6 +49,7 @@ pub enum Target {
     AwsEventBridge(EventBridgeConfig),
     AwsS3(S3Config),
     GcpPubSub(PubSubConfig),
+    Kafka(KafkaConfig),
 }
 
 /// Masks the AWS secret parts of a config's JSON (the access key id stays visible).
@@ -65,6 +70,7 @@ impl TargetConfig for Target {
             "aws_eventbridge" => from_value(config, "config").map(Target::AwsEventBridge),
             "aws_s3" => from_value(config, "config").map(Target::AwsS3),
             "gcp_pubsub" => from_value(config, "config").map(Target::GcpPubSub),
+            "kafka" => from_value(config, "config").map(Target::Kafka),
             other => Err(FieldError::new(
                 "type",
                 format!(
@@ -82,6 +88,7 @@ impl TargetConfig for Target {
             Target::AwsEventBridge(_) => "aws_eventbridge",
             Target::AwsS3(_) => "aws_s3",
             Target::GcpPubSub(_) => "gcp_pubsub",
+            Target::Kafka(_) => "kafka",
         }
     }
 
@@ -92,6 +99,7 @@ impl TargetConfig for Target {
             Target::AwsEventBridge(c) => c.validate(allow_private),
             Target::AwsS3(c) => c.validate(allow_private),
             Target::GcpPubSub(c) => c.validate(allow_private),
+            Target::Kafka(c) => c.validate(allow_private),
         }
     }
 
@@ -102,6 +110,7 @@ impl TargetConfig for Target {
             Target::AwsEventBridge(c) => serde_json::to_value(c),
             Target::AwsS3(c) => serde_json::to_value(c),
             Target::GcpPubSub(c) => serde_json::to_value(c),
+            Target::Kafka(c) => serde_json::to_value(c),
         }
         .unwrap_or(Value::Null)
     }
@@ -114,6 +123,7 @@ impl TargetConfig for Target {
                 v["service_account"]["private_key"] = Value::String(MASK.into());
                 v
             }
+            Target::Kafka(c) => serde_json::to_value(c.masked()).unwrap_or(Value::Null),
             aws => mask_aws(aws.to_json()),
         }
     }
@@ -144,6 +154,7 @@ pub enum AnyProvider {
     EventBridge(eventbridge::EventBridge),
     S3(s3::S3),
     PubSub(pubsub::PubSub),
+    Kafka(kafka::Kafka),
 }
 
 /// Builds the provider for a destination from its decrypted secrets; `tokens` keeps an
@@ -162,6 +173,7 @@ pub fn for_target(
         }
         Target::AwsS3(c) => AnyProvider::S3(s3::S3::new(c.clone())),
         Target::GcpPubSub(c) => AnyProvider::PubSub(pubsub::PubSub::new(c.clone(), tokens.clone())),
+        Target::Kafka(c) => AnyProvider::Kafka(kafka::Kafka::new(c.clone())),
     }
 }
 
@@ -173,6 +185,7 @@ macro_rules! each {
             AnyProvider::EventBridge($p) => $e,
             AnyProvider::S3($p) => $e,
             AnyProvider::PubSub($p) => $e,
+            AnyProvider::Kafka($p) => $e,
         }
     };
 }

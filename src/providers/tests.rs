@@ -226,3 +226,30 @@ fn the_type_catalogue_matches_the_parsers() {
         }
     }
 }
+
+#[test]
+fn kafka_parses_checks_and_masks_its_password() {
+    let v = json!({"type": "kafka", "config": {
+        "endpoint": "https://rest.example.com:8082", "cluster_id": "lkc-1", "topic": "orders",
+        "auth": {"type": "basic", "username": "API_KEY", "password": "pw-marker-1"}}});
+    let spec = validate::<Target>(input(v), false).unwrap();
+    assert_eq!(spec.target.kind(), "kafka");
+    assert!(!spec.target.signs());
+    let shown = spec.target.masked();
+    assert!(!shown.to_string().contains("pw-marker-1"), "{shown}");
+    assert_eq!(shown["auth"]["username"], "API_KEY");
+    // A PATCH that sends the mask back keeps the stored password.
+    let mut stored = spec.target.to_json();
+    crate::core::destination::merge_patch(
+        &mut stored,
+        &json!({"topic": "orders.v2", "auth": {"password": MASK}}),
+    );
+    assert_eq!(stored["auth"]["password"], "pw-marker-1");
+    assert_eq!(stored["topic"], "orders.v2");
+
+    let bad = json!({"type": "kafka", "config": {"endpoint": "http://127.0.0.1:8082", "topic": "bad topic"}});
+    assert_eq!(
+        fields(validate::<Target>(input(bad), false)),
+        vec!["config.endpoint", "config.cluster_id", "config.topic"]
+    );
+}
