@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod eventbridge;
+pub mod rabbitmq;
 pub mod s3;
 pub mod sqs;
 pub mod webhook;
@@ -16,13 +17,20 @@ use crate::core::time::Millis;
 use crate::core::validate::{from_value, FieldError};
 use crate::core::wire::{HttpRequest, TransportResult};
 use eventbridge::EventBridgeConfig;
+use rabbitmq::RabbitMqConfig;
 use s3::S3Config;
 use serde_json::Value;
 use sqs::SqsConfig;
 use webhook_config::WebhookConfig;
 
 /// Every destination type, by the name clients use in `type`.
-pub const TYPES: &[&str] = &["webhook", "aws_sqs", "aws_eventbridge", "aws_s3"];
+pub const TYPES: &[&str] = &[
+    "webhook",
+    "aws_sqs",
+    "aws_eventbridge",
+    "aws_s3",
+    "rabbitmq",
+];
 
 /// The type catalogue served at `GET /v1/destination-types`: per type a description, the
 /// JSON Schema of its `config` (secrets marked `x-secret`) and an example. A test holds it to
@@ -36,6 +44,7 @@ pub enum Target {
     AwsSqs(SqsConfig),
     AwsEventBridge(EventBridgeConfig),
     AwsS3(S3Config),
+    RabbitMq(RabbitMqConfig),
 }
 
 /// Masks the AWS secret parts of a config's JSON (the access key id stays visible).
@@ -55,6 +64,7 @@ impl TargetConfig for Target {
             "aws_sqs" => from_value(config, "config").map(Target::AwsSqs),
             "aws_eventbridge" => from_value(config, "config").map(Target::AwsEventBridge),
             "aws_s3" => from_value(config, "config").map(Target::AwsS3),
+            "rabbitmq" => from_value(config, "config").map(Target::RabbitMq),
             other => Err(FieldError::new(
                 "type",
                 format!(
@@ -71,6 +81,7 @@ impl TargetConfig for Target {
             Target::AwsSqs(_) => "aws_sqs",
             Target::AwsEventBridge(_) => "aws_eventbridge",
             Target::AwsS3(_) => "aws_s3",
+            Target::RabbitMq(_) => "rabbitmq",
         }
     }
 
@@ -80,6 +91,7 @@ impl TargetConfig for Target {
             Target::AwsSqs(c) => c.validate(allow_private),
             Target::AwsEventBridge(c) => c.validate(allow_private),
             Target::AwsS3(c) => c.validate(allow_private),
+            Target::RabbitMq(c) => c.validate(allow_private),
         }
     }
 
@@ -89,6 +101,7 @@ impl TargetConfig for Target {
             Target::AwsSqs(c) => serde_json::to_value(c),
             Target::AwsEventBridge(c) => serde_json::to_value(c),
             Target::AwsS3(c) => serde_json::to_value(c),
+            Target::RabbitMq(c) => serde_json::to_value(c),
         }
         .unwrap_or(Value::Null)
     }
@@ -96,6 +109,7 @@ impl TargetConfig for Target {
     fn masked(&self) -> Value {
         match self {
             Target::Webhook(c) => serde_json::to_value(c.masked()).unwrap_or(Value::Null),
+            Target::RabbitMq(c) => serde_json::to_value(c.masked()).unwrap_or(Value::Null),
             aws => mask_aws(aws.to_json()),
         }
     }
@@ -125,6 +139,7 @@ pub enum AnyProvider {
     Sqs(sqs::Sqs),
     EventBridge(eventbridge::EventBridge),
     S3(s3::S3),
+    RabbitMq(rabbitmq::RabbitMq),
 }
 
 /// Builds the provider for a destination from its decrypted secrets.
@@ -136,6 +151,7 @@ pub fn for_target(target: &Target, secrets: &SecretBundle, now: Millis) -> AnyPr
             AnyProvider::EventBridge(eventbridge::EventBridge::new(c.clone()))
         }
         Target::AwsS3(c) => AnyProvider::S3(s3::S3::new(c.clone())),
+        Target::RabbitMq(c) => AnyProvider::RabbitMq(rabbitmq::RabbitMq::new(c.clone())),
     }
 }
 
@@ -146,6 +162,7 @@ macro_rules! each {
             AnyProvider::Sqs($p) => $e,
             AnyProvider::EventBridge($p) => $e,
             AnyProvider::S3($p) => $e,
+            AnyProvider::RabbitMq($p) => $e,
         }
     };
 }
