@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startSluice, publish, eventually, uniqueId, freePort } from './helpers/sluice.mjs';
+import { startSluice, publish, eventually, uniqueId, freePort, checkProblem } from './helpers/sluice.mjs';
 import { startRabbitMq } from './helpers/rabbitmq.mjs';
 
 let sluice;
@@ -105,6 +105,34 @@ test('rabbitmq: "routed": false fails the delivery after one attempt; with allow
   assert.equal(delivered.attempts, 1);
   const left = await rabbit.api('GET', `/api/queues/${encodeURIComponent(VHOST)}/${queue}`);
   assert.equal(left.json.messages ?? 0, 0, 'no queue got the unrouted messages');
+});
+
+test('rabbitmq: the default exchange ("") routes by queue name', { timeout: 60_000 }, async () => {
+  const queue = uniqueId('direct');
+  await rabbit.createQueue('/', queue);
+  const t = await destination({ exchange: '', routing_key: queue });
+  await publish(sluice, t.tenantId, 'order.created', { n: 1 }, { id: 'rmq-default-1' });
+  const [m] = await rabbit.drain('/', queue);
+  assert.equal(m.exchange, '');
+  assert.equal(m.routing_key, queue);
+  assert.equal(m.properties.message_id, 'rmq-default-1');
+});
+
+test('rabbitmq: a bad config is refused with the fields named', { timeout: 60_000 }, async () => {
+  const tenantId = uniqueId('rmq');
+  assert.equal((await sluice.api('POST', '/v1/tenants', { id: tenantId })).status, 201);
+  const r = await sluice.api('POST', `/v1/tenants/${tenantId}/destinations`, {
+    type: 'rabbitmq',
+    config: { endpoint: 'ftp://x', exchange: 'e', routing_key: '{colour}', username: 'a:b', password: 'p' },
+  });
+  checkProblem(r, 422, 'validation', 'bad rabbitmq config');
+  assert.deepEqual(r.json.errors.map((e) => e.field).sort(), ['config.endpoint', 'config.routing_key', 'config.username']);
+  const missing = await sluice.api('POST', `/v1/tenants/${tenantId}/destinations`, {
+    type: 'rabbitmq',
+    config: { endpoint: rabbit.url, exchange: 'e', username: 'u' },
+  });
+  checkProblem(missing, 422, 'validation', 'no password');
+  assert.deepEqual(missing.json.errors.map((e) => e.field), ['config.password']);
 });
 
 test('rabbitmq: a wrong password fails after one attempt (401)', { timeout: 60_000 }, async () => {
