@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Local stand-ins for the destination types' services, for tests and benchmarks, on
-# 127.0.0.1 only. Installed from PyPI into .venv (skipped when present).
+# 127.0.0.1 only: moto from PyPI into .venv, and Debian's rabbitmq-server (with its
+# management plugin) from apt; each skipped when present.
 #   bash scripts/backends.sh install      install what is missing
 #   bash scripts/backends.sh start PORT   start moto (SQS, EventBridge, S3) in the background
 #   bash scripts/backends.sh stop         stop what `start` started
-# The integration tests start and stop moto themselves (tests/helpers/moto.mjs).
+# The integration tests start and stop moto and a private RabbitMQ node themselves
+# (tests/helpers/moto.mjs, tests/helpers/rabbitmq.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +19,29 @@ install() {
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
   fi
+  install_rabbitmq
+}
+
+# The script the tests run directly (Debian's /usr/sbin wrapper switches to the rabbitmq
+# user and the system's dirs). The package's own service, if the machine starts it, is not
+# used: the tests run a node of their own on free ports.
+RABBITMQ_SERVER=/usr/lib/rabbitmq/bin/rabbitmq-server
+
+install_rabbitmq() {
+  [ -x "$RABBITMQ_SERVER" ] && return
+  echo "==> installing rabbitmq-server from apt (RabbitMQ with its management HTTP API)"
+  local sudo=()
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo > /dev/null || { echo "rabbitmq-server is missing and installing it needs root" >&2; exit 1; }
+    sudo=(sudo)
+  fi
+  local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get)
+  # Stale package lists make the install fail: refresh them then, and only then.
+  if ! "${apt[@]}" install -y --no-install-recommends rabbitmq-server; then
+    "${apt[@]}" update
+    "${apt[@]}" install -y --no-install-recommends rabbitmq-server
+  fi
+  [ -x "$RABBITMQ_SERVER" ] || { echo "rabbitmq-server installed, but $RABBITMQ_SERVER is missing" >&2; exit 1; }
 }
 
 case "${1:-}" in

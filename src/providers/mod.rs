@@ -7,6 +7,7 @@ pub mod eventbridge;
 pub mod kafka;
 pub mod kafka_config;
 pub mod pubsub;
+pub mod rabbitmq;
 pub mod s3;
 pub mod sqs;
 pub mod webhook;
@@ -21,6 +22,7 @@ use crate::core::wire::{HttpRequest, TransportResult};
 use eventbridge::EventBridgeConfig;
 use kafka_config::KafkaConfig;
 use pubsub::{PubSubConfig, TokenCache};
+use rabbitmq::RabbitMqConfig;
 use s3::S3Config;
 use serde_json::Value;
 use sqs::SqsConfig;
@@ -34,6 +36,7 @@ pub const TYPES: &[&str] = &[
     "aws_s3",
     "gcp_pubsub",
     "kafka",
+    "rabbitmq",
 ];
 
 /// The type catalogue served at `GET /v1/destination-types`: per type a description, the
@@ -50,6 +53,7 @@ pub enum Target {
     AwsS3(S3Config),
     GcpPubSub(PubSubConfig),
     Kafka(KafkaConfig),
+    RabbitMq(RabbitMqConfig),
 }
 
 /// Masks the AWS secret parts of a config's JSON (the access key id stays visible).
@@ -71,6 +75,7 @@ impl TargetConfig for Target {
             "aws_s3" => from_value(config, "config").map(Target::AwsS3),
             "gcp_pubsub" => from_value(config, "config").map(Target::GcpPubSub),
             "kafka" => from_value(config, "config").map(Target::Kafka),
+            "rabbitmq" => from_value(config, "config").map(Target::RabbitMq),
             other => Err(FieldError::new(
                 "type",
                 format!(
@@ -89,6 +94,7 @@ impl TargetConfig for Target {
             Target::AwsS3(_) => "aws_s3",
             Target::GcpPubSub(_) => "gcp_pubsub",
             Target::Kafka(_) => "kafka",
+            Target::RabbitMq(_) => "rabbitmq",
         }
     }
 
@@ -100,6 +106,7 @@ impl TargetConfig for Target {
             Target::AwsS3(c) => c.validate(allow_private),
             Target::GcpPubSub(c) => c.validate(allow_private),
             Target::Kafka(c) => c.validate(allow_private),
+            Target::RabbitMq(c) => c.validate(allow_private),
         }
     }
 
@@ -111,6 +118,7 @@ impl TargetConfig for Target {
             Target::AwsS3(c) => serde_json::to_value(c),
             Target::GcpPubSub(c) => serde_json::to_value(c),
             Target::Kafka(c) => serde_json::to_value(c),
+            Target::RabbitMq(c) => serde_json::to_value(c),
         }
         .unwrap_or(Value::Null)
     }
@@ -124,6 +132,7 @@ impl TargetConfig for Target {
                 v
             }
             Target::Kafka(c) => serde_json::to_value(c.masked()).unwrap_or(Value::Null),
+            Target::RabbitMq(c) => serde_json::to_value(c.masked()).unwrap_or(Value::Null),
             aws => mask_aws(aws.to_json()),
         }
     }
@@ -155,6 +164,7 @@ pub enum AnyProvider {
     S3(s3::S3),
     PubSub(pubsub::PubSub),
     Kafka(kafka::Kafka),
+    RabbitMq(rabbitmq::RabbitMq),
 }
 
 /// Builds the provider for a destination from its decrypted secrets; `tokens` keeps an
@@ -174,6 +184,7 @@ pub fn for_target(
         Target::AwsS3(c) => AnyProvider::S3(s3::S3::new(c.clone())),
         Target::GcpPubSub(c) => AnyProvider::PubSub(pubsub::PubSub::new(c.clone(), tokens.clone())),
         Target::Kafka(c) => AnyProvider::Kafka(kafka::Kafka::new(c.clone())),
+        Target::RabbitMq(c) => AnyProvider::RabbitMq(rabbitmq::RabbitMq::new(c.clone())),
     }
 }
 
@@ -186,6 +197,7 @@ macro_rules! each {
             AnyProvider::S3($p) => $e,
             AnyProvider::PubSub($p) => $e,
             AnyProvider::Kafka($p) => $e,
+            AnyProvider::RabbitMq($p) => $e,
         }
     };
 }

@@ -253,3 +253,27 @@ fn kafka_parses_checks_and_masks_its_password() {
         vec!["config.endpoint", "config.cluster_id", "config.topic"]
     );
 }
+
+#[test]
+fn rabbitmq_parses_checks_and_masks_its_password() {
+    let v = json!({"type": "rabbitmq", "config": {
+        "endpoint": "https://rabbit.example.com:15672", "exchange": "orders",
+        "username": "sluice", "password": "pw-marker-3"}});
+    let spec = validate::<Target>(input(v), false).unwrap();
+    assert_eq!(spec.target.kind(), "rabbitmq");
+    assert!(!spec.target.signs());
+    let shown = spec.target.masked();
+    assert_eq!(shown["password"], MASK);
+    assert_eq!(shown["username"], "sluice");
+    assert_eq!(shown["vhost"], "/");
+    assert_eq!(shown["routing_key"], "{topic}");
+    assert!(spec.target.to_json().to_string().contains("pw-marker-3"));
+
+    let private = json!({"type": "rabbitmq", "config": {
+        "endpoint": "http://127.0.0.1:15672", "exchange": "", "vhost": "",
+        "username": "u", "password": "p", "routing_key": "{colour}"}});
+    assert_eq!(
+        fields(validate::<Target>(input(private), false)),
+        vec!["config.endpoint", "config.vhost", "config.routing_key"]
+    );
+}
