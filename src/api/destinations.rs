@@ -347,3 +347,27 @@ pub async fn reset_circuit(
     let s = scheduler.reset_circuit(&row.id).await?;
     json(200, &views::status(&s, &row)?)
 }
+
+/// `GET …/ws`: a WebSocket client of a `websocket` destination connects; the destination's
+/// scheduler accepts it (hibernation API) and sends it every event.
+pub async fn socket(
+    p: &Params,
+    req: &Request,
+    ctx: &Ctx,
+    scheduler: &SchedulerClient<'_>,
+) -> ApiResult<Response> {
+    let (_, row) = load(ctx, p).await?;
+    if row.kind != "websocket" {
+        return Err(ApiError::Conflict(format!(
+            "destination {} is of type {}; only websocket destinations accept connections",
+            row.id, row.kind
+        )));
+    }
+    let upgrade = req.headers().get("upgrade").ok().flatten();
+    if !upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
+        return Err(ApiError::UpgradeRequired);
+    }
+    // The scheduler may never have seen this destination (no event yet): hand it the snapshot.
+    reconfigure(scheduler, &row).await;
+    Ok(scheduler.connect(&row.id, ctx.principal.name()).await?)
+}

@@ -10,12 +10,18 @@ use worker::{console_error, Headers, Response};
 #[derive(Debug)]
 pub enum ApiError {
     Unauthorized,
+    /// A tenant token used beyond its tenant.
+    Forbidden,
     NotFound(String),
     MalformedJson(String),
     Validation(Vec<FieldError>),
     PayloadTooLarge(usize),
     MethodNotAllowed(Vec<&'static str>),
     Conflict(String),
+    /// A WebSocket route called without `Upgrade: websocket`.
+    UpgradeRequired,
+    /// A limit is reached (e.g. WebSocket clients of one destination).
+    TooMany(String),
     /// Something we depend on failed; the client may retry. The detail is logged only.
     Unavailable(String),
     /// A bug or a misconfiguration; the detail is logged only.
@@ -30,12 +36,15 @@ impl ApiError {
     fn parts(&self) -> (u16, &'static str, &'static str) {
         match self {
             ApiError::Unauthorized => (401, "unauthorized", "Unauthorized"),
+            ApiError::Forbidden => (403, "forbidden", "Forbidden"),
             ApiError::NotFound(_) => (404, "not-found", "Not found"),
             ApiError::MalformedJson(_) => (400, "malformed-json", "Malformed JSON"),
             ApiError::Validation(_) => (422, "validation", "Invalid request"),
             ApiError::PayloadTooLarge(_) => (413, "payload-too-large", "Payload too large"),
             ApiError::MethodNotAllowed(_) => (405, "method-not-allowed", "Method not allowed"),
             ApiError::Conflict(_) => (409, "conflict", "Conflict"),
+            ApiError::UpgradeRequired => (426, "upgrade-required", "Upgrade required"),
+            ApiError::TooMany(_) => (429, "too-many", "Too many"),
             ApiError::Unavailable(_) => (503, "unavailable", "Service unavailable"),
             ApiError::Internal(_) => (500, "internal", "Internal error"),
         }
@@ -43,7 +52,10 @@ impl ApiError {
 
     fn detail(&self) -> String {
         match self {
-            ApiError::Unauthorized => "send the API key as 'Authorization: Bearer <key>'".into(),
+            ApiError::Unauthorized => {
+                "send the API key or a tenant token as 'Authorization: Bearer <key>'".into()
+            }
+            ApiError::Forbidden => "this tenant token does not reach that resource".into(),
             ApiError::NotFound(what) => format!("{what} not found"),
             ApiError::MalformedJson(why) => format!("the body is not valid JSON: {why}"),
             ApiError::Validation(errors) => match errors.as_slice() {
@@ -52,7 +64,10 @@ impl ApiError {
             },
             ApiError::PayloadTooLarge(limit) => format!("the body is larger than {limit} bytes"),
             ApiError::MethodNotAllowed(allowed) => format!("allowed: {}", allowed.join(", ")),
-            ApiError::Conflict(why) => why.clone(),
+            ApiError::Conflict(why) | ApiError::TooMany(why) => why.clone(),
+            ApiError::UpgradeRequired => {
+                "connect with a WebSocket client (Upgrade: websocket)".into()
+            }
             ApiError::Unavailable(_) => {
                 "a backing service is unavailable; retry the request".into()
             }
@@ -110,6 +125,7 @@ impl From<SchedulerError> for ApiError {
     fn from(e: SchedulerError) -> Self {
         match e {
             SchedulerError::Gone => ApiError::NotFound("destination".into()),
+            SchedulerError::Full(why) => ApiError::TooMany(why),
             SchedulerError::Unavailable(why) => ApiError::Unavailable(format!("scheduler: {why}")),
         }
     }

@@ -16,6 +16,8 @@ pub const MAX_PAGE: usize = 100;
 
 /// What every handler gets.
 pub struct Ctx {
+    /// Who is calling (the admin, or a tenant token's session).
+    pub principal: super::auth::Principal,
     pub env: Env,
     pub db: D1Database,
     pub now: Millis,

@@ -62,14 +62,15 @@ mod dispatch {
             Resolved::MethodNotAllowed(allowed) => return Err(ApiError::MethodNotAllowed(allowed)),
             Resolved::NotFound => return Err(ApiError::NotFound(format!("route {path}"))),
         };
-        if !route.public {
-            auth::require_admin(&req, &env)?;
-        }
+        let now = crate::core::time::Millis::try_from(worker::Date::now().as_millis()).unwrap_or(0);
+        let socket = route.op == Op::DestinationSocket;
+        let principal = auth::authorize(&req, &env, route.access, &params, socket, now)?;
         let ctx = Ctx {
+            principal,
             db: env
                 .d1("DB")
                 .map_err(|e| ApiError::Internal(format!("D1 binding DB: {e}")))?,
-            now: crate::core::time::Millis::try_from(worker::Date::now().as_millis()).unwrap_or(0),
+            now,
             allow_private: Ctx::var(&env, "ALLOW_PRIVATE_DESTINATIONS").as_deref() == Some("true"),
             max_body: Ctx::var(&env, "MAX_BODY_BYTES")
                 .and_then(|v| v.parse().ok())
@@ -119,6 +120,8 @@ mod dispatch {
             Op::DeleteTopic => topics::delete(p, ctx).await,
             Op::TestFilter => filters::test(req, ctx).await,
             Op::Publish => publish::publish(req, ctx, &scheduler).await,
+            Op::MintPortalToken => tenants::mint_portal_token(p, req, ctx).await,
+            Op::DestinationSocket => destinations::socket(p, req, ctx, &scheduler).await,
         }
     }
 }

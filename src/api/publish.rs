@@ -254,7 +254,7 @@ async fn hand_off(
     for (result, (destination, _)) in join_all(calls).await.into_iter().zip(deliveries) {
         match result {
             Ok(_) | Err(SchedulerError::Gone) => {}
-            Err(SchedulerError::Unavailable(e)) => {
+            Err(SchedulerError::Unavailable(e) | SchedulerError::Full(e)) => {
                 console_error!(
                     "{}",
                     json!({ "event": "enqueue_failed", "destination_id": destination.id, "event_id": event.id, "error": e })

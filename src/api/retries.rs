@@ -24,9 +24,6 @@ use worker::{Request, Response};
 pub const DEFAULT_MAX_MANUAL_RETRIES: u32 = 10;
 /// One bulk call re-queues at most this many deliveries; the answer says if more remain.
 pub const BULK_RETRY_LIMIT: usize = 1_000;
-/// Who asked, as recorded on the attempt (tenant tokens will name their subject).
-const ADMIN: &str = "admin";
-
 fn cap(ctx: &Ctx) -> u32 {
     Ctx::var(&ctx.env, "MAX_MANUAL_RETRIES")
         .and_then(|v| v.parse().ok())
@@ -77,7 +74,7 @@ async fn requeue(
         by_destination
             .entry(&c.destination_id)
             .or_default()
-            .push(c.queued(tenant, ctx.now, Some(ADMIN)));
+            .push(c.queued(tenant, ctx.now, Some(ctx.principal.name())));
     }
     let calls = by_destination.iter().map(|(id, deliveries)| {
         let row = known
@@ -243,7 +240,7 @@ pub async fn retry_destination(
     worker::console_log!(
         "{}",
         json!({ "event": "bulk_retry", "job_id": job_id, "tenant_id": tenant, "destination_id": destination.id,
-                "count": requeued.len(), "requested_by": ADMIN })
+                "count": requeued.len(), "requested_by": ctx.principal.name() })
     );
     json(
         202,

@@ -35,6 +35,21 @@ pub enum Op {
     TestFilter,
     DestinationTypes,
     Publish,
+    MintPortalToken,
+    DestinationSocket,
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (the health check).
+    Public,
+    /// The platform's admin key only.
+    Admin,
+    /// The admin key, or a tenant token of the tenant named in the path.
+    Tenant,
+    /// The admin key or any tenant token (catalogues shared by every tenant).
+    Anyone,
 }
 
 pub struct Route {
@@ -42,34 +57,64 @@ pub struct Route {
     /// OpenAPI-style template: `{name}` segments are parameters.
     pub path: &'static str,
     pub op: Op,
-    /// Only the health check answers without a key.
-    pub public: bool,
-}
-
-const fn route(method: &'static str, path: &'static str, op: Op) -> Route {
-    Route {
-        method,
-        path,
-        op,
-        public: false,
-    }
+    pub access: Access,
 }
 
 const TENANT: &str = "/v1/tenants/{tenant_id}";
 
-pub const ROUTES: &[Route] = &[
+const fn starts_with(s: &str, prefix: &str) -> bool {
+    let (s, p) = (s.as_bytes(), prefix.as_bytes());
+    if s.len() < p.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < p.len() {
+        if s[i] != p[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// A route under a tenant is open to that tenant's tokens; any other needs the admin key.
+const fn route(method: &'static str, path: &'static str, op: Op) -> Route {
+    let access = if starts_with(path, TENANT) {
+        Access::Tenant
+    } else {
+        Access::Admin
+    };
     Route {
-        method: "GET",
-        path: "/healthz",
-        op: Op::Health,
-        public: true,
-    },
-    route("GET", "/v1/openapi.json", Op::OpenApi),
+        method,
+        path,
+        op,
+        access,
+    }
+}
+
+const fn with(access: Access, r: Route) -> Route {
+    Route { access, ..r }
+}
+
+pub const ROUTES: &[Route] = &[
+    with(Access::Public, route("GET", "/healthz", Op::Health)),
+    with(
+        Access::Anyone,
+        route("GET", "/v1/openapi.json", Op::OpenApi),
+    ),
     route("POST", "/v1/tenants", Op::CreateTenant),
     route("GET", "/v1/tenants", Op::ListTenants),
     route("GET", TENANT, Op::GetTenant),
-    route("PATCH", TENANT, Op::UpdateTenant),
-    route("DELETE", TENANT, Op::DeleteTenant),
+    with(Access::Admin, route("PATCH", TENANT, Op::UpdateTenant)),
+    with(Access::Admin, route("DELETE", TENANT, Op::DeleteTenant)),
+    with(
+        Access::Admin,
+        route(
+            "POST",
+            "/v1/tenants/{tenant_id}/portal",
+            Op::MintPortalToken,
+        ),
+    ),
     route(
         "POST",
         "/v1/tenants/{tenant_id}/destinations",
@@ -116,6 +161,11 @@ pub const ROUTES: &[Route] = &[
         Op::DestinationStatus,
     ),
     route(
+        "GET",
+        "/v1/tenants/{tenant_id}/destinations/{destination_id}/ws",
+        Op::DestinationSocket,
+    ),
+    route(
         "POST",
         "/v1/tenants/{tenant_id}/destinations/{destination_id}/circuit/reset",
         Op::ResetCircuit,
@@ -152,11 +202,20 @@ pub const ROUTES: &[Route] = &[
         Op::RetryEvent,
     ),
     route("POST", "/v1/topics", Op::CreateTopic),
-    route("GET", "/v1/topics", Op::ListTopics),
-    route("GET", "/v1/topics/{topic}", Op::GetTopic),
+    with(Access::Anyone, route("GET", "/v1/topics", Op::ListTopics)),
+    with(
+        Access::Anyone,
+        route("GET", "/v1/topics/{topic}", Op::GetTopic),
+    ),
     route("DELETE", "/v1/topics/{topic}", Op::DeleteTopic),
-    route("POST", "/v1/filters/test", Op::TestFilter),
-    route("GET", "/v1/destination-types", Op::DestinationTypes),
+    with(
+        Access::Anyone,
+        route("POST", "/v1/filters/test", Op::TestFilter),
+    ),
+    with(
+        Access::Anyone,
+        route("GET", "/v1/destination-types", Op::DestinationTypes),
+    ),
     route("POST", "/v1/publish", Op::Publish),
 ];
 
@@ -276,8 +335,47 @@ mod tests {
 
     #[test]
     fn only_health_is_public() {
-        let public: Vec<_> = ROUTES.iter().filter(|r| r.public).map(|r| r.path).collect();
+        let public: Vec<_> = ROUTES
+            .iter()
+            .filter(|r| r.access == Access::Public)
+            .map(|r| r.path)
+            .collect();
         assert_eq!(public, vec!["/healthz"]);
+    }
+
+    /// A tenant token reaches its own tenant's routes and the shared catalogues; managing
+    /// tenants, topics, publishing and minting tokens stay with the admin key.
+    #[test]
+    fn what_a_tenant_token_may_call() {
+        for r in ROUTES {
+            let under_tenant = r.path.starts_with(TENANT);
+            match r.access {
+                Access::Tenant => assert!(under_tenant, "{r:?}"),
+                Access::Admin if under_tenant => assert!(
+                    matches!(
+                        r.op,
+                        Op::UpdateTenant | Op::DeleteTenant | Op::MintPortalToken
+                    ),
+                    "{r:?}"
+                ),
+                _ => assert!(!under_tenant, "{r:?}"),
+            }
+        }
+        let anyone: Vec<_> = ROUTES
+            .iter()
+            .filter(|r| r.access == Access::Anyone)
+            .map(|r| r.op)
+            .collect();
+        assert_eq!(
+            anyone,
+            [
+                Op::OpenApi,
+                Op::ListTopics,
+                Op::GetTopic,
+                Op::TestFilter,
+                Op::DestinationTypes
+            ]
+        );
     }
 
     /// The OpenAPI document describes exactly the routes the dispatcher answers.

@@ -147,3 +147,50 @@ pub async fn delete(p: &Params, ctx: &Ctx, scheduler: &SchedulerClient<'_>) -> A
     store::delete(&ctx.db, &id).await?;
     no_content()
 }
+
+/// The body of `POST …/portal`; both fields may be left out.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PortalRequest {
+    /// Who the session is for, recorded as `portal:<subject>` on what it does.
+    subject: Option<String>,
+    ttl_seconds: Option<u64>,
+}
+
+/// Mints a tenant token: a session that reaches this tenant's routes and nothing else.
+pub async fn mint_portal_token(p: &Params, req: &mut Request, ctx: &Ctx) -> ApiResult<Response> {
+    use crate::core::tokens::{self, DEFAULT_TTL_SECS, MAX_TTL_SECS, MIN_TTL_SECS};
+    let body: PortalRequest = super::http::read_optional_json(req, ctx).await?;
+    let subject = body.subject.unwrap_or_else(|| "portal".into());
+    let mut errors = vec![];
+    if subject.is_empty() || check_text(&subject, MAX_NAME_CHARS).is_err() {
+        errors.push(FieldError::new(
+            "subject",
+            format!("1 to {MAX_NAME_CHARS} characters, no control characters"),
+        ));
+    }
+    let ttl = body.ttl_seconds.unwrap_or(DEFAULT_TTL_SECS);
+    if !(MIN_TTL_SECS..=MAX_TTL_SECS).contains(&ttl) {
+        errors.push(FieldError::new(
+            "ttl_seconds",
+            format!("between {MIN_TTL_SECS} and {MAX_TTL_SECS}"),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let id = existing(ctx, p).await?;
+    let subject = format!("portal:{subject}");
+    let key = super::auth::token_key(&ctx.env)?;
+    let (token, claims) =
+        tokens::mint(&key, id.as_str(), &subject, ctx.now, ttl).map_err(ApiError::Internal)?;
+    json(
+        201,
+        &serde_json::json!({
+            "token": token,
+            "tenant_id": id.as_str(),
+            "subject": subject,
+            "expires_at": crate::core::time::to_rfc3339(claims.exp * 1_000),
+        }),
+    )
+}

@@ -57,7 +57,7 @@ pub fn destination(d: &DestinationRow) -> Result<Value, ApiError> {
 pub fn status(s: &SchedulerStatus, d: &DestinationRow) -> Result<Value, ApiError> {
     let settings: DeliverySettings = serde_json::from_str(&d.settings)
         .map_err(|e| ApiError::Internal(format!("stored settings: {e}")))?;
-    Ok(json!({
+    let mut view = json!({
         "enabled": d.enabled,
         "circuit": {
             "state": s.circuit.state,
@@ -69,7 +69,11 @@ pub fn status(s: &SchedulerStatus, d: &DestinationRow) -> Result<Value, ApiError
         "next_attempt_at": time(s.next_attempt_at),
         "rate_limit": s.rate_limit,
         "max_in_flight": settings.max_in_flight,
-    }))
+    });
+    if let Some(n) = s.websocket_clients {
+        view["websocket_clients"] = json!(n);
+    }
+    Ok(view)
 }
 
 pub fn delivery(d: &DeliveryRow) -> Value {

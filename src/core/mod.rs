@@ -12,6 +12,7 @@ pub mod rate_limit;
 pub mod retry;
 pub mod signing;
 pub mod time;
+pub mod tokens;
 pub mod topics;
 pub mod validate;
 pub mod wire;

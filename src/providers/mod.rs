@@ -12,6 +12,7 @@ pub mod s3;
 pub mod sqs;
 pub mod webhook;
 pub mod webhook_config;
+pub mod websocket;
 
 use crate::core::classify::Verdict;
 use crate::core::destination::{SecretBundle, TargetConfig, MASK};
@@ -27,6 +28,7 @@ use s3::S3Config;
 use serde_json::Value;
 use sqs::SqsConfig;
 use webhook_config::WebhookConfig;
+use websocket::WebSocketConfig;
 
 /// Every destination type, by the name clients use in `type`.
 pub const TYPES: &[&str] = &[
@@ -37,6 +39,7 @@ pub const TYPES: &[&str] = &[
     "gcp_pubsub",
     "kafka",
     "rabbitmq",
+    "websocket",
 ];
 
 /// The type catalogue served at `GET /v1/destination-types`: per type a description, the
@@ -54,6 +57,7 @@ pub enum Target {
     GcpPubSub(PubSubConfig),
     Kafka(KafkaConfig),
     RabbitMq(RabbitMqConfig),
+    WebSocket(WebSocketConfig),
 }
 
 /// Masks the AWS secret parts of a config's JSON (the access key id stays visible).
@@ -76,6 +80,7 @@ impl TargetConfig for Target {
             "gcp_pubsub" => from_value(config, "config").map(Target::GcpPubSub),
             "kafka" => from_value(config, "config").map(Target::Kafka),
             "rabbitmq" => from_value(config, "config").map(Target::RabbitMq),
+            "websocket" => from_value(config, "config").map(Target::WebSocket),
             other => Err(FieldError::new(
                 "type",
                 format!(
@@ -95,6 +100,7 @@ impl TargetConfig for Target {
             Target::GcpPubSub(_) => "gcp_pubsub",
             Target::Kafka(_) => "kafka",
             Target::RabbitMq(_) => "rabbitmq",
+            Target::WebSocket(_) => "websocket",
         }
     }
 
@@ -107,6 +113,7 @@ impl TargetConfig for Target {
             Target::GcpPubSub(c) => c.validate(allow_private),
             Target::Kafka(c) => c.validate(allow_private),
             Target::RabbitMq(c) => c.validate(allow_private),
+            Target::WebSocket(c) => c.validate(allow_private),
         }
     }
 
@@ -119,6 +126,7 @@ impl TargetConfig for Target {
             Target::GcpPubSub(c) => serde_json::to_value(c),
             Target::Kafka(c) => serde_json::to_value(c),
             Target::RabbitMq(c) => serde_json::to_value(c),
+            Target::WebSocket(c) => serde_json::to_value(c),
         }
         .unwrap_or(Value::Null)
     }
@@ -133,6 +141,7 @@ impl TargetConfig for Target {
             }
             Target::Kafka(c) => serde_json::to_value(c.masked()).unwrap_or(Value::Null),
             Target::RabbitMq(c) => serde_json::to_value(c.masked()).unwrap_or(Value::Null),
+            Target::WebSocket(c) => serde_json::to_value(c).unwrap_or(Value::Null),
             aws => mask_aws(aws.to_json()),
         }
     }
@@ -165,6 +174,7 @@ pub enum AnyProvider {
     PubSub(pubsub::PubSub),
     Kafka(kafka::Kafka),
     RabbitMq(rabbitmq::RabbitMq),
+    WebSocket(websocket::WebSocketProvider),
 }
 
 /// Builds the provider for a destination from its decrypted secrets; `tokens` keeps an
@@ -185,6 +195,7 @@ pub fn for_target(
         Target::GcpPubSub(c) => AnyProvider::PubSub(pubsub::PubSub::new(c.clone(), tokens.clone())),
         Target::Kafka(c) => AnyProvider::Kafka(kafka::Kafka::new(c.clone())),
         Target::RabbitMq(c) => AnyProvider::RabbitMq(rabbitmq::RabbitMq::new(c.clone())),
+        Target::WebSocket(_) => AnyProvider::WebSocket(websocket::WebSocketProvider),
     }
 }
 
@@ -198,6 +209,7 @@ macro_rules! each {
             AnyProvider::PubSub($p) => $e,
             AnyProvider::Kafka($p) => $e,
             AnyProvider::RabbitMq($p) => $e,
+            AnyProvider::WebSocket($p) => $e,
         }
     };
 }

@@ -13,6 +13,8 @@ use worker::{Env, Headers, Method, Request, RequestInit};
 pub enum SchedulerError {
     /// The destination was deleted while the call was on its way.
     Gone,
+    /// The destination takes no more WebSocket clients.
+    Full(String),
     Unavailable(String),
 }
 
@@ -31,16 +33,19 @@ impl<'a> SchedulerClient<'a> {
         SchedulerClient { env }
     }
 
+    fn stub(&self, destination: &DestinationId) -> worker::Result<worker::Stub> {
+        self.env
+            .durable_object("SCHEDULER")?
+            .id_from_name(destination.as_str())?
+            .get_stub()
+    }
+
     async fn call<T: DeserializeOwned>(
         &self,
         destination: &DestinationId,
         request: SchedulerRequest,
     ) -> Result<T, SchedulerError> {
-        let stub = self
-            .env
-            .durable_object("SCHEDULER")?
-            .id_from_name(destination.as_str())?
-            .get_stub()?;
+        let stub = self.stub(destination)?;
         let body = serde_json::to_string(&Envelope {
             v: PROTOCOL_VERSION,
             request,
@@ -103,6 +108,33 @@ impl<'a> SchedulerClient<'a> {
         destination: &DestinationId,
     ) -> Result<SchedulerStatus, SchedulerError> {
         self.call(destination, SchedulerRequest::ResetCircuit).await
+    }
+
+    /// Forwards a WebSocket client's connection to the destination's scheduler; the answer is
+    /// the 101 that hands the client its socket.
+    pub async fn connect(
+        &self,
+        destination: &DestinationId,
+        principal: &str,
+    ) -> Result<worker::Response, SchedulerError> {
+        let stub = self.stub(destination)?;
+        let headers = Headers::new();
+        headers.set("upgrade", "websocket")?;
+        headers.set(super::PRINCIPAL_HEADER, principal)?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Get).with_headers(headers);
+        let url = format!("https://scheduler.internal{}", super::SOCKET_PATH);
+        let req = Request::new_with_init(&url, &init)?;
+        let mut resp = stub.fetch_with_request(req).await?;
+        match resp.status_code() {
+            101 => Ok(resp),
+            410 => Err(SchedulerError::Gone),
+            429 => Err(SchedulerError::Full(resp.text().await.unwrap_or_default())),
+            status => Err(SchedulerError::Unavailable(format!(
+                "scheduler answered {status}: {}",
+                resp.text().await.unwrap_or_default()
+            ))),
+        }
     }
 
     pub async fn purge(&self, destination: &DestinationId) -> Result<(), SchedulerError> {

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod protocol;
+mod sockets;
 mod sql_queue;
 
 use crate::core::crypto::SealKey;
@@ -12,20 +13,26 @@ use crate::core::destination::{DeliverySettings, SecretBundle, TargetConfig};
 use crate::core::engine::{self, Ports, QueueStore, RunLimits};
 use crate::core::time::Millis;
 use crate::providers;
+use crate::providers::websocket::AckBoard;
 use crate::providers::Target;
-use crate::runtime::{now, set_alarm_at, AlarmWakeup, FetchTransport, RuntimeClock};
+use crate::runtime::{now, set_alarm_at, AlarmWakeup, RuntimeClock};
 use crate::store::destinations::DestinationRow;
 use protocol::{Enqueued, Envelope, SchedulerRequest, SchedulerStatus, PROTOCOL_VERSION};
 use serde_json::json;
+use sockets::SchedulerTransport;
 use sql_queue::{OutboxRecord, SqlQueue};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use worker::{
     console_error, console_log, durable_object, DurableObject, Env, Request, Response, Result,
-    State,
+    State, WebSocket, WebSocketIncomingMessage,
 };
 
 const DESTINATION_KEY: &str = "destination";
+/// The path of a WebSocket client's connection request, forwarded by the API.
+pub const SOCKET_PATH: &str = "/ws";
+/// The header that tells the scheduler who connects (set by the API after authentication).
+pub const PRINCIPAL_HEADER: &str = "x-sluice-principal";
 const PURGED_KEY: &str = "purged";
 /// D1 batches stay well under its per-batch limits.
 const OUTBOX_FLUSH_LIMIT: usize = 100;
@@ -76,6 +83,8 @@ pub struct DeliveryScheduler {
     loaded: RefCell<Option<Rc<Loaded>>>,
     /// A run is in progress: another alarm or enqueue leaves the scheduling to it.
     running: Cell<bool>,
+    /// WebSocket clients' acknowledgements, met by the broadcast waiting for them.
+    acks: AckBoard,
 }
 
 impl DurableObject for DeliveryScheduler {
@@ -90,10 +99,14 @@ impl DurableObject for DeliveryScheduler {
             queue,
             loaded: RefCell::new(None),
             running: Cell::new(false),
+            acks: AckBoard::default(),
         }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
+        if req.path() == SOCKET_PATH {
+            return self.connect_client(&req).await;
+        }
         let envelope: Envelope = match req.json().await {
             Ok(e) => e,
             Err(e) => return Response::error(format!("bad scheduler message: {e}"), 400),
@@ -142,6 +155,42 @@ impl DurableObject for DeliveryScheduler {
         }
     }
 
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
+        match message {
+            WebSocketIncomingMessage::String(text) => sockets::on_message(&ws, &text, &self.acks),
+            WebSocketIncomingMessage::Binary(_) => {
+                let _ =
+                    ws.send(&json!({ "type": "error", "message": "send JSON text, not binary" }));
+            }
+        }
+        Ok(())
+    }
+
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        code: usize,
+        _reason: String,
+        _was_clean: bool,
+    ) -> Result<()> {
+        // Complete the closing handshake; 1005/1006 are reserved and may not be sent back.
+        let code = match code {
+            1000..=1003 | 1007..=1014 | 3000..=4999 => code as u16,
+            _ => 1000,
+        };
+        let _ = ws.close(Some(code), Some("closing"));
+        Ok(())
+    }
+
+    async fn websocket_error(&self, _ws: WebSocket, error: worker::Error) -> Result<()> {
+        self.log("websocket_error", json!({ "error": error.to_string() }));
+        Ok(())
+    }
+
     async fn alarm(&self) -> Result<Response> {
         if self.running.replace(true) {
             return Response::ok("run in progress");
@@ -154,6 +203,44 @@ impl DurableObject for DeliveryScheduler {
 }
 
 impl DeliveryScheduler {
+    /// Accepts a WebSocket client of a `websocket` destination.
+    async fn connect_client(&self, req: &Request) -> Result<Response> {
+        if self.queue.get::<bool>(PURGED_KEY).unwrap_or(false) {
+            return Response::error("destination deleted", 410);
+        }
+        let Some(loaded) = self.load() else {
+            return Response::error("destination not configured", 404);
+        };
+        let Target::WebSocket(config) = &loaded.target else {
+            return Response::error("not a websocket destination", 409);
+        };
+        if self.state.get_websockets().len() >= config.max_clients as usize {
+            return Response::error(
+                format!(
+                    "this destination takes at most {} clients",
+                    config.max_clients
+                ),
+                429,
+            );
+        }
+        let info = sockets::ClientInfo {
+            client_id: format!(
+                "cli_{:032x}",
+                u128::from_le_bytes(crate::runtime::random_bytes())
+            ),
+            principal: req.headers().get(PRINCIPAL_HEADER)?.unwrap_or_default(),
+            connected_at: now(),
+        };
+        let response = sockets::accept(&self.state, &info, loaded.row.id.as_str())?;
+        self.log(
+            "websocket_connected",
+            json!({ "client_id": info.client_id, "principal": info.principal, "clients": self.state.get_websockets().len() }),
+        );
+        // Deliveries that were waiting for a client go now (those already due).
+        self.ensure_alarm().await?;
+        Ok(response)
+    }
+
     /// Keeps the newer of the stored and the given snapshot.
     fn configure(&self, row: DestinationRow) {
         // Every enqueue carries the snapshot; only a newer one is written (and decrypted anew).
@@ -264,7 +351,12 @@ impl DeliveryScheduler {
                     available,
                 }
             });
+        let websocket_clients = self
+            .load()
+            .filter(|l| matches!(l.target, Target::WebSocket(_)))
+            .map(|_| self.state.get_websockets().len());
         SchedulerStatus {
+            websocket_clients,
             rate_limit,
             circuit: (&self.queue.breaker()).into(),
             queue_depth: self.queue.depth(),
@@ -289,7 +381,10 @@ impl DeliveryScheduler {
         let wakeup = AlarmWakeup(self.state.storage());
         let ports = Ports {
             store: &self.queue,
-            transport: &FetchTransport,
+            transport: &SchedulerTransport {
+                state: &self.state,
+                board: &self.acks,
+            },
             provider: &provider,
             clock: &RuntimeClock,
             wakeup: &wakeup,

@@ -62,6 +62,9 @@ pub struct SchedulerStatus {
     pub next_attempt_at: Option<Millis>,
     /// The pacing in force, with the deliveries it allows right now.
     pub rate_limit: Option<RateLimitStatus>,
+    /// Connected clients, for a `websocket` destination.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websocket_clients: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,0 +1,114 @@
+//! The scheduler's side of `websocket` destinations: it accepts client connections with the
+//! hibernation API (the object may sleep while clients stay connected), and its transport
+//! sends a broadcast's messages to every client, then waits for acknowledgements.
+
+use crate::core::engine::Transport;
+use crate::core::wire::{HttpRequest, HttpResponse, TransportError, TransportResult};
+use crate::providers::websocket::{AckBoard, BroadcastAnswer, ClientMessage, BROADCAST_URL};
+use crate::runtime::FetchTransport;
+use futures::future::select;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::time::Duration;
+use worker::{Delay, Response, State, WebSocket, WebSocketPair};
+
+/// What a connection carries through hibernation (its attachment).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientInfo {
+    pub client_id: String,
+    /// Who connected (`admin` or a tenant token's subject).
+    pub principal: String,
+    pub connected_at: i64,
+}
+
+/// Accepts a client: the 101 answer whose socket the runtime hands to the client.
+pub fn accept(state: &State, info: &ClientInfo, destination_id: &str) -> worker::Result<Response> {
+    let pair = WebSocketPair::new()?;
+    state.accept_web_socket(&pair.server);
+    pair.server.serialize_attachment(info)?;
+    pair.server.send(&json!({
+        "type": "hello",
+        "destination_id": destination_id,
+        "client_id": info.client_id,
+    }))?;
+    Response::from_websocket(pair.client)
+}
+
+/// Handles what a client sent: acknowledgements go to the board.
+pub fn on_message(ws: &WebSocket, text: &str, board: &AckBoard) {
+    match ClientMessage::parse(text) {
+        Ok(ClientMessage::Ack {
+            event_id,
+            event_ids,
+        }) => {
+            for id in event_id.iter().chain(&event_ids) {
+                board.ack(id);
+            }
+        }
+        Ok(ClientMessage::Ping) => {
+            let _ = ws.send(&json!({ "type": "pong" }));
+        }
+        Err(message) => {
+            let _ = ws.send(&json!({ "type": "error", "message": message }));
+        }
+    }
+}
+
+/// Sends through `fetch`, or to the connected clients for a broadcast.
+pub struct SchedulerTransport<'a> {
+    pub state: &'a State,
+    pub board: &'a AckBoard,
+}
+
+impl Transport for SchedulerTransport<'_> {
+    async fn send(&self, request: HttpRequest, timeout_ms: u64) -> TransportResult {
+        if request.url != BROADCAST_URL {
+            return FetchTransport.send(request, timeout_ms).await;
+        }
+        self.broadcast(&request.body, timeout_ms).await
+    }
+}
+
+impl SchedulerTransport<'_> {
+    async fn broadcast(&self, body: &[u8], timeout_ms: u64) -> TransportResult {
+        let messages: Vec<Value> = serde_json::from_slice(body)
+            .map_err(|e| TransportError::Network(format!("bad broadcast: {e}")))?;
+        let ids: Vec<String> = messages
+            .iter()
+            .filter_map(|m| m["event_id"].as_str().map(str::to_string))
+            .collect();
+        let clients = self.state.get_websockets();
+        self.board.expect(ids.iter().map(String::as_str));
+        let mut reached = 0;
+        for ws in &clients {
+            // A socket that is closing refuses the send; the others still get it.
+            if messages.iter().all(|m| ws.send(m).is_ok()) {
+                reached += 1;
+            }
+        }
+        let started = crate::runtime::now();
+        if reached > 0 {
+            let acked = self.board.all_acked(&ids);
+            let timeout = Delay::from(Duration::from_millis(timeout_ms));
+            futures::pin_mut!(acked);
+            // Either every event was acknowledged, or the time is up: both end the wait.
+            let _ = select(acked, timeout).await;
+        }
+        let acked = self.board.finish(ids.iter().map(String::as_str));
+        if reached == 0 {
+            return Err(TransportError::Network(
+                "no WebSocket client is connected".into(),
+            ));
+        }
+        let answer = BroadcastAnswer {
+            clients: reached,
+            acked,
+            waited_ms: (crate::runtime::now() - started).max(0) as u64,
+        };
+        Ok(HttpResponse {
+            status: 200,
+            headers: vec![],
+            body: serde_json::to_string(&answer).unwrap_or_default(),
+        })
+    }
+}
