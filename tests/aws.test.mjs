@@ -112,3 +112,19 @@ test('aws_s3: PutObject under the key template, with the event id and topic as o
   assert.equal(obj.headers.get('x-amz-meta-sluice-topic'), 'report.ready');
   assert.equal(obj.headers.get('content-type'), 'application/json');
 });
+
+test('aws_sqs: a test send checks the queue against the service before events flow', { timeout: 60_000 }, async () => {
+  const missing = await tenantWith('aws_sqs', { queue_url: `${moto.url}/123456789012/no-such-queue-probe` });
+  const r = await sluice.api('POST', `${missing.base}/test`);
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.ok, false);
+  assert.equal(r.json.transient, false);
+  assert.match(r.json.error, /NonExistentQueue|QueueDoesNotExist/);
+
+  const queueUrl = await moto.createQueue(uniqueId('probe').replace(/[^a-zA-Z0-9_-]/g, ''));
+  const good = await tenantWith('aws_sqs', { queue_url: queueUrl });
+  const ok = await sluice.api('POST', `${good.base}/test`);
+  assert.equal(ok.json.ok, true, ok.text);
+  const [m] = await moto.drain(queueUrl);
+  assert.equal(attr(m, 'sluice-topic'), 'sluice.test');
+});

@@ -58,7 +58,7 @@ fn destination_id(p: &Params) -> ApiResult<DestinationId> {
 }
 
 /// Loads a tenant's destination or answers 404 (also when it belongs to another tenant).
-async fn load(ctx: &Ctx, p: &Params) -> ApiResult<(TenantId, DestinationRow)> {
+pub async fn load(ctx: &Ctx, p: &Params) -> ApiResult<(TenantId, DestinationRow)> {
     let tenant = tenant_id(p)?;
     let id = destination_id(p)?;
     let row = store::get(&ctx.db, &tenant, &id)

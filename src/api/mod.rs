@@ -18,6 +18,8 @@ mod filters;
 #[cfg(target_arch = "wasm32")]
 mod http;
 #[cfg(target_arch = "wasm32")]
+mod probe;
+#[cfg(target_arch = "wasm32")]
 mod publish;
 #[cfg(target_arch = "wasm32")]
 mod retries;
@@ -39,7 +41,7 @@ mod dispatch {
     use super::http::{json, Ctx, DEFAULT_MAX_BODY_BYTES};
     use super::routes::{resolve, Op, Params, Resolved};
     use super::{
-        auth, deliveries, destinations, events, filters, publish, retries, tenants, topics,
+        auth, deliveries, destinations, events, filters, probe, publish, retries, tenants, topics,
     };
     use crate::scheduler::client::SchedulerClient;
     use worker::{Env, Request, Response};
@@ -122,6 +124,7 @@ mod dispatch {
             Op::Publish => publish::publish(req, ctx, &scheduler).await,
             Op::MintPortalToken => tenants::mint_portal_token(p, req, ctx).await,
             Op::DestinationSocket => destinations::socket(p, req, ctx, &scheduler).await,
+            Op::TestDestination => probe::test(p, req, ctx, &scheduler).await,
         }
     }
 }

@@ -37,6 +37,7 @@ pub enum Op {
     Publish,
     MintPortalToken,
     DestinationSocket,
+    TestDestination,
 }
 
 /// Who may call a route.
@@ -164,6 +165,11 @@ pub const ROUTES: &[Route] = &[
         "GET",
         "/v1/tenants/{tenant_id}/destinations/{destination_id}/ws",
         Op::DestinationSocket,
+    ),
+    route(
+        "POST",
+        "/v1/tenants/{tenant_id}/destinations/{destination_id}/test",
+        Op::TestDestination,
     ),
     route(
         "POST",

@@ -217,6 +217,67 @@ pub fn decide(
     }
 }
 
+/// What one test send did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeReport {
+    /// The destination accepted the delivery.
+    pub ok: bool,
+    /// Whether retrying could help (throttling, 5xx, timeouts) when it was refused.
+    pub transient: bool,
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+    pub response_body: Option<String>,
+    pub duration_ms: u64,
+}
+
+/// Sends one delivery once, outside the queue: no retry, no breaker, no record. It runs the
+/// credential step and the request exactly as a delivery would, so it checks a destination's
+/// target and credentials against the real service (`POST …/test`).
+pub async fn probe<T: Transport, P: Provider, C: Clock>(
+    provider: &P,
+    transport: &T,
+    clock: &C,
+    delivery: &QueuedDelivery,
+    timeout_ms: u64,
+) -> ProbeReport {
+    let started = clock.now();
+    let batch = std::slice::from_ref(delivery);
+    let (result, verdict) = match obtain_credential(provider, transport, timeout_ms, started).await
+    {
+        Some((result, verdict)) => (result, verdict),
+        None => match provider.build(batch, started) {
+            Err(e) => (
+                None,
+                Verdict::Permanent {
+                    error: format!("could not build the request: {e}"),
+                },
+            ),
+            Ok(request) => {
+                let result = transport.send(request, timeout_ms).await;
+                let verdict = provider
+                    .interpret(batch, &result, clock.now())
+                    .pop()
+                    .unwrap_or_else(|| classify(&result, clock.now()));
+                (Some(result), verdict)
+            }
+        },
+    };
+    let response = result.as_ref().and_then(|r| r.as_ref().ok());
+    let (ok, transient, error) = match verdict {
+        Verdict::Delivered => (true, false, None),
+        Verdict::Transient { error, .. } => (false, true, Some(error)),
+        Verdict::Permanent { error } => (false, false, Some(error)),
+    };
+    ProbeReport {
+        ok,
+        transient,
+        status_code: response.map(|r| r.status),
+        error,
+        response_body: response.map(|r| snippet(&r.body)),
+        duration_ms: (clock.now() - started).max(0) as u64,
+    }
+}
+
 /// Bounds on one run, so that a long queue yields to other events (the next run follows at once).
 #[derive(Debug, Clone, Copy)]
 pub struct RunLimits {

@@ -678,3 +678,28 @@ fn a_refused_credential_fails_the_deliveries_at_once() {
     assert_eq!(r.attempts[0].status_code, Some(400));
     assert!(w.store.queue.borrow().is_empty());
 }
+
+#[test]
+fn a_probe_runs_the_credential_step_and_one_request_and_leaves_the_queue_alone() {
+    let c = clock();
+    let w = World::new(&c, vec![status(200), status(404)]);
+    let provider = TokenProvider::default();
+    let d = delivery(1, 1_000);
+    let report = block_on(probe(&provider, &w.transport, &c, &d, 1_000));
+    assert_eq!(
+        report,
+        ProbeReport {
+            ok: false,
+            transient: false,
+            status_code: Some(404),
+            error: Some("HTTP 404".into()),
+            response_body: Some("body 404".into()),
+            duration_ms: 10,
+        }
+    );
+    let sent = w.transport.sent.borrow();
+    assert_eq!(sent.len(), 2, "the token, then the request");
+    assert_eq!(sent[1].header("authorization"), Some("body 200"));
+    assert!(w.store.queue.borrow().is_empty());
+    assert_eq!(w.store.breaker(), Breaker::default());
+}

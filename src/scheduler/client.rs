@@ -2,7 +2,7 @@
 //! Durable Object (`id_from_name(destination_id)`).
 
 use super::protocol::{Enqueued, Envelope, SchedulerRequest, SchedulerStatus, PROTOCOL_VERSION};
-use crate::core::engine::QueuedDelivery;
+use crate::core::engine::{ProbeReport, QueuedDelivery};
 use crate::core::ids::DestinationId;
 use crate::store::destinations::DestinationRow;
 use serde::de::DeserializeOwned;
@@ -101,6 +101,21 @@ impl<'a> SchedulerClient<'a> {
         destination: &DestinationId,
     ) -> Result<SchedulerStatus, SchedulerError> {
         self.call(destination, SchedulerRequest::Status).await
+    }
+
+    pub async fn test(
+        &self,
+        destination: &DestinationRow,
+        delivery: QueuedDelivery,
+    ) -> Result<ProbeReport, SchedulerError> {
+        self.call(
+            &destination.id,
+            SchedulerRequest::Test {
+                destination: destination.clone(),
+                delivery,
+            },
+        )
+        .await
     }
 
     pub async fn reset_circuit(

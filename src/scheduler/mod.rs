@@ -10,7 +10,7 @@ mod sql_queue;
 
 use crate::core::crypto::SealKey;
 use crate::core::destination::{DeliverySettings, SecretBundle, TargetConfig};
-use crate::core::engine::{self, Ports, QueueStore, RunLimits};
+use crate::core::engine::{self, Ports, ProbeReport, QueueStore, QueuedDelivery, RunLimits};
 use crate::core::time::Millis;
 use crate::providers;
 use crate::providers::websocket::AckBoard;
@@ -136,6 +136,16 @@ impl DurableObject for DeliveryScheduler {
                 Response::from_json(&Enqueued { queued })
             }
             SchedulerRequest::Status => Response::from_json(&self.status()),
+            SchedulerRequest::Test {
+                destination,
+                delivery,
+            } => {
+                self.configure(destination);
+                match self.load() {
+                    Some(loaded) => Response::from_json(&self.probe(&loaded, &delivery).await),
+                    None => Response::error("the destination cannot be loaded", 500),
+                }
+            }
             SchedulerRequest::ResetCircuit => {
                 let (breaker, transition) = self.queue.breaker().reset();
                 self.queue.save_breaker(&breaker);
@@ -410,6 +420,29 @@ impl DeliveryScheduler {
         }
         self.queue.prune_done(started);
         Ok(())
+    }
+
+    /// One test send, through the same provider, credential step and transport as deliveries.
+    async fn probe(&self, loaded: &Loaded, delivery: &QueuedDelivery) -> ProbeReport {
+        let provider =
+            providers::for_target(&loaded.target, &loaded.secrets, &loaded.tokens, now());
+        let transport = SchedulerTransport {
+            state: &self.state,
+            board: &self.acks,
+        };
+        let report = engine::probe(
+            &provider,
+            &transport,
+            &RuntimeClock,
+            delivery,
+            loaded.settings.timeout_ms,
+        )
+        .await;
+        self.log(
+            "destination_tested",
+            json!({ "ok": report.ok, "status_code": report.status_code }),
+        );
+        report
     }
 
     /// Writes buffered attempt records to D1; on failure they stay for the next run.

@@ -30,6 +30,11 @@ pub enum SchedulerRequest {
         deliveries: Vec<QueuedDelivery>,
     },
     Status,
+    /// Send this one delivery once, outside the queue, and answer a `ProbeReport`.
+    Test {
+        destination: DestinationRow,
+        delivery: QueuedDelivery,
+    },
     ResetCircuit,
     /// The destination is deleted: drop the queue and never send again.
     Purge,

@@ -1,0 +1,73 @@
+//! `POST …/destinations/{id}/test`: one test event sent at once, outside the queue, through
+//! the destination's own provider, credentials and transport. It checks a target and its
+//! credentials against the real service (a wrong key, a missing queue…) before events flow,
+//! and is the dashboard's "test-send".
+
+use super::destinations::load;
+use super::error::{ApiError, ApiResult};
+use super::http::{json, read_optional_json, Ctx};
+use super::routes::Params;
+use crate::core::engine::QueuedDelivery;
+use crate::core::ids::{DeliveryId, EventId};
+use crate::core::topics::validate_topic;
+use crate::core::validate::{check_metadata, FieldError};
+use crate::runtime::random_bytes;
+use crate::scheduler::client::SchedulerClient;
+use serde::Deserialize;
+use serde_json::{json as value, Value};
+use std::collections::BTreeMap;
+use worker::{Request, Response};
+
+/// The topic of a test event unless the request names one.
+pub const TEST_TOPIC: &str = "sluice.test";
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TestRequest {
+    topic: Option<String>,
+    data: Option<Value>,
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+}
+
+pub async fn test(
+    p: &Params,
+    req: &mut Request,
+    ctx: &Ctx,
+    scheduler: &SchedulerClient<'_>,
+) -> ApiResult<Response> {
+    let body: TestRequest = read_optional_json(req, ctx).await?;
+    let (tenant, row) = load(ctx, p).await?;
+    let topic = body.topic.unwrap_or_else(|| TEST_TOPIC.into());
+    let mut errors: Vec<FieldError> = check_metadata("metadata", &body.metadata);
+    if let Err(e) = validate_topic(&topic) {
+        errors.push(FieldError::new("topic", e));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let data = body.data.unwrap_or_else(
+        || value!({ "message": "A test event from Sluice", "destination_id": row.id }),
+    );
+    let random = u128::from_le_bytes(random_bytes());
+    let event_id = EventId::parse(&format!("test_{random:032x}"))
+        .map_err(|e| ApiError::Internal(format!("test event id: {e:?}")))?;
+    let delivery = QueuedDelivery {
+        delivery_id: DeliveryId::generate(ctx.now as u64, random),
+        tenant_id: tenant,
+        event_id,
+        topic,
+        payload: data.to_string(),
+        metadata: body.metadata,
+        attempts: 0,
+        due_at: ctx.now,
+        created_at: ctx.now,
+        manual: Some(ctx.principal.name().to_string()),
+    };
+    let event_id = delivery.event_id.clone();
+    let report = scheduler.test(&row, delivery).await?;
+    let mut view = serde_json::to_value(&report)
+        .map_err(|e| ApiError::Internal(format!("probe report: {e}")))?;
+    view["event_id"] = value!(event_id);
+    json(200, &view)
+}
