@@ -115,6 +115,10 @@ pub trait QueueStore {
     /// Sets due times (a lease, or a retry) and attempt counts.
     fn reschedule(&self, id: &DeliveryId, attempts: u32, due_at: Millis);
     fn remove(&self, id: &DeliveryId);
+    /// Keeps an attempt's record until it is written to D1. The engine calls it right after
+    /// the queue change the attempt caused, with no await between them, so that a runtime
+    /// killed at any point loses neither (the Durable Object commits them together).
+    fn record(&self, attempt: &AttemptRecord);
     /// The earliest due time, if the queue is not empty.
     fn next_due(&self) -> Option<Millis>;
     fn breaker(&self) -> Breaker;
@@ -480,7 +484,7 @@ where
                     }
                     (Verdict::Delivered, _) => None,
                 };
-                report.attempts.push(AttemptRecord {
+                let record = AttemptRecord {
                     id: AttemptId::generate(started as u64, clock.random_u128()),
                     delivery_id: d.delivery_id.clone(),
                     tenant_id: d.tenant_id.clone(),
@@ -494,7 +498,9 @@ where
                     response_body: body.clone(),
                     next_attempt_at,
                     requested_by: d.manual.clone(),
-                });
+                };
+                store.record(&record);
+                report.attempts.push(record);
             }
             if result.is_some() {
                 // Consecutive failures, in attempt order: a delivery resets the count.

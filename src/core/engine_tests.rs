@@ -14,6 +14,7 @@ struct FakeStore {
     breaker: RefCell<Breaker>,
     streak: Cell<u32>,
     bucket: RefCell<crate::core::rate_limit::Bucket>,
+    records: RefCell<Vec<AttemptRecord>>,
 }
 
 impl QueueStore for FakeStore {
@@ -37,6 +38,9 @@ impl QueueStore for FakeStore {
     }
     fn remove(&self, id: &DeliveryId) {
         self.queue.borrow_mut().remove(id);
+    }
+    fn record(&self, attempt: &AttemptRecord) {
+        self.records.borrow_mut().push(attempt.clone());
     }
     fn next_due(&self) -> Option<Millis> {
         self.queue.borrow().values().map(|d| d.due_at).min()
@@ -228,6 +232,17 @@ fn delivers_what_is_due_and_leaves_the_rest() {
     assert_eq!(r.attempts[0].status_code, Some(200));
     assert_eq!(r.next_wake, Some(5_000));
     assert_eq!(w.store.queue.borrow().len(), 1);
+}
+
+#[test]
+fn every_attempt_is_handed_to_the_store_as_it_happens() {
+    let c = clock();
+    let w = World::new(&c, vec![status(500)]);
+    w.push(delivery(1, 1_000));
+    w.push(delivery(2, 1_000));
+    let r = w.run(&settings(3, 10));
+    assert_eq!(*w.store.records.borrow(), r.attempts);
+    assert_eq!(r.attempts.len(), 2);
 }
 
 #[test]

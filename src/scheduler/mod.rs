@@ -403,15 +403,11 @@ impl DeliveryScheduler {
         for t in &report.transitions {
             self.log("circuit_changed", json!({ "transition": format!("{t:?}").to_lowercase(), "circuit": protocol::CircuitStatus::from(&self.queue.breaker()) }));
         }
-        let mut records: Vec<OutboxRecord> = report
-            .attempts
-            .into_iter()
-            .map(OutboxRecord::Attempt)
-            .collect();
+        // The attempts are in the outbox already (the engine hands each over as it happens).
         if let Some(streak) = report.auto_disabled {
-            records.push(self.auto_disable(&loaded, streak));
+            let record = self.auto_disable(&loaded, streak);
+            self.queue.push_outbox(&[record]);
         }
-        self.queue.push_outbox(&records);
         self.flush_outbox().await;
         if self.queue.outbox_len() > 0 {
             let retry = now() + OUTBOX_RETRY_MS;

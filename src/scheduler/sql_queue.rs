@@ -230,6 +230,10 @@ impl QueueStore for SqlQueue {
         );
     }
 
+    fn record(&self, attempt: &AttemptRecord) {
+        self.push_outbox(&[OutboxRecord::Attempt(attempt.clone())]);
+    }
+
     fn next_due(&self) -> Option<Millis> {
         let rows: Vec<MinDue> = self.query("SELECT MIN(due_at) AS t FROM queue", vec![]);
         rows.into_iter().next().and_then(|r| r.t)
