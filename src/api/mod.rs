@@ -18,6 +18,8 @@ mod filters;
 #[cfg(target_arch = "wasm32")]
 mod http;
 #[cfg(target_arch = "wasm32")]
+mod monitoring;
+#[cfg(target_arch = "wasm32")]
 mod publish;
 #[cfg(target_arch = "wasm32")]
 mod retries;
@@ -39,7 +41,8 @@ mod dispatch {
     use super::http::{json, Ctx, DEFAULT_MAX_BODY_BYTES};
     use super::routes::{resolve, Op, Params, Resolved};
     use super::{
-        auth, deliveries, destinations, events, filters, publish, retries, tenants, topics,
+        auth, deliveries, destinations, events, filters, monitoring, publish, retries, tenants,
+        topics,
     };
     use crate::scheduler::client::SchedulerClient;
     use worker::{Env, Request, Response};
@@ -119,6 +122,8 @@ mod dispatch {
             Op::DeleteTopic => topics::delete(p, ctx).await,
             Op::TestFilter => filters::test(req, ctx).await,
             Op::Publish => publish::publish(req, ctx, &scheduler).await,
+            Op::Metrics => monitoring::metrics(ctx).await,
+            Op::DestinationStats => monitoring::stats(p, req, ctx).await,
         }
     }
 }

@@ -35,6 +35,8 @@ pub enum Op {
     TestFilter,
     DestinationTypes,
     Publish,
+    Metrics,
+    DestinationStats,
 }
 
 pub struct Route {
@@ -158,6 +160,13 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/v1/filters/test", Op::TestFilter),
     route("GET", "/v1/destination-types", Op::DestinationTypes),
     route("POST", "/v1/publish", Op::Publish),
+    // Monitoring: every tenant's series, so the admin key only.
+    route("GET", "/metrics", Op::Metrics),
+    route(
+        "GET",
+        "/v1/tenants/{tenant_id}/destinations/{destination_id}/stats",
+        Op::DestinationStats,
+    ),
 ];
 
 /// Path parameters by name.
