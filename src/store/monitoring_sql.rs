@@ -149,7 +149,8 @@ pub fn metrics_sql() -> String {
 }
 
 /// One destination's aggregates in `[from, to)`, summed per interval (`slot` counts
-/// intervals from `from`); only intervals with attempts come back. Served by the primary
+/// intervals from `from`; the casts make it an integer division, as D1 binds every number
+/// as a float); only intervals with attempts come back. Served by the primary
 /// key (destination, minute).
 pub fn stats_sql(
     tenant: &str,
@@ -161,7 +162,7 @@ pub fn stats_sql(
     use SqlValue::{Int, Str};
     (
         format!(
-            "SELECT (minute - ?3) / ?5 AS slot, SUM(delivered) AS delivered, SUM(failed) AS failed, \
+            "SELECT (minute - CAST(?3 AS INTEGER)) / CAST(?5 AS INTEGER) AS slot, SUM(delivered) AS delivered, SUM(failed) AS failed, \
              SUM(retried) AS retried, SUM(latency_sum_ms) AS latency_sum_ms, json_array({}) AS latency \
              FROM attempt_stats WHERE destination_id = ?2 AND minute >= ?3 AND minute < ?4 AND tenant_id = ?1 \
              GROUP BY slot ORDER BY slot",

@@ -19,10 +19,11 @@ fn schema() -> Connection {
     db
 }
 
+/// Bound as D1 binds them: every number is a JavaScript number, i.e. a float.
 fn to_sql(v: &Option<SqlValue>) -> Value {
     match v {
         Some(SqlValue::Str(s)) => Value::Text(s.clone()),
-        Some(SqlValue::Int(n)) => Value::Integer(*n),
+        Some(SqlValue::Int(n)) => Value::Real(*n as f64),
         None => Value::Null,
     }
 }
