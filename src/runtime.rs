@@ -75,6 +75,18 @@ pub fn now() -> Millis {
     worker::Date::now().as_millis() as Millis
 }
 
+/// Prints one structured state-change line (`core::audit`) to the Worker's log.
+pub fn log_change(
+    change: &crate::core::audit::Change,
+    tenant: &crate::core::ids::TenantId,
+    destination: Option<&crate::core::ids::DestinationId>,
+) {
+    worker::console_log!(
+        "{}",
+        crate::core::audit::line(change, tenant, destination, now())
+    );
+}
+
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
     getrandom::getrandom(&mut buf).expect("crypto.getRandomValues is available in Workers");

@@ -6,6 +6,7 @@ use super::http::{json, list as list_response, no_content, page_params, read_val
 use super::routes::Params;
 use super::tenants::{existing, tenant_id};
 use super::views;
+use crate::core::audit::Change;
 use crate::core::crypto::{SealKey, NONCE_BYTES};
 use crate::core::destination::TargetConfig;
 use crate::core::destination::{
@@ -16,6 +17,7 @@ use crate::core::signing::{secret_from_bytes, GENERATED_SECRET_BYTES};
 use crate::core::time::{to_rfc3339, Millis};
 use crate::core::validate::from_value;
 use crate::providers::Target;
+use crate::runtime::log_change;
 use crate::runtime::random_bytes;
 use crate::scheduler::client::SchedulerClient;
 use crate::store::deliveries::STATUSES;
@@ -148,6 +150,14 @@ pub async fn create(
     let id = DestinationId::generate(ctx.now as u64, u128::from_le_bytes(random_bytes()));
     let row = to_row(ctx, id, tenant, &spec, keys, ctx.now)?;
     store::insert(&ctx.db, &row).await?;
+    log_change(
+        &Change::DestinationCreated {
+            kind: &row.kind,
+            enabled: row.enabled,
+        },
+        &row.tenant_id,
+        Some(&row.id),
+    );
     reconfigure(scheduler, &row).await;
     json(
         201,
@@ -247,6 +257,13 @@ pub async fn update(
         updated.disabled_reason = row.disabled_reason.clone();
     }
     store::update(&ctx.db, &updated).await?;
+    log_change(
+        &Change::DestinationUpdated {
+            enabled: updated.enabled,
+        },
+        &updated.tenant_id,
+        Some(&updated.id),
+    );
     reconfigure(scheduler, &updated).await;
     json(
         200,
@@ -260,6 +277,7 @@ pub async fn delete(p: &Params, ctx: &Ctx, scheduler: &SchedulerClient<'_>) -> A
     let (tenant, row) = load(ctx, p).await?;
     scheduler.purge(&row.id).await?;
     store::delete(&ctx.db, &tenant, &row.id).await?;
+    log_change(&Change::DestinationDeleted, &tenant, Some(&row.id));
     no_content()
 }
 
@@ -277,6 +295,12 @@ pub async fn set_enabled(
         row.disabled_reason = (!enabled).then(|| "disabled by API".to_string());
         row.updated_at = ctx.now;
         store::update(&ctx.db, &row).await?;
+        let change = if enabled {
+            Change::DestinationEnabled
+        } else {
+            Change::DestinationDisabled
+        };
+        log_change(&change, &row.tenant_id, Some(&row.id));
     }
     reconfigure(scheduler, &row).await;
     json(200, &views::destination(&row)?)
@@ -313,6 +337,7 @@ pub async fn rotate_secret(
     row.secrets = seal(ctx, &bundle)?;
     row.updated_at = ctx.now;
     store::update(&ctx.db, &row).await?;
+    log_change(&Change::SigningSecretRotated, &row.tenant_id, Some(&row.id));
     reconfigure(scheduler, &row).await;
     json(
         200,

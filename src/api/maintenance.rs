@@ -36,7 +36,13 @@ pub async fn purge_history(env: &Env) {
         Ok(db) => db,
         Err(e) => return console_error!("retention: D1 binding DB: {e}"),
     };
-    match crate::store::retention::purge(&db, cutoff).await {
+    match crate::store::retention::purge(
+        &db,
+        cutoff,
+        now() - crate::core::stats::STATS_RETENTION_MS,
+    )
+    .await
+    {
         Ok(purged) => console_log!(
             "{}",
             json!({ "event": "retention_purge", "days": days, "purged": purged })

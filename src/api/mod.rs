@@ -18,6 +18,8 @@ mod filters;
 #[cfg(target_arch = "wasm32")]
 mod http;
 #[cfg(target_arch = "wasm32")]
+mod monitoring;
+#[cfg(target_arch = "wasm32")]
 mod probe;
 #[cfg(target_arch = "wasm32")]
 mod publish;
@@ -41,7 +43,8 @@ mod dispatch {
     use super::http::{json, Ctx, DEFAULT_MAX_BODY_BYTES};
     use super::routes::{resolve, Op, Params, Resolved};
     use super::{
-        auth, deliveries, destinations, events, filters, probe, publish, retries, tenants, topics,
+        auth, deliveries, destinations, events, filters, monitoring, probe, publish, retries,
+        tenants, topics,
     };
     use crate::scheduler::client::SchedulerClient;
     use worker::{Env, Request, Response};
@@ -125,6 +128,8 @@ mod dispatch {
             Op::MintPortalToken => tenants::mint_portal_token(p, req, ctx).await,
             Op::DestinationSocket => destinations::socket(p, req, ctx, &scheduler).await,
             Op::TestDestination => probe::test(p, req, ctx, &scheduler).await,
+            Op::Metrics => monitoring::metrics(ctx).await,
+            Op::DestinationStats => monitoring::stats(p, req, ctx).await,
         }
     }
 }

@@ -7,9 +7,11 @@ use super::http::{json, read_optional_json, Ctx};
 use super::routes::Params;
 use super::tenants::tenant_id;
 use super::views;
+use crate::core::audit::{Change, RetryScope};
 use crate::core::engine::QueuedDelivery;
 use crate::core::ids::{DeliveryId, DestinationId, EventId, TenantId};
 use crate::core::time::Millis;
+use crate::runtime::log_change;
 use crate::runtime::random_bytes;
 use crate::scheduler::client::{SchedulerClient, SchedulerError};
 use crate::store::deliveries::{self as store, RetryCandidate};
@@ -143,6 +145,15 @@ pub async fn retry_delivery(
             "the delivery changed meanwhile; look at it again".into(),
         ));
     }
+    log_change(
+        &Change::ManualRetryRequested {
+            scope: RetryScope::Delivery(id.as_str()),
+            count: 1,
+            requested_by: ctx.principal.name(),
+        },
+        &tenant,
+        Some(&destination.id),
+    );
     let row = store::get(&ctx.db, &tenant, &destination.id, &id)
         .await?
         .ok_or_else(|| not_found("delivery"))?;
@@ -174,6 +185,15 @@ pub async fn retry_event(
         }
     }
     let requeued = requeue(ctx, scheduler, &tenant, candidates, &known).await?;
+    log_change(
+        &Change::ManualRetryRequested {
+            scope: RetryScope::Event(event.as_str()),
+            count: requeued.len(),
+            requested_by: ctx.principal.name(),
+        },
+        &tenant,
+        None,
+    );
     json(
         202,
         &json!({ "count": requeued.len(), "deliveries": requeued }),
@@ -237,10 +257,14 @@ pub async fn retry_destination(
         "rtj_{}",
         crate::core::ids::new_ulid(ctx.now as u64, u128::from_le_bytes(random_bytes()))
     );
-    worker::console_log!(
-        "{}",
-        json!({ "event": "bulk_retry", "job_id": job_id, "tenant_id": tenant, "destination_id": destination.id,
-                "count": requeued.len(), "requested_by": ctx.principal.name() })
+    log_change(
+        &Change::ManualRetryRequested {
+            scope: RetryScope::Bulk { job_id: &job_id },
+            count: requeued.len(),
+            requested_by: ctx.principal.name(),
+        },
+        &tenant,
+        Some(&destination.id),
     );
     json(
         202,

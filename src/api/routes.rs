@@ -38,6 +38,8 @@ pub enum Op {
     MintPortalToken,
     DestinationSocket,
     TestDestination,
+    Metrics,
+    DestinationStats,
 }
 
 /// Who may call a route.
@@ -223,6 +225,13 @@ pub const ROUTES: &[Route] = &[
         route("GET", "/v1/destination-types", Op::DestinationTypes),
     ),
     route("POST", "/v1/publish", Op::Publish),
+    // Monitoring: every tenant's series, so the admin key only.
+    route("GET", "/metrics", Op::Metrics),
+    route(
+        "GET",
+        "/v1/tenants/{tenant_id}/destinations/{destination_id}/stats",
+        Op::DestinationStats,
+    ),
 ];
 
 /// Path parameters by name.

@@ -106,7 +106,23 @@ pub fn attempt(a: &AttemptRow) -> Value {
         "error": a.error,
         "response_body": a.response_body,
         "requested_by": a.requested_by,
+        "request_headers": request_headers(a.request_headers.as_deref()),
     })
+}
+
+/// Stored `[[name, value], …]` as an object (names are unique in what Sluice sends); null
+/// when no request was sent or the attempt predates header recording.
+fn request_headers(raw: Option<&str>) -> Value {
+    let Some(pairs) = raw.and_then(|r| serde_json::from_str::<Vec<(String, String)>>(r).ok())
+    else {
+        return Value::Null;
+    };
+    Value::Object(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+    )
 }
 
 /// An event without its payload (lists stay small); the detail adds `data`.

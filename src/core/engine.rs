@@ -12,6 +12,7 @@ use crate::core::classify::{classify, Verdict};
 use crate::core::destination::DeliverySettings;
 use crate::core::ids::{AttemptId, DeliveryId, EventId, TenantId};
 use crate::core::rate_limit::Bucket;
+use crate::core::redact::redact;
 use crate::core::retry::RetryPolicy;
 use crate::core::time::Millis;
 use crate::core::wire::{snippet, HttpRequest, TransportResult};
@@ -64,6 +65,11 @@ pub trait Provider {
         now: Millis,
     ) -> Vec<Verdict> {
         vec![classify(result, now); batch.len()]
+    }
+    /// Header names whose values are credentials for this destination (beyond the standard
+    /// ones `core::redact` knows): masked in the attempt record.
+    fn secret_headers(&self) -> Vec<String> {
+        vec![]
     }
     /// A request to send first, when the provider lacks a credential that it obtains over
     /// HTTP (an OAuth access token). `None` when it holds a valid one.
@@ -190,6 +196,10 @@ pub struct AttemptRecord {
     /// Who asked for this attempt, when it was a manual retry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_by: Option<String>,
+    /// The request's headers, credentials masked (`core::redact`); `None` when no request
+    /// was sent (it could not be built, or the credential exchange before it failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_headers: Option<Vec<(String, String)>>,
 }
 
 /// Decides a delivery's fate after attempt number `attempt` (1-based). A manual retry is a
@@ -406,15 +416,17 @@ where
         let exchanges = batches.iter().map(|batch| async move {
             if let Some((result, verdict)) = denied {
                 let at = clock.now();
-                return (result.clone(), now, at, vec![verdict.clone(); batch.len()]);
+                let verdicts = vec![verdict.clone(); batch.len()];
+                return (result.clone(), now, at, verdicts, None);
             }
             match provider.build(batch, now) {
                 Ok(request) => {
+                    let headers = redact(&request.headers, &provider.secret_headers());
                     let started = clock.now();
                     let result = transport.send(request, settings.timeout_ms).await;
                     let finished = clock.now();
                     let verdicts = provider.interpret(batch, &result, finished);
-                    (Some(result), started, finished, verdicts)
+                    (Some(result), started, finished, verdicts, Some(headers))
                 }
                 Err(e) => {
                     let error = format!("could not build the request: {e}");
@@ -423,13 +435,14 @@ where
                         now,
                         now,
                         vec![Verdict::Permanent { error }; batch.len()],
+                        None,
                     )
                 }
             }
         });
         let done = futures::future::join_all(exchanges).await;
 
-        for (batch, (result, started, finished, verdicts)) in batches.iter().zip(done) {
+        for (batch, (result, started, finished, verdicts, headers)) in batches.iter().zip(done) {
             // The breaker watches the endpoint: one signal per request actually sent.
             if result.is_some() {
                 let unhealthy = verdicts.iter().any(Verdict::is_transient);
@@ -498,6 +511,7 @@ where
                     response_body: body.clone(),
                     next_attempt_at,
                     requested_by: d.manual.clone(),
+                    request_headers: headers.clone(),
                 };
                 store.record(&record);
                 report.attempts.push(record);

@@ -718,3 +718,57 @@ fn a_probe_runs_the_credential_step_and_one_request_and_leaves_the_queue_alone()
     assert!(w.store.queue.borrow().is_empty());
     assert_eq!(w.store.breaker(), Breaker::default());
 }
+
+/// Declares `x-custom` secret and sends it with a bearer token.
+struct HeaderProvider;
+
+impl Provider for HeaderProvider {
+    fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<HttpRequest, String> {
+        let mut request = EchoProvider.build(batch, now)?;
+        request.headers.extend([
+            ("authorization".into(), "Bearer s3cret".into()),
+            ("x-custom".into(), "hidden".into()),
+            ("x-visible".into(), "shown".into()),
+        ]);
+        Ok(request)
+    }
+    fn secret_headers(&self) -> Vec<String> {
+        vec!["X-Custom".into()]
+    }
+}
+
+#[test]
+fn attempts_record_the_request_headers_with_credentials_masked() {
+    let c = clock();
+    let w = World::new(&c, vec![status(200)]);
+    w.push(delivery(1, 1_000));
+    let r = w.run_with(&settings(3, 10), &HeaderProvider);
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        r.attempts[0].request_headers,
+        Some(pairs(&[
+            ("x-attempt", "1"),
+            ("authorization", "********"),
+            ("x-custom", "********"),
+            ("x-visible", "shown"),
+        ]))
+    );
+    // What was sent is untouched.
+    assert_eq!(
+        w.transport.sent.borrow()[0].header("authorization"),
+        Some("Bearer s3cret")
+    );
+    // No request, no headers: an unbuildable one, or a refused credential.
+    let w = World::new(&c, vec![status(400)]);
+    let mut d = delivery(2, 1_000);
+    d.payload = "unbuildable".into();
+    w.push(d);
+    assert_eq!(w.run(&settings(3, 10)).attempts[0].request_headers, None);
+    w.push(delivery(3, 1_000));
+    let r = w.run_with(&settings(3, 10), &TokenProvider::default());
+    assert_eq!(r.attempts[0].request_headers, None);
+}

@@ -1,6 +1,7 @@
 //! The functional core: everything that decides, in plain Rust with no `worker` types.
 //! Time and randomness are passed in; nothing here reads a clock or a random source.
 
+pub mod audit;
 pub mod breaker;
 pub mod classify;
 pub mod crypto;
@@ -8,9 +9,12 @@ pub mod destination;
 pub mod engine;
 pub mod filter;
 pub mod ids;
+pub mod metrics;
 pub mod rate_limit;
+pub mod redact;
 pub mod retry;
 pub mod signing;
+pub mod stats;
 pub mod time;
 pub mod tokens;
 pub mod topics;

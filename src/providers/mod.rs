@@ -236,6 +236,10 @@ impl Provider for AnyProvider {
         each!(self, p => p.interpret(batch, result, now))
     }
 
+    fn secret_headers(&self) -> Vec<String> {
+        each!(self, p => p.secret_headers())
+    }
+
     fn credential_request(&self, now: Millis) -> Option<Result<HttpRequest, String>> {
         each!(self, p => p.credential_request(now))
     }

@@ -65,6 +65,20 @@ impl Webhook {
 }
 
 impl Provider for Webhook {
+    /// Custom header values are treated as secrets (they are masked in the config too: they
+    /// often carry a tenant's token), and so are the api_key header and a custom HMAC
+    /// signature header.
+    fn secret_headers(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.config.headers.keys().cloned().collect();
+        if let Some(WebhookAuth::ApiKey { header, .. }) = &self.config.auth {
+            names.push(header.clone());
+        }
+        if let Signing::Hmac { header, .. } = &self.config.signing {
+            names.push(header.clone());
+        }
+        names
+    }
+
     fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<HttpRequest, String> {
         let d = batch.first().ok_or("empty batch")?;
         let body = d.payload.as_bytes().to_vec();
@@ -155,6 +169,43 @@ mod tests {
             auth,
             signing,
         }
+    }
+
+    /// Recorded headers hide the custom headers, the api_key header and the HMAC header; the
+    /// timestamp and Sluice's own headers stay visible.
+    #[test]
+    fn recorded_headers_hide_every_credential() {
+        let hook = Webhook::new(
+            config(
+                Signing::Hmac {
+                    header: "x-hmac".into(),
+                    algorithm: HmacAlgorithm::Sha256,
+                    encoding: SignatureEncoding::Hex,
+                    timestamp_header: Some("x-ts".into()),
+                    secret: None,
+                },
+                Some(WebhookAuth::ApiKey {
+                    header: "x-partner".into(),
+                    key: "k-123".into(),
+                }),
+            ),
+            &bundle(&[("a-receiver-chosen-secret", None)]),
+            0,
+        );
+        let req = hook.build(&[delivery()], 1_614_265_330_000).unwrap();
+        let recorded = crate::core::redact::redact(&req.headers, &hook.secret_headers());
+        let shown = |name: &str| {
+            recorded
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(shown("x-partner"), Some("********"));
+        assert_eq!(shown("x-hmac"), Some("********"));
+        assert_eq!(shown("x-custom"), Some("********"));
+        assert_eq!(shown("x-ts"), Some("1614265330"));
+        assert_eq!(shown("x-sluice-topic"), Some("order.created"));
+        assert!(!format!("{recorded:?}").contains("k-123"));
     }
 
     /// The Standard Webhooks specification's example: same id, timestamp, body and secret

@@ -8,6 +8,8 @@ pub mod protocol;
 mod sockets;
 mod sql_queue;
 
+use crate::core::audit::Change;
+use crate::core::breaker::CircuitState;
 use crate::core::crypto::SealKey;
 use crate::core::destination::{DeliverySettings, SecretBundle, TargetConfig};
 use crate::core::engine::{self, Ports, ProbeReport, QueueStore, QueuedDelivery, RunLimits};
@@ -15,8 +17,9 @@ use crate::core::time::Millis;
 use crate::providers;
 use crate::providers::websocket::AckBoard;
 use crate::providers::Target;
-use crate::runtime::{now, set_alarm_at, AlarmWakeup, RuntimeClock};
+use crate::runtime::{log_change, now, set_alarm_at, AlarmWakeup, RuntimeClock};
 use crate::store::destinations::DestinationRow;
+use crate::store::monitoring::SchedulerState;
 use protocol::{Enqueued, Envelope, SchedulerRequest, SchedulerStatus, PROTOCOL_VERSION};
 use serde_json::json;
 use sockets::SchedulerTransport;
@@ -24,8 +27,8 @@ use sql_queue::{OutboxRecord, SqlQueue};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use worker::{
-    console_error, console_log, durable_object, DurableObject, Env, Request, Response, Result,
-    State, WebSocket, WebSocketIncomingMessage,
+    console_error, durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
+    WebSocketIncomingMessage,
 };
 
 const DESTINATION_KEY: &str = "destination";
@@ -34,21 +37,31 @@ pub const SOCKET_PATH: &str = "/ws";
 /// The header that tells the scheduler who connects (set by the API after authentication).
 pub const PRINCIPAL_HEADER: &str = "x-sluice-principal";
 const PURGED_KEY: &str = "purged";
-/// D1 batches stay well under its per-batch limits.
-const OUTBOX_FLUSH_LIMIT: usize = 100;
+/// The state last handed to D1 for /metrics (depth, circuit, failures), to write only changes.
+const REPORTED_KEY: &str = "reported_state";
+/// D1 batches stay well under its per-batch limits (each attempt is four statements: two
+/// counters, the attempt, the delivery).
+const OUTBOX_FLUSH_LIMIT: usize = 50;
+/// After an enqueue, the state is reported at once only if no run (which reports at its end)
+/// is due within this long: e.g. while the circuit is open.
+const STATE_REPORT_SLACK_MS: Millis = 5_000;
 /// When D1 refused the attempt records, try again this soon.
 const OUTBOX_RETRY_MS: Millis = 5_000;
 
-/// Writes outbox records to D1: attempts in one batch, then any auto-disable.
+/// Writes outbox records to D1: attempts (with their counters) in one batch, then any
+/// auto-disable, then the newest state report.
 async fn write_records(
     db: &worker::D1Database,
     records: Vec<OutboxRecord>,
 ) -> std::result::Result<(), crate::store::StoreError> {
     let mut attempts = vec![];
     let mut disables = vec![];
+    let mut state = None;
     for r in records {
         match r {
             OutboxRecord::Attempt(a) => attempts.push(a),
+            // Only the newest report matters.
+            OutboxRecord::State(s) => state = Some(s),
             OutboxRecord::Disabled {
                 tenant_id,
                 destination_id,
@@ -60,6 +73,11 @@ async fn write_records(
     crate::store::deliveries::record(db, &attempts).await?;
     for (tenant, destination, reason, at) in disables {
         crate::store::destinations::auto_disable(db, &tenant, &destination, &reason, at).await?;
+    }
+    if let Some(s) = state {
+        crate::store::monitoring::report_state_stmt(db, &s)?
+            .run()
+            .await?;
     }
     Ok(())
 }
@@ -133,6 +151,9 @@ impl DurableObject for DeliveryScheduler {
                 self.configure(destination);
                 let queued = deliveries.iter().filter(|d| self.queue.enqueue(d)).count() as u64;
                 self.ensure_alarm().await?;
+                if queued > 0 && !self.run_is_near() {
+                    self.report_state_now().await;
+                }
                 Response::from_json(&Enqueued { queued })
             }
             SchedulerRequest::Status => Response::from_json(&self.status()),
@@ -150,9 +171,10 @@ impl DurableObject for DeliveryScheduler {
                 let (breaker, transition) = self.queue.breaker().reset();
                 self.queue.save_breaker(&breaker);
                 if transition.is_some() {
-                    self.log("circuit_reset", json!({}));
+                    self.log(&Change::CircuitReset);
                 }
                 self.ensure_alarm().await?;
+                self.report_state_now().await;
                 Response::from_json(&self.status())
             }
             SchedulerRequest::Purge => {
@@ -197,7 +219,8 @@ impl DurableObject for DeliveryScheduler {
     }
 
     async fn websocket_error(&self, _ws: WebSocket, error: worker::Error) -> Result<()> {
-        self.log("websocket_error", json!({ "error": error.to_string() }));
+        console_error!("websocket error: {error}");
+        self.log(&Change::ClientError);
         Ok(())
     }
 
@@ -242,10 +265,11 @@ impl DeliveryScheduler {
             connected_at: now(),
         };
         let response = sockets::accept(&self.state, &info, loaded.row.id.as_str())?;
-        self.log(
-            "websocket_connected",
-            json!({ "client_id": info.client_id, "principal": info.principal, "clients": self.state.get_websockets().len() }),
-        );
+        self.log(&Change::ClientConnected {
+            client_id: &info.client_id,
+            principal: &info.principal,
+            clients: self.state.get_websockets().len(),
+        });
         // Deliveries that were waiting for a client go now (those already due).
         self.ensure_alarm().await?;
         Ok(response)
@@ -400,12 +424,21 @@ impl DeliveryScheduler {
             wakeup: &wakeup,
         };
         let report = engine::run(ports, &loaded.settings, RunLimits::default()).await;
+        let breaker = self.queue.breaker();
         for t in &report.transitions {
-            self.log("circuit_changed", json!({ "transition": format!("{t:?}").to_lowercase(), "circuit": protocol::CircuitStatus::from(&self.queue.breaker()) }));
+            let transition = format!("{t:?}").to_lowercase();
+            self.log(&Change::CircuitChanged {
+                transition: &transition,
+                state: breaker.state,
+                consecutive_failures: breaker.consecutive_failures,
+            });
         }
         // The attempts are in the outbox already (the engine hands each over as it happens).
         if let Some(streak) = report.auto_disabled {
             let record = self.auto_disable(&loaded, streak);
+            self.queue.push_outbox(&[record]);
+        }
+        if let Some(record) = self.state_change().map(OutboxRecord::State) {
             self.queue.push_outbox(&[record]);
         }
         self.flush_outbox().await;
@@ -434,10 +467,10 @@ impl DeliveryScheduler {
             loaded.settings.timeout_ms,
         )
         .await;
-        self.log(
-            "destination_tested",
-            json!({ "ok": report.ok, "status_code": report.status_code }),
-        );
+        self.log(&Change::DestinationTested {
+            ok: report.ok,
+            status_code: report.status_code,
+        });
         report
     }
 
@@ -474,10 +507,9 @@ impl DeliveryScheduler {
         row.updated_at = at;
         self.queue.put(DESTINATION_KEY, &row);
         self.loaded.replace(None);
-        self.log(
-            "destination_auto_disabled",
-            json!({ "consecutive_failures": streak }),
-        );
+        self.log(&Change::DestinationAutoDisabled {
+            consecutive_failures: streak,
+        });
         OutboxRecord::Disabled {
             tenant_id: row.tenant_id,
             destination_id: row.id,
@@ -486,15 +518,55 @@ impl DeliveryScheduler {
         }
     }
 
-    /// One structured log line per state change; never credentials.
-    fn log(&self, event: &str, fields: serde_json::Value) {
-        let (destination_id, tenant_id) = self
-            .load()
-            .map(|l| (l.row.id.to_string(), l.row.tenant_id.to_string()))
-            .unwrap_or_default();
-        console_log!(
-            "{}",
-            json!({ "event": event, "destination_id": destination_id, "tenant_id": tenant_id, "fields": fields })
+    /// One structured log line per state change (`core::audit`: typed fields, never
+    /// credentials).
+    fn log(&self, change: &Change) {
+        match self.load() {
+            Some(l) => log_change(change, &l.row.tenant_id, Some(&l.row.id)),
+            None => console_error!("state change {} of an unloaded scheduler", change.name()),
+        }
+    }
+
+    /// Whether a run is due soon (and will report the state at its end).
+    fn run_is_near(&self) -> bool {
+        self.load().is_some_and(|l| l.row.enabled)
+            && self
+                .next_attempt_at()
+                .is_some_and(|t| t <= now() + STATE_REPORT_SLACK_MS)
+    }
+
+    /// The queue depth and circuit for /metrics, if they changed since the last report
+    /// (which this marks as reported).
+    fn state_change(&self) -> Option<SchedulerState> {
+        let loaded = self.load()?;
+        let breaker = self.queue.breaker();
+        let current = (
+            self.queue.depth(),
+            breaker.state,
+            breaker.consecutive_failures,
         );
+        if self.queue.get::<(u64, CircuitState, u32)>(REPORTED_KEY) == Some(current) {
+            return None;
+        }
+        self.queue.put(REPORTED_KEY, &current);
+        Some(SchedulerState {
+            tenant_id: loaded.row.tenant_id.clone(),
+            destination_id: loaded.row.id.clone(),
+            queue_depth: current.0,
+            circuit: current.1,
+            consecutive_failures: current.2,
+            at: now(),
+        })
+    }
+
+    /// Reports a changed state through the outbox now, outside a run.
+    async fn report_state_now(&self) {
+        if self.running.get() {
+            return;
+        }
+        if let Some(state) = self.state_change() {
+            self.queue.push_outbox(&[OutboxRecord::State(state)]);
+            self.flush_outbox().await;
+        }
     }
 }

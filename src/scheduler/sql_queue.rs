@@ -5,6 +5,7 @@ use crate::core::engine::{AttemptRecord, QueueStore, QueuedDelivery};
 use crate::core::ids::{DeliveryId, DestinationId, TenantId};
 use crate::core::rate_limit::Bucket;
 use crate::core::time::Millis;
+use crate::store::monitoring::SchedulerState;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use worker::{console_error, SqlStorage, SqlStorageValue};
@@ -27,7 +28,7 @@ CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL);
 ";
 
-/// What the scheduler owes D1: attempt records, and an auto-disable.
+/// What the scheduler owes D1: attempt records, an auto-disable, and its state for /metrics.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OutboxRecord {
@@ -38,6 +39,7 @@ pub enum OutboxRecord {
         reason: String,
         at: Millis,
     },
+    State(SchedulerState),
 }
 
 pub struct SqlQueue {

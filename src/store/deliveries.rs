@@ -1,6 +1,8 @@
 //! Deliveries and their attempts: what users inspect. The scheduler writes attempts here in
 //! batches; the API only reads.
 
+use super::monitoring::args;
+use super::monitoring_sql::{attempt_values, counter_statements, INSERT_ATTEMPT};
 use super::{batch, first, rows, stmt, StoreResult};
 use crate::core::engine::{AttemptOutcome, AttemptRecord, QueuedDelivery};
 use crate::core::ids::{AttemptId, DeliveryId, DestinationId, EventId, TenantId};
@@ -44,6 +46,9 @@ pub struct AttemptRow {
     pub error: Option<String>,
     pub response_body: Option<String>,
     pub requested_by: Option<String>,
+    /// JSON `[[name, value], …]`, credentials masked.
+    #[serde(default)]
+    pub request_headers: Option<String>,
 }
 
 /// A page of a destination's deliveries, newest first, optionally of one status; `limit + 1` rows.
@@ -97,38 +102,26 @@ pub async fn attempts(
     rows(
         db,
         "SELECT id, delivery_id, attempt, trigger, started_at, duration_ms, status_code, outcome, error, response_body, \
-         requested_by \
+         requested_by, request_headers \
          FROM attempts WHERE tenant_id = ?1 AND delivery_id = ?2 ORDER BY attempt, started_at",
         &[tenant.as_str().into(), delivery.as_str().into()],
     )
     .await
 }
 
-/// Records attempts and the resulting delivery states in one batch. A delivery's row never
-/// goes backwards: an older record arriving late (a retried write) does not overwrite a newer one.
+/// Records attempts, their counters (`monitoring_sql`) and the resulting delivery states in
+/// one batch. A delivery's row never goes backwards: an older record arriving late (a
+/// retried write) does not overwrite a newer one; a re-sent batch counts nothing twice.
 pub async fn record(db: &D1Database, records: &[AttemptRecord]) -> StoreResult<()> {
-    let mut statements = Vec::with_capacity(records.len() * 2);
+    let mut statements = Vec::with_capacity(records.len() * 4);
     for r in records {
         let t = r.tenant_id.as_str();
-        statements.push(stmt(
-            db,
-            "INSERT OR IGNORE INTO attempts (id, delivery_id, tenant_id, attempt, trigger, started_at, duration_ms, \
-             status_code, outcome, error, response_body, requested_by) \
-             VALUES (?1, ?2, ?3, ?4, CASE WHEN ?11 IS NULL THEN 'scheduled' ELSE 'manual' END, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            &[
-                r.id.as_str().into(),
-                r.delivery_id.as_str().into(),
-                t.into(),
-                (r.attempt as i64).into(),
-                r.started_at.into(),
-                (r.duration_ms as i64).into(),
-                r.status_code.map(i64::from).into(),
-                r.outcome.as_str().into(),
-                r.error.as_ref().into(),
-                r.response_body.as_ref().into(),
-                r.requested_by.as_ref().into(),
-            ],
-        )?);
+        // The counters first: they count only an attempt not recorded yet.
+        for (sql, values) in counter_statements(r) {
+            statements.push(stmt(db, &sql, &args(&values))?);
+        }
+        let values = attempt_values(r);
+        statements.push(stmt(db, INSERT_ATTEMPT, &args(&values))?);
         let status = match r.outcome {
             AttemptOutcome::Delivered => "delivered",
             AttemptOutcome::Retry => "pending",

@@ -166,27 +166,28 @@ pub async fn update(db: &D1Database, d: &DestinationRow) -> StoreResult<()> {
 /// Deletes a destination with its deliveries and their attempts. Returns whether it existed.
 pub async fn delete(db: &D1Database, tenant: &TenantId, id: &DestinationId) -> StoreResult<bool> {
     let (t, d) = (tenant.as_str(), id.as_str());
-    let changes = batch(
-        db,
-        vec![
-            stmt(
-                db,
-                "DELETE FROM attempts WHERE tenant_id = ?1 AND delivery_id IN \
+    let mut statements = vec![];
+    for sql in super::monitoring_sql::DELETE_FOR_DESTINATION {
+        statements.push(stmt(db, sql, &[t.into(), d.into()])?);
+    }
+    statements.extend([
+        stmt(
+            db,
+            "DELETE FROM attempts WHERE tenant_id = ?1 AND delivery_id IN \
                  (SELECT id FROM deliveries WHERE tenant_id = ?1 AND destination_id = ?2)",
-                &[t.into(), d.into()],
-            )?,
-            stmt(
-                db,
-                "DELETE FROM deliveries WHERE tenant_id = ?1 AND destination_id = ?2",
-                &[t.into(), d.into()],
-            )?,
-            stmt(
-                db,
-                "DELETE FROM destinations WHERE tenant_id = ?1 AND id = ?2",
-                &[t.into(), d.into()],
-            )?,
-        ],
-    )
-    .await?;
+            &[t.into(), d.into()],
+        )?,
+        stmt(
+            db,
+            "DELETE FROM deliveries WHERE tenant_id = ?1 AND destination_id = ?2",
+            &[t.into(), d.into()],
+        )?,
+        stmt(
+            db,
+            "DELETE FROM destinations WHERE tenant_id = ?1 AND id = ?2",
+            &[t.into(), d.into()],
+        )?,
+    ]);
+    let changes = batch(db, statements).await?;
     Ok(changes.last().copied().unwrap_or(0) > 0)
 }

@@ -24,7 +24,7 @@ pub struct EventRow {
 pub struct NewDelivery<'a> {
     pub id: &'a DeliveryId,
     pub destination_id: &'a DestinationId,
-    /// `pending` (queued), or `skipped` (the destination is disabled).
+    /// `pending` (queued), `skipped` (the destination is disabled) or `filtered`.
     pub status: &'static str,
 }
 
@@ -71,6 +71,22 @@ pub async fn insert_with_deliveries(
                 d.status.into(),
             ],
         )?);
+    }
+    // Filtered and skipped deliveries are never attempted: they are counted here, for
+    // /metrics, under the same condition as their rows.
+    for d in deliveries {
+        if let Some(sql) = super::monitoring_sql::count_at_publish(d.status) {
+            statements.push(stmt(
+                db,
+                &sql,
+                &[
+                    d.destination_id.as_str().into(),
+                    t.into(),
+                    e.into(),
+                    publish_key.into(),
+                ],
+            )?);
+        }
     }
     let changes = batch(db, statements).await?;
     Ok(changes.first().copied().unwrap_or(0) == 1)
@@ -151,7 +167,7 @@ pub async fn attempts(
     rows(
         db,
         "SELECT a.id, a.delivery_id, a.attempt, a.trigger, a.started_at, a.duration_ms, a.status_code, a.outcome, \
-         a.error, a.response_body, a.requested_by FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
+         a.error, a.response_body, a.requested_by, a.request_headers FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
          WHERE d.tenant_id = ?1 AND d.event_id = ?2 AND a.tenant_id = ?1 ORDER BY a.started_at, a.attempt",
         &[tenant.as_str().into(), id.as_str().into()],
     )

@@ -9,6 +9,9 @@ pub mod event_search;
 #[cfg(target_arch = "wasm32")]
 pub mod events;
 #[cfg(target_arch = "wasm32")]
+pub mod monitoring;
+pub mod monitoring_sql;
+#[cfg(target_arch = "wasm32")]
 pub mod retention;
 #[cfg(target_arch = "wasm32")]
 pub mod tenants;

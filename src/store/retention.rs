@@ -16,6 +16,8 @@ pub struct Purged {
     pub attempts: usize,
     pub deliveries: usize,
     pub events: usize,
+    /// Per-minute stats rows (kept `STATS_RETENTION_MS`, whatever `RETENTION_DAYS` says).
+    pub stats: usize,
 }
 
 async fn purge_in_slices(db: &D1Database, sql: &str, cutoff: Millis) -> StoreResult<usize> {
@@ -31,9 +33,10 @@ async fn purge_in_slices(db: &D1Database, sql: &str, cutoff: Millis) -> StoreRes
     Ok(total)
 }
 
-/// Deletes attempts, finished deliveries and events older than `cutoff`. An event is kept
-/// while any of its deliveries is pending.
-pub async fn purge(db: &D1Database, cutoff: Millis) -> StoreResult<Purged> {
+/// Deletes attempts, finished deliveries and events older than `cutoff`, and per-minute stats
+/// older than `stats_cutoff`. An event is kept while any of its deliveries is pending.
+/// (The monotonic counters of `/metrics` are never purged.)
+pub async fn purge(db: &D1Database, cutoff: Millis, stats_cutoff: Millis) -> StoreResult<Purged> {
     let attempts = purge_in_slices(
         db,
         "DELETE FROM attempts WHERE rowid IN (SELECT a.rowid FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
@@ -59,5 +62,6 @@ pub async fn purge(db: &D1Database, cutoff: Millis) -> StoreResult<Purged> {
         attempts,
         deliveries,
         events,
+        stats: purge_in_slices(db, super::monitoring_sql::PURGE_STATS, stats_cutoff).await?,
     })
 }

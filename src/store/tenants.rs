@@ -94,24 +94,25 @@ pub async fn destination_ids(db: &D1Database, id: &TenantId) -> StoreResult<Vec<
 /// Deletes a tenant and everything it owns, atomically. Returns whether it existed.
 pub async fn delete(db: &D1Database, id: &TenantId) -> StoreResult<bool> {
     let t = id.as_str();
-    let changes = batch(
-        db,
-        vec![
-            stmt(db, "DELETE FROM attempts WHERE tenant_id = ?1", &[t.into()])?,
-            stmt(
-                db,
-                "DELETE FROM deliveries WHERE tenant_id = ?1",
-                &[t.into()],
-            )?,
-            stmt(db, "DELETE FROM events WHERE tenant_id = ?1", &[t.into()])?,
-            stmt(
-                db,
-                "DELETE FROM destinations WHERE tenant_id = ?1",
-                &[t.into()],
-            )?,
-            stmt(db, "DELETE FROM tenants WHERE id = ?1", &[t.into()])?,
-        ],
-    )
-    .await?;
+    let mut statements = vec![];
+    for sql in super::monitoring_sql::DELETE_FOR_TENANT {
+        statements.push(stmt(db, sql, &[t.into()])?);
+    }
+    statements.extend([
+        stmt(db, "DELETE FROM attempts WHERE tenant_id = ?1", &[t.into()])?,
+        stmt(
+            db,
+            "DELETE FROM deliveries WHERE tenant_id = ?1",
+            &[t.into()],
+        )?,
+        stmt(db, "DELETE FROM events WHERE tenant_id = ?1", &[t.into()])?,
+        stmt(
+            db,
+            "DELETE FROM destinations WHERE tenant_id = ?1",
+            &[t.into()],
+        )?,
+        stmt(db, "DELETE FROM tenants WHERE id = ?1", &[t.into()])?,
+    ]);
+    let changes = batch(db, statements).await?;
     Ok(changes.last().copied().unwrap_or(0) > 0)
 }

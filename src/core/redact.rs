@@ -1,0 +1,147 @@
+//! Request headers as an attempt records them: names and values, with every credential
+//! replaced by `MASK`. What counts as a credential: the headers that carry one by standard or
+//! convention (auth, cookies, API keys, signatures, AWS session tokens), any header whose
+//! name says it holds a secret, and the headers a destination declares secret
+//! (`Provider::secret_headers`: a webhook's custom headers, its api_key header, its HMAC
+//! signature header).
+
+use crate::core::destination::MASK;
+
+/// Headers whose value is a credential by definition.
+const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "api-key",
+    "webhook-signature",
+    "x-amz-security-token",
+    "x-goog-api-key",
+];
+
+/// Name fragments that mark a header as secret wherever they appear (`x-hub-signature-256`,
+/// `x-auth-token`, `x-client-secret`…). A false positive hides a harmless value; a false
+/// negative leaks a credential into every attempt record, so the list leans wide.
+const SECRET_FRAGMENTS: &[&str] = &[
+    "auth",
+    "signature",
+    "secret",
+    "token",
+    "password",
+    "passwd",
+    "api-key",
+    "apikey",
+    "api_key",
+    "session",
+    "cookie",
+    "credential",
+];
+
+/// Whether a header's value must not be recorded. `declared` are the destination's own
+/// secret header names (any case).
+pub fn is_secret(name: &str, declared: &[String]) -> bool {
+    let lower = name.to_ascii_lowercase();
+    SECRET_HEADERS.contains(&lower.as_str())
+        || SECRET_FRAGMENTS.iter().any(|f| lower.contains(f))
+        || declared.iter().any(|d| d.eq_ignore_ascii_case(name))
+}
+
+/// The headers as recorded: same names and order, secret values replaced by `MASK`.
+pub fn redact(headers: &[(String, String)], declared: &[String]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let value = if is_secret(name, declared) {
+                MASK.to_string()
+            } else {
+                value.clone()
+            };
+            (name.clone(), value)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn standard_credentials_are_masked_and_the_rest_kept_in_order() {
+        let headers = h(&[
+            ("content-type", "application/json"),
+            ("Authorization", "Bearer s3cret"),
+            ("Proxy-Authorization", "Basic abc"),
+            ("cookie", "sid=1"),
+            ("X-API-Key", "k"),
+            ("webhook-id", "evt_1"),
+            ("webhook-timestamp", "1700000000"),
+            ("webhook-signature", "v1,abc="),
+            ("x-amz-security-token", "FQoG"),
+            ("x-amz-date", "20261123T120000Z"),
+            ("x-sluice-event-id", "evt_1"),
+            ("user-agent", "Sluice/0.1.0 (webhook delivery)"),
+        ]);
+        assert_eq!(
+            redact(&headers, &[]),
+            h(&[
+                ("content-type", "application/json"),
+                ("Authorization", MASK),
+                ("Proxy-Authorization", MASK),
+                ("cookie", MASK),
+                ("X-API-Key", MASK),
+                ("webhook-id", "evt_1"),
+                ("webhook-timestamp", "1700000000"),
+                ("webhook-signature", MASK),
+                ("x-amz-security-token", MASK),
+                ("x-amz-date", "20261123T120000Z"),
+                ("x-sluice-event-id", "evt_1"),
+                ("user-agent", "Sluice/0.1.0 (webhook delivery)"),
+            ])
+        );
+    }
+
+    #[test]
+    fn secret_looking_names_are_masked() {
+        for name in [
+            "x-hub-signature-256",
+            "X-Auth-Token",
+            "x-client-secret",
+            "x-session-id",
+            "x-my-apikey",
+        ] {
+            assert!(is_secret(name, &[]), "{name}");
+        }
+        for name in ["x-tenant", "x-sluice-topic", "content-length", "accept"] {
+            assert!(!is_secret(name, &[]), "{name}");
+        }
+    }
+
+    #[test]
+    fn headers_the_destination_declares_are_masked_in_any_case() {
+        let declared = vec!["X-Tenant".to_string(), "x-custom-hmac".to_string()];
+        let out = redact(
+            &h(&[
+                ("x-tenant", "acme"),
+                ("X-CUSTOM-HMAC", "ab12"),
+                ("x-other", "v"),
+            ]),
+            &declared,
+        );
+        assert_eq!(
+            out,
+            h(&[
+                ("x-tenant", MASK),
+                ("X-CUSTOM-HMAC", MASK),
+                ("x-other", "v")
+            ])
+        );
+    }
+}

@@ -1,0 +1,338 @@
+use super::*;
+use crate::core::ids::{AttemptId, DeliveryId, EventId, TenantId};
+use rusqlite::types::Value;
+use rusqlite::{params_from_iter, Connection};
+
+/// The D1 schema, from the migrations in order.
+fn schema() -> Connection {
+    let db = Connection::open_in_memory().unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    files.sort();
+    for f in files {
+        db.execute_batch(&std::fs::read_to_string(f).unwrap())
+            .unwrap();
+    }
+    db
+}
+
+/// Bound as D1 binds them: every number is a JavaScript number, i.e. a float.
+fn to_sql(v: &Option<SqlValue>) -> Value {
+    match v {
+        Some(SqlValue::Str(s)) => Value::Text(s.clone()),
+        Some(SqlValue::Int(n)) => Value::Real(*n as f64),
+        None => Value::Null,
+    }
+}
+
+fn exec(db: &Connection, sql: &str, values: &[Option<SqlValue>]) -> usize {
+    db.execute(sql, params_from_iter(values.iter().map(to_sql)))
+        .unwrap()
+}
+
+fn id(prefix: &str, n: u32) -> String {
+    format!("{prefix}{:0>26}", n)
+}
+
+/// Two destinations of `acme`, one of `other`, with deliveries.
+fn seeded() -> Connection {
+    let db = schema();
+    db.execute_batch(&format!(
+        "INSERT INTO destinations (id, tenant_id, type, topics, enabled, config, settings, secrets, created_at, updated_at)
+         VALUES ('{a}', 'acme', 'webhook', '[]', 1, '{{}}', '{{}}', '', 0, 0),
+                ('{b}', 'acme', 'aws_sqs', '[]', 0, '{{}}', '{{}}', '', 0, 0),
+                ('{c}', 'other', 'webhook', '[]', 1, '{{}}', '{{}}', '', 0, 0);
+         INSERT INTO deliveries (id, tenant_id, event_id, destination_id, topic, status, created_at, updated_at)
+         VALUES ('{d1}', 'acme', 'e1', '{a}', 't', 'pending', 0, 0),
+                ('{d2}', 'acme', 'e2', '{a}', 't', 'pending', 0, 0),
+                ('{d3}', 'other', 'e3', '{c}', 't', 'pending', 0, 0);",
+        a = id("des_", 1),
+        b = id("des_", 2),
+        c = id("des_", 3),
+        d1 = id("dlv_", 1),
+        d2 = id("dlv_", 2),
+        d3 = id("dlv_", 3),
+    ))
+    .unwrap();
+    db
+}
+
+fn attempt(
+    n: u32,
+    delivery: u32,
+    tenant: &str,
+    outcome: AttemptOutcome,
+    ms: u64,
+    sent: bool,
+    at: Millis,
+) -> AttemptRecord {
+    AttemptRecord {
+        id: AttemptId::parse(&id("atm_", n)).unwrap(),
+        delivery_id: DeliveryId::parse(&id("dlv_", delivery)).unwrap(),
+        tenant_id: TenantId::parse(tenant).unwrap(),
+        event_id: EventId::parse("e1").unwrap(),
+        attempt: n,
+        started_at: at,
+        duration_ms: ms,
+        status_code: sent.then_some(200),
+        outcome,
+        error: None,
+        response_body: None,
+        next_attempt_at: None,
+        requested_by: None,
+        request_headers: sent.then(|| vec![("content-type".into(), "application/json".into())]),
+    }
+}
+
+/// What `store::deliveries::record` sends for one attempt, in its order.
+fn record(db: &Connection, r: &AttemptRecord) {
+    for (sql, values) in counter_statements(r) {
+        exec(db, &sql, &values);
+    }
+    exec(db, INSERT_ATTEMPT, &attempt_values(r));
+}
+
+fn counters(db: &Connection, destination: u32) -> Vec<i64> {
+    db.query_row(
+        "SELECT delivered, failed, retried, filtered, skipped, latency_sum_ms, l0, l3, l13 \
+         FROM destination_metrics WHERE destination_id = ?1",
+        [id("des_", destination)],
+        |r| (0..9).map(|i| r.get::<_, i64>(i)).collect(),
+    )
+    .unwrap()
+}
+
+const T0: Millis = 1_699_999_980_000; // a whole minute
+
+#[test]
+fn each_attempt_is_counted_once_however_often_its_batch_is_sent() {
+    let db = seeded();
+    let records = [
+        attempt(1, 1, "acme", AttemptOutcome::Retry, 40, true, T0 + 1_000),
+        attempt(
+            2,
+            1,
+            "acme",
+            AttemptOutcome::Delivered,
+            3,
+            true,
+            T0 + 61_000,
+        ),
+        // Not sent (could not be built): counted as failed, no latency.
+        attempt(3, 2, "acme", AttemptOutcome::Failed, 0, false, T0 + 62_000),
+        attempt(4, 3, "other", AttemptOutcome::Delivered, 70_000, true, T0),
+    ];
+    for _ in 0..2 {
+        for r in &records {
+            record(&db, r);
+        }
+    }
+    // delivered, failed, retried, filtered, skipped, latency sum, ≤5 ms, ≤50 ms, overflow
+    assert_eq!(counters(&db, 1), vec![1, 1, 1, 0, 0, 43, 1, 1, 0]);
+    assert_eq!(counters(&db, 3), vec![1, 0, 0, 0, 0, 70_000, 0, 0, 1]);
+    let n: i64 = db
+        .query_row("SELECT COUNT(*) FROM attempts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 4);
+    // Per minute: the retry in the first minute, the delivery and the failure in the next.
+    let mut q = db
+        .prepare("SELECT minute, delivered, failed, retried FROM attempt_stats WHERE destination_id = ?1 ORDER BY minute")
+        .unwrap();
+    let rows: Vec<(i64, i64, i64, i64)> = q
+        .query_map([id("des_", 1)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows, vec![(T0, 0, 0, 1), (T0 + 60_000, 1, 1, 0)]);
+}
+
+#[test]
+fn publish_counts_only_for_the_call_that_wrote_the_event() {
+    let db = seeded();
+    db.execute_batch(
+        "INSERT INTO events (tenant_id, id, topic, data, metadata, publish_key, created_at)
+         VALUES ('acme', 'e1', 't', '{}', '{}', 'key-1', 0)",
+    )
+    .unwrap();
+    let des = |n| Some(SqlValue::Str(id("des_", n)));
+    let s = |v: &str| Some(SqlValue::Str(v.into()));
+    let filtered = count_at_publish("filtered").unwrap();
+    let skipped = count_at_publish("skipped").unwrap();
+    assert!(count_at_publish("pending").is_none());
+    exec(&db, &filtered, &[des(1), s("acme"), s("e1"), s("key-1")]);
+    exec(&db, &filtered, &[des(1), s("acme"), s("e1"), s("key-1")]);
+    exec(&db, &skipped, &[des(1), s("acme"), s("e1"), s("key-1")]);
+    // A repeated publish of the same id (another key) writes nothing, so counts nothing.
+    exec(&db, &filtered, &[des(1), s("acme"), s("e1"), s("key-2")]);
+    assert_eq!(counters(&db, 1)[3..5], [2, 1]);
+}
+
+#[test]
+fn state_reports_keep_the_newest_and_skip_deleted_destinations() {
+    let db = seeded();
+    let report = |des: u32, depth: i64, state: &str, at: i64| {
+        exec(
+            &db,
+            REPORT_STATE,
+            &[
+                Some(SqlValue::Str(id("des_", des))),
+                Some(SqlValue::Str("acme".into())),
+                Some(SqlValue::Int(depth)),
+                Some(SqlValue::Str(state.into())),
+                Some(SqlValue::Int(0)),
+                Some(SqlValue::Int(at)),
+            ],
+        )
+    };
+    report(1, 5, "open", 2_000);
+    report(1, 9, "closed", 1_000); // older: ignored
+    report(9, 1, "open", 2_000); // no such destination
+    report(3, 1, "open", 2_000); // another tenant's
+    let state: (i64, String, i64) = db
+        .query_row(
+            "SELECT queue_depth, circuit_state, state_at FROM destination_metrics WHERE destination_id = ?1",
+            [id("des_", 1)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(state, (5, "open".into(), 2_000));
+    let n: i64 = db
+        .query_row("SELECT COUNT(*) FROM destination_metrics", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+    // The counters of that row are untouched by a report, and vice versa.
+    record(
+        &db,
+        &attempt(1, 1, "acme", AttemptOutcome::Delivered, 7, true, T0),
+    );
+    assert_eq!(counters(&db, 1)[0], 1);
+}
+
+#[test]
+fn metrics_list_every_destination_with_zeros_before_any_attempt() {
+    let db = seeded();
+    record(
+        &db,
+        &attempt(1, 1, "acme", AttemptOutcome::Delivered, 7, true, T0),
+    );
+    let mut q = db.prepare(&metrics_sql()).unwrap();
+    let rows: Vec<(String, String, String, i64, i64, String)> = q
+        .query_map([], |r| {
+            Ok((
+                r.get("tenant_id")?,
+                r.get("destination_id")?,
+                r.get("kind")?,
+                r.get("enabled")?,
+                r.get("delivered")?,
+                r.get("latency")?,
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(
+        rows[0],
+        (
+            "acme".into(),
+            id("des_", 1),
+            "webhook".into(),
+            1,
+            1,
+            "[0,1,0,0,0,0,0,0,0,0,0,0,0,0]".into()
+        )
+    );
+    assert_eq!(rows[1].3, 0);
+    assert_eq!(rows[1].4, 0);
+    assert_eq!(rows[2].0, "other");
+}
+
+/// 20 destinations × 8 days of minutes with attempts: the stats query searches the primary
+/// key (destination, minute range) and never scans.
+#[test]
+fn stats_are_read_from_the_primary_key_and_summed_per_interval() {
+    let db = seeded();
+    db.execute_batch(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 11519)
+         INSERT INTO attempt_stats (destination_id, minute, tenant_id, delivered, failed, retried, latency_sum_ms, l2)
+         SELECT printf('des_%026d', 100 + d.k), {T0} + n.i * 60000, 'acme', 2, 1, 0, 30, 2
+         FROM n, (SELECT 0 AS k UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4) d;
+         ANALYZE;"
+    ))
+    .unwrap();
+    let des = id("des_", 100);
+    let (sql, values) = stats_sql("acme", &des, T0, T0 + 3_600_000, 300_000);
+    let mut plan = db.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let plan: Vec<String> = plan
+        .query_map(params_from_iter(values.iter().map(to_sql)), |r| r.get(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(plan.iter().all(|l| !l.starts_with("SCAN")), "{plan:?}");
+    assert!(
+        plan.iter().any(|l| l.starts_with(
+            "SEARCH attempt_stats USING PRIMARY KEY (destination_id=? AND minute>? AND minute<?)"
+        )),
+        "{plan:?}"
+    );
+    let mut q = db.prepare(&sql).unwrap();
+    let rows: Vec<(i64, i64, i64, String)> = q
+        .query_map(params_from_iter(values.iter().map(to_sql)), |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(5)?))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), 12);
+    assert_eq!(rows[0], (0, 10, 5, "[0,0,10,0,0,0,0,0,0,0,0,0,0,0]".into()));
+    assert_eq!(rows[11].0, 11);
+    // Another tenant asking for the same destination gets nothing.
+    let (sql, values) = stats_sql("other", &des, T0, T0 + 3_600_000, 300_000);
+    let n = db
+        .prepare(&sql)
+        .unwrap()
+        .query_map(params_from_iter(values.iter().map(to_sql)), |_| Ok(()))
+        .unwrap()
+        .count();
+    assert_eq!(n, 0);
+    // The purge deletes old minutes in slices.
+    let purged = db
+        .execute(PURGE_STATS, rusqlite::params![T0 + 60_000 * 10, 1_000])
+        .unwrap();
+    assert_eq!(purged, 50);
+}
+
+#[test]
+fn deleting_a_destination_or_tenant_deletes_its_rows() {
+    let db = seeded();
+    for (n, d, t) in [(1, 1, "acme"), (2, 3, "other")] {
+        record(
+            &db,
+            &attempt(n, d, t, AttemptOutcome::Delivered, 7, true, T0),
+        );
+    }
+    let count = |table: &str| -> i64 {
+        db.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    for sql in DELETE_FOR_DESTINATION {
+        db.execute(sql, rusqlite::params!["acme", id("des_", 1)])
+            .unwrap();
+    }
+    assert_eq!(
+        (count("destination_metrics"), count("attempt_stats")),
+        (1, 1)
+    );
+    for sql in DELETE_FOR_TENANT {
+        db.execute(sql, rusqlite::params!["other"]).unwrap();
+    }
+    assert_eq!(
+        (count("destination_metrics"), count("attempt_stats")),
+        (0, 0)
+    );
+}
