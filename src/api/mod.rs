@@ -91,6 +91,11 @@ mod dispatch {
             Op::Health => json(200, &serde_json::json!({ "status": "ok" })),
             Op::OpenApi => static_json(OPENAPI),
             Op::DestinationTypes => static_json(crate::providers::CATALOGUE),
+            Op::ListTemplates => static_json(crate::core::template::CATALOGUE),
+            Op::GetTemplate => match crate::core::template::view(p.get("template")) {
+                Some(t) => json(200, &t),
+                None => Err(ApiError::NotFound("template".into())),
+            },
             Op::CreateTenant => tenants::create(req, ctx).await,
             Op::ListTenants => tenants::list(req, ctx).await,
             Op::GetTenant => tenants::get(p, ctx).await,

@@ -34,6 +34,8 @@ pub enum Op {
     DeleteTopic,
     TestFilter,
     DestinationTypes,
+    ListTemplates,
+    GetTemplate,
     Publish,
 }
 
@@ -157,6 +159,8 @@ pub const ROUTES: &[Route] = &[
     route("DELETE", "/v1/topics/{topic}", Op::DeleteTopic),
     route("POST", "/v1/filters/test", Op::TestFilter),
     route("GET", "/v1/destination-types", Op::DestinationTypes),
+    route("GET", "/v1/templates", Op::ListTemplates),
+    route("GET", "/v1/templates/{template}", Op::GetTemplate),
     route("POST", "/v1/publish", Op::Publish),
 ];
 
