@@ -152,7 +152,7 @@ test('a transformed payload over the limit fails its delivery at once with the r
     return x?.status === 'failed' ? x : null;
   }, 15_000, { what: 'failed delivery' });
   assert.equal(failed.attempts, 1, 'not retried');
-  assert.match(failed.last_error, /transform: the transformed payload is \d+ bytes, more than the 524288 allowed/);
+  assert.match(failed.last_error, /transform: the transformed payload is more than the 524288 bytes allowed/);
   assert.equal(rx.count, before, 'nothing was sent');
   // The next small event on the same destination is delivered: the failure was that event's.
   const small = uniqueId('tr-small');

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// Largest transform document, as compact JSON (16 KiB is several Slack Block Kit messages).
 pub const MAX_TEMPLATE_BYTES: usize = 16 * 1024;
@@ -184,15 +184,18 @@ impl Transform {
 
     /// The transformed payload for one delivery, as JSON text.
     pub fn apply(&self, subject: &Subject) -> Result<String, String> {
-        let out = self.root.render(subject);
-        let text = serde_json::to_string(&out).map_err(|e| e.to_string())?;
-        if text.len() > MAX_OUTPUT_BYTES {
-            return Err(format!(
-                "the transformed payload is {} bytes, more than the {MAX_OUTPUT_BYTES} allowed",
-                text.len()
-            ));
+        let mut out = Capped(Vec::with_capacity(1024));
+        let rendered = Rendered {
+            node: &self.root,
+            subject,
+        };
+        match serde_json::to_writer(&mut out, &rendered) {
+            Ok(()) => String::from_utf8(out.0).map_err(|e| e.to_string()),
+            Err(e) if e.to_string().contains(TOO_LARGE) => Err(format!(
+                "the transformed payload is more than the {MAX_OUTPUT_BYTES} bytes allowed"
+            )),
+            Err(e) => Err(e.to_string()),
         }
-        Ok(text)
     }
 
     /// The document the transform was compiled from.
@@ -536,11 +539,22 @@ fn parse_path(raw: &str) -> Result<(Root, Vec<Step>), String> {
 // ---------------------------------------------------------------------------------------------
 // Applying
 
-impl Node {
-    fn render(&self, s: &Subject) -> Value {
-        match self {
-            Node::Literal(v) => v.clone(),
-            Node::Whole(p) => p.value(s),
+/// A node rendered for one subject, serialised straight from the event's values: nothing is
+/// copied into an intermediate document.
+struct Rendered<'n, 's, 'a> {
+    node: &'n Node,
+    subject: &'s Subject<'a>,
+}
+
+/// What the serialiser reports when the output passes `MAX_OUTPUT_BYTES`.
+const TOO_LARGE: &str = "output too large";
+
+impl Serialize for Rendered<'_, '_, '_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let s = self.subject;
+        match self.node {
+            Node::Literal(v) => v.serialize(ser),
+            Node::Whole(p) => p.value(s).serialize(ser),
             Node::Text(pieces) => {
                 let mut out = String::new();
                 for piece in pieces {
@@ -548,17 +562,38 @@ impl Node {
                         Piece::Literal(t) => out.push_str(t),
                         Piece::Placeholder(p) => push_text(&mut out, &p.value(s)),
                     }
+                    if out.len() > MAX_OUTPUT_BYTES {
+                        return Err(serde::ser::Error::custom(TOO_LARGE));
+                    }
                 }
-                Value::String(out)
+                ser.serialize_str(&out)
             }
-            Node::Array(items) => Value::Array(items.iter().map(|n| n.render(s)).collect()),
-            Node::Object(fields) => Value::Object(
+            Node::Array(items) => {
+                ser.collect_seq(items.iter().map(|node| Rendered { node, subject: s }))
+            }
+            Node::Object(fields) => ser.collect_map(
                 fields
                     .iter()
-                    .map(|(k, n)| (k.clone(), n.render(s)))
-                    .collect::<Map<_, _>>(),
+                    .map(|(k, node)| (k, Rendered { node, subject: s })),
             ),
         }
+    }
+}
+
+/// Collects the output and stops it at `MAX_OUTPUT_BYTES`, so that a transform repeating a
+/// large event never builds an unbounded string.
+struct Capped(Vec<u8>);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_OUTPUT_BYTES {
+            return Err(std::io::Error::other(TOO_LARGE));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -567,23 +602,22 @@ fn push_text(out: &mut String, v: &Value) {
     match v {
         Value::Null => {}
         Value::String(t) => out.push_str(t),
-        other => out.push_str(&other.to_string()),
+        other => out.push_str(&serde_json::to_string(other).unwrap_or_default()),
     }
 }
 
 impl Placeholder {
-    fn value(&self, s: &Subject) -> Value {
-        let found = self.lookup(s);
-        let value = match found {
-            Some(v) if !v.is_null() => v.into_owned(),
-            _ => self.default.clone().unwrap_or(Value::Null),
+    fn value<'a>(&self, s: &Subject<'a>) -> Cow<'a, Value> {
+        let value = match self.lookup(s) {
+            Some(v) if !v.is_null() => v,
+            _ => Cow::Owned(self.default.clone().unwrap_or(Value::Null)),
         };
         match self.truncate {
             None => value,
             Some(n) => {
                 let mut text = String::new();
                 push_text(&mut text, &value);
-                Value::String(truncate(text, n))
+                Cow::Owned(Value::String(truncate(text, n)))
             }
         }
     }

@@ -230,7 +230,11 @@ fn limits() {
         timestamp: "",
     };
     let err = t.apply(&subject).unwrap_err();
-    assert!(err.contains("more than the 524288 allowed"), "{err}");
+    assert!(err.contains("more than the 524288 bytes allowed"), "{err}");
+    // Inside text too: the string being built stops at the cap.
+    let t = Transform::compile(&json!({"t": "{{ data }} {{ data }} {{ data }}"})).unwrap();
+    let err = t.apply(&subject).unwrap_err();
+    assert!(err.contains("more than the 524288 bytes allowed"), "{err}");
 }
 
 #[test]
