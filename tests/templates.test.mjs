@@ -237,3 +237,21 @@ test('templates refuse what the service would not take; the template cannot be s
   assert.equal(detached.json.template, null);
   assert.equal(detached.json.config.headers['DD-API-KEY'], '********', 'the key is kept');
 });
+
+test('POST /v1/transforms/test renders a transform as a delivery would, with the same validation', { timeout: 30_000 }, async () => {
+  const slack = (await sluice.api('GET', '/v1/templates/slack')).json;
+  const r = await sluice.api('POST', '/v1/transforms/test', {
+    transform: slack.transform,
+    event: { id: 'evt-preview', topic: 'order.paid', data: { id: 'ord_1' } },
+  });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.output, { text: '*order.paid* (event `evt-preview`)\n```{"id":"ord_1"}```' });
+  const typed = await sluice.api('POST', '/v1/transforms/test', {
+    transform: { n: '{{ data.amount }}', t: '{{ tenant_id }}', m: '{{ metadata.region | default: "none" }}' },
+    event: { data: { amount: 5 } },
+  });
+  assert.deepEqual(typed.json.output, { n: 5, t: 'tenant_example', m: 'none' });
+  const bad = await sluice.api('POST', '/v1/transforms/test', { transform: ['{{ data.x | truncate: 0 }}'], event: {} });
+  checkProblem(bad, 422, 'validation');
+  assert.deepEqual(fieldsOf(bad), ['transform/0']);
+});

@@ -26,6 +26,8 @@ mod tenants;
 #[cfg(target_arch = "wasm32")]
 mod topics;
 #[cfg(target_arch = "wasm32")]
+mod transforms;
+#[cfg(target_arch = "wasm32")]
 mod views;
 
 #[cfg(target_arch = "wasm32")]
@@ -40,6 +42,7 @@ mod dispatch {
     use super::routes::{resolve, Op, Params, Resolved};
     use super::{
         auth, deliveries, destinations, events, filters, publish, retries, tenants, topics,
+        transforms,
     };
     use crate::scheduler::client::SchedulerClient;
     use worker::{Env, Request, Response};
@@ -92,6 +95,7 @@ mod dispatch {
             Op::OpenApi => static_json(OPENAPI),
             Op::DestinationTypes => static_json(crate::providers::CATALOGUE),
             Op::ListTemplates => static_json(crate::core::template::CATALOGUE),
+            Op::TestTransform => transforms::test(req, ctx).await,
             Op::GetTemplate => match crate::core::template::view(p.get("template")) {
                 Some(t) => json(200, &t),
                 None => Err(ApiError::NotFound("template".into())),

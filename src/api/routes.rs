@@ -36,6 +36,7 @@ pub enum Op {
     DestinationTypes,
     ListTemplates,
     GetTemplate,
+    TestTransform,
     Publish,
 }
 
@@ -161,6 +162,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/destination-types", Op::DestinationTypes),
     route("GET", "/v1/templates", Op::ListTemplates),
     route("GET", "/v1/templates/{template}", Op::GetTemplate),
+    route("POST", "/v1/transforms/test", Op::TestTransform),
     route("POST", "/v1/publish", Op::Publish),
 ];
 
