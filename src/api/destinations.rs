@@ -103,6 +103,8 @@ fn to_row(
             .map_err(|e| ApiError::Internal(e.to_string()))?,
         secrets: seal(ctx, &bundle)?,
         filter: spec.filter.as_ref().map(|f| f.as_json().to_string()),
+        template: spec.template.clone(),
+        transform: spec.transform.as_ref().map(|t| t.as_json().to_string()),
         created_at,
         updated_at: ctx.now,
     })
@@ -135,7 +137,9 @@ pub async fn create(
     scheduler: &SchedulerClient<'_>,
 ) -> ApiResult<Response> {
     let tenant = existing(ctx, p).await?;
-    let spec = validate(ctx, read_value(req, ctx).await?)?;
+    let body =
+        crate::core::template::expand(read_value(req, ctx).await?).map_err(ApiError::Validation)?;
+    let spec = validate(ctx, body)?;
     let secret = spec
         .target
         .signs()
@@ -233,6 +237,18 @@ pub async fn update(
     // A filter is one expression: a new one replaces the old whole instead of merging.
     if let Some(filter) = patch.get("filter") {
         merged["filter"] = filter.clone();
+    }
+    // So is a transform; and a template may be dropped (null) but not swapped.
+    if let Some(transform) = patch.get("transform") {
+        merged["transform"] = transform.clone();
+    }
+    if let Some(name) = patch.get("template").and_then(|t| t.as_str()) {
+        if row.template.as_deref() != Some(name) {
+            return Err(ApiError::field(
+                "template",
+                "a destination's template cannot change; create a new destination (null detaches it)",
+            ));
+        }
     }
     let spec = validate(ctx, merged)?;
 

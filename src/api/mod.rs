@@ -30,6 +30,8 @@ mod tenants;
 #[cfg(target_arch = "wasm32")]
 mod topics;
 #[cfg(target_arch = "wasm32")]
+mod transforms;
+#[cfg(target_arch = "wasm32")]
 mod views;
 
 #[cfg(target_arch = "wasm32")]
@@ -44,7 +46,7 @@ mod dispatch {
     use super::routes::{resolve, Op, Params, Resolved};
     use super::{
         auth, deliveries, destinations, events, filters, monitoring, probe, publish, retries,
-        tenants, topics,
+        tenants, topics, transforms,
     };
     use crate::scheduler::client::SchedulerClient;
     use worker::{Env, Request, Response};
@@ -97,6 +99,12 @@ mod dispatch {
             Op::Health => json(200, &serde_json::json!({ "status": "ok" })),
             Op::OpenApi => static_json(OPENAPI),
             Op::DestinationTypes => static_json(crate::providers::CATALOGUE),
+            Op::ListTemplates => static_json(crate::core::template::CATALOGUE),
+            Op::TestTransform => transforms::test(req, ctx).await,
+            Op::GetTemplate => match crate::core::template::view(p.get("template")) {
+                Some(t) => json(200, &t),
+                None => Err(ApiError::NotFound("template".into())),
+            },
             Op::CreateTenant => tenants::create(req, ctx).await,
             Op::ListTenants => tenants::list(req, ctx).await,
             Op::GetTenant => tenants::get(p, ctx).await,

@@ -34,6 +34,9 @@ pub enum Op {
     DeleteTopic,
     TestFilter,
     DestinationTypes,
+    ListTemplates,
+    GetTemplate,
+    TestTransform,
     Publish,
     MintPortalToken,
     DestinationSocket,
@@ -224,6 +227,18 @@ pub const ROUTES: &[Route] = &[
         Access::Anyone,
         route("GET", "/v1/destination-types", Op::DestinationTypes),
     ),
+    with(
+        Access::Anyone,
+        route("GET", "/v1/templates", Op::ListTemplates),
+    ),
+    with(
+        Access::Anyone,
+        route("GET", "/v1/templates/{template}", Op::GetTemplate),
+    ),
+    with(
+        Access::Anyone,
+        route("POST", "/v1/transforms/test", Op::TestTransform),
+    ),
     route("POST", "/v1/publish", Op::Publish),
     // Monitoring: every tenant's series, so the admin key only.
     route("GET", "/metrics", Op::Metrics),
@@ -388,7 +403,10 @@ mod tests {
                 Op::ListTopics,
                 Op::GetTopic,
                 Op::TestFilter,
-                Op::DestinationTypes
+                Op::DestinationTypes,
+                Op::ListTemplates,
+                Op::GetTemplate,
+                Op::TestTransform
             ]
         );
     }

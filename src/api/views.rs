@@ -48,6 +48,8 @@ pub fn destination(d: &DestinationRow) -> Result<Value, ApiError> {
         "rate_limit": settings.rate_limit,
         "max_in_flight": settings.max_in_flight,
         "filter": d.filter.as_deref().map(|f| parse("filter", f)).transpose()?,
+        "template": d.template,
+        "transform": d.transform.as_deref().map(|t| parse("transform", t)).transpose()?,
         "created_at": to_rfc3339(d.created_at),
         "updated_at": to_rfc3339(d.updated_at),
     }))

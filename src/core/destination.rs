@@ -7,6 +7,7 @@ use crate::core::rate_limit::{RateLimit, MAX_PER_SECOND, MIN_PER_SECOND};
 use crate::core::retry::{Backoff, RetryPolicy, MAX_DELAY_MS, MAX_RETRIES_LIMIT};
 use crate::core::time::Millis;
 use crate::core::topics::{TopicPattern, MAX_PATTERNS};
+use crate::core::transform::{Transform, TransformError};
 #[cfg(test)]
 use crate::core::validate::from_value;
 use crate::core::validate::{check_text, FieldError};
@@ -57,6 +58,13 @@ pub struct DestinationInput {
     /// Only events matching this payload filter are delivered (see `core::filter`).
     #[serde(default)]
     pub filter: Option<Value>,
+    /// The template the destination was made from (see `core::template`); kept so that its
+    /// URL pattern and required headers hold on every change.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// Reshapes the payload at delivery (see `core::transform`).
+    #[serde(default)]
+    pub transform: Option<Value>,
 }
 
 /// Separate from the circuit breaker, which only pauses: this many failures in a row means
@@ -129,6 +137,8 @@ pub struct DestinationSpec<T> {
     pub target: T,
     pub settings: DeliverySettings,
     pub filter: Option<Filter>,
+    pub template: Option<String>,
+    pub transform: Option<Transform>,
     /// A signing secret given in the input (write-only), to use instead of a generated one.
     pub given_signing_secret: Option<String>,
 }
@@ -233,6 +243,27 @@ pub fn validate<T: TargetConfig>(
             None
         }
     };
+    let transform = match input
+        .transform
+        .as_ref()
+        .filter(|t| !t.is_null())
+        .map(Transform::compile)
+    {
+        None => None,
+        Some(Ok(t)) => Some(t),
+        Some(Err(problems)) => {
+            errors.extend(problems.into_iter().map(transform_error));
+            None
+        }
+    };
+    if let Some(name) = &input.template {
+        errors.extend(crate::core::template::check(
+            name,
+            &input.kind,
+            &input.config,
+            allow_private,
+        ));
+    }
     let mut given_signing_secret = None;
     let target = match T::parse(&input.kind, input.config) {
         Ok(mut target) => {
@@ -265,6 +296,8 @@ pub fn validate<T: TargetConfig>(
                 max_in_flight: input.max_in_flight,
             },
             filter,
+            template: input.template,
+            transform,
             given_signing_secret,
         }),
         _ => Err(errors),
@@ -283,6 +316,12 @@ pub fn filter_error(e: FilterError) -> FieldError {
         None => e.message,
     };
     FieldError::new(field, message)
+}
+
+/// A transform problem as a field error: `transform` and the JSON pointer of the bad string,
+/// `transform/blocks/0/text`.
+pub fn transform_error(e: TransformError) -> FieldError {
+    FieldError::new(format!("transform{}", e.pointer), e.message)
 }
 
 fn check_retry(p: &RetryPolicy) -> Vec<FieldError> {
@@ -449,6 +488,27 @@ mod tests {
             "filter": {"data": {"amount": {"$gte": {}}}}}))
         .unwrap_err();
         assert_eq!(bad, vec!["filter.data.amount.$gte"]);
+    }
+
+    #[test]
+    fn transforms_are_compiled_at_the_edge_and_their_errors_pointed_at() {
+        let spec = validate_fake(json!({"type": "fake", "config": {"ok": true},
+            "transform": {"text": "Order {{ data.id }}"}}))
+        .unwrap();
+        assert_eq!(
+            spec.transform.unwrap().as_json(),
+            &json!({"text": "Order {{ data.id }}"})
+        );
+        assert!(
+            validate_fake(json!({"type": "fake", "config": {"ok": true}, "transform": null}))
+                .unwrap()
+                .transform
+                .is_none()
+        );
+        let bad = validate_fake(json!({"type": "fake", "config": {"ok": true},
+            "transform": {"blocks": [{"text": "{{ dta.id }}"}]}}))
+        .unwrap_err();
+        assert_eq!(bad, vec!["transform/blocks/0/text"]);
     }
 
     #[test]

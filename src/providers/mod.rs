@@ -10,6 +10,7 @@ pub mod pubsub;
 pub mod rabbitmq;
 pub mod s3;
 pub mod sqs;
+pub mod transformed;
 pub mod webhook;
 pub mod webhook_config;
 pub mod websocket;

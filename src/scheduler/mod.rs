@@ -90,6 +90,8 @@ struct Loaded {
     secrets: SecretBundle,
     /// An access token the provider obtained (Pub/Sub), kept in memory only.
     tokens: providers::pubsub::TokenCache,
+    /// The payload transform, compiled once per snapshot (an error fails each delivery).
+    transform: Option<std::result::Result<crate::core::transform::Transform, String>>,
 }
 
 #[durable_object]
@@ -327,12 +329,16 @@ impl DeliveryScheduler {
         let target = Target::parse(&row.kind, secrets.config.clone()).map_err(|e| e.message)?;
         let settings: DeliverySettings =
             serde_json::from_str(&row.settings).map_err(|e| e.to_string())?;
+        let transform = row.transform.as_deref().map(|raw| {
+            serde_json::from_str(raw).map_err(|e| format!("the stored transform is invalid: {e}"))
+        });
         Ok(Loaded {
             row,
             settings,
             target,
             secrets,
             tokens: Default::default(),
+            transform,
         })
     }
 
@@ -410,8 +416,7 @@ impl DeliveryScheduler {
             return Ok(());
         }
         let started = now();
-        let provider =
-            providers::for_target(&loaded.target, &loaded.secrets, &loaded.tokens, started);
+        let provider = Self::provider(&loaded, started);
         let wakeup = AlarmWakeup(self.state.storage());
         let ports = Ports {
             store: &self.queue,
@@ -451,10 +456,23 @@ impl DeliveryScheduler {
         Ok(())
     }
 
+    /// The destination's provider, its transform applied to every payload.
+    fn provider(
+        loaded: &Loaded,
+        now: Millis,
+    ) -> providers::transformed::Transformed<'_, providers::AnyProvider> {
+        providers::transformed::Transformed::new(
+            providers::for_target(&loaded.target, &loaded.secrets, &loaded.tokens, now),
+            loaded
+                .transform
+                .as_ref()
+                .map(|t| t.as_ref().map_err(String::as_str)),
+        )
+    }
+
     /// One test send, through the same provider, credential step and transport as deliveries.
     async fn probe(&self, loaded: &Loaded, delivery: &QueuedDelivery) -> ProbeReport {
-        let provider =
-            providers::for_target(&loaded.target, &loaded.secrets, &loaded.tokens, now());
+        let provider = Self::provider(loaded, now());
         let transport = SchedulerTransport {
             state: &self.state,
             board: &self.acks,

@@ -29,6 +29,12 @@ pub struct DestinationRow {
     /// JSON payload filter, if any.
     #[serde(default)]
     pub filter: Option<String>,
+    /// The template it was made from, if any.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// JSON payload transform, if any.
+    #[serde(default)]
+    pub transform: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -49,12 +55,12 @@ fn bool_or_int<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 
 const COLUMNS: &str =
     "id, tenant_id, type, name, topics, enabled, disabled_reason, config, settings, secrets, \
-     created_at, updated_at, filter";
+     created_at, updated_at, filter, template, transform";
 
 pub async fn insert(db: &D1Database, d: &DestinationRow) -> StoreResult<()> {
     stmt(
         db,
-        &format!("INSERT INTO destinations ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+        &format!("INSERT INTO destinations ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
         &[
             d.id.as_str().into(),
             d.tenant_id.as_str().into(),
@@ -69,6 +75,8 @@ pub async fn insert(db: &D1Database, d: &DestinationRow) -> StoreResult<()> {
             d.created_at.into(),
             d.updated_at.into(),
             d.filter.as_ref().into(),
+            d.template.as_ref().into(),
+            d.transform.as_ref().into(),
         ],
     )?
     .run()
@@ -143,7 +151,7 @@ pub async fn update(db: &D1Database, d: &DestinationRow) -> StoreResult<()> {
     stmt(
         db,
         "UPDATE destinations SET name = ?3, topics = ?4, enabled = ?5, disabled_reason = ?6, config = ?7, \
-         settings = ?8, secrets = ?9, updated_at = ?10, filter = ?11 WHERE tenant_id = ?1 AND id = ?2",
+         settings = ?8, secrets = ?9, updated_at = ?10, filter = ?11, template = ?12, transform = ?13 WHERE tenant_id = ?1 AND id = ?2",
         &[
             d.tenant_id.as_str().into(),
             d.id.as_str().into(),
@@ -156,6 +164,8 @@ pub async fn update(db: &D1Database, d: &DestinationRow) -> StoreResult<()> {
             (&d.secrets).into(),
             d.updated_at.into(),
             d.filter.as_ref().into(),
+            d.template.as_ref().into(),
+            d.transform.as_ref().into(),
         ],
     )?
     .run()
