@@ -186,6 +186,9 @@ pub struct AttemptRecord {
     /// Who asked for this attempt, when it was a manual retry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_by: Option<String>,
+    /// The verdict was permanent (the delivery failed at once): alert-worthy on its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub permanent: bool,
 }
 
 /// Decides a delivery's fate after attempt number `attempt` (1-based). A manual retry is a
@@ -433,6 +436,7 @@ where
                     response_body: body.clone(),
                     next_attempt_at,
                     requested_by: d.manual.clone(),
+                    permanent: matches!(verdict, Verdict::Permanent { .. }),
                 });
             }
             if result.is_some() {
