@@ -592,4 +592,4 @@ pub fn target_label(kind: &str, config: &Value) -> String {
 
 #[cfg(test)]
 #[path = "alerts_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -2,6 +2,7 @@
 //! builder and response interpreter. The DeliveryScheduler owns the one place where requests
 //! are sent.
 
+pub mod alert_channels;
 pub mod aws;
 pub mod eventbridge;
 pub mod kafka;
@@ -19,6 +20,7 @@ use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::time::Millis;
 use crate::core::validate::{from_value, FieldError};
 use crate::core::wire::{HttpRequest, TransportResult};
+use alert_channels::{ChatConfig, PagerDutyConfig};
 use eventbridge::EventBridgeConfig;
 use kafka_config::KafkaConfig;
 use pubsub::{PubSubConfig, TokenCache};
@@ -37,6 +39,9 @@ pub const TYPES: &[&str] = &[
     "gcp_pubsub",
     "kafka",
     "rabbitmq",
+    "slack",
+    "discord",
+    "pagerduty",
 ];
 
 /// The type catalogue served at `GET /v1/destination-types`: per type a description, the
@@ -54,6 +59,9 @@ pub enum Target {
     GcpPubSub(PubSubConfig),
     Kafka(KafkaConfig),
     RabbitMq(RabbitMqConfig),
+    Slack(ChatConfig),
+    Discord(ChatConfig),
+    PagerDuty(PagerDutyConfig),
 }
 
 /// Masks the AWS secret parts of a config's JSON (the access key id stays visible).
@@ -76,6 +84,9 @@ impl TargetConfig for Target {
             "gcp_pubsub" => from_value(config, "config").map(Target::GcpPubSub),
             "kafka" => from_value(config, "config").map(Target::Kafka),
             "rabbitmq" => from_value(config, "config").map(Target::RabbitMq),
+            "slack" => from_value(config, "config").map(Target::Slack),
+            "discord" => from_value(config, "config").map(Target::Discord),
+            "pagerduty" => from_value(config, "config").map(Target::PagerDuty),
             other => Err(FieldError::new(
                 "type",
                 format!(
@@ -95,6 +106,9 @@ impl TargetConfig for Target {
             Target::GcpPubSub(_) => "gcp_pubsub",
             Target::Kafka(_) => "kafka",
             Target::RabbitMq(_) => "rabbitmq",
+            Target::Slack(_) => "slack",
+            Target::Discord(_) => "discord",
+            Target::PagerDuty(_) => "pagerduty",
         }
     }
 
@@ -107,6 +121,8 @@ impl TargetConfig for Target {
             Target::GcpPubSub(c) => c.validate(allow_private),
             Target::Kafka(c) => c.validate(allow_private),
             Target::RabbitMq(c) => c.validate(allow_private),
+            Target::Slack(c) | Target::Discord(c) => c.validate(allow_private),
+            Target::PagerDuty(c) => c.validate(allow_private),
         }
     }
 
@@ -119,6 +135,8 @@ impl TargetConfig for Target {
             Target::GcpPubSub(c) => serde_json::to_value(c),
             Target::Kafka(c) => serde_json::to_value(c),
             Target::RabbitMq(c) => serde_json::to_value(c),
+            Target::Slack(c) | Target::Discord(c) => serde_json::to_value(c),
+            Target::PagerDuty(c) => serde_json::to_value(c),
         }
         .unwrap_or(Value::Null)
     }
@@ -133,6 +151,10 @@ impl TargetConfig for Target {
             }
             Target::Kafka(c) => serde_json::to_value(c.masked()).unwrap_or(Value::Null),
             Target::RabbitMq(c) => serde_json::to_value(c.masked()).unwrap_or(Value::Null),
+            Target::Slack(c) | Target::Discord(c) => {
+                serde_json::to_value(c.masked()).unwrap_or(Value::Null)
+            }
+            Target::PagerDuty(c) => serde_json::to_value(c.masked()).unwrap_or(Value::Null),
             aws => mask_aws(aws.to_json()),
         }
     }
@@ -154,6 +176,13 @@ impl TargetConfig for Target {
             _ => Err("this destination type does not sign with a secret".into()),
         }
     }
+
+    fn alerts_only(&self) -> bool {
+        matches!(
+            self,
+            Target::Slack(_) | Target::Discord(_) | Target::PagerDuty(_)
+        )
+    }
 }
 
 /// The provider of any type, so the scheduler holds one concrete type.
@@ -165,6 +194,9 @@ pub enum AnyProvider {
     PubSub(pubsub::PubSub),
     Kafka(kafka::Kafka),
     RabbitMq(rabbitmq::RabbitMq),
+    Slack(alert_channels::Slack),
+    Discord(alert_channels::Discord),
+    PagerDuty(alert_channels::PagerDuty),
 }
 
 /// Builds the provider for a destination from its decrypted secrets; `tokens` keeps an
@@ -185,6 +217,9 @@ pub fn for_target(
         Target::GcpPubSub(c) => AnyProvider::PubSub(pubsub::PubSub::new(c.clone(), tokens.clone())),
         Target::Kafka(c) => AnyProvider::Kafka(kafka::Kafka::new(c.clone())),
         Target::RabbitMq(c) => AnyProvider::RabbitMq(rabbitmq::RabbitMq::new(c.clone())),
+        Target::Slack(c) => AnyProvider::Slack(alert_channels::Slack(c.clone())),
+        Target::Discord(c) => AnyProvider::Discord(alert_channels::Discord(c.clone())),
+        Target::PagerDuty(c) => AnyProvider::PagerDuty(alert_channels::PagerDuty(c.clone())),
     }
 }
 
@@ -198,6 +233,9 @@ macro_rules! each {
             AnyProvider::PubSub($p) => $e,
             AnyProvider::Kafka($p) => $e,
             AnyProvider::RabbitMq($p) => $e,
+            AnyProvider::Slack($p) => $e,
+            AnyProvider::Discord($p) => $e,
+            AnyProvider::PagerDuty($p) => $e,
         }
     };
 }
