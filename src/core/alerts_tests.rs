@@ -56,7 +56,7 @@ fn only(trigger: Trigger) -> AlertSettings {
 
 /// Runs each step (a run's attempts, circuit opened, auto-disabled) and writes what each run
 /// produced as `R:<trigger>` / `S:<trigger>` (raise / resolve), `-` for nothing.
-fn script(settings: &AlertSettings, runs: Vec<(Vec<AttemptSeen>, bool, bool)>) -> Vec<String> {
+fn script(settings: &AlertSettings, runs: Vec<Run>) -> Vec<String> {
     let mut state = AlertState::default();
     let mut n = 0;
     let mut new_id = move || {
@@ -90,19 +90,17 @@ fn script(settings: &AlertSettings, runs: Vec<(Vec<AttemptSeen>, bool, bool)>) -
         .collect()
 }
 
-fn r(attempts: Vec<AttemptSeen>) -> (Vec<AttemptSeen>, bool, bool) {
+/// One run: its attempts, whether the circuit opened, whether the destination was disabled.
+type Run = (Vec<AttemptSeen>, bool, bool);
+
+fn r(attempts: Vec<AttemptSeen>) -> Run {
     (attempts, false, false)
 }
 
 #[test]
 fn triggers_fire_once_per_incident_and_resolve_on_the_first_delivery() {
     use Trigger::*;
-    let cases: Vec<(
-        &str,
-        AlertSettings,
-        Vec<(Vec<AttemptSeen>, bool, bool)>,
-        Vec<&str>,
-    )> = vec![
+    let cases: Vec<(&str, AlertSettings, Vec<Run>, Vec<&str>)> = vec![
         (
             "streak of 3: the third failure raises, later ones do not",
             only(ConsecutiveFailures),
@@ -240,8 +238,10 @@ fn auto_disable_escalates_an_open_incident_once_with_the_same_id() {
 
 #[test]
 fn disabled_alerts_raise_nothing_but_still_count() {
-    let mut s = AlertSettings::default();
-    s.enabled = false;
+    let s = AlertSettings {
+        enabled: false,
+        ..Default::default()
+    };
     let mut state = AlertState::default();
     let run = RunSeen {
         attempts: (0..30).map(fail).collect(),
