@@ -18,7 +18,7 @@ mod filters;
 #[cfg(target_arch = "wasm32")]
 mod http;
 #[cfg(target_arch = "wasm32")]
-mod publish;
+pub mod publish;
 #[cfg(target_arch = "wasm32")]
 mod retries;
 #[cfg(target_arch = "wasm32")]

@@ -3,6 +3,7 @@
 //! sends through `fetch`, and records attempts in D1 (through an outbox, so a D1 hiccup loses
 //! nothing).
 
+mod alerting;
 pub mod client;
 pub mod protocol;
 mod sql_queue;
@@ -32,13 +33,16 @@ const OUTBOX_FLUSH_LIMIT: usize = 100;
 /// When D1 refused the attempt records, try again this soon.
 const OUTBOX_RETRY_MS: Millis = 5_000;
 
-/// Writes outbox records to D1: attempts in one batch, then any auto-disable.
+/// Writes outbox records to D1: attempts in one batch, then any auto-disable, then publishes
+/// any alert (an event like any other: stored in D1, queued at its channels' schedulers).
 async fn write_records(
     db: &worker::D1Database,
+    env: &Env,
     records: Vec<OutboxRecord>,
-) -> std::result::Result<(), crate::store::StoreError> {
+) -> std::result::Result<(), String> {
     let mut attempts = vec![];
     let mut disables = vec![];
+    let mut alerts = vec![];
     for r in records {
         match r {
             OutboxRecord::Attempt(a) => attempts.push(a),
@@ -48,11 +52,21 @@ async fn write_records(
                 reason,
                 at,
             } => disables.push((tenant_id, destination_id, reason, at)),
+            OutboxRecord::Alert(a) => alerts.push(a),
         }
     }
-    crate::store::deliveries::record(db, &attempts).await?;
+    let d1 = |e: crate::store::StoreError| format!("{e:?}");
+    crate::store::deliveries::record(db, &attempts)
+        .await
+        .map_err(d1)?;
     for (tenant, destination, reason, at) in disables {
-        crate::store::destinations::auto_disable(db, &tenant, &destination, &reason, at).await?;
+        crate::store::destinations::auto_disable(db, &tenant, &destination, &reason, at)
+            .await
+            .map_err(d1)?;
+    }
+    let scheduler = client::SchedulerClient::new(env);
+    for alert in &alerts {
+        alerting::publish(db, &scheduler, alert, now()).await?;
     }
     Ok(())
 }
@@ -298,6 +312,14 @@ impl DeliveryScheduler {
         for t in &report.transitions {
             self.log("circuit_changed", json!({ "transition": format!("{t:?}").to_lowercase(), "circuit": protocol::CircuitStatus::from(&self.queue.breaker()) }));
         }
+        let alerts = alerting::observe(
+            &self.queue,
+            &loaded.row,
+            &loaded.settings,
+            &report,
+            now(),
+            u128::from_le_bytes(crate::runtime::random_bytes()),
+        );
         let mut records: Vec<OutboxRecord> = report
             .attempts
             .into_iter()
@@ -305,6 +327,17 @@ impl DeliveryScheduler {
             .collect();
         if let Some(streak) = report.auto_disabled {
             records.push(self.auto_disable(&loaded, streak));
+        }
+        for alert in alerts {
+            let c = &alert.content;
+            self.log(
+                if c.resolved() { "alert_resolved" } else { "alert_raised" },
+                json!({ "incident_id": c.incident_id, "trigger": c.trigger, "event_id": alert.event_id,
+                        "to_tenant": alert.to_tenant, "to_operator": alert.to_operator }),
+            );
+            if alert.to_tenant || alert.to_operator {
+                records.push(OutboxRecord::Alert(Box::new(alert)));
+            }
         }
         self.queue.push_outbox(&records);
         self.flush_outbox().await;
@@ -329,10 +362,10 @@ impl DeliveryScheduler {
                 return;
             };
             let last_id = *last_id;
-            match write_records(&db, batch.into_iter().map(|(_, r)| r).collect()).await {
+            match write_records(&db, &self.env, batch.into_iter().map(|(_, r)| r).collect()).await {
                 Ok(()) => self.queue.drop_outbox_through(last_id),
                 Err(e) => {
-                    console_error!("recording in D1 failed, will retry: {e:?}");
+                    console_error!("recording in D1 failed, will retry: {e}");
                     return;
                 }
             }

@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL);
 ";
 
-/// What the scheduler owes D1: attempt records, and an auto-disable.
+/// What the scheduler owes D1: attempt records, an auto-disable, and alerts to publish.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OutboxRecord {
@@ -38,6 +38,7 @@ pub enum OutboxRecord {
         reason: String,
         at: Millis,
     },
+    Alert(Box<super::alerting::AlertEvent>),
 }
 
 pub struct SqlQueue {
