@@ -5,10 +5,12 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { Webhook } from 'standardwebhooks';
 
 import { startReceiver, sleep } from './helpers/receiver.mjs';
-import { startSluice, publish, eventually, uniqueId, checkProblem } from './helpers/sluice.mjs';
+import { startSluice, publish, eventually, uniqueId, checkProblem, REPO_ROOT } from './helpers/sluice.mjs';
 
 const OPERATOR = 'sluice-operator';
 const FAST_RETRY = { max_retries: 3, backoff: { type: 'fixed', interval_ms: 100 }, jitter: 0 };
@@ -281,4 +283,63 @@ test('alert settings: defaults shown, patched, checked; alert topics and the ope
   assert.equal(spoof.json.errors[0].field, 'topic');
   checkProblem(await sluice.api('DELETE', `/v1/tenants/${OPERATOR}`), 409, 'conflict', 'the operator tenant stays');
   checkProblem(await sluice.api('POST', '/v1/tenants', { id: OPERATOR }), 409, 'conflict', 'the operator tenant exists');
+
+  // Email only where the deployment has a send_email binding (this one has none).
+  const email = await sluice.api('POST', `/v1/tenants/${tenant}/destinations`, {
+    type: 'email', topics: ['sluice.alert.*'], config: { from: 'alerts@sluice.example.com', to: ['ops@acme.example'] },
+  });
+  checkProblem(email, 422, 'validation', 'no EMAIL binding');
+  assert.equal(email.json.errors[0].field, 'type');
+  assert.match(email.json.errors[0].message, /send_email/);
+});
+
+test('email: with a send_email binding, alerts go out as email (wrangler\'s local binding records them)', { timeout: 120_000 }, async () => {
+  // The same Worker with `[[send_email]] name = "EMAIL"`: a config beside wrangler.toml, so
+  // that main, migrations and .dev.vars resolve as usual.
+  const config = path.join(REPO_ROOT, 'wrangler.alerts-email.toml');
+  fs.writeFileSync(config, fs.readFileSync(path.join(REPO_ROOT, 'wrangler.toml'), 'utf8') + '\n[[send_email]]\nname = "EMAIL"\n');
+  let mail;
+  try {
+    mail = await startSluice({ name: 'alerts-email', extraArgs: ['--config', config] });
+  } finally {
+    fs.rmSync(config, { force: true });
+  }
+  try {
+    const id = uniqueId('alerts');
+    assert.equal((await mail.api('POST', '/v1/tenants', { id })).status, 201);
+    const rx = await newReceiver();
+    rx.setMode({ status: 500 });
+    const channel = await mail.api('POST', `/v1/tenants/${id}/destinations`, {
+      type: 'email', topics: ['sluice.alert.*'],
+      config: { from: 'alerts@sluice.example.com', to: ['ops@acme.example', 'oncall@acme.example'] },
+    });
+    assert.equal(channel.status, 201, channel.text);
+    const bad = await mail.api('POST', `/v1/tenants/${id}/destinations`, {
+      type: 'email', topics: ['sluice.alert.*'], config: { from: 'Ops <ops@acme.example>', to: [] },
+    });
+    checkProblem(bad, 422, 'validation', 'bad addresses');
+    assert.deepEqual(bad.json.errors.map((e) => e.field).sort(), ['config.from', 'config.to']);
+    const dest = await mail.api('POST', `/v1/tenants/${id}/destinations`, {
+      type: 'webhook', name: 'Orders endpoint', topics: ['job.*'], config: { url: rx.url },
+      retry: FAST_RETRY, circuit_breaker: FAST_BREAKER, disable_after_failures: 0, alerts: ONLY('consecutive_failures'),
+    });
+    assert.equal(dest.status, 201, dest.text);
+    await mail.api('POST', '/v1/publish', { tenant_id: id, topic: 'job.run', data: { n: 1 } });
+
+    const sent = /send_email binding called with MessageBuilder:[^\n]*\nFrom: (.*)\nTo: (.*)\nSubject: (.*)\n\nText: (\S+)/;
+    const m = await eventually(() => mail.log.match(sent), 20_000, { what: 'an email through the binding' });
+    assert.equal(m[1], 'alerts@sluice.example.com');
+    assert.equal(m[2], 'ops@acme.example, oncall@acme.example');
+    assert.equal(m[3], `[Sluice] alert: consecutive failures: Orders endpoint (webhook) of tenant ${id}`);
+    const text = fs.readFileSync(m[4], 'utf8');
+    assert.match(text, new RegExp(`^Destination 'Orders endpoint' \\(webhook, ${dest.json.id}\\) of tenant ${id}: 3 consecutive failed attempts\n`));
+    assert.match(text, /\nLast status: 500\n/);
+    assert.match(text, /\nError: HTTP 500\n/);
+    assert.match(text, new RegExp(`\nInspect: /v1/tenants/${id}/destinations/${dest.json.id}/deliveries\\?status=failed\n`));
+    // The email channel's delivery is recorded like any other.
+    const deliveries = await mail.api('GET', `/v1/tenants/${id}/destinations/${channel.json.id}/deliveries?status=delivered`);
+    assert.equal(deliveries.json.data.length, 1, deliveries.text);
+  } finally {
+    await mail.dispose();
+  }
 });

@@ -228,6 +228,115 @@ pub fn pagerduty_body(routing_key: &str, a: &AlertContent) -> Value {
     })
 }
 
+/// Email through the Worker's `send_email` binding named `EMAIL_BINDING` (Cloudflare Email
+/// Workers / Email Service). Not HTTP: the provider builds a request to `EMAIL_URL`, which the
+/// scheduler's transport hands to the binding instead of `fetch`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// A sender address the account may send from.
+    pub from: String,
+    /// 1 to `MAX_EMAIL_RECIPIENTS` addresses.
+    pub to: Vec<String>,
+}
+
+pub const EMAIL_BINDING: &str = "EMAIL";
+/// The pseudo-URL of an email "request": never fetched, see `scheduler::email`.
+pub const EMAIL_URL: &str = "cf-email://send_email/EMAIL";
+const MAX_EMAIL_RECIPIENTS: usize = 10;
+/// RFC 5321: a path (address) is at most 254 octets in practice.
+const MAX_ADDRESS_LEN: usize = 254;
+
+/// A plain `local@domain` address: no display name, spaces, angle brackets or line breaks
+/// (they would let a config inject headers).
+fn check_address(a: &str) -> Result<(), String> {
+    let ok = a.len() <= MAX_ADDRESS_LEN
+        && a.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        })
+        && a.matches('@').count() == 1
+        && a.chars()
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '<' | '>' | '"' | ',' | ';' | '(' | ')'));
+    if ok {
+        Ok(())
+    } else {
+        Err("an address like ops@example.com (no display name)".into())
+    }
+}
+
+impl EmailConfig {
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut errors = vec![];
+        if let Err(e) = check_address(&self.from) {
+            errors.push(FieldError::new("config.from", e));
+        }
+        if self.to.is_empty() || self.to.len() > MAX_EMAIL_RECIPIENTS {
+            errors.push(FieldError::new(
+                "config.to",
+                format!("1 to {MAX_EMAIL_RECIPIENTS} addresses"),
+            ));
+        }
+        for (i, a) in self.to.iter().enumerate() {
+            if let Err(e) = check_address(a) {
+                errors.push(FieldError::new(format!("config.to[{i}]"), e));
+            }
+        }
+        errors
+    }
+}
+
+/// The email's subject and plain-text body.
+pub fn email_message(a: &AlertContent) -> (String, String) {
+    let d = &a.destination;
+    let subject = format!(
+        "[Sluice] {}: {} ({}) of tenant {}",
+        title(a).trim_start_matches("Sluice "),
+        d.name.as_deref().unwrap_or(&d.id),
+        d.kind,
+        a.tenant_id
+    );
+    let mut text = format!("{}\n\n", a.summary);
+    for (k, v) in facts(a) {
+        text.push_str(&format!("{k}: {v}\n"));
+    }
+    if let Some(e) = &a.error {
+        text.push_str(&format!("Error: {e}\n"));
+    }
+    text.push_str(&format!(
+        "Incident: {} ({}, {})\nStatus: {}\n",
+        a.incident_id,
+        a.trigger.as_str(),
+        a.severity,
+        a.links.status
+    ));
+    (subject.chars().filter(|c| !c.is_control()).collect(), text)
+}
+
+/// The request the email transport takes: `{from, to, subject, text}` as JSON.
+pub fn email_request(c: &EmailConfig, a: &AlertContent) -> HttpRequest {
+    let (subject, text) = email_message(a);
+    HttpRequest {
+        method: "POST",
+        url: EMAIL_URL.into(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: json!({"from": c.from, "to": c.to, "subject": subject, "text": text})
+            .to_string()
+            .into_bytes(),
+    }
+}
+
+pub struct Email(pub EmailConfig);
+
+impl Provider for Email {
+    fn build(&self, batch: &[QueuedDelivery], _now: Millis) -> Result<HttpRequest, String> {
+        let (_, a) = alert(batch)?;
+        Ok(email_request(&self.0, &a))
+    }
+}
+
 pub struct Slack(pub ChatConfig);
 pub struct Discord(pub ChatConfig);
 pub struct PagerDuty(pub PagerDutyConfig);

@@ -244,3 +244,45 @@ fn alert_types_accept_alert_topics_only_and_mask_their_credential() {
             .alerts_only()
     );
 }
+
+#[test]
+fn email_is_a_plain_text_message_for_the_binding() {
+    let c = EmailConfig {
+        from: "alerts@sluice.example.com".into(),
+        to: vec!["ops@acme.example".into(), "oncall@acme.example".into()],
+    };
+    let r = Email(c.clone()).build(&[delivery(&raised())], 0).unwrap();
+    assert_eq!(r.url, EMAIL_URL);
+    assert_eq!(
+        body(&r),
+        json!({
+            "from": "alerts@sluice.example.com",
+            "to": ["ops@acme.example", "oncall@acme.example"],
+            "subject": "[Sluice] alert: consecutive failures: Orders (webhook) of tenant acme",
+            "text": format!("{SUMMARY}\n\n\
+                Tenant: acme\n\
+                Destination: Orders (des_01)\n\
+                Type: webhook\n\
+                Target: https://example.com/hooks\n\
+                Last status: 500\n\
+                Failures: 12 (10 in a row)\n\
+                First failure: 2021-02-25T14:56:40.000Z\n\
+                Inspect: /v1/tenants/acme/destinations/des_01/deliveries?status=failed\n\
+                Error: HTTP 500\n\
+                Incident: inc_01 (consecutive_failures, error)\n\
+                Status: /v1/tenants/acme/destinations/des_01/status\n")
+        })
+    );
+    let (subject, _) = email_message(&resolved());
+    assert_eq!(
+        subject,
+        "[Sluice] alert resolved: Orders (webhook) of tenant acme"
+    );
+    let mut bad = c;
+    bad.from = "Ops <ops@acme.example>".into();
+    bad.to = vec!["a@b.example".into(), "x\r\nBcc: evil@example.com".into()];
+    let fields: Vec<String> = bad.validate().into_iter().map(|e| e.field).collect();
+    assert_eq!(fields, vec!["config.from", "config.to[1]"]);
+    bad.to = vec![];
+    assert!(bad.validate().iter().any(|e| e.field == "config.to"));
+}

@@ -20,7 +20,7 @@ use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::time::Millis;
 use crate::core::validate::{from_value, FieldError};
 use crate::core::wire::{HttpRequest, TransportResult};
-use alert_channels::{ChatConfig, PagerDutyConfig};
+use alert_channels::{ChatConfig, EmailConfig, PagerDutyConfig};
 use eventbridge::EventBridgeConfig;
 use kafka_config::KafkaConfig;
 use pubsub::{PubSubConfig, TokenCache};
@@ -42,6 +42,7 @@ pub const TYPES: &[&str] = &[
     "slack",
     "discord",
     "pagerduty",
+    "email",
 ];
 
 /// The type catalogue served at `GET /v1/destination-types`: per type a description, the
@@ -62,6 +63,7 @@ pub enum Target {
     Slack(ChatConfig),
     Discord(ChatConfig),
     PagerDuty(PagerDutyConfig),
+    Email(EmailConfig),
 }
 
 /// Masks the AWS secret parts of a config's JSON (the access key id stays visible).
@@ -87,6 +89,7 @@ impl TargetConfig for Target {
             "slack" => from_value(config, "config").map(Target::Slack),
             "discord" => from_value(config, "config").map(Target::Discord),
             "pagerduty" => from_value(config, "config").map(Target::PagerDuty),
+            "email" => from_value(config, "config").map(Target::Email),
             other => Err(FieldError::new(
                 "type",
                 format!(
@@ -109,6 +112,7 @@ impl TargetConfig for Target {
             Target::Slack(_) => "slack",
             Target::Discord(_) => "discord",
             Target::PagerDuty(_) => "pagerduty",
+            Target::Email(_) => "email",
         }
     }
 
@@ -123,6 +127,7 @@ impl TargetConfig for Target {
             Target::RabbitMq(c) => c.validate(allow_private),
             Target::Slack(c) | Target::Discord(c) => c.validate(allow_private),
             Target::PagerDuty(c) => c.validate(allow_private),
+            Target::Email(c) => c.validate(),
         }
     }
 
@@ -137,6 +142,7 @@ impl TargetConfig for Target {
             Target::RabbitMq(c) => serde_json::to_value(c),
             Target::Slack(c) | Target::Discord(c) => serde_json::to_value(c),
             Target::PagerDuty(c) => serde_json::to_value(c),
+            Target::Email(c) => serde_json::to_value(c),
         }
         .unwrap_or(Value::Null)
     }
@@ -180,7 +186,7 @@ impl TargetConfig for Target {
     fn alerts_only(&self) -> bool {
         matches!(
             self,
-            Target::Slack(_) | Target::Discord(_) | Target::PagerDuty(_)
+            Target::Slack(_) | Target::Discord(_) | Target::PagerDuty(_) | Target::Email(_)
         )
     }
 }
@@ -197,6 +203,7 @@ pub enum AnyProvider {
     Slack(alert_channels::Slack),
     Discord(alert_channels::Discord),
     PagerDuty(alert_channels::PagerDuty),
+    Email(alert_channels::Email),
 }
 
 /// Builds the provider for a destination from its decrypted secrets; `tokens` keeps an
@@ -220,6 +227,7 @@ pub fn for_target(
         Target::Slack(c) => AnyProvider::Slack(alert_channels::Slack(c.clone())),
         Target::Discord(c) => AnyProvider::Discord(alert_channels::Discord(c.clone())),
         Target::PagerDuty(c) => AnyProvider::PagerDuty(alert_channels::PagerDuty(c.clone())),
+        Target::Email(c) => AnyProvider::Email(alert_channels::Email(c.clone())),
     }
 }
 
@@ -236,6 +244,7 @@ macro_rules! each {
             AnyProvider::Slack($p) => $e,
             AnyProvider::Discord($p) => $e,
             AnyProvider::PagerDuty($p) => $e,
+            AnyProvider::Email($p) => $e,
         }
     };
 }

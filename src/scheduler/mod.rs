@@ -5,6 +5,7 @@
 
 mod alerting;
 pub mod client;
+mod email;
 pub mod protocol;
 mod sql_queue;
 
@@ -14,7 +15,7 @@ use crate::core::engine::{self, Ports, QueueStore, RunLimits};
 use crate::core::time::Millis;
 use crate::providers;
 use crate::providers::Target;
-use crate::runtime::{now, set_alarm_at, AlarmWakeup, FetchTransport, RuntimeClock};
+use crate::runtime::{now, set_alarm_at, AlarmWakeup, RuntimeClock};
 use crate::store::destinations::DestinationRow;
 use protocol::{Enqueued, Envelope, SchedulerRequest, SchedulerStatus, PROTOCOL_VERSION};
 use serde_json::json;
@@ -301,9 +302,10 @@ impl DeliveryScheduler {
         let provider =
             providers::for_target(&loaded.target, &loaded.secrets, &loaded.tokens, started);
         let wakeup = AlarmWakeup(self.state.storage());
+        let transport = email::ChannelTransport { env: &self.env };
         let ports = Ports {
             store: &self.queue,
-            transport: &FetchTransport,
+            transport: &transport,
             provider: &provider,
             clock: &RuntimeClock,
             wakeup: &wakeup,
