@@ -232,6 +232,22 @@ test('auto-disable raises an alert (critical)', { timeout: 60_000 }, async () =>
   assert.equal(view.json.enabled, false);
 });
 
+test('a tenant without an alert channel: its log stays its own, the operator still gets and keeps the alert', { timeout: 60_000 }, async () => {
+  const tenant = await newTenant();
+  const rx = await newReceiver();
+  rx.setMode({ status: 403 });
+  const dest = await failingWebhook(tenant, rx, { alerts: ONLY('permanent_failure') });
+  const pub = await publish(sluice, tenant, 'job.run', { n: 1 });
+  await operatorRx.waitFor(() => alertsAbout(operatorRx, dest.id, 'sluice.alert.triggered').length >= 1, 15_000);
+  const eventId = alertsAbout(operatorRx, dest.id, 'sluice.alert.triggered')[0].headers['webhook-id'];
+  const opLog = await sluice.api('GET', `/v1/tenants/${OPERATOR}/events/${eventId}`);
+  assert.equal(opLog.status, 200, opLog.text);
+  assert.equal(opLog.json.data.tenant_id, tenant);
+  await sleep(500);
+  const log = await sluice.api('GET', `/v1/tenants/${tenant}/events?limit=100`);
+  assert.deepEqual(log.json.data.map((e) => e.id), [pub.id]);
+});
+
 test('an alert channel that fails itself alerts the operator only: no loop', { timeout: 60_000 }, async () => {
   const tenant = await newTenant();
   const rx = await newReceiver();

@@ -98,8 +98,10 @@ pub fn observe(
 }
 
 /// Publishes an alert to the tenant's and the operator's alert channels (destinations that
-/// subscribe to the alert topic by name). The event is stored even when no channel listens,
-/// so every alert is in the event log. Idempotent: the event id is fixed per incident step.
+/// subscribe to the alert topic by name). The operator's event log keeps every alert, even
+/// with no channel listening; a tenant's only when it has an alert channel, so that a tenant
+/// who never asked for alerts sees only its own events in its log. Idempotent: the event id
+/// is fixed per incident step.
 pub async fn publish(
     db: &D1Database,
     scheduler: &SchedulerClient<'_>,
@@ -109,10 +111,10 @@ pub async fn publish(
     let data = serde_json::to_value(&alert.content).map_err(|e| e.to_string())?;
     let operator = TenantId::parse(OPERATOR_TENANT).map_err(|e| e.to_string())?;
     let audiences = [
-        (alert.tenant_id.clone(), alert.to_tenant),
-        (operator, alert.to_operator),
+        (alert.tenant_id.clone(), alert.to_tenant, false),
+        (operator, alert.to_operator, true),
     ];
-    for (tenant, wanted) in audiences {
+    for (tenant, wanted, keep_without_channel) in audiences {
         if !wanted {
             continue;
         }
@@ -128,6 +130,9 @@ pub async fn publish(
             .into_iter()
             .filter(|d| alerts::receives_alerts(&patterns(d), &alert.topic))
             .collect();
+        if targets.is_empty() && !keep_without_channel {
+            continue;
+        }
         let event = EventRow {
             tenant_id: tenant,
             id: alert.event_id.clone(),
