@@ -91,7 +91,7 @@ after(async () => {
   if (sluice) await sluice.dispose();
 });
 
-test('a failing destination raises exactly one alert per incident, then exactly one resolve; the operator gets it too', { timeout: 60_000 }, async () => {
+test('a failing destination raises exactly one alert per incident, then exactly one resolve; the operator gets it too', { timeout: 60_000 }, async (t) => {
   const tenant = await newTenant();
   const rx = await newReceiver();
   rx.setMode({ status: 500 });
@@ -109,6 +109,8 @@ test('a failing destination raises exactly one alert per incident, then exactly 
   assert.equal(distinct(triggered).length, 1, `one alert for the incident: ${JSON.stringify(triggered.map((r) => r.json))}`);
 
   const alert = triggered[0].json;
+  // The breaker opens at the third failed request; how long until the alert is at the channel.
+  t.diagnostic(`alert latency: ${triggered[0].receivedAt - rx.requests[2].receivedAt} ms after the 3rd failure`);
   new Webhook(channel.signing_secret).verify(triggered[0].body, triggered[0].headers);
   assert.equal(alert.status, 'triggered');
   assert.equal(alert.tenant_id, tenant);
@@ -146,6 +148,8 @@ test('a failing destination raises exactly one alert per incident, then exactly 
   assert.equal(resolved[0].json.status, 'resolved');
   assert.equal(resolved[0].json.incident_id, alert.incident_id);
   assert.equal(resolved[0].json.severity, 'info');
+  const firstOk = rx.requests.find((r) => r.respondedStatus === 200);
+  t.diagnostic(`resolve latency: ${resolved[0].receivedAt - firstOk.receivedAt} ms after the first delivery`);
   assert.equal(distinct(alertsAbout(channelRx, dest.id, 'sluice.alert.triggered')).length, 1, 'no new alert');
   await operatorRx.waitFor(() => alertsAbout(operatorRx, dest.id, 'sluice.alert.resolved').length >= 1);
 });
