@@ -331,7 +331,7 @@ test('an event reaches exactly the destinations subscribed to its topic', { time
 test('GET /v1/destination-types lists every type with a JSON Schema of its config, secrets marked', { timeout: 60_000 }, async () => {
   const r = await sluice.api('GET', '/v1/destination-types');
   assert.equal(r.status, 200, r.text);
-  assert.deepEqual(r.json.data.map((t) => t.type), ['webhook', 'aws_sqs', 'aws_eventbridge', 'aws_s3', 'gcp_pubsub', 'kafka', 'rabbitmq', 'websocket']);
+  assert.deepEqual(r.json.data.map((t) => t.type), ['webhook', 'aws_sqs', 'aws_eventbridge', 'aws_s3', 'gcp_pubsub', 'kafka', 'rabbitmq', 'websocket', 'slack', 'discord', 'pagerduty', 'email']);
   const sqs = r.json.data.find((t) => t.type === 'aws_sqs');
   assert.deepEqual(sqs.config_schema.required, ['queue_url', 'region', 'access_key_id', 'secret_access_key']);
   assert.equal(sqs.config_schema.properties.secret_access_key['x-secret'], true);

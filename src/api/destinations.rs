@@ -16,6 +16,7 @@ use crate::core::ids::{DestinationId, TenantId};
 use crate::core::signing::{secret_from_bytes, GENERATED_SECRET_BYTES};
 use crate::core::time::{to_rfc3339, Millis};
 use crate::core::validate::from_value;
+use crate::providers::alert_channels::EMAIL_BINDING;
 use crate::providers::Target;
 use crate::runtime::log_change;
 use crate::runtime::random_bytes;
@@ -73,7 +74,16 @@ pub async fn load(ctx: &Ctx, p: &Params) -> ApiResult<(TenantId, DestinationRow)
 fn validate(ctx: &Ctx, input: Value) -> ApiResult<DestinationSpec<Target>> {
     let input: DestinationInput =
         from_value(input, "").map_err(|e| ApiError::Validation(vec![e]))?;
-    destination::validate::<Target>(input, ctx.allow_private).map_err(ApiError::Validation)
+    let spec =
+        destination::validate::<Target>(input, ctx.allow_private).map_err(ApiError::Validation)?;
+    // Email goes out through a binding, not HTTP: only where the deployment configured it.
+    if matches!(spec.target, Target::Email(_)) && ctx.env.send_email(EMAIL_BINDING).is_err() {
+        return Err(ApiError::field(
+            "type",
+            format!("email needs a [[send_email]] binding named {EMAIL_BINDING} in wrangler.toml"),
+        ));
+    }
+    Ok(spec)
 }
 
 /// The stored row for a spec; `keys` are the signing keys to seal with it.

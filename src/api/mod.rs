@@ -22,7 +22,7 @@ mod monitoring;
 #[cfg(target_arch = "wasm32")]
 mod probe;
 #[cfg(target_arch = "wasm32")]
-mod publish;
+pub mod publish;
 #[cfg(target_arch = "wasm32")]
 mod retries;
 #[cfg(target_arch = "wasm32")]

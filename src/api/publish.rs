@@ -4,9 +4,11 @@
 
 use super::error::{ApiError, ApiResult};
 use super::http::{json, read_json, Ctx};
+use crate::core::alerts::RESERVED_TOPIC_PREFIX;
 use crate::core::engine::QueuedDelivery;
 use crate::core::filter::Filter;
 use crate::core::ids::{DeliveryId, DestinationId, EventId, TenantId};
+use crate::core::time::Millis;
 use crate::core::topics::{subscribed, validate_topic, TopicPattern};
 use crate::core::validate::{check_metadata, FieldError};
 use crate::runtime::random_bytes;
@@ -20,7 +22,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::rc::Rc;
-use worker::{console_error, Request, Response};
+use worker::{console_error, D1Database, Request, Response};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -98,6 +100,11 @@ pub async fn publish(
     let mut errors = check_metadata("metadata", &body.metadata);
     if let Err(e) = validate_topic(&body.topic) {
         errors.push(FieldError::new("topic", e));
+    } else if body.topic.starts_with(RESERVED_TOPIC_PREFIX) {
+        errors.push(FieldError::new(
+            "topic",
+            format!("topics under '{RESERVED_TOPIC_PREFIX}' are Sluice's own (alerts)"),
+        ));
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
@@ -128,17 +135,55 @@ pub async fn publish(
         metadata: serde_json::to_string(&body.metadata).unwrap_or_else(|_| "{}".into()),
         created_at: ctx.now,
     };
+    let published = store_and_hand_off(
+        &ctx.db,
+        scheduler,
+        event,
+        body.data,
+        &body.metadata,
+        targets,
+        ctx.now,
+    )
+    .await?;
+    json(
+        202,
+        &json!({ "id": published.event_id, "duplicate": published.duplicate, "deliveries": published.deliveries }),
+    )
+}
+
+/// What a publish did: the deliveries it created, or for a repeated id the first ones.
+pub struct Published {
+    pub event_id: EventId,
+    pub duplicate: bool,
+    /// `{id, destination_id, status}` each.
+    pub deliveries: Vec<Value>,
+}
+
+/// Stores an event with one delivery per target (`pending`, `skipped` for a disabled one,
+/// `filtered` when its filter says no) in one D1 batch and hands the pending ones to their
+/// schedulers. A repeated id stores nothing and hands on what is still pending. Shared by
+/// `POST /v1/publish` and the schedulers' alert events, so alerts are stored, retried and
+/// inspectable exactly like events.
+pub async fn store_and_hand_off(
+    db: &D1Database,
+    scheduler: &SchedulerClient<'_>,
+    event: EventRow,
+    data: Value,
+    metadata: &BTreeMap<String, String>,
+    targets: Vec<DestinationRow>,
+    now: Millis,
+) -> ApiResult<Published> {
     let ids: Vec<DeliveryId> = targets
         .iter()
-        .map(|_| DeliveryId::generate(ctx.now as u64, u128::from_le_bytes(random_bytes())))
+        .map(|_| DeliveryId::generate(now as u64, u128::from_le_bytes(random_bytes())))
         .collect();
     // What each matching destination does with the event: queue it, or record why not.
     // The filters' view of the event, built (moving the payload, not copying it) only when
     // some destination has a filter.
     let subject = targets.iter().any(|d| d.filter.is_some()).then(|| {
         let mut m = serde_json::Map::new();
-        m.insert("data".into(), body.data);
-        m.insert("metadata".into(), json!(body.metadata));
+        m.insert("data".into(), data);
+        m.insert("metadata".into(), json!(metadata));
         m.insert("topic".into(), Value::String(event.topic.clone()));
         Value::Object(m)
     });
@@ -160,7 +205,7 @@ pub async fn publish(
         })
         .collect();
     let publish_key = hex_key(random_bytes::<16>());
-    let inserted = events::insert_with_deliveries(&ctx.db, &event, &publish_key, &new).await?;
+    let inserted = events::insert_with_deliveries(db, &event, &publish_key, &new).await?;
 
     if inserted {
         // Only `pending` deliveries are queued; `skipped` and `filtered` are records.
@@ -171,33 +216,35 @@ pub async fn publish(
             .filter(|(_, status)| **status == "pending")
             .map(|((d, id), _)| (d, id.clone()))
             .collect();
-        hand_off(scheduler, &event, &handoffs, BTreeMap::new(), ctx).await?;
+        hand_off(scheduler, &event, &handoffs, BTreeMap::new(), now).await?;
         let deliveries: Vec<Value> = new
             .iter()
             .map(|d| json!({ "id": d.id, "destination_id": d.destination_id, "status": d.status }))
             .collect();
-        return json(
-            202,
-            &json!({ "id": event.id, "duplicate": false, "deliveries": deliveries }),
-        );
+        return Ok(Published {
+            event_id: event.id,
+            duplicate: false,
+            deliveries,
+        });
     }
-    duplicate(ctx, scheduler, &event.tenant_id, &event.id, targets).await
+    duplicate(db, now, scheduler, &event.tenant_id, &event.id, targets).await
 }
 
 /// A repeated id: answer with what the first publish created, and hand any delivery that is
 /// still pending to its scheduler again (a no-op there if it has it), in case the first
 /// publish failed between D1 and the scheduler.
 async fn duplicate(
-    ctx: &Ctx,
+    db: &D1Database,
+    now: Millis,
     scheduler: &SchedulerClient<'_>,
     tenant: &TenantId,
     id: &EventId,
     destinations: Vec<DestinationRow>,
-) -> ApiResult<Response> {
-    let stored = events::get(&ctx.db, tenant, id)
+) -> ApiResult<Published> {
+    let stored = events::get(db, tenant, id)
         .await?
         .ok_or_else(|| ApiError::Unavailable("event vanished".into()))?;
-    let existing = events::deliveries(&ctx.db, tenant, id).await?;
+    let existing = events::deliveries(db, tenant, id).await?;
     let pending: Vec<_> = existing
         .iter()
         .filter(|d| d.status == "pending")
@@ -212,15 +259,16 @@ async fn duplicate(
         .iter()
         .map(|d| (d.id.clone(), d.attempts))
         .collect();
-    hand_off(scheduler, &stored, &pending, attempts, ctx).await?;
+    hand_off(scheduler, &stored, &pending, attempts, now).await?;
     let deliveries: Vec<Value> = existing
         .iter()
         .map(|d| json!({ "id": d.id, "destination_id": d.destination_id, "status": d.status }))
         .collect();
-    json(
-        202,
-        &json!({ "id": stored.id, "duplicate": true, "deliveries": deliveries }),
-    )
+    Ok(Published {
+        event_id: stored.id,
+        duplicate: true,
+        deliveries,
+    })
 }
 
 /// Enqueues each delivery with its destination's scheduler, all at once. If one cannot be
@@ -231,7 +279,7 @@ async fn hand_off(
     event: &EventRow,
     deliveries: &[(&DestinationRow, DeliveryId)],
     attempts: BTreeMap<DeliveryId, u32>,
-    ctx: &Ctx,
+    now: Millis,
 ) -> ApiResult<()> {
     let metadata: BTreeMap<String, String> =
         serde_json::from_str(&event.metadata).unwrap_or_default();
@@ -244,7 +292,7 @@ async fn hand_off(
             payload: event.data.clone(),
             metadata: metadata.clone(),
             attempts: attempts.get(id).copied().unwrap_or(0),
-            due_at: ctx.now,
+            due_at: now,
             created_at: event.created_at,
             manual: None,
         };

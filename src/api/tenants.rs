@@ -140,6 +140,11 @@ pub async fn update(p: &Params, req: &mut Request, ctx: &Ctx) -> ApiResult<Respo
 /// `DELETE /v1/tenants/{tenant_id}`: stops every destination's deliveries, then deletes all.
 pub async fn delete(p: &Params, ctx: &Ctx, scheduler: &SchedulerClient<'_>) -> ApiResult<Response> {
     let id = existing(ctx, p).await?;
+    if id.as_str() == crate::core::alerts::OPERATOR_TENANT {
+        return Err(ApiError::Conflict(
+            "the operator tenant receives every tenant's alerts and cannot be deleted".into(),
+        ));
+    }
     let destinations = store::destination_ids(&ctx.db, &id).await?;
     for result in join_all(destinations.iter().map(|d| scheduler.purge(d))).await {
         result?;

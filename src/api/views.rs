@@ -47,6 +47,7 @@ pub fn destination(d: &DestinationRow) -> Result<Value, ApiError> {
         "disable_after_failures": settings.disable_after_failures,
         "rate_limit": settings.rate_limit,
         "max_in_flight": settings.max_in_flight,
+        "alerts": settings.alerts,
         "filter": d.filter.as_deref().map(|f| parse("filter", f)).transpose()?,
         "template": d.template,
         "transform": d.transform.as_deref().map(|t| parse("transform", t)).transpose()?,

@@ -46,6 +46,15 @@ pub enum Change<'a> {
     },
     /// The runtime reported an error on a client's connection.
     ClientError,
+    /// An alert was raised, or its incident resolved.
+    Alert {
+        resolved: bool,
+        incident_id: &'a str,
+        trigger: &'a str,
+        event_id: &'a str,
+        to_tenant: bool,
+        to_operator: bool,
+    },
     /// A test event was sent (`POST …/test`).
     DestinationTested {
         ok: bool,
@@ -76,6 +85,8 @@ impl Change<'_> {
             Change::ClientConnected { .. } => "websocket_client_connected",
             Change::ClientError => "websocket_client_error",
             Change::DestinationTested { .. } => "destination_tested",
+            Change::Alert { resolved: true, .. } => "alert_resolved",
+            Change::Alert { .. } => "alert_raised",
         }
     }
 
@@ -125,6 +136,20 @@ impl Change<'_> {
                 out.insert("client_id".into(), json!(client_id));
                 out.insert("principal".into(), json!(principal));
                 out.insert("clients".into(), json!(clients));
+            }
+            Change::Alert {
+                resolved: _,
+                incident_id,
+                trigger,
+                event_id,
+                to_tenant,
+                to_operator,
+            } => {
+                out.insert("incident_id".into(), json!(incident_id));
+                out.insert("trigger".into(), json!(trigger));
+                out.insert("event_id".into(), json!(event_id));
+                out.insert("to_tenant".into(), json!(to_tenant));
+                out.insert("to_operator".into(), json!(to_operator));
             }
             Change::DestinationTested { ok, status_code } => {
                 out.insert("ok".into(), json!(ok));
@@ -201,6 +226,14 @@ mod tests {
                 clients: 1,
             },
             Change::ClientError,
+            Change::Alert {
+                resolved: false,
+                incident_id: "inc_1",
+                trigger: "consecutive_failures",
+                event_id: "alert-inc_1-consecutive_failures",
+                to_tenant: true,
+                to_operator: true,
+            },
             Change::DestinationTested {
                 ok: false,
                 status_code: Some(401),
@@ -272,6 +305,10 @@ mod tests {
             "clients",
             "ok",
             "status_code",
+            "incident_id",
+            "trigger",
+            "to_tenant",
+            "to_operator",
         ];
         let secretish = [
             "secret",

@@ -1,6 +1,9 @@
 //! Destinations: the write form a client sends, its validation into a typed spec, and the
 //! split into what may be shown (masked) and what is sealed at rest (credentials).
 
+use crate::core::alerts::{
+    check_settings as check_alert_settings, is_alert_pattern, AlertSettings,
+};
 use crate::core::breaker::BreakerSettings;
 use crate::core::filter::{Filter, FilterError};
 use crate::core::rate_limit::{RateLimit, MAX_PER_SECOND, MIN_PER_SECOND};
@@ -65,6 +68,9 @@ pub struct DestinationInput {
     /// Reshapes the payload at delivery (see `core::transform`).
     #[serde(default)]
     pub transform: Option<Value>,
+    /// When failures raise an alert (see `core::alerts`).
+    #[serde(default)]
+    pub alerts: AlertSettings,
 }
 
 /// Separate from the circuit breaker, which only pauses: this many failures in a row means
@@ -107,6 +113,8 @@ pub struct DeliverySettings {
     pub rate_limit: Option<RateLimit>,
     #[serde(default = "one")]
     pub max_in_flight: u32,
+    #[serde(default)]
+    pub alerts: AlertSettings,
 }
 
 /// A destination type's config, as `providers` implement it: parsed once at the edge, checked,
@@ -126,6 +134,10 @@ pub trait TargetConfig: Sized {
     /// Takes a write-only signing secret out of the config.
     fn take_signing_secret(&mut self) -> Option<String>;
     fn check_signing_secret(&self, secret: &str) -> Result<(), String>;
+    /// Types that only format alerts (Slack, Discord, PagerDuty) subscribe to alert topics only.
+    fn alerts_only(&self) -> bool {
+        false
+    }
 }
 
 /// A validated destination, credentials in the clear (never stored like this).
@@ -229,6 +241,7 @@ pub fn validate<T: TargetConfig>(
         ));
     }
     errors.extend(check_breaker(&input.circuit_breaker));
+    errors.extend(check_alert_settings(&input.alerts));
 
     let filter = match input
         .filter
@@ -268,6 +281,19 @@ pub fn validate<T: TargetConfig>(
     let target = match T::parse(&input.kind, input.config) {
         Ok(mut target) => {
             errors.extend(target.check(allow_private));
+            if target.alerts_only() {
+                for (i, p) in topics.iter().enumerate() {
+                    if !is_alert_pattern(p) {
+                        errors.push(FieldError::new(
+                            format!("topics[{i}]"),
+                            format!(
+                                "a {} destination receives alerts only: subscribe to \"sluice.alert.*\", \"sluice.alert.triggered\" or \"sluice.alert.resolved\"",
+                                target.kind()
+                            ),
+                        ));
+                    }
+                }
+            }
             given_signing_secret = target.take_signing_secret();
             if let Some(secret) = &given_signing_secret {
                 if let Err(e) = target.check_signing_secret(secret) {
@@ -294,6 +320,7 @@ pub fn validate<T: TargetConfig>(
                 disable_after_failures: input.disable_after_failures,
                 rate_limit: input.rate_limit,
                 max_in_flight: input.max_in_flight,
+                alerts: input.alerts,
             },
             filter,
             template: input.template,

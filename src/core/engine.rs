@@ -200,6 +200,9 @@ pub struct AttemptRecord {
     /// was sent (it could not be built, or the credential exchange before it failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_headers: Option<Vec<(String, String)>>,
+    /// The verdict was permanent (the delivery failed at once): alert-worthy on its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub permanent: bool,
 }
 
 /// Decides a delivery's fate after attempt number `attempt` (1-based). A manual retry is a
@@ -512,6 +515,7 @@ where
                     next_attempt_at,
                     requested_by: d.manual.clone(),
                     request_headers: headers.clone(),
+                    permanent: matches!(verdict, Verdict::Permanent { .. }),
                 };
                 store.record(&record);
                 report.attempts.push(record);

@@ -166,6 +166,7 @@ fn settings(max_retries: u32, threshold: u32) -> DeliverySettings {
         disable_after_failures: 0,
         rate_limit: None,
         max_in_flight: 1,
+        alerts: Default::default(),
     }
 }
 
@@ -252,6 +253,7 @@ fn fails_twice_then_delivers_with_the_policy_spacing() {
     w.push(delivery(1, 1_000));
     let r1 = w.run(&settings(5, 10));
     assert_eq!(r1.attempts[0].outcome, AttemptOutcome::Retry);
+    assert!(!r1.attempts[0].permanent);
     assert_eq!(
         r1.attempts[0].next_attempt_at,
         Some(1_105),
@@ -290,6 +292,10 @@ fn a_4xx_fails_at_once() {
     assert_eq!(r.attempts[0].outcome, AttemptOutcome::Failed);
     assert_eq!(r.attempts[0].error.as_deref(), Some("HTTP 400"));
     assert_eq!(r.attempts[0].response_body.as_deref(), Some("body 400"));
+    assert!(
+        r.attempts[0].permanent,
+        "a permanent verdict is marked (alerting reads it)"
+    );
     assert!(w.store.queue.borrow().is_empty());
     assert_eq!(
         w.store.breaker().consecutive_failures,

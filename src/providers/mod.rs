@@ -2,6 +2,7 @@
 //! builder and response interpreter. The DeliveryScheduler owns the one place where requests
 //! are sent.
 
+pub mod alert_channels;
 pub mod aws;
 pub mod eventbridge;
 pub mod kafka;
@@ -21,6 +22,7 @@ use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::time::Millis;
 use crate::core::validate::{from_value, FieldError};
 use crate::core::wire::{HttpRequest, TransportResult};
+use alert_channels::{ChatConfig, EmailConfig, PagerDutyConfig};
 use eventbridge::EventBridgeConfig;
 use kafka_config::KafkaConfig;
 use pubsub::{PubSubConfig, TokenCache};
@@ -41,6 +43,10 @@ pub const TYPES: &[&str] = &[
     "kafka",
     "rabbitmq",
     "websocket",
+    "slack",
+    "discord",
+    "pagerduty",
+    "email",
 ];
 
 /// The type catalogue served at `GET /v1/destination-types`: per type a description, the
@@ -59,6 +65,10 @@ pub enum Target {
     Kafka(KafkaConfig),
     RabbitMq(RabbitMqConfig),
     WebSocket(WebSocketConfig),
+    Slack(ChatConfig),
+    Discord(ChatConfig),
+    PagerDuty(PagerDutyConfig),
+    Email(EmailConfig),
 }
 
 /// Masks the AWS secret parts of a config's JSON (the access key id stays visible).
@@ -82,6 +92,10 @@ impl TargetConfig for Target {
             "kafka" => from_value(config, "config").map(Target::Kafka),
             "rabbitmq" => from_value(config, "config").map(Target::RabbitMq),
             "websocket" => from_value(config, "config").map(Target::WebSocket),
+            "slack" => from_value(config, "config").map(Target::Slack),
+            "discord" => from_value(config, "config").map(Target::Discord),
+            "pagerduty" => from_value(config, "config").map(Target::PagerDuty),
+            "email" => from_value(config, "config").map(Target::Email),
             other => Err(FieldError::new(
                 "type",
                 format!(
@@ -102,6 +116,10 @@ impl TargetConfig for Target {
             Target::Kafka(_) => "kafka",
             Target::RabbitMq(_) => "rabbitmq",
             Target::WebSocket(_) => "websocket",
+            Target::Slack(_) => "slack",
+            Target::Discord(_) => "discord",
+            Target::PagerDuty(_) => "pagerduty",
+            Target::Email(_) => "email",
         }
     }
 
@@ -115,6 +133,9 @@ impl TargetConfig for Target {
             Target::Kafka(c) => c.validate(allow_private),
             Target::RabbitMq(c) => c.validate(allow_private),
             Target::WebSocket(c) => c.validate(allow_private),
+            Target::Slack(c) | Target::Discord(c) => c.validate(allow_private),
+            Target::PagerDuty(c) => c.validate(allow_private),
+            Target::Email(c) => c.validate(),
         }
     }
 
@@ -128,6 +149,9 @@ impl TargetConfig for Target {
             Target::Kafka(c) => serde_json::to_value(c),
             Target::RabbitMq(c) => serde_json::to_value(c),
             Target::WebSocket(c) => serde_json::to_value(c),
+            Target::Slack(c) | Target::Discord(c) => serde_json::to_value(c),
+            Target::PagerDuty(c) => serde_json::to_value(c),
+            Target::Email(c) => serde_json::to_value(c),
         }
         .unwrap_or(Value::Null)
     }
@@ -143,6 +167,10 @@ impl TargetConfig for Target {
             Target::Kafka(c) => serde_json::to_value(c.masked()).unwrap_or(Value::Null),
             Target::RabbitMq(c) => serde_json::to_value(c.masked()).unwrap_or(Value::Null),
             Target::WebSocket(c) => serde_json::to_value(c).unwrap_or(Value::Null),
+            Target::Slack(c) | Target::Discord(c) => {
+                serde_json::to_value(c.masked()).unwrap_or(Value::Null)
+            }
+            Target::PagerDuty(c) => serde_json::to_value(c.masked()).unwrap_or(Value::Null),
             aws => mask_aws(aws.to_json()),
         }
     }
@@ -164,6 +192,13 @@ impl TargetConfig for Target {
             _ => Err("this destination type does not sign with a secret".into()),
         }
     }
+
+    fn alerts_only(&self) -> bool {
+        matches!(
+            self,
+            Target::Slack(_) | Target::Discord(_) | Target::PagerDuty(_) | Target::Email(_)
+        )
+    }
 }
 
 /// The provider of any type, so the scheduler holds one concrete type.
@@ -176,6 +211,10 @@ pub enum AnyProvider {
     Kafka(kafka::Kafka),
     RabbitMq(rabbitmq::RabbitMq),
     WebSocket(websocket::WebSocketProvider),
+    Slack(alert_channels::Slack),
+    Discord(alert_channels::Discord),
+    PagerDuty(alert_channels::PagerDuty),
+    Email(alert_channels::Email),
 }
 
 /// Builds the provider for a destination from its decrypted secrets; `tokens` keeps an
@@ -197,6 +236,10 @@ pub fn for_target(
         Target::Kafka(c) => AnyProvider::Kafka(kafka::Kafka::new(c.clone())),
         Target::RabbitMq(c) => AnyProvider::RabbitMq(rabbitmq::RabbitMq::new(c.clone())),
         Target::WebSocket(_) => AnyProvider::WebSocket(websocket::WebSocketProvider),
+        Target::Slack(c) => AnyProvider::Slack(alert_channels::Slack(c.clone())),
+        Target::Discord(c) => AnyProvider::Discord(alert_channels::Discord(c.clone())),
+        Target::PagerDuty(c) => AnyProvider::PagerDuty(alert_channels::PagerDuty(c.clone())),
+        Target::Email(c) => AnyProvider::Email(alert_channels::Email(c.clone())),
     }
 }
 
@@ -211,6 +254,10 @@ macro_rules! each {
             AnyProvider::Kafka($p) => $e,
             AnyProvider::RabbitMq($p) => $e,
             AnyProvider::WebSocket($p) => $e,
+            AnyProvider::Slack($p) => $e,
+            AnyProvider::Discord($p) => $e,
+            AnyProvider::PagerDuty($p) => $e,
+            AnyProvider::Email($p) => $e,
         }
     };
 }

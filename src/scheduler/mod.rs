@@ -3,7 +3,9 @@
 //! sends through `fetch`, and records attempts in D1 (through an outbox, so a D1 hiccup loses
 //! nothing).
 
+mod alerting;
 pub mod client;
+mod email;
 pub mod protocol;
 mod sockets;
 mod sql_queue;
@@ -49,14 +51,17 @@ const STATE_REPORT_SLACK_MS: Millis = 5_000;
 const OUTBOX_RETRY_MS: Millis = 5_000;
 
 /// Writes outbox records to D1: attempts (with their counters) in one batch, then any
-/// auto-disable, then the newest state report.
+/// auto-disable, then the newest state report, then publishes any alert (an event like any
+/// other: stored in D1, queued at its channels' schedulers).
 async fn write_records(
     db: &worker::D1Database,
+    env: &Env,
     records: Vec<OutboxRecord>,
-) -> std::result::Result<(), crate::store::StoreError> {
+) -> std::result::Result<(), String> {
     let mut attempts = vec![];
     let mut disables = vec![];
     let mut state = None;
+    let mut alerts = vec![];
     for r in records {
         match r {
             OutboxRecord::Attempt(a) => attempts.push(a),
@@ -68,16 +73,28 @@ async fn write_records(
                 reason,
                 at,
             } => disables.push((tenant_id, destination_id, reason, at)),
+            OutboxRecord::Alert(a) => alerts.push(a),
         }
     }
-    crate::store::deliveries::record(db, &attempts).await?;
+    let d1 = |e: crate::store::StoreError| format!("{e:?}");
+    crate::store::deliveries::record(db, &attempts)
+        .await
+        .map_err(d1)?;
     for (tenant, destination, reason, at) in disables {
-        crate::store::destinations::auto_disable(db, &tenant, &destination, &reason, at).await?;
+        crate::store::destinations::auto_disable(db, &tenant, &destination, &reason, at)
+            .await
+            .map_err(d1)?;
+    }
+    let scheduler = client::SchedulerClient::new(env);
+    for alert in &alerts {
+        alerting::publish(db, &scheduler, alert, now()).await?;
     }
     if let Some(s) = state {
-        crate::store::monitoring::report_state_stmt(db, &s)?
+        crate::store::monitoring::report_state_stmt(db, &s)
+            .map_err(d1)?
             .run()
-            .await?;
+            .await
+            .map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -418,12 +435,14 @@ impl DeliveryScheduler {
         let started = now();
         let provider = Self::provider(&loaded, started);
         let wakeup = AlarmWakeup(self.state.storage());
+        let transport = SchedulerTransport {
+            state: &self.state,
+            board: &self.acks,
+            env: &self.env,
+        };
         let ports = Ports {
             store: &self.queue,
-            transport: &SchedulerTransport {
-                state: &self.state,
-                board: &self.acks,
-            },
+            transport: &transport,
             provider: &provider,
             clock: &RuntimeClock,
             wakeup: &wakeup,
@@ -439,12 +458,35 @@ impl DeliveryScheduler {
             });
         }
         // The attempts are in the outbox already (the engine hands each over as it happens).
+        let alerts = alerting::observe(
+            &self.queue,
+            &loaded.row,
+            &loaded.settings,
+            &report,
+            now(),
+            u128::from_le_bytes(crate::runtime::random_bytes()),
+        );
         if let Some(streak) = report.auto_disabled {
             let record = self.auto_disable(&loaded, streak);
             self.queue.push_outbox(&[record]);
         }
         if let Some(record) = self.state_change().map(OutboxRecord::State) {
             self.queue.push_outbox(&[record]);
+        }
+        for alert in alerts {
+            let c = &alert.content;
+            self.log(&Change::Alert {
+                resolved: c.resolved(),
+                incident_id: &c.incident_id,
+                trigger: c.trigger.as_str(),
+                event_id: alert.event_id.as_str(),
+                to_tenant: alert.to_tenant,
+                to_operator: alert.to_operator,
+            });
+            if alert.to_tenant || alert.to_operator {
+                self.queue
+                    .push_outbox(&[OutboxRecord::Alert(Box::new(alert))]);
+            }
         }
         self.flush_outbox().await;
         if self.queue.outbox_len() > 0 {
@@ -476,6 +518,7 @@ impl DeliveryScheduler {
         let transport = SchedulerTransport {
             state: &self.state,
             board: &self.acks,
+            env: &self.env,
         };
         let report = engine::probe(
             &provider,
@@ -504,10 +547,10 @@ impl DeliveryScheduler {
                 return;
             };
             let last_id = *last_id;
-            match write_records(&db, batch.into_iter().map(|(_, r)| r).collect()).await {
+            match write_records(&db, &self.env, batch.into_iter().map(|(_, r)| r).collect()).await {
                 Ok(()) => self.queue.drop_outbox_through(last_id),
                 Err(e) => {
-                    console_error!("recording in D1 failed, will retry: {e:?}");
+                    console_error!("recording in D1 failed, will retry: {e}");
                     return;
                 }
             }

@@ -4,6 +4,7 @@
 
 use crate::core::engine::Transport;
 use crate::core::wire::{HttpRequest, HttpResponse, TransportError, TransportResult};
+use crate::providers::alert_channels::EMAIL_URL;
 use crate::providers::websocket::{AckBoard, BroadcastAnswer, ClientMessage, BROADCAST_URL};
 use crate::runtime::FetchTransport;
 use futures::future::select;
@@ -54,18 +55,21 @@ pub fn on_message(ws: &WebSocket, text: &str, board: &AckBoard) {
     }
 }
 
-/// Sends through `fetch`, or to the connected clients for a broadcast.
+/// Sends through `fetch`; a broadcast to the connected clients, an email through the
+/// `send_email` binding.
 pub struct SchedulerTransport<'a> {
     pub state: &'a State,
     pub board: &'a AckBoard,
+    pub env: &'a worker::Env,
 }
 
 impl Transport for SchedulerTransport<'_> {
     async fn send(&self, request: HttpRequest, timeout_ms: u64) -> TransportResult {
-        if request.url != BROADCAST_URL {
-            return FetchTransport.send(request, timeout_ms).await;
+        match request.url.as_str() {
+            BROADCAST_URL => self.broadcast(&request.body, timeout_ms).await,
+            EMAIL_URL => super::email::send_email(self.env, &request).await,
+            _ => FetchTransport.send(request, timeout_ms).await,
         }
-        self.broadcast(&request.body, timeout_ms).await
     }
 }
 

@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL);
 ";
 
-/// What the scheduler owes D1: attempt records, an auto-disable, and its state for /metrics.
+/// What the scheduler owes D1: attempt records, an auto-disable, its state for /metrics, and
+/// alerts to publish.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OutboxRecord {
@@ -40,6 +41,7 @@ pub enum OutboxRecord {
         at: Millis,
     },
     State(SchedulerState),
+    Alert(Box<super::alerting::AlertEvent>),
 }
 
 pub struct SqlQueue {

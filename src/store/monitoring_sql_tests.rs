@@ -84,6 +84,7 @@ fn attempt(
         next_attempt_at: None,
         requested_by: None,
         request_headers: sent.then(|| vec![("content-type".into(), "application/json".into())]),
+        permanent: false,
     }
 }
 

@@ -1,0 +1,435 @@
+//! Alerting: when a destination's failures deserve a person's attention, and what the alert
+//! says. Pure decisions over a destination's attempts; the DeliveryScheduler keeps the
+//! `AlertState` in its storage and turns each `AlertAction` into an alert event, published on
+//! a reserved topic (`sluice.alert.triggered` / `sluice.alert.resolved`) to the destination's
+//! tenant and to the operator, and delivered like any event.
+//!
+//! One incident at a time per destination: the first trigger opens it and raises one alert;
+//! later failures only count; the first delivered attempt resolves it. Auto-disable is the one
+//! escalation: it raises a second alert in the same incident (same PagerDuty dedup key), once.
+
+use crate::core::time::Millis;
+use crate::core::topics::TopicPattern;
+use crate::core::validate::FieldError;
+use serde::{Deserialize, Serialize};
+
+pub const TOPIC_TRIGGERED: &str = "sluice.alert.triggered";
+pub const TOPIC_RESOLVED: &str = "sluice.alert.resolved";
+/// Topics under this prefix are Sluice's own: producers may not publish to them.
+pub const RESERVED_TOPIC_PREFIX: &str = "sluice.";
+/// The tenant whose destinations receive every tenant's alerts (created by migration 0006,
+/// never deletable). Its id has the characters of a tenant id, so the API routes to it.
+pub const OPERATOR_TENANT: &str = "sluice-operator";
+
+/// The rate window is kept as this many buckets (bounded storage, whatever the volume).
+const WINDOW_BUCKETS: i64 = 20;
+const MAX_ERROR_CHARS: usize = 500;
+
+/// A destination's `alerts` settings: which triggers raise an alert, and their thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertSettings {
+    /// `false` turns every trigger off.
+    pub enabled: bool,
+    /// Raise after this many failed attempts in a row; 0 never.
+    pub consecutive_failures: u32,
+    pub failure_rate: FailureRate,
+    pub circuit_opened: bool,
+    pub auto_disabled: bool,
+    /// A delivery that failed at once with a permanent verdict (bad credentials, a missing
+    /// queue, topic or bucket, a 4xx).
+    pub permanent_failure: bool,
+}
+
+/// Failure rate ≥ `percent` % over the last `window_ms`, once at least `min_attempts` were made
+/// in it. `percent` 0 turns it off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FailureRate {
+    pub percent: u32,
+    pub window_ms: u64,
+    pub min_attempts: u32,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            enabled: true,
+            consecutive_failures: 10,
+            failure_rate: FailureRate::default(),
+            circuit_opened: true,
+            auto_disabled: true,
+            permanent_failure: true,
+        }
+    }
+}
+
+impl Default for FailureRate {
+    fn default() -> Self {
+        FailureRate {
+            percent: 50,
+            window_ms: 600_000,
+            min_attempts: 20,
+        }
+    }
+}
+
+const MIN_WINDOW_MS: u64 = 1_000;
+const MAX_WINDOW_MS: u64 = 7 * 86_400_000;
+
+/// Every problem, fields named `alerts.…`.
+pub fn check_settings(s: &AlertSettings) -> Vec<FieldError> {
+    let mut errors = vec![];
+    if s.consecutive_failures > 10_000 {
+        errors.push(FieldError::new(
+            "alerts.consecutive_failures",
+            "between 0 (never) and 10000",
+        ));
+    }
+    let r = &s.failure_rate;
+    if r.percent > 100 {
+        errors.push(FieldError::new(
+            "alerts.failure_rate.percent",
+            "between 0 (never) and 100",
+        ));
+    }
+    if !(MIN_WINDOW_MS..=MAX_WINDOW_MS).contains(&r.window_ms) {
+        errors.push(FieldError::new(
+            "alerts.failure_rate.window_ms",
+            format!("between {MIN_WINDOW_MS} and {MAX_WINDOW_MS}"),
+        ));
+    }
+    if !(1..=1_000_000).contains(&r.min_attempts) {
+        errors.push(FieldError::new(
+            "alerts.failure_rate.min_attempts",
+            "between 1 and 1000000",
+        ));
+    }
+    errors
+}
+
+/// What raised an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    ConsecutiveFailures,
+    FailureRate,
+    CircuitOpened,
+    AutoDisabled,
+    PermanentFailure,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::ConsecutiveFailures => "consecutive_failures",
+            Trigger::FailureRate => "failure_rate",
+            Trigger::CircuitOpened => "circuit_opened",
+            Trigger::AutoDisabled => "auto_disabled",
+            Trigger::PermanentFailure => "permanent_failure",
+        }
+    }
+}
+
+/// One attempt as alerting sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptSeen {
+    pub at: Millis,
+    pub delivered: bool,
+    /// Failed at once with a permanent verdict.
+    pub permanent: bool,
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+}
+
+/// What one scheduler run showed.
+#[derive(Debug, Clone, Default)]
+pub struct RunSeen {
+    pub attempts: Vec<AttemptSeen>,
+    /// The circuit opened (from closed) in this run.
+    pub circuit_opened: bool,
+    /// The destination was disabled automatically in this run.
+    pub auto_disabled: bool,
+    pub now: Millis,
+}
+
+/// The open incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: String,
+    pub trigger: Trigger,
+    pub opened_at: Millis,
+    /// The auto-disable escalation was raised.
+    #[serde(default)]
+    pub escalated: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Bucket {
+    start: Millis,
+    attempts: u32,
+    failed: u32,
+}
+
+/// What alerting remembers between runs (in the scheduler's storage).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct AlertState {
+    /// Failed attempts in a row, and when the first of them was.
+    pub streak: u32,
+    pub first_failure_at: Option<Millis>,
+    /// Failed attempts since `first_failure_at` (not reset by the rate window).
+    pub failures: u32,
+    pub last_error: Option<String>,
+    pub last_status_code: Option<u16>,
+    #[serde(default)]
+    window: Vec<Bucket>,
+    pub incident: Option<Incident>,
+}
+
+/// The numbers an alert shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Counts {
+    pub consecutive_failures: u32,
+    pub failures: u32,
+    pub window_attempts: u32,
+    pub window_failures: u32,
+    pub window_ms: u64,
+}
+
+/// A state of the incident at the moment of an action.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub incident: Incident,
+    pub trigger: Trigger,
+    pub at: Millis,
+    pub counts: Counts,
+    pub first_failure_at: Option<Millis>,
+    pub error: Option<String>,
+    pub last_status_code: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlertAction {
+    Raise(Snapshot),
+    Resolve(Snapshot),
+}
+
+impl AlertState {
+    fn bucket_width(settings: &AlertSettings) -> i64 {
+        (settings.failure_rate.window_ms as i64 / WINDOW_BUCKETS).max(1)
+    }
+
+    fn prune(&mut self, settings: &AlertSettings, now: Millis) {
+        let width = Self::bucket_width(settings);
+        let horizon = now - settings.failure_rate.window_ms as i64;
+        self.window.retain(|b| b.start + width > horizon);
+    }
+
+    fn count(&mut self, settings: &AlertSettings, at: Millis, failed: bool) {
+        let width = Self::bucket_width(settings);
+        let start = at - at.rem_euclid(width);
+        match self.window.iter_mut().find(|b| b.start == start) {
+            Some(b) => {
+                b.attempts += 1;
+                b.failed += failed as u32;
+            }
+            None => self.window.push(Bucket {
+                start,
+                attempts: 1,
+                failed: failed as u32,
+            }),
+        }
+        self.prune(settings, at);
+    }
+
+    fn window_totals(&self) -> (u32, u32) {
+        self.window
+            .iter()
+            .fold((0, 0), |(a, f), b| (a + b.attempts, f + b.failed))
+    }
+
+    fn snapshot(
+        &self,
+        incident: Incident,
+        trigger: Trigger,
+        at: Millis,
+        s: &AlertSettings,
+    ) -> Snapshot {
+        let (window_attempts, window_failures) = self.window_totals();
+        Snapshot {
+            incident,
+            trigger,
+            at,
+            counts: Counts {
+                consecutive_failures: self.streak,
+                failures: self.failures,
+                window_attempts,
+                window_failures,
+                window_ms: s.failure_rate.window_ms,
+            },
+            first_failure_at: self.first_failure_at,
+            error: self.last_error.clone(),
+            last_status_code: self.last_status_code,
+        }
+    }
+
+    /// Opens an incident for `trigger` unless one is open (then nothing: one alert per incident).
+    fn open(
+        &mut self,
+        trigger: Trigger,
+        at: Millis,
+        s: &AlertSettings,
+        new_id: &mut dyn FnMut() -> String,
+        out: &mut Vec<AlertAction>,
+    ) {
+        if self.incident.is_some() {
+            return;
+        }
+        let incident = Incident {
+            id: new_id(),
+            trigger,
+            opened_at: at,
+            escalated: trigger == Trigger::AutoDisabled,
+        };
+        self.incident = Some(incident.clone());
+        out.push(AlertAction::Raise(self.snapshot(incident, trigger, at, s)));
+    }
+}
+
+/// Updates the state with one run's attempts and circuit/disable events, and says which
+/// alerts to raise or resolve. `new_id` names a new incident.
+pub fn observe(
+    state: &mut AlertState,
+    settings: &AlertSettings,
+    run: &RunSeen,
+    new_id: &mut dyn FnMut() -> String,
+) -> Vec<AlertAction> {
+    let mut out = vec![];
+    for a in &run.attempts {
+        if a.delivered {
+            if let Some(incident) = state.incident.take() {
+                let trigger = incident.trigger;
+                out.push(AlertAction::Resolve(
+                    state.snapshot(incident, trigger, a.at, settings),
+                ));
+                // A fresh start: the failures of the resolved incident must not re-trigger it.
+                state.window.clear();
+            }
+            state.count(settings, a.at, false);
+            state.streak = 0;
+            state.failures = 0;
+            state.first_failure_at = None;
+            continue;
+        }
+        state.count(settings, a.at, true);
+        state.streak += 1;
+        state.failures += 1;
+        state.first_failure_at.get_or_insert(a.at);
+        state.last_error = a.error.as_deref().map(|e| cut(e, MAX_ERROR_CHARS));
+        state.last_status_code = a.status_code;
+        if !settings.enabled {
+            continue;
+        }
+        if a.permanent && settings.permanent_failure {
+            state.open(Trigger::PermanentFailure, a.at, settings, new_id, &mut out);
+        }
+        let n = settings.consecutive_failures;
+        if n > 0 && state.streak >= n {
+            state.open(
+                Trigger::ConsecutiveFailures,
+                a.at,
+                settings,
+                new_id,
+                &mut out,
+            );
+        }
+        let rate = &settings.failure_rate;
+        let (attempts, failed) = state.window_totals();
+        if rate.percent > 0
+            && attempts >= rate.min_attempts
+            && failed as u64 * 100 >= rate.percent as u64 * attempts as u64
+        {
+            state.open(Trigger::FailureRate, a.at, settings, new_id, &mut out);
+        }
+    }
+    state.prune(settings, run.now);
+    if settings.enabled && run.circuit_opened && settings.circuit_opened {
+        state.open(Trigger::CircuitOpened, run.now, settings, new_id, &mut out);
+    }
+    if settings.enabled && run.auto_disabled && settings.auto_disabled {
+        match state.incident.clone() {
+            Some(mut incident) if !incident.escalated => {
+                // The one escalation: the destination stopped. Same incident, same dedup key.
+                incident.escalated = true;
+                state.incident = Some(incident.clone());
+                out.push(AlertAction::Raise(state.snapshot(
+                    incident,
+                    Trigger::AutoDisabled,
+                    run.now,
+                    settings,
+                )));
+            }
+            Some(_) => {}
+            None => state.open(Trigger::AutoDisabled, run.now, settings, new_id, &mut out),
+        }
+    }
+    out
+}
+
+fn cut(s: &str, max_chars: usize) -> String {
+    match s.char_indices().nth(max_chars) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// Who hears about a destination's alerts. Alert channels never alert themselves: a
+/// destination that receives alerts reports its own failures to the operator only, and the
+/// operator's destinations to nobody (their alerts are log lines), so no failure can loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recipients {
+    pub tenant: bool,
+    pub operator: bool,
+}
+
+pub fn recipients(tenant: &str, topics: &[TopicPattern]) -> Recipients {
+    if tenant == OPERATOR_TENANT {
+        return Recipients {
+            tenant: false,
+            operator: false,
+        };
+    }
+    let alert_channel =
+        receives_alerts(topics, TOPIC_TRIGGERED) || receives_alerts(topics, TOPIC_RESOLVED);
+    Recipients {
+        tenant: !alert_channel,
+        operator: true,
+    }
+}
+
+/// Whether a destination subscribes to an alert topic by name: `*` does not count (alerts are
+/// opted into), `sluice.alert.*` and the exact topics do.
+pub fn receives_alerts(topics: &[TopicPattern], topic: &str) -> bool {
+    topics
+        .iter()
+        .any(|p| !matches!(p, TopicPattern::All) && p.matches(topic))
+}
+
+/// Whether a pattern only ever matches alert topics (what alert-only types may subscribe to).
+pub fn is_alert_pattern(p: &TopicPattern) -> bool {
+    match p {
+        TopicPattern::All => false,
+        TopicPattern::Exact(t) => t == TOPIC_TRIGGERED || t == TOPIC_RESOLVED,
+        TopicPattern::Prefix(p) => p == "sluice.alert",
+    }
+}
+
+#[path = "alert_content.rs"]
+mod alert_content;
+pub use alert_content::{
+    content, event_id, target_label, topic, AlertContent, AlertDestination, AlertLinks,
+};
+
+#[cfg(test)]
+#[path = "alerts_tests.rs"]
+pub(crate) mod tests;

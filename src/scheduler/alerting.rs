@@ -1,0 +1,157 @@
+//! The scheduler's side of alerting, thin over `core::alerts`: after each run it feeds the
+//! attempts, circuit and auto-disable into the destination's `AlertState` (kept in the DO's
+//! storage), and each raise or resolve becomes an `AlertEvent` in the outbox. Flushing the
+//! outbox publishes it (through the publish path: D1 event + deliveries, then the channels'
+//! schedulers) to the destination's tenant and to the operator tenant, as an event on
+//! `sluice.alert.triggered` / `sluice.alert.resolved` that alert channels subscribe to.
+
+use super::sql_queue::SqlQueue;
+use crate::core::alerts::{
+    self, AlertContent, AlertDestination, AlertState, AttemptSeen, RunSeen, OPERATOR_TENANT,
+};
+use crate::core::breaker::Transition;
+use crate::core::destination::DeliverySettings;
+use crate::core::engine::{AttemptOutcome, RunReport};
+use crate::core::ids::{new_ulid, EventId, TenantId};
+use crate::core::time::Millis;
+use crate::core::topics::TopicPattern;
+use crate::scheduler::client::SchedulerClient;
+use crate::store::destinations::DestinationRow;
+use crate::store::events::{self, EventRow};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use worker::D1Database;
+
+const STATE_KEY: &str = "alerts";
+
+/// An alert waiting in the outbox to be published.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AlertEvent {
+    /// The failing destination's tenant.
+    pub tenant_id: TenantId,
+    pub event_id: EventId,
+    pub topic: String,
+    pub content: AlertContent,
+    pub to_tenant: bool,
+    pub to_operator: bool,
+    pub at: Millis,
+}
+
+fn patterns(row: &DestinationRow) -> Vec<TopicPattern> {
+    serde_json::from_str(&row.topics).unwrap_or_default()
+}
+
+/// Updates the destination's alert state with one run; the alerts it raised or resolved.
+pub fn observe(
+    queue: &SqlQueue,
+    row: &DestinationRow,
+    settings: &DeliverySettings,
+    report: &RunReport,
+    now: Millis,
+    random: u128,
+) -> Vec<AlertEvent> {
+    let run = RunSeen {
+        attempts: report
+            .attempts
+            .iter()
+            .map(|a| AttemptSeen {
+                at: a.started_at + a.duration_ms as i64,
+                delivered: a.outcome == AttemptOutcome::Delivered,
+                permanent: a.permanent,
+                status_code: a.status_code,
+                error: a.error.clone(),
+            })
+            .collect(),
+        circuit_opened: report.transitions.contains(&Transition::Opened),
+        auto_disabled: report.auto_disabled.is_some(),
+        now,
+    };
+    if run.attempts.is_empty() && !run.circuit_opened && !run.auto_disabled {
+        return vec![];
+    }
+    let mut state: AlertState = queue.get(STATE_KEY).unwrap_or_default();
+    let mut new_id = || format!("inc_{}", new_ulid(now as u64, random));
+    let actions = alerts::observe(&mut state, &settings.alerts, &run, &mut new_id);
+    queue.put(STATE_KEY, &state);
+    let who = alerts::recipients(row.tenant_id.as_str(), &patterns(row));
+    let config: serde_json::Value = serde_json::from_str(&row.config).unwrap_or_default();
+    actions
+        .iter()
+        .filter_map(|action| {
+            let destination = AlertDestination {
+                id: row.id.to_string(),
+                name: row.name.clone(),
+                kind: row.kind.clone(),
+                target: alerts::target_label(&row.kind, &config),
+            };
+            Some(AlertEvent {
+                tenant_id: row.tenant_id.clone(),
+                event_id: EventId::parse(&alerts::event_id(action)).ok()?,
+                topic: alerts::topic(action).into(),
+                content: alerts::content(action, row.tenant_id.as_str(), destination),
+                to_tenant: who.tenant,
+                to_operator: who.operator,
+                at: now,
+            })
+        })
+        .collect()
+}
+
+/// Publishes an alert to the tenant's and the operator's alert channels (destinations that
+/// subscribe to the alert topic by name). The operator's event log keeps every alert, even
+/// with no channel listening; a tenant's only when it has an alert channel, so that a tenant
+/// who never asked for alerts sees only its own events in its log. Idempotent: the event id
+/// is fixed per incident step.
+pub async fn publish(
+    db: &D1Database,
+    scheduler: &SchedulerClient<'_>,
+    alert: &AlertEvent,
+    now: Millis,
+) -> Result<(), String> {
+    let data = serde_json::to_value(&alert.content).map_err(|e| e.to_string())?;
+    let operator = TenantId::parse(OPERATOR_TENANT).map_err(|e| e.to_string())?;
+    let audiences = [
+        (alert.tenant_id.clone(), alert.to_tenant, false),
+        (operator, alert.to_operator, true),
+    ];
+    for (tenant, wanted, keep_without_channel) in audiences {
+        if !wanted {
+            continue;
+        }
+        let known = events::publish_context(db, &tenant, &alert.topic)
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        if !known.tenant_exists {
+            // The tenant was deleted (or the operator tenant's migration is missing).
+            continue;
+        }
+        let targets: Vec<DestinationRow> = known
+            .destinations
+            .into_iter()
+            .filter(|d| alerts::receives_alerts(&patterns(d), &alert.topic))
+            .collect();
+        if targets.is_empty() && !keep_without_channel {
+            continue;
+        }
+        let event = EventRow {
+            tenant_id: tenant,
+            id: alert.event_id.clone(),
+            topic: alert.topic.clone(),
+            data: data.to_string(),
+            metadata: "{}".into(),
+            created_at: alert.at,
+        };
+        crate::api::publish::store_and_hand_off(
+            db,
+            scheduler,
+            event,
+            data.clone(),
+            &BTreeMap::new(),
+            targets,
+            now,
+        )
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    }
+    Ok(())
+}
