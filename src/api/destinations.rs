@@ -18,6 +18,7 @@ use crate::core::validate::from_value;
 use crate::providers::Target;
 use crate::runtime::random_bytes;
 use crate::scheduler::client::SchedulerClient;
+use crate::scheduler::protocol::SchedulerStatus;
 use crate::store::deliveries::STATUSES;
 use crate::store::destinations::{self as store, DestinationRow};
 use crate::store::page;
@@ -324,7 +325,13 @@ pub async fn rotate_secret(
 pub async fn status(p: &Params, ctx: &Ctx, scheduler: &SchedulerClient<'_>) -> ApiResult<Response> {
     let (_, row) = load(ctx, p).await?;
     let s = scheduler.status(&row.id).await?;
-    let mut view = views::status(&s, &row)?;
+    json(200, &status_view(ctx, &s, &row).await?)
+}
+
+/// The status document of `…/status` and `…/circuit/reset`: the scheduler's state and the
+/// destination's delivery counts by status.
+async fn status_view(ctx: &Ctx, s: &SchedulerStatus, row: &DestinationRow) -> ApiResult<Value> {
+    let mut view = views::status(s, row)?;
     let counts = crate::store::deliveries::counts(&ctx.db, &row.tenant_id, &row.id).await?;
     view["deliveries"] = json!(STATUSES
         .iter()
@@ -333,7 +340,7 @@ pub async fn status(p: &Params, ctx: &Ctx, scheduler: &SchedulerClient<'_>) -> A
             counts.iter().find(|(k, _)| k == st).map_or(0, |(_, n)| *n)
         ))
         .collect::<std::collections::BTreeMap<_, _>>());
-    json(200, &view)
+    Ok(view)
 }
 
 /// `POST …/circuit/reset`: closes the circuit; waiting deliveries flow again.
@@ -345,7 +352,7 @@ pub async fn reset_circuit(
     let (_, row) = load(ctx, p).await?;
     reconfigure(scheduler, &row).await;
     let s = scheduler.reset_circuit(&row.id).await?;
-    json(200, &views::status(&s, &row)?)
+    json(200, &status_view(ctx, &s, &row).await?)
 }
 
 /// `GET …/ws`: a WebSocket client of a `websocket` destination connects; the destination's
