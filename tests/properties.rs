@@ -27,6 +27,18 @@ use sluice::providers::{for_target, Target, TYPES};
 
 const NOW: i64 = 1_700_000_000_000;
 
+/// `cases` per property, unless `PROPTEST_CASES` asks for another number.
+fn config(cases: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(cases);
+    ProptestConfig {
+        cases,
+        ..ProptestConfig::default()
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Generators
 
@@ -171,7 +183,7 @@ fn valid_topic() -> impl Strategy<Value = String> {
 // Payload filters
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(config(400))]
 
     /// Any document parses to a filter or to named errors, and a filter matches any event
     /// without panicking, in bounded time, and the same after a round trip through JSON.
@@ -214,7 +226,7 @@ proptest! {
 // Topics and subscription patterns
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+    #![proptest_config(config(1000))]
 
     /// Whatever the text: a pattern or an error, never a panic. What is accepted is bounded,
     /// printable, header-safe, and survives the round trip through its stored form.
@@ -412,7 +424,7 @@ fn every_type_has_a_valid_base_config() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(config(64))]
 
     /// Any JSON as the config of any type: a config or an error naming a `config…` field.
     #[test]
@@ -430,7 +442,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
+    #![proptest_config(config(160))]
 
     /// A valid config with one field changed to anything: refused with named fields, or
     /// accepted, and then: no credential in its masked form, no private address unless
@@ -496,7 +508,7 @@ fn jwt_ish() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+    #![proptest_config(config(500))]
 
     /// No string verifies without the key, and none panics the verifier.
     #[test]
