@@ -14,6 +14,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { startReceiver } from './helpers/receiver.mjs';
 import {
   ADMIN_KEY,
   REPO_ROOT,
@@ -442,4 +443,53 @@ test('CR/LF (and other control characters) in headers, topics and metadata → 4
   assert.deepEqual(list.json.data[0].config.headers, { 'x-ok': '********' });
   const events = await sluice.apiOk('GET', `/v1/tenants/${tenantId}/events`);
   assert.deepEqual(events.json.data, []);
+});
+
+// --- credentials follow their endpoint ---------------------------------------------------------
+
+test('a PATCH that moves the URL to another host must give the credentials again', { timeout: 120_000 }, async () => {
+  const legit = await startReceiver();
+  const attacker = await startReceiver();
+  try {
+    const tenantId = uniqueId('redirect');
+    await sluice.apiOk('POST', '/v1/tenants', { id: tenantId }, 201);
+    const base = `/v1/tenants/${tenantId}/destinations`;
+    const d = await sluice.apiOk('POST', base, {
+      type: 'webhook', topics: ['sec.*'],
+      config: { url: legit.url, auth: { type: 'bearer', token: 'stored-bearer-secret' }, headers: { 'x-key': 'stored-header-secret' } },
+    }, 201);
+    const dest = `${base}/${d.json.id}`;
+    // A portal user may edit the destination but cannot read its credentials…
+    const token = await mint(tenantId);
+    const asPortal = { key: token };
+    // …so it may not send them to a host of its choosing, neither left out nor masked.
+    for (const config of [
+      { url: attacker.url },
+      { url: attacker.url, auth: { token: '********' }, headers: { 'x-key': '********' } },
+      { url: attacker.url, auth: { token: 'mine' } },
+    ]) {
+      const r = await sluice.api('PATCH', dest, { config }, asPortal);
+      const p = checkProblem(r, 422, 'validation', `PATCH ${JSON.stringify(config)}`);
+      const named = p.errors.map((e) => e.field).sort();
+      const expected = ['config.auth.token', 'config.headers.x-key'].filter((f) => !(config.auth?.token === 'mine' && f === 'config.auth.token'));
+      assert.deepEqual(named, expected, r.text);
+    }
+    // The same origin keeps them (another path, the masks sent back).
+    const samePath = legit.url.replace('/hook', '/hook2');
+    await sluice.apiOk('PATCH', dest, { config: { url: samePath, auth: { token: '********' } } }, 200, asPortal);
+    await sluice.apiOk('PATCH', dest, { config: { url: legit.url } }, 200, asPortal);
+    await publish(sluice, tenantId, 'sec.redirect', { n: 1 });
+    await legit.waitFor(1);
+    assert.equal(legit.requests[0].headers.authorization, 'Bearer stored-bearer-secret');
+    assert.equal(legit.requests[0].headers['x-key'], 'stored-header-secret');
+    // Given again, they move with it; the old ones never reach the new host.
+    await sluice.apiOk('PATCH', dest, { config: { url: attacker.url, auth: { token: 'new-bearer' }, headers: { 'x-key': 'new-header' } } }, 200, asPortal);
+    await publish(sluice, tenantId, 'sec.redirect', { n: 2 });
+    await attacker.waitFor(1);
+    assert.equal(attacker.requests[0].headers.authorization, 'Bearer new-bearer');
+    assert.equal(attacker.requests[0].headers['x-key'], 'new-header');
+    assert.equal(legit.requests.length, 1);
+  } finally {
+    await Promise.all([legit.close(), attacker.close()]);
+  }
 });

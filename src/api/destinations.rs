@@ -6,6 +6,7 @@ use super::http::{json, list as list_response, no_content, page_params, read_val
 use super::routes::Params;
 use super::tenants::{existing, tenant_id};
 use super::views;
+use crate::core::credential_guard;
 use crate::core::crypto::{SealKey, NONCE_BYTES};
 use crate::core::destination::TargetConfig;
 use crate::core::destination::{
@@ -196,6 +197,29 @@ fn input_form(row: &DestinationRow, bundle: &SecretBundle) -> ApiResult<Value> {
     Ok(form)
 }
 
+/// A type's credentials as the type catalogue lists them (`auth.token`, `headers.*`…).
+fn secret_paths(kind: &str) -> Vec<String> {
+    thread_local! {
+        static CATALOGUE: Value = serde_json::from_str(crate::providers::CATALOGUE).unwrap_or_default();
+    }
+    CATALOGUE.with(|c| {
+        c["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["type"] == kind)
+            .and_then(|t| t["secrets"].as_array())
+            .map(|paths| {
+                paths
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    })
+}
+
 /// `PATCH …/destinations/{destination_id}`: a JSON merge patch; masked values sent back
 /// unchanged keep the stored credentials.
 pub async fn update(
@@ -221,6 +245,16 @@ pub async fn update(
     let bundle = unseal(ctx, &row)?;
     let mut merged = input_form(&row, &bundle)?;
     merge_patch(&mut merged, &patch);
+    let secrets = secret_paths(&row.kind);
+    let moved = credential_guard::check(
+        &bundle.config,
+        &merged["config"],
+        patch.get("config"),
+        &secrets.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    if !moved.is_empty() {
+        return Err(ApiError::Validation(moved));
+    }
     // A filter is one expression: a new one replaces the old whole instead of merging.
     if let Some(filter) = patch.get("filter") {
         merged["filter"] = filter.clone();

@@ -3,6 +3,7 @@
 
 pub mod breaker;
 pub mod classify;
+pub mod credential_guard;
 pub mod crypto;
 pub mod destination;
 pub mod engine;
