@@ -3,8 +3,9 @@
 //! its secrets. Without a guard, whoever may edit a destination but not read its credentials
 //! (a portal user with a tenant token) could point its URL at a host of their own and have
 //! Sluice send the stored password there. So when a PATCH moves any endpoint of a destination
-//! to another origin (scheme, host, port), every credential the destination keeps must come
-//! with that PATCH, in clear.
+//! to another host, every credential the destination keeps must come with that PATCH, in
+//! clear. Another path, port or scheme on the same host keeps them: credentials are issued
+//! for a host, and whoever runs it already has them.
 
 use serde_json::Value;
 
@@ -14,20 +15,16 @@ use super::validate::FieldError;
 /// The config fields that say where requests (and so credentials) go, at any depth.
 const ENDPOINT_KEYS: [&str; 4] = ["url", "endpoint", "queue_url", "token_uri"];
 
-/// `scheme://host:port` of a URL, or the text itself when it does not parse.
-fn origin(raw: &str) -> String {
+/// The host of a URL (as the URL parser normalises it), or the text itself when it does not
+/// parse.
+fn host(raw: &str) -> String {
     match url::Url::parse(raw) {
-        Ok(u) => format!(
-            "{}://{}:{}",
-            u.scheme(),
-            u.host_str().unwrap_or_default(),
-            u.port_or_known_default().unwrap_or(0)
-        ),
+        Ok(u) => u.host_str().unwrap_or_default().to_string(),
         Err(_) => raw.to_string(),
     }
 }
 
-/// Every endpoint field of a config with its origin, as `(path, origin)`.
+/// Every endpoint field of a config with its host, as `(path, host)`.
 fn endpoints(config: &Value, path: &str, out: &mut Vec<(String, String)>) {
     if let Value::Object(map) = config {
         for (key, value) in map {
@@ -38,7 +35,7 @@ fn endpoints(config: &Value, path: &str, out: &mut Vec<(String, String)>) {
             };
             match value {
                 Value::String(s) if ENDPOINT_KEYS.contains(&key.as_str()) => {
-                    out.push((here, origin(s)))
+                    out.push((here, host(s)))
                 }
                 Value::Object(_) => endpoints(value, &here, out),
                 _ => {}
@@ -135,10 +132,15 @@ mod tests {
     }
 
     #[test]
-    fn same_origin_keeps_credentials() {
+    fn same_host_keeps_credentials() {
         let old = webhook("https://a.example/hooks");
-        let new = webhook("https://a.example:443/other?x=1");
-        assert_eq!(check(&old, &new, None, &WEBHOOK), vec![]);
+        for url in [
+            "https://a.example:443/other?x=1",
+            "https://A.EXAMPLE:8443/hooks",
+            "http://a.example/hooks",
+        ] {
+            assert_eq!(check(&old, &webhook(url), None, &WEBHOOK), vec![], "{url}");
+        }
         let patch = json!({"auth": {"token": MASK}});
         assert_eq!(check(&old, &old, Some(&patch), &WEBHOOK), vec![]);
     }
@@ -156,8 +158,12 @@ mod tests {
         assert_eq!(check(&old, &new, Some(&masked), &WEBHOOK).len(), 2);
         let given = json!({"url": "https://evil.example/hooks", "auth": {"token": "new"}, "headers": {"x-key": "new"}});
         assert_eq!(check(&old, &new, Some(&given), &WEBHOOK), vec![]);
-        // Another port or scheme is another origin too.
-        for url in ["https://a.example:8443/hooks", "http://a.example/hooks"] {
+        // A subdomain, an address or a spelling of the same name is another host.
+        for url in [
+            "https://b.a.example/hooks",
+            "https://93.184.215.14/hooks",
+            "https://a.example.evil/hooks",
+        ] {
             assert_eq!(check(&old, &webhook(url), None, &WEBHOOK).len(), 2, "{url}");
         }
     }
