@@ -90,11 +90,30 @@ fn arb_json(depth: u32) -> impl Strategy<Value = Value> {
 
 /// Regex-shaped text: mostly metacharacters, so that patterns built to explode come up.
 fn regex_text() -> impl Strategy<Value = String> {
+    // Well-formed patterns: atoms, quantifiers (counted ones too), groups, alternations.
+    let atom = prop::sample::select(vec![
+        "a", "b", ".", "\\d", "\\w", "[a-c]", "[^x]", "^", "$", "(?i)a",
+    ])
+    .prop_map(str::to_string);
+    let well_formed = atom.prop_recursive(6, 64, 4, |inner| {
+        prop_oneof![
+            (
+                inner.clone(),
+                prop::sample::select(vec![
+                    "*", "+", "?", "{2}", "{1,9}", "{0,99}", "{50,100}", "*?"
+                ])
+            )
+                .prop_map(|(a, q)| format!("({a}){q}")),
+            prop::collection::vec(inner.clone(), 1..4).prop_map(|v| v.concat()),
+            prop::collection::vec(inner, 2..4).prop_map(|v| format!("({})", v.join("|"))),
+        ]
+    });
     prop_oneof![
-        "[a()*+?{}\\[\\]|^$.\\\\dws0-9,]{0,40}",
-        "[a()*+?{}0-9,]{0,300}",
+        3 => well_formed,
+        1 => "[a()*+?{}\\[\\]|^$.\\\\dws0-9,]{0,40}",
+        1 => "[a()*+?{}0-9,]{0,300}",
         // Nested counted repetitions: the classic way to build a huge automaton.
-        (1u32..60, 1u32..60, 1u32..6).prop_map(|(a, b, n)| {
+        1 => (1u32..60, 1u32..60, 1u32..6).prop_map(|(a, b, n)| {
             let mut p = "a".to_string();
             for _ in 0..n {
                 p = format!("({p}{{{a},{b}}})");
