@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Local stand-ins for the destination types' services, for tests and benchmarks, on
 # 127.0.0.1 only: moto from PyPI into .venv, and Debian's rabbitmq-server (with its
-# management plugin) from apt; each skipped when present.
+# management plugin) from apt; and schemathesis (the API fuzzer of tests/fuzz.test.mjs)
+# into the same .venv; each skipped when present.
 #   bash scripts/backends.sh install      install what is missing
 #   bash scripts/backends.sh start PORT   start moto (SQS, EventBridge, S3) in the background
 #   bash scripts/backends.sh stop         stop what `start` started
@@ -11,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MOTO_VERSION=5.2.5
+SCHEMATHESIS_VERSION=4.32.5
 VENV=.venv
 
 install() {
@@ -18,6 +20,11 @@ install() {
     echo "==> installing moto[server] $MOTO_VERSION into $VENV (AWS SQS, EventBridge and S3 stand-in)"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  fi
+  if [ "$("$VENV/bin/schemathesis" --version 2>/dev/null | awk '{print $NF}')" != "$SCHEMATHESIS_VERSION" ]; then
+    echo "==> installing schemathesis $SCHEMATHESIS_VERSION into $VENV (API fuzzing from the OpenAPI document)"
+    [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
   fi
   install_rabbitmq
 }

@@ -7,6 +7,7 @@ use super::routes::Params;
 use super::tenants::{existing, tenant_id};
 use super::views;
 use crate::core::audit::Change;
+use crate::core::credential_guard;
 use crate::core::crypto::{SealKey, NONCE_BYTES};
 use crate::core::destination::TargetConfig;
 use crate::core::destination::{
@@ -21,6 +22,7 @@ use crate::providers::Target;
 use crate::runtime::log_change;
 use crate::runtime::random_bytes;
 use crate::scheduler::client::SchedulerClient;
+use crate::scheduler::protocol::SchedulerStatus;
 use crate::store::deliveries::STATUSES;
 use crate::store::destinations::{self as store, DestinationRow};
 use crate::store::page;
@@ -219,6 +221,29 @@ fn input_form(row: &DestinationRow, bundle: &SecretBundle) -> ApiResult<Value> {
     Ok(form)
 }
 
+/// A type's credentials as the type catalogue lists them (`auth.token`, `headers.*`…).
+fn secret_paths(kind: &str) -> Vec<String> {
+    thread_local! {
+        static CATALOGUE: Value = serde_json::from_str(crate::providers::CATALOGUE).unwrap_or_default();
+    }
+    CATALOGUE.with(|c| {
+        c["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["type"] == kind)
+            .and_then(|t| t["secrets"].as_array())
+            .map(|paths| {
+                paths
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    })
+}
+
 /// `PATCH …/destinations/{destination_id}`: a JSON merge patch; masked values sent back
 /// unchanged keep the stored credentials.
 pub async fn update(
@@ -244,6 +269,16 @@ pub async fn update(
     let bundle = unseal(ctx, &row)?;
     let mut merged = input_form(&row, &bundle)?;
     merge_patch(&mut merged, &patch);
+    let secrets = secret_paths(&row.kind);
+    let moved = credential_guard::check(
+        &bundle.config,
+        &merged["config"],
+        patch.get("config"),
+        &secrets.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    if !moved.is_empty() {
+        return Err(ApiError::Validation(moved));
+    }
     // A filter is one expression: a new one replaces the old whole instead of merging.
     if let Some(filter) = patch.get("filter") {
         merged["filter"] = filter.clone();
@@ -375,7 +410,13 @@ pub async fn rotate_secret(
 pub async fn status(p: &Params, ctx: &Ctx, scheduler: &SchedulerClient<'_>) -> ApiResult<Response> {
     let (_, row) = load(ctx, p).await?;
     let s = scheduler.status(&row.id).await?;
-    let mut view = views::status(&s, &row)?;
+    json(200, &status_view(ctx, &s, &row).await?)
+}
+
+/// The status document of `…/status` and `…/circuit/reset`: the scheduler's state and the
+/// destination's delivery counts by status.
+async fn status_view(ctx: &Ctx, s: &SchedulerStatus, row: &DestinationRow) -> ApiResult<Value> {
+    let mut view = views::status(s, row)?;
     let counts = crate::store::deliveries::counts(&ctx.db, &row.tenant_id, &row.id).await?;
     view["deliveries"] = json!(STATUSES
         .iter()
@@ -384,7 +425,7 @@ pub async fn status(p: &Params, ctx: &Ctx, scheduler: &SchedulerClient<'_>) -> A
             counts.iter().find(|(k, _)| k == st).map_or(0, |(_, n)| *n)
         ))
         .collect::<std::collections::BTreeMap<_, _>>());
-    json(200, &view)
+    Ok(view)
 }
 
 /// `POST …/circuit/reset`: closes the circuit; waiting deliveries flow again.
@@ -396,7 +437,7 @@ pub async fn reset_circuit(
     let (_, row) = load(ctx, p).await?;
     reconfigure(scheduler, &row).await;
     let s = scheduler.reset_circuit(&row.id).await?;
-    json(200, &views::status(&s, &row)?)
+    json(200, &status_view(ctx, &s, &row).await?)
 }
 
 /// `GET …/ws`: a WebSocket client of a `websocket` destination connects; the destination's

@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod audit;
 pub mod breaker;
 pub mod classify;
+pub mod credential_guard;
 pub mod crypto;
 pub mod destination;
 pub mod engine;

@@ -105,25 +105,53 @@ pub fn check_url(raw: &str, allow_private: bool) -> Result<url::Url, String> {
 }
 
 fn is_private_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
     ip.is_private()
         || ip.is_loopback()
         || ip.is_link_local()
         || ip.is_unspecified()
         || ip.is_broadcast()
-        || ip.octets()[0] == 0
+        || ip.is_multicast()
+        || a == 0
         // 100.64.0.0/10, carrier-grade NAT
-        || (ip.octets()[0] == 100 && (ip.octets()[1] & 0xc0) == 64)
+        || (a == 100 && (b & 0xc0) == 64)
+        // 240.0.0.0/4, reserved
+        || a >= 240
+}
+
+/// An IPv4 address carried inside an IPv6 one, in the forms a network may route to it:
+/// IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`, deprecated but still
+/// parsed), NAT64 (`64:ff9b::a.b.c.d`) and 6to4 (`2002:AABB:CCDD::`).
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let low = || Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    match s {
+        [0, 0, 0, 0, 0, 0, hi, _] if hi != 0 => Some(low()),
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(low()),
+        [0x2002, hi, lo, ..] => Some(Ipv4Addr::new(
+            (hi >> 8) as u8,
+            hi as u8,
+            (lo >> 8) as u8,
+            lo as u8,
+        )),
+        _ => None,
+    }
 }
 
 fn is_private_v6(ip: Ipv6Addr) -> bool {
-    if let Some(v4) = ip.to_ipv4_mapped() {
+    if let Some(v4) = embedded_v4(ip) {
         return is_private_v4(v4);
     }
     let first = ip.segments()[0];
     ip.is_loopback()
         || ip.is_unspecified()
+        || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
         || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
+        || (first & 0xffc0) == 0xfec0 // site-local fec0::/10 (deprecated)
 }
 
 /// Whether an IP literal is private/loopback/link-local (exposed for tests of callers).
@@ -277,6 +305,16 @@ mod tests {
     #[test]
     fn urls() {
         assert!(check_url("https://example.com/hook?x=1", false).is_ok());
+        // Public addresses, including IPv6 ones that embed a public IPv4 address.
+        for public in [
+            "http://93.184.215.14/",
+            "http://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]/",
+            "http://[64:ff9b::5db8:d70e]/",
+            "http://[2002:5db8:d70e::1]/",
+            "http://[::ffff:93.184.215.14]/",
+        ] {
+            assert!(check_url(public, false).is_ok(), "{public} is public");
+        }
         for bad in [
             "ftp://example.com",
             "example.com/hook",
@@ -296,6 +334,22 @@ mod tests {
             "http://[fd00::1]/",
             "http://[::ffff:127.0.0.1]/",
             "http://100.64.0.1",
+            // IPv4 inside IPv6: compatible, NAT64 and 6to4 forms of loopback and metadata.
+            "http://[::127.0.0.1]/",
+            "http://[::a9fe:a9fe]/",
+            "http://[64:ff9b::7f00:1]/",
+            "http://[64:ff9b::169.254.169.254]/",
+            "http://[2002:7f00:1::]/",
+            "http://[2002:a9fe:a9fe::1]/",
+            "http://[fec0::1]/",
+            // Multicast, reserved, and addresses spelled as numbers.
+            "http://224.0.0.1",
+            "http://[ff02::1]/",
+            "http://240.0.0.1",
+            "http://2130706433/",
+            "http://0x7f000001/",
+            "http://0177.0.0.1/",
+            "http://0/",
         ] {
             assert!(
                 check_url(private, false).is_err(),

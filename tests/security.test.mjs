@@ -1,0 +1,496 @@
+// Security checks (issue 6 §5), against Sluice on local workerd:
+// - every operation of the OpenAPI document (enumerated from it, so a new route is covered
+//   without editing this file) refuses a missing, wrong, expired or tampered credential with
+//   401, and a tenant token outside its tenant with 403;
+// - no credential given to any destination type, nor the admin key, shows in any API
+//   response, attempt record or log line;
+// - destination URLs on private, loopback and link-local addresses are refused when
+//   ALLOW_PRIVATE_DESTINATIONS is off (the production setting);
+// - CR/LF in custom headers, topics and metadata is refused at the edge.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { startReceiver } from './helpers/receiver.mjs';
+import {
+  ADMIN_KEY,
+  REPO_ROOT,
+  startSluice,
+  publish,
+  eventually,
+  uniqueId,
+  checkProblem,
+} from './helpers/sluice.mjs';
+
+let sluice;
+/** Sluice with ALLOW_PRIVATE_DESTINATIONS=false, for the private-address checks. */
+let strict;
+
+before(async () => {
+  [sluice, strict] = await Promise.all([
+    startSluice({ name: 'security' }),
+    startSluice({ name: 'security-strict', vars: { ALLOW_PRIVATE_DESTINATIONS: 'false' } }),
+  ]);
+}, { timeout: 180_000 });
+
+after(async () => {
+  await Promise.all([sluice?.dispose(), strict?.dispose()]);
+});
+
+const DOC = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'src', 'api', 'openapi.json'), 'utf8'));
+const METHODS = ['get', 'post', 'put', 'patch', 'delete'];
+const OPERATIONS = Object.entries(DOC.paths).flatMap(([p, item]) =>
+  Object.keys(item)
+    .filter((m) => METHODS.includes(m))
+    .map((m) => ({ method: m.toUpperCase(), path: p, public: Array.isArray(item[m].security) && item[m].security.length === 0 })),
+);
+const TENANT_PREFIX = '/v1/tenants/{tenant_id}';
+/** The shared catalogues any tenant token may read (README, "Tenant tokens"). */
+const SHARED = new Set([
+  'GET /v1/openapi.json', 'GET /v1/topics', 'GET /v1/topics/{topic}', 'POST /v1/filters/test', 'GET /v1/destination-types',
+  'GET /v1/templates', 'GET /v1/templates/{template}', 'POST /v1/transforms/test',
+]);
+/** Under a tenant's path, yet for the admin key only. */
+const ADMIN_UNDER_TENANT = new Set(['PATCH /v1/tenants/{tenant_id}', 'DELETE /v1/tenants/{tenant_id}', 'POST /v1/tenants/{tenant_id}/portal']);
+
+// --- tenant tokens, crafted the way core::tokens makes them -----------------------------------
+
+function devVar(name) {
+  const file = fs.existsSync(path.join(REPO_ROOT, '.dev.vars')) ? '.dev.vars' : '.dev.vars.example';
+  const line = fs.readFileSync(path.join(REPO_ROOT, file), 'utf8').split('\n').find((l) => l.startsWith(`${name}=`));
+  return line.slice(name.length + 1).trim();
+}
+const ENCRYPTION_KEY = devVar('ENCRYPTION_KEY');
+const b64url = (buf) => Buffer.from(buf).toString('base64url');
+
+/** HS256 JWT signed with HMAC-SHA256(ENCRYPTION_KEY bytes, "sluice tenant token v1"). */
+function craftToken(claims, { key = ENCRYPTION_KEY, header = { alg: 'HS256', typ: 'JWT' } } = {}) {
+  const signingKey = crypto.createHmac('sha256', Buffer.from(key, 'base64')).update('sluice tenant token v1').digest();
+  const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
+  return `${input}.${b64url(crypto.createHmac('sha256', signingKey).update(input).digest())}`;
+}
+const nowSecs = () => Math.floor(Date.now() / 1000);
+const claimsFor = (tid, extra = {}) => ({ iss: 'sluice', sub: 'portal:mallory', tid, iat: nowSecs() - 10, exp: nowSecs() + 600, ...extra });
+
+async function mint(tenantId) {
+  const r = await sluice.apiOk('POST', `/v1/tenants/${tenantId}/portal`, { subject: 'portal:tester', ttl_seconds: 600 }, 201);
+  return r.json.token;
+}
+
+/** A tenant with a topic, a webhook destination (closed port, no retries) and one failed delivery. */
+async function seedTenant(prefix) {
+  const tenantId = uniqueId(prefix);
+  const topic = `sec.${prefix}`;
+  await sluice.apiOk('POST', '/v1/tenants', { id: tenantId }, 201);
+  const d = await sluice.apiOk('POST', `/v1/tenants/${tenantId}/destinations`, {
+    type: 'webhook', config: { url: 'http://127.0.0.1:9/closed' }, retry: { max_retries: 0 },
+  }, 201);
+  const ev = await publish(sluice, tenantId, topic, { n: 1 }, { id: uniqueId('evt') });
+  return { tenantId, topic, destinationId: d.json.id, deliveryId: ev.deliveries[0].id, eventId: ev.id };
+}
+
+function concretePath(template, ids) {
+  return template
+    .replace('{tenant_id}', ids.tenantId)
+    .replace('{destination_id}', ids.destinationId)
+    .replace('{delivery_id}', ids.deliveryId)
+    .replace('{event_id}', ids.eventId)
+    .replace('{topic}', ids.topic)
+    .replace('{template}', 'slack')
+    .replace(/\{[a-z_]+\}/g, (m) => assert.fail(`no value for the path parameter ${m}: teach concretePath about it`));
+}
+
+const bodyFor = (method) => (method === 'POST' || method === 'PATCH' ? {} : undefined);
+const isAuthError = (status) => status === 401 || status === 403;
+
+// --- §5.1 authentication and tenant confinement ----------------------------------------------
+
+test('the document lists the routes this test walks, /healthz alone public', () => {
+  assert.ok(OPERATIONS.length >= 30, `only ${OPERATIONS.length} operations in openapi.json`);
+  assert.deepEqual(OPERATIONS.filter((o) => o.public).map((o) => o.path), ['/healthz']);
+});
+
+test('every operation: no key, a wrong key or a malformed credential → 401 problem+json', { timeout: 120_000 }, async () => {
+  const ids = await seedTenant('noauth');
+  const bad = [
+    ['no Authorization header', { key: null }],
+    ['a wrong key', { key: 'not-the-admin-key' }],
+    ['the admin key with a suffix', { key: `${ADMIN_KEY}x` }],
+    ['an empty bearer', { key: null, headers: { authorization: 'Bearer ' } }],
+    ['Basic credentials', { key: null, headers: { authorization: `Basic ${Buffer.from(`admin:${ADMIN_KEY}`).toString('base64')}` } }],
+    ['the key without "Bearer"', { key: null, headers: { authorization: ADMIN_KEY } }],
+  ];
+  for (const op of OPERATIONS) {
+    const p = concretePath(op.path, ids);
+    for (const [what, opts] of bad) {
+      const r = await sluice.api(op.method, p, bodyFor(op.method), opts);
+      if (op.public) {
+        assert.equal(r.status, 200, `${op.method} ${op.path} is public`);
+      } else {
+        checkProblem(r, 401, 'unauthorized', `${op.method} ${op.path} with ${what}`);
+        assert.equal(r.headers.get('www-authenticate'), 'Bearer');
+      }
+    }
+  }
+  // Nothing the refused calls asked for happened.
+  const d = await sluice.apiOk('GET', `/v1/tenants/${ids.tenantId}/destinations/${ids.destinationId}`);
+  assert.equal(d.json.enabled, true);
+});
+
+test("every operation: a tenant token of another tenant → 403, except the shared catalogues", { timeout: 120_000 }, async () => {
+  const victim = await seedTenant('victim');
+  const attacker = await seedTenant('attacker');
+  const token = await mint(attacker.tenantId);
+  let shared = 0;
+  for (const op of OPERATIONS.filter((o) => !o.public)) {
+    const key = `${op.method} ${op.path}`;
+    const r = await sluice.api(op.method, concretePath(op.path, victim), bodyFor(op.method), { key: token });
+    if (SHARED.has(key)) {
+      shared += 1;
+      assert.ok(!isAuthError(r.status), `${key}: a shared catalogue answers any tenant token, got ${r.status} ${r.text}`);
+      assert.ok(r.status < 500, `${key}: ${r.status} ${r.text}`);
+    } else {
+      checkProblem(r, 403, 'forbidden', `${key} with another tenant's token`);
+    }
+  }
+  assert.equal(shared, SHARED.size, 'every shared catalogue is in the document');
+  // The victim's things are untouched.
+  const d = await sluice.apiOk('GET', `/v1/tenants/${victim.tenantId}/destinations/${victim.destinationId}`);
+  assert.equal(d.json.enabled, true);
+  const t = await sluice.apiOk('GET', `/v1/tenants/${victim.tenantId}`);
+  assert.equal(t.json.id, victim.tenantId);
+});
+
+test("every operation: a tenant's own token reaches its routes, not the admin's", { timeout: 120_000 }, async () => {
+  const own = await seedTenant('own');
+  const token = await mint(own.tenantId);
+  // Deletes last, so that the other calls still find the resources.
+  const ops = OPERATIONS.filter((o) => !o.public).sort((a, b) => (a.method === 'DELETE') - (b.method === 'DELETE'));
+  for (const op of ops) {
+    const key = `${op.method} ${op.path}`;
+    const r = await sluice.api(op.method, concretePath(op.path, own), bodyFor(op.method), { key: token });
+    const reachable = SHARED.has(key) || (op.path.startsWith(TENANT_PREFIX) && !ADMIN_UNDER_TENANT.has(key));
+    if (reachable) {
+      assert.ok(!isAuthError(r.status), `${key}: its own tenant's token is refused: ${r.status} ${r.text}`);
+      assert.ok(r.status < 500, `${key}: ${r.status} ${r.text}`);
+    } else {
+      checkProblem(r, 403, 'forbidden', `${key} is for the admin key only`);
+    }
+  }
+  const t = await sluice.apiOk('GET', `/v1/tenants/${own.tenantId}`);
+  assert.equal(t.json.id, own.tenantId, 'DELETE of the tenant itself was refused');
+});
+
+test('expired, tampered, foreign-key and unsigned tokens → 401 on every non-public operation', { timeout: 120_000 }, async () => {
+  const ids = await seedTenant('tokens');
+  // The crafting is right: a fresh token made here is accepted.
+  const good = craftToken(claimsFor(ids.tenantId));
+  await sluice.apiOk('GET', `/v1/tenants/${ids.tenantId}/destinations`, undefined, 200, { key: good });
+
+  const minted = await mint(ids.tenantId);
+  const [h, payload, sig] = minted.split('.');
+  const otherClaims = { ...JSON.parse(Buffer.from(payload, 'base64url')), tid: 'someone-else' };
+  const flipped = sig.slice(0, 10) + (sig[10] === 'A' ? 'B' : 'A') + sig.slice(11);
+  const bad = {
+    expired: craftToken(claimsFor(ids.tenantId, { iat: nowSecs() - 700, exp: nowSecs() - 100 })),
+    'expiring this second': craftToken(claimsFor(ids.tenantId, { exp: nowSecs() })),
+    'payload swapped, signature kept': `${h}.${b64url(JSON.stringify(otherClaims))}.${sig}`,
+    'signature changed': `${h}.${payload}.${flipped}`,
+    'signature removed': `${h}.${payload}.`,
+    'alg none': `${b64url(JSON.stringify({ alg: 'none', typ: 'JWT' }))}.${payload}.`,
+    'signed with another key': craftToken(claimsFor(ids.tenantId), { key: Buffer.alloc(32, 7).toString('base64') }),
+    'signed with the raw ENCRYPTION_KEY': (() => {
+      const input = `${b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${b64url(JSON.stringify(claimsFor(ids.tenantId)))}`;
+      return `${input}.${b64url(crypto.createHmac('sha256', Buffer.from(ENCRYPTION_KEY, 'base64')).update(input).digest())}`;
+    })(),
+    'another issuer': craftToken(claimsFor(ids.tenantId, { iss: 'not-sluice' })),
+    'no exp': craftToken((({ exp, ...rest }) => rest)(claimsFor(ids.tenantId))),
+    'HS512': craftToken(claimsFor(ids.tenantId), { header: { alg: 'HS512', typ: 'JWT' } }),
+  };
+  for (const op of OPERATIONS.filter((o) => !o.public)) {
+    for (const [what, token] of Object.entries(bad)) {
+      const r = await sluice.api(op.method, concretePath(op.path, ids), bodyFor(op.method), { key: token });
+      checkProblem(r, 401, 'unauthorized', `${op.method} ${op.path} with a token ${what}`);
+    }
+  }
+  // A browser WebSocket client sends its token in the query: the same checks apply there.
+  const ws = `/v1/tenants/${ids.tenantId}/destinations/${ids.destinationId}/ws?access_token=`;
+  checkProblem(await sluice.api('GET', ws + encodeURIComponent(bad.expired), undefined, { key: null }), 401, 'unauthorized');
+  // …and only there: a token in the query of any other route is not a credential.
+  const q = await sluice.api('GET', `/v1/tenants/${ids.tenantId}/destinations?access_token=${encodeURIComponent(minted)}`, undefined, { key: null });
+  checkProblem(q, 401, 'unauthorized', 'a query token outside the WebSocket route');
+});
+
+// --- §5.2 no secret in any response, attempt record or log line -------------------------------
+
+test('credentials of every destination type never show in answers, attempts or logs', { timeout: 180_000 }, async () => {
+  const mark = `mk${crypto.randomBytes(6).toString('hex')}`;
+  const secret = (name) => `${mark}-${name}`;
+  const closed = 'http://127.0.0.1:9';
+  const { privateKey } = crypto.generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
+  const givenSigningSecret = `whsec_${crypto.randomBytes(24).toString('base64')}`;
+  const configs = {
+    'webhook (bearer, custom header, own signing secret)': { type: 'webhook', config: {
+      url: `${closed}/bearer`, headers: { 'x-partner-key': secret('header') },
+      auth: { type: 'bearer', token: secret('bearer') },
+      signing: { scheme: 'standard_webhooks', secret: givenSigningSecret } } },
+    'webhook (basic)': { type: 'webhook', config: { url: `${closed}/basic`, auth: { type: 'basic', username: 'sluice', password: secret('basic') } } },
+    'webhook (api key, hmac)': { type: 'webhook', config: { url: `${closed}/apikey`, auth: { type: 'api_key', header: 'x-api-key', key: secret('apikey') },
+      signing: { scheme: 'hmac', header: 'x-signature', algorithm: 'sha256', encoding: 'hex' } } },
+    aws_sqs: { type: 'aws_sqs', config: { queue_url: `${closed}/123456789012/orders`, region: 'us-east-1',
+      access_key_id: 'AKIDEXAMPLE', secret_access_key: secret('sqs'), session_token: secret('session') } },
+    aws_eventbridge: { type: 'aws_eventbridge', config: { event_bus_name: 'orders', region: 'us-east-1', endpoint: closed,
+      access_key_id: 'AKIDEXAMPLE', secret_access_key: secret('eventbridge') } },
+    aws_s3: { type: 'aws_s3', config: { bucket: 'events', region: 'us-east-1', endpoint: closed, path_style: true,
+      access_key_id: 'AKIDEXAMPLE', secret_access_key: secret('s3') } },
+    gcp_pubsub: { type: 'gcp_pubsub', config: { topic: 'orders', endpoint: closed, service_account: {
+      type: 'service_account', project_id: 'acme-project', private_key_id: 'k1', private_key: privateKey,
+      client_email: 'publisher@acme.iam.gserviceaccount.com', token_uri: `${closed}/token` } } },
+    kafka: { type: 'kafka', config: { endpoint: closed, cluster_id: 'lkc-1', topic: 'orders',
+      auth: { type: 'basic', username: 'key', password: secret('kafka') } } },
+    rabbitmq: { type: 'rabbitmq', config: { endpoint: closed, exchange: 'orders', username: 'sluice', password: secret('rabbit') } },
+    websocket: { type: 'websocket', config: {} },
+  };
+  const keyBody = privateKey.split('\n').slice(1, -2).join('');
+  const secrets = {
+    ...Object.fromEntries(['header', 'bearer', 'basic', 'apikey', 'sqs', 'session', 'eventbridge', 's3', 'kafka', 'rabbit'].map((n) => [n, secret(n)])),
+    'pubsub private key': keyBody.slice(100, 164),
+    'given signing secret': givenSigningSecret,
+    'admin key': ADMIN_KEY,
+    ENCRYPTION_KEY,
+  };
+
+  const tenantId = uniqueId('secrets');
+  const topic = 'sec.secrets';
+  await sluice.apiOk('POST', '/v1/tenants', { id: tenantId, metadata: { plan: 'pro' } }, 201);
+  /** Every answer this test reads, but the two that hand a signing secret out by design. */
+  const seen = [];
+  const call = async (method, p, body, expected) => {
+    const r = await sluice.apiOk(method, p, body, expected);
+    seen.push(`${method} ${p} → ${r.text}`);
+    return r;
+  };
+  const base = `/v1/tenants/${tenantId}/destinations`;
+  const ids = {};
+  const handedOut = [];
+  for (const [name, body] of Object.entries(configs)) {
+    const r = await sluice.apiOk('POST', base, { ...body, topics: ['sec.*'], retry: { max_retries: 0 }, timeout_ms: 1000 }, 201);
+    ids[name] = r.json.id;
+    if (r.json.signing_secret) handedOut.push(r.json.signing_secret);
+    // The create answer shows the signing secret once; nothing else secret.
+    const { signing_secret: _, ...rest } = r.json;
+    seen.push(`POST ${base} (${name}) → ${JSON.stringify(rest)}`);
+  }
+  assert.ok(handedOut.includes(givenSigningSecret), 'the given signing secret is handed back once at create');
+  const rotated = await sluice.apiOk('POST', `${base}/${ids['webhook (basic)']}/signing-secret/rotate`, undefined, 200);
+  handedOut.push(rotated.json.signing_secret);
+  handedOut.forEach((s, i) => (secrets[`signing secret #${i}`] = s));
+
+  // A PATCH that sends the masks back keeps the credentials; a bad one is refused (and must
+  // not echo them either).
+  for (const [name, id] of Object.entries(ids)) {
+    const current = (await call('GET', `${base}/${id}`)).json;
+    await call('PATCH', `${base}/${id}`, { name: `patched ${name}`.slice(0, 100), config: current.config }, 200);
+    const bad = await sluice.api('PATCH', `${base}/${id}`, { config: { ...current.config, nonsense: true } });
+    assert.equal(bad.status, 422, bad.text);
+    seen.push(`PATCH (bad) ${name} → ${bad.text}`);
+  }
+
+  // Deliveries that fail (closed port, no retries): attempt records exist for every type.
+  const ev = await publish(sluice, tenantId, topic, { order: 1 }, { id: uniqueId('evt'), metadata: { region: 'eu' } });
+  assert.equal(ev.deliveries.length, Object.keys(configs).length, JSON.stringify(ev));
+  for (const d of ev.deliveries) {
+    await eventually(async () => {
+      const r = await sluice.api('GET', `${base}/${d.destination_id}/deliveries/${d.id}/attempts`);
+      return r.json?.data?.length >= 1;
+    }, 30_000, { what: `an attempt of ${d.destination_id}` });
+  }
+  // A manual retry adds an attempt of its own, with who asked.
+  const webhookDelivery = ev.deliveries.find((d) => d.destination_id === ids['webhook (basic)']);
+  await eventually(async () => (await sluice.api('POST', `${base}/${webhookDelivery.destination_id}/deliveries/${webhookDelivery.id}/retry`)).status === 202, 15_000, { what: 'a manual retry' });
+
+  // Read back everything the API shows about this tenant.
+  await call('GET', `/v1/tenants/${tenantId}`);
+  await call('GET', `${base}?limit=100`);
+  for (const id of Object.values(ids)) {
+    await call('GET', `${base}/${id}`);
+    await call('GET', `${base}/${id}/status`);
+    await call('POST', `${base}/${id}/circuit/reset`, undefined, 200);
+    for (const status of ['', '?status=failed', '?status=pending', '?status=delivered']) {
+      const list = await call('GET', `${base}/${id}/deliveries${status}`);
+      for (const d of list.json.data) await call('GET', `${base}/${id}/deliveries/${d.id}/attempts`);
+    }
+  }
+  await call('GET', `/v1/tenants/${tenantId}/events?limit=100`);
+  await call('GET', `/v1/tenants/${tenantId}/events/${ev.id}`);
+  await call('GET', '/v1/destination-types');
+  const attempts = seen.filter((s) => s.includes('/attempts →')).join('\n');
+  assert.match(attempts, /"error"/, 'attempt records were read');
+
+  // Let the schedulers' outboxes and logs settle, then scan.
+  await new Promise((r) => setTimeout(r, 1000));
+  const logFile = fs.readFileSync(sluice.logFile, 'utf8');
+  const sources = { 'API answers': seen.join('\n'), 'wrangler dev output': sluice.log, [sluice.logFile]: logFile };
+  for (const [what, text] of Object.entries(sources)) {
+    for (const [name, value] of Object.entries(secrets)) {
+      assert.ok(value.length >= 12, `${name} is long enough to scan for`);
+      const at = text.indexOf(value);
+      assert.equal(at, -1, `${name} appears in ${what}: …${text.slice(Math.max(0, at - 200), at + 100)}…`);
+    }
+  }
+  // The scan saw the things it scanned for: the masks and the attempt errors.
+  assert.match(seen.join('\n'), /\*{8}/);
+  assert.match(seen.join('\n'), /"username":"sluice"/);
+  assert.ok(logFile.length > 0);
+});
+
+// --- §5.3 private, loopback and link-local destinations ----------------------------------------
+
+const PRIVATE_HOSTS = [
+  '127.0.0.1', '127.1', '127.255.255.254', '0.0.0.0', '0', '10.0.0.1', '172.16.5.4', '192.168.1.1',
+  '169.254.169.254', '100.64.0.1', 'localhost', 'LOCALHOST.', 'api.localhost', 'printer.local',
+  // The same addresses spelled as one number, in hex, in octal, and mixed.
+  '2130706433', '0x7f000001', '0177.0.0.1', '0x7f.0.0.1', '017700000001', '3232235777', '0xa9fea9fe',
+  '[::1]', '[::]', '[0:0:0:0:0:0:0:1]', '[::ffff:127.0.0.1]', '[::ffff:7f00:1]', '[::ffff:a9fe:a9fe]',
+  '[fe80::1]', '[fd00::1]', '[fc00::5]',
+  // IPv4 inside IPv6: IPv4-compatible, NAT64 and 6to4 forms of private addresses.
+  '[::127.0.0.1]', '[::a9fe:a9fe]', '[64:ff9b::7f00:1]', '[64:ff9b::a9fe:a9fe]', '[2002:7f00:1::]', '[2002:a9fe:a9fe::1]',
+  // Multicast and reserved.
+  '224.0.0.1', '240.0.0.1', '255.255.255.255', '[ff02::1]',
+];
+
+/** Every URL field of every type, as a function from a URL to a create body. */
+const URL_FIELDS = {
+  'webhook config.url': (u) => ({ type: 'webhook', config: { url: u } }),
+  'aws_sqs config.queue_url': (u) => ({ type: 'aws_sqs', config: { queue_url: `${u}/123456789012/q`, region: 'us-east-1', access_key_id: 'AKID', secret_access_key: 'x' } }),
+  'aws_sqs config.endpoint': (u) => ({ type: 'aws_sqs', config: { queue_url: 'https://sqs.us-east-1.amazonaws.com/123456789012/q', endpoint: u, region: 'us-east-1', access_key_id: 'AKID', secret_access_key: 'x' } }),
+  'aws_eventbridge config.endpoint': (u) => ({ type: 'aws_eventbridge', config: { event_bus_name: 'orders', endpoint: u, region: 'us-east-1', access_key_id: 'AKID', secret_access_key: 'x' } }),
+  'aws_s3 config.endpoint': (u) => ({ type: 'aws_s3', config: { bucket: 'events', endpoint: u, region: 'us-east-1', access_key_id: 'AKID', secret_access_key: 'x' } }),
+  'gcp_pubsub config.endpoint': (u, key) => ({ type: 'gcp_pubsub', config: { topic: 'orders', endpoint: u, service_account: { private_key: key, client_email: 'p@acme.iam.gserviceaccount.com', project_id: 'acme-project' } } }),
+  'gcp_pubsub config.service_account.token_uri': (u, key) => ({ type: 'gcp_pubsub', config: { topic: 'orders', service_account: { private_key: key, client_email: 'p@acme.iam.gserviceaccount.com', project_id: 'acme-project', token_uri: `${u}/token` } } }),
+  'kafka config.endpoint': (u) => ({ type: 'kafka', config: { endpoint: u, cluster_id: 'lkc-1', topic: 'orders' } }),
+  'rabbitmq config.endpoint': (u) => ({ type: 'rabbitmq', config: { endpoint: u, exchange: 'orders', username: 'sluice', password: 'p' } }),
+};
+
+test('ALLOW_PRIVATE_DESTINATIONS=false: private, loopback and link-local URLs → 422 in every URL field', { timeout: 180_000 }, async () => {
+  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+  const tenantId = uniqueId('strict');
+  await strict.apiOk('POST', '/v1/tenants', { id: tenantId }, 201);
+  const base = `/v1/tenants/${tenantId}/destinations`;
+  for (const [field, body] of Object.entries(URL_FIELDS)) {
+    const name = field.split(' ')[1];
+    // A public address is accepted (creating a destination sends nothing)…
+    const ok = await strict.api('POST', base, body('https://events.example.com', privateKey));
+    assert.equal(ok.status, 201, `${field} with a public URL: ${ok.text}`);
+    // …and no spelling of a private one is.
+    for (const [i, host] of PRIVATE_HOSTS.entries()) {
+      const url = i % 2 ? `http://${host}` : `https://${host}:8443`;
+      const r = await strict.api('POST', base, body(url, privateKey));
+      const p = checkProblem(r, 422, 'validation', `${field} = ${url}`);
+      assert.ok(p.errors.some((e) => e.field === name), `${field} = ${url} names the field: ${r.text}`);
+    }
+    // Nor may a PATCH move an existing destination there.
+    const patch = name.startsWith('config.service_account')
+      ? { config: { service_account: { token_uri: 'http://169.254.169.254/token' } } }
+      : { config: { [name.split('.')[1]]: name === 'config.queue_url' ? 'http://169.254.169.254/123456789012/q' : 'http://169.254.169.254' } };
+    const r = await strict.api('PATCH', `${base}/${ok.json.id}`, patch);
+    checkProblem(r, 422, 'validation', `PATCH ${field} to the metadata address`);
+  }
+  // The development setting (on in every other test file) lets the same URLs through.
+  const dev = uniqueId('dev');
+  await sluice.apiOk('POST', '/v1/tenants', { id: dev }, 201);
+  for (const host of ['127.0.0.1', '[::1]', 'localhost', '10.0.0.1']) {
+    await sluice.apiOk('POST', `/v1/tenants/${dev}/destinations`, { type: 'webhook', config: { url: `http://${host}:9/x` } }, 201);
+  }
+});
+
+// --- §5.4 header injection ---------------------------------------------------------------------
+
+test('CR/LF (and other control characters) in headers, topics and metadata → 422 at the edge', { timeout: 120_000 }, async () => {
+  const tenantId = uniqueId('crlf');
+  await sluice.apiOk('POST', '/v1/tenants', { id: tenantId }, 201);
+  const base = `/v1/tenants/${tenantId}/destinations`;
+  const url = 'http://127.0.0.1:9/x';
+  const injections = ['a\r\nx-injected: 1', 'a\nx-injected: 1', 'a\rb', 'a\u0000b', '\r\n\r\nHTTP/1.1 200 OK'];
+  const refuse = async (r, what, field) => {
+    const p = checkProblem(r, 422, 'validation', what);
+    if (field) assert.ok(p.errors.some((e) => e.field.startsWith(field)), `${what}: ${r.text}`);
+  };
+  for (const bad of injections) {
+    const what = JSON.stringify(bad);
+    await refuse(await sluice.api('POST', base, { type: 'webhook', config: { url, headers: { 'x-ok': bad } } }), `header value ${what}`, 'config.headers');
+    await refuse(await sluice.api('POST', base, { type: 'webhook', config: { url, headers: { [`x-${bad}`]: 'v' } } }), `header name ${what}`, 'config.headers');
+    await refuse(await sluice.api('POST', base, { type: 'webhook', config: { url, auth: { type: 'bearer', token: bad } } }), `bearer token ${what}`, 'config.auth.token');
+    await refuse(await sluice.api('POST', base, { type: 'webhook', config: { url, auth: { type: 'api_key', header: `x-${bad}`, key: 'k' } } }), `api key header ${what}`, 'config.auth.header');
+    await refuse(await sluice.api('POST', base, { type: 'webhook', config: { url, auth: { type: 'api_key', header: 'x-key', key: bad } } }), `api key ${what}`, 'config.auth.key');
+    await refuse(await sluice.api('POST', base, { type: 'webhook', config: { url, signing: { scheme: 'hmac', header: `x-${bad}` } } }), `hmac header ${what}`, 'config.signing.header');
+    await refuse(await sluice.api('POST', base, { type: 'webhook', config: { url }, topics: [`order.${bad}`] }), `subscribed topic ${what}`, 'topics');
+    await refuse(await sluice.api('POST', '/v1/topics', { name: `order.${bad}` }), `catalogue topic ${what}`);
+    await refuse(await sluice.api('POST', '/v1/publish', { tenant_id: tenantId, topic: `order.${bad}`, data: {} }), `published topic ${what}`, 'topic');
+    await refuse(await sluice.api('POST', '/v1/publish', { tenant_id: tenantId, topic: 'order.created', data: {}, metadata: { region: bad } }), `metadata value ${what}`, 'metadata');
+    await refuse(await sluice.api('POST', '/v1/publish', { tenant_id: tenantId, topic: 'order.created', data: {}, metadata: { [`r${bad}`]: 'eu' } }), `metadata key ${what}`, 'metadata');
+    await refuse(await sluice.api('POST', '/v1/publish', { tenant_id: tenantId, topic: 'order.created', data: {}, id: `evt${bad}` }), `event id ${what}`, 'id');
+  }
+  // A PATCH cannot slip one in either.
+  const d = await sluice.apiOk('POST', base, { type: 'webhook', config: { url, headers: { 'x-ok': 'fine' } } }, 201);
+  await refuse(await sluice.api('PATCH', `${base}/${d.json.id}`, { config: { headers: { 'x-ok': 'a\r\nx-injected: 1' } } }), 'PATCH header value', 'config.headers');
+  // Nothing was stored: only the one good destination exists, and no event.
+  const list = await sluice.apiOk('GET', base);
+  assert.equal(list.json.data.length, 1);
+  assert.deepEqual(list.json.data[0].config.headers, { 'x-ok': '********' });
+  const events = await sluice.apiOk('GET', `/v1/tenants/${tenantId}/events`);
+  assert.deepEqual(events.json.data, []);
+});
+
+// --- credentials follow their endpoint ---------------------------------------------------------
+
+test('a PATCH that moves the URL to another host must give the credentials again', { timeout: 120_000 }, async () => {
+  const rx = await startReceiver();
+  try {
+    const tenantId = uniqueId('redirect');
+    await sluice.apiOk('POST', '/v1/tenants', { id: tenantId }, 201);
+    const base = `/v1/tenants/${tenantId}/destinations`;
+    const d = await sluice.apiOk('POST', base, {
+      type: 'webhook', topics: ['sec.*'],
+      config: { url: rx.url, auth: { type: 'bearer', token: 'stored-bearer-secret' }, headers: { 'x-key': 'stored-header-secret' } },
+    }, 201);
+    const dest = `${base}/${d.json.id}`;
+    // A portal user may edit the destination but cannot read its credentials…
+    const asPortal = { key: await mint(tenantId) };
+    // …so it may not send them to a host of its choosing, neither left out nor masked.
+    const elsewhere = 'https://collector.attacker.example/hook';
+    for (const config of [
+      { url: elsewhere },
+      { url: elsewhere, auth: { token: '********' }, headers: { 'x-key': '********' } },
+      { url: elsewhere, auth: { token: 'mine' } },
+    ]) {
+      const r = await sluice.api('PATCH', dest, { config }, asPortal);
+      const p = checkProblem(r, 422, 'validation', `PATCH ${JSON.stringify(config)}`);
+      const expected = config.auth?.token === 'mine' ? ['config.headers.x-key'] : ['config.auth.token', 'config.headers.x-key'];
+      assert.deepEqual(p.errors.map((e) => e.field).sort(), expected, r.text);
+    }
+    assert.equal((await sluice.apiOk('GET', dest)).json.config.url, rx.url, 'nothing was changed');
+    // The same host keeps them (another path, the masks sent back)…
+    await sluice.apiOk('PATCH', dest, { config: { url: rx.url.replace('/hook', '/other'), auth: { token: '********' } } }, 200, asPortal);
+    await publish(sluice, tenantId, 'sec.redirect', { n: 1 });
+    await rx.waitFor(1);
+    assert.equal(rx.requests[0].headers.authorization, 'Bearer stored-bearer-secret');
+    assert.equal(rx.requests[0].headers['x-key'], 'stored-header-secret');
+    // …and given again, they move with the URL (there and back: both are moves).
+    await sluice.apiOk('PATCH', dest, { config: { url: elsewhere, auth: { token: 'new-bearer' }, headers: { 'x-key': 'new-header' } } }, 200, asPortal);
+    await sluice.apiOk('PATCH', dest, { config: { url: rx.url, auth: { token: 'newer-bearer' }, headers: { 'x-key': 'newer-header' } } }, 200, asPortal);
+    await publish(sluice, tenantId, 'sec.redirect', { n: 2 });
+    await rx.waitFor(2);
+    assert.equal(rx.requests[1].headers.authorization, 'Bearer newer-bearer');
+    assert.equal(rx.requests[1].headers['x-key'], 'newer-header');
+  } finally {
+    await rx.close();
+  }
+});
