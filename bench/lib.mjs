@@ -116,6 +116,7 @@ export async function closedLoop({ concurrency, durationMs, maxCount = Infinity,
 export async function openLoop({ rate, durationMs, maxConcurrency, send }) {
   const start = now();
   const total = Math.round((rate * durationMs) / 1000);
+  const end = start + durationMs;
   let outstanding = 0;
   let done = 0;
   let errors = 0;
@@ -123,6 +124,7 @@ export async function openLoop({ rate, durationMs, maxConcurrency, send }) {
   const pending = new Set();
   for (let i = 0; i < total; i++) {
     const due = start + (i * 1000) / rate;
+    if (now() >= end) break; // what was not sent in time is not sent: the achieved rate says so
     while (now() < due || outstanding >= maxConcurrency) {
       await sleep(outstanding >= maxConcurrency ? 1 : Math.max(0, Math.min(5, due - now())));
     }
@@ -231,23 +233,35 @@ export function processTree(root) {
   return out;
 }
 
-/** utime + stime in seconds of the process tree under `root`, split into workerd and the rest. */
+/**
+ * utime + stime in seconds of the process tree under `root` (wrangler dev), split into
+ * `workerd` (the runtime that runs the Worker: wrangler starts it with an inspector),
+ * `proxy` (wrangler's dev proxy, a second workerd on the public port) and `other` (wrangler's
+ * Node process, esbuild).
+ */
 export function cpuSeconds(root) {
-  const total = { workerd: 0, other: 0 };
+  const total = { workerd: 0, proxy: 0, other: 0 };
   for (const { pid, name } of processTree(root)) {
     try {
       const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       // fields 14 and 15 of stat(5), counted from after the name: index 11 and 12.
       const secs = (Number(f[11]) + Number(f[12])) / CLK_TCK;
-      if (name.startsWith('workerd')) total.workerd += secs;
-      else total.other += secs;
+      if (name.startsWith('workerd')) {
+        const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        if (cmdline.includes('--inspector-addr')) total.workerd += secs;
+        else total.proxy += secs;
+      } else {
+        total.other += secs;
+      }
     } catch {
       // gone
     }
   }
   return total;
 }
+
+export const cpuTotal = (c) => c.workerd + c.proxy + c.other;
 
 export const fmt = (n, digits = 0) =>
   Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '–';
