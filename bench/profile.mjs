@@ -5,8 +5,8 @@
 //
 //   SLUICE_SKIP_BUILD=1 node bench/profile.mjs [seconds=8] [max_in_flight=1]
 //
-// Prints a markdown table: function (Rust names from the wasm name section, JS with file),
-// self time and share.
+// Prints two markdown tables: self time by kind of code, then the top functions (the release
+// wasm has no name section: Rust functions show as wasm-function[N]).
 
 import WebSocket from 'ws';
 import { ADMIN_KEY, startSluice } from '../tests/helpers/sluice.mjs';
@@ -84,9 +84,24 @@ try {
   const idle = (self.get('(idle)') ?? 0) + (self.get('(program)') ?? 0);
   console.log(`${r.count} events delivered in ${seconds} s (max_in_flight ${mif}); profiled ${fmt(total / 1000)} ms, ` +
     `of which idle/program ${fmt(idle / 1000)} ms.\n`);
+  const busy = total - idle;
+  const category = (k) => {
+    if (/^(wasm-to-js|js-to-wasm)|externref|catch wrapper|__wbindgen/.test(k)) return 'JS ↔ wasm boundary (wasm-bindgen)';
+    if (/^wasm-function|\(00a1|\.wasm/.test(k) || /^wasm-function/.test(k)) return 'Rust (wasm)';
+    if (/index\.js/.test(k)) return 'wasm-bindgen JS glue (index.js)';
+    if (/^(exec|toArray|next|raw)$/.test(k)) return 'Durable Object SQLite (sql.exec, cursors)';
+    if (/d1-api/.test(k)) return 'D1 client (d1-api)';
+    if (k === '(garbage collector)') return 'garbage collector';
+    return 'runtime built-ins (fetch, Headers, Response, promises, …)';
+  };
+  const cats = new Map();
+  for (const [k, v] of self) if (k !== '(idle)' && k !== '(program)') cats.set(category(k), (cats.get(category(k)) ?? 0) + v);
+  console.log('| where | self ms | share of busy |');
+  console.log('|---|---|---|');
+  for (const [k, v] of [...cats.entries()].sort((x, y) => y[1] - x[1])) console.log(`| ${k} | ${fmt(v / 1000)} | ${fmt((v / busy) * 100, 1)} % |`);
+  console.log('');
   console.log('| function | self ms | share of busy |');
   console.log('|---|---|---|');
-  const busy = total - idle;
   const top = [...self.entries()].filter(([k]) => k !== '(idle)' && k !== '(program)').sort((x, y) => y[1] - x[1]).slice(0, 30);
   for (const [k, v] of top) console.log(`| \`${k.replaceAll('|', '\\|').slice(0, 120)}\` | ${fmt(v / 1000)} | ${fmt((v / busy) * 100, 1)} % |`);
   a.destroy();
