@@ -44,7 +44,9 @@ const DATA_TEXT = JSON.stringify(DATA);
 const log = (...a) => console.error('[bench]', ...a);
 
 let run = 0;
-let publishRetries = 0; // 503s sent again (see publisher)
+let publishRetries = 0; // 503s and dropped connections sent again (see publisher)
+let answered503 = 0;
+let last503 = null;
 const eventId = (prefix, i) => `${prefix}-${run}-${i}`;
 
 /** Publishing through a keep-alive agent; throws unless 202. */
@@ -63,13 +65,19 @@ function publisher(sluice, sockets) {
         r = await post(a, url, headers, body);
       } catch (err) {
         // A kept-alive connection closed by the other side as it was reused ("socket hang up").
-        if (attempt === 3) throw err;
+        if (attempt === 5) throw err;
         publishRetries += 1;
+        await sleep(200 * attempt);
         continue;
       }
       if (r.status === 202) return;
-      if (r.status !== 503 || attempt === 3) throw new Error(`publish -> ${r.status}: ${r.body.slice(0, 300)}`);
+      if (r.status === 503) {
+        last503 = r.body.slice(0, 300);
+        answered503 += 1;
+      }
+      if (r.status !== 503 || attempt === 5) throw new Error(`publish -> ${r.status}: ${r.body.slice(0, 300)}`);
       publishRetries += 1;
+      await sleep(200 * attempt);
     }
   };
 }
@@ -167,9 +175,9 @@ async function publishThroughput(sluice, rx) {
     const t = await tenantWith(sluice, [webhook(rx.url, 8)]);
     const pub = publisher(sluice, c);
     const r = await closedLoop({ concurrency: c, durationMs: P.publishMs, send: (i) => pub(t.tenantId, eventId('pub', i)) });
-    if (r.errors) throw new Error(`publish at concurrency ${c}: ${r.errors} errors, first: ${r.firstError?.message}`);
     const arrived = await waitArrivals(rx, r.count, P.drainMs);
-    out.push({ concurrency: c, rate: (r.count / r.elapsedMs) * 1000, count: r.count, arrived,
+    out.push({ concurrency: c, rate: (r.count / r.elapsedMs) * 1000, count: r.count, arrived, errors: r.errors,
+      firstError: r.firstError?.message?.slice(0, 200),
       p50: percentile(r.latencies, 50), p99: percentile(r.latencies, 99) });
     log(`publish c=${c}: ${fmt(out.at(-1).rate)}/s, ${r.count} accepted, ${arrived} delivered`);
   }
@@ -202,7 +210,13 @@ async function endToEnd(sluice, rx, root, { fanout, mif }) {
       const arrived = new Promise((resolve) => waiters.set(id, resolve));
       const t0 = now();
       started.set(id, t0);
-      await pub(t.tenantId, id);
+      try {
+        await pub(t.tenantId, id);
+      } catch (err) {
+        started.delete(id); // not accepted: not expected at the receiver
+        waiters.delete(id);
+        throw err;
+      }
       publishLat.push(now() - t0);
       const timedOut = await Promise.race([arrived.then(() => false), sleep(30_000).then(() => true)]);
       waiters.delete(id);
@@ -213,7 +227,6 @@ async function endToEnd(sluice, rx, root, { fanout, mif }) {
   rx.onArrival = null;
   const cpu1 = cpuSeconds(root);
   const c1 = await settledCounters(sluice);
-  if (r.errors) throw new Error(`e2e: ${r.errors} publish errors, first: ${r.firstError?.message}`);
   const lat = [];
   let inWindow = 0;
   let deliveries = 0;
@@ -228,7 +241,7 @@ async function endToEnd(sluice, rx, root, { fanout, mif }) {
   const d = diff(c0, c1);
   const cpu = cpuTotal(cpu1) - cpuTotal(cpu0);
   return {
-    fanout, mif, events, deliveries, expected: events * fanout, lost,
+    fanout, mif, events, deliveries, expected: events * fanout, lost, errors: r.errors, firstError: r.firstError?.message?.slice(0, 200),
     deliveriesPerSec: (inWindow / (end - start - P.warmMs)) * 1000,
     p50: percentile(lat, 50), p95: percentile(lat, 95), p99: percentile(lat, 99),
     publishP50: percentile(publishLat, 50), publishP99: percentile(publishLat, 99),
@@ -458,13 +471,19 @@ function report(R) {
   L.push(`Run ${m.date} on ${m.cores} cores (${m.cpu}), ${fmt(m.memGiB, 1)} GiB, commit \`${m.commit}\`, Node ${m.node}; ` +
     `1-minute load average ${fmt(m.load, 1)} at the start and ${fmt(os.loadavg()[0], 1)} at the end; harness time ${fmt(R.seconds)} s. Sluice on local workerd (\`wrangler dev\`, persisted state in a temp folder), ` +
     'receiver, load generator and stand-ins in one Node process, all on 127.0.0.1.');
-  if (publishRetries) L.push('', `${publishRetries} publish(es) answered 503 by the dev proxy, or whose connection dropped, were sent again (same id).`);
+  if (publishRetries) {
+    L.push('', `${publishRetries} publish(es) were sent again (same id, up to 5 times): ${answered503} answered 503` +
+      (last503 ? ` (the last: \`${last503.replaceAll('`', "'")}\`)` : '') + ', the others lost their connection.');
+  }
   L.push('');
   L.push('### Publish throughput (`POST /v1/publish`, one webhook destination per tenant, max_in_flight 8)');
   L.push('');
   L.push('| publishers (concurrency) | events accepted / s | publish p50 | publish p99 |');
   L.push('|---|---|---|---|');
   for (const p of R.publish) L.push(`| ${p.concurrency} | ${fmt(p.rate)} | ${ms(p.p50)} ms | ${ms(p.p99)} ms |`);
+  for (const p of R.publish.filter((x) => x.errors)) {
+    L.push('', `At concurrency ${p.concurrency}, ${p.errors} publish(es) failed even when sent again (not counted): \`${p.firstError}\``);
+  }
   L.push('');
   L.push(`### End-to-end delivery (${P.window} events in flight, closed loop, ${P.e2eMs / 1000} s each; first ${P.warmMs / 1000} s not counted in the rate)`);
   L.push('');
@@ -475,6 +494,9 @@ function report(R) {
   for (const e of R.e2e) {
     const name = e.fanout === 1 ? '1 destination' : `fan-out 1 → ${e.fanout}`;
     L.push(`| ${name}, max_in_flight ${e.mif} | ${fmt(e.deliveriesPerSec)} | ${fmt(e.deliveriesPerSec / b.rate, 3)} | ${ms(e.p50)} ms | ${ms(e.p95)} ms | ${ms(e.p99)} ms | ${ms(e.publishP50)} ms | ${e.deliveries} / ${e.expected} |`);
+  }
+  for (const e of R.e2e.filter((x) => x.errors)) {
+    L.push('', `Fan-out ${e.fanout}, max_in_flight ${e.mif}: ${e.errors} publish(es) failed even when sent again (not counted): \`${e.firstError}\``);
   }
   L.push('');
   L.push('### Cost per event (same runs)');
@@ -592,10 +614,12 @@ async function main() {
     if (!(R.baseline.rate > 0)) problems.push('baseline throughput is 0');
     for (const p of R.publish) {
       if (!(p.rate > 0)) problems.push(`publish throughput at concurrency ${p.concurrency} is 0`);
+      if (p.errors) problems.push(`publish at concurrency ${p.concurrency}: ${p.errors} failed (${p.firstError})`);
       if (p.arrived < p.count) problems.push(`publish at concurrency ${p.concurrency}: ${p.arrived} of ${p.count} arrived`);
     }
     for (const e of R.e2e) {
       if (!(e.deliveriesPerSec > 0)) problems.push('end-to-end throughput is 0');
+      if (e.errors) problems.push(`end-to-end: ${e.errors} publishes failed (${e.firstError})`);
       if (e.deliveries !== e.expected || e.lost) problems.push(`end-to-end: ${e.deliveries} of ${e.expected} arrived`);
       if (!(e.d1PerEvent > 0) || !(e.fetchPerDelivery > 0)) problems.push('the counters of bench/entry.mjs did not move');
     }
