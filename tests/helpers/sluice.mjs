@@ -118,6 +118,7 @@ export class Sluice {
     }
     this.port = await freePort();
     const inspectorPort = await freePort();
+    this.inspectorPort = inspectorPort; // wrangler's inspector (bench/profile.mjs attaches to it)
     this.starts += 1;
     const args = [
       'dev',

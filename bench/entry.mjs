@@ -1,0 +1,123 @@
+// The Worker the benchmark runs: build/index.js unchanged, plus counters of what it costs.
+// `wrangler dev bench/entry.mjs` (the harness passes it) bundles this instead of `main`.
+//
+// Counted in this isolate (the Worker and its Durable Objects run in the same one locally):
+// - D1: statements executed (`all`/`run`/`first`/`raw` on a statement: 1; `batch(list)`:
+//   list.length) and round trips (each of those calls: 1), split into reads and writes by
+//   the statement's first word;
+// - the Durable Objects' own SQLite (`ctx.storage.sql.exec`): statements;
+// - outbound `fetch` (the subrequests a delivery makes), per host:port.
+// GET /__bench/counters answers them as JSON; nothing else changes.
+
+import { env } from 'cloudflare:workers';
+import Sluice, { DeliveryScheduler as Scheduler } from '../build/index.js';
+
+const counters = {
+  d1: { statements: 0, calls: 0, reads: 0, writes: 0, batches: 0 },
+  do_sql: { statements: 0 },
+  fetch: { total: 0, by_host: {} },
+};
+
+const sqlOf = new WeakMap(); // prepared statement -> its SQL
+const isWrite = (sql) => /^\s*(insert|update|delete|replace|create|drop|alter)\b/i.test(sql ?? '');
+let inBatch = 0;
+
+function countStatement(stmt) {
+  counters.d1.statements += 1;
+  if (isWrite(sqlOf.get(stmt))) counters.d1.writes += 1;
+  else counters.d1.reads += 1;
+}
+
+function patchD1(db) {
+  const dbProto = Object.getPrototypeOf(db);
+  if (dbProto.__benchPatched) return;
+  const probe = db.prepare('SELECT 1');
+  const stmtProto = Object.getPrototypeOf(probe);
+  const { prepare, batch, exec } = dbProto;
+  dbProto.prepare = function (sql) {
+    const s = prepare.call(this, sql);
+    sqlOf.set(s, sql);
+    return s;
+  };
+  dbProto.batch = async function (statements) {
+    counters.d1.calls += 1;
+    counters.d1.batches += 1;
+    for (const s of statements) countStatement(s);
+    inBatch += 1;
+    try {
+      return await batch.call(this, statements);
+    } finally {
+      inBatch -= 1;
+    }
+  };
+  dbProto.exec = async function (sql) {
+    counters.d1.calls += 1;
+    const n = sql.split(';').filter((x) => x.trim()).length;
+    counters.d1.statements += n;
+    if (isWrite(sql)) counters.d1.writes += n;
+    else counters.d1.reads += n;
+    return exec.call(this, sql);
+  };
+  const { bind } = stmtProto;
+  stmtProto.bind = function (...values) {
+    const s = bind.apply(this, values);
+    sqlOf.set(s, sqlOf.get(this));
+    return s;
+  };
+  for (const name of ['all', 'run', 'first', 'raw']) {
+    const original = stmtProto[name];
+    if (typeof original !== 'function') continue;
+    stmtProto[name] = function (...args) {
+      if (inBatch === 0) {
+        counters.d1.calls += 1;
+        countStatement(this);
+      }
+      return original.apply(this, args);
+    };
+  }
+  dbProto.__benchPatched = true;
+}
+
+function patchDoSql(state) {
+  const sql = state?.storage?.sql;
+  if (!sql) return;
+  const proto = Object.getPrototypeOf(sql);
+  if (proto.__benchPatched) return;
+  const { exec } = proto;
+  proto.exec = function (...args) {
+    counters.do_sql.statements += 1;
+    return exec.apply(this, args);
+  };
+  proto.__benchPatched = true;
+}
+
+const originalFetch = globalThis.fetch;
+globalThis.fetch = function (input, init) {
+  counters.fetch.total += 1;
+  let host = '?';
+  try {
+    host = new URL(typeof input === 'string' ? input : input.url).host;
+  } catch {
+    // counted under '?'
+  }
+  counters.fetch.by_host[host] = (counters.fetch.by_host[host] ?? 0) + 1;
+  return originalFetch.call(this, input, init);
+};
+
+patchD1(env.DB);
+
+export const DeliveryScheduler = new Proxy(Scheduler, {
+  construct(target, args, newTarget) {
+    patchDoSql(args[0]);
+    return Reflect.construct(target, args, newTarget);
+  },
+});
+
+export default class BenchEntry extends Sluice {
+  async fetch(request) {
+    if (new URL(request.url).pathname === '/__bench/counters') {
+      return Response.json(counters);
+    }
+    return super.fetch(request);
+  }
+}

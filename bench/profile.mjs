@@ -1,0 +1,112 @@
+// Where the runtime's CPU goes: a V8 CPU profile of Sluice's isolate (through wrangler's
+// inspector) while 16 events are in flight to one webhook destination, summarised by self
+// time per function. Not part of run.sh (the profiler slows the isolate down); for finding
+// the biggest costs:
+//
+//   SLUICE_SKIP_BUILD=1 node bench/profile.mjs [seconds=8] [max_in_flight=1]
+//
+// Prints two markdown tables: self time by kind of code, then the top functions (the release
+// wasm has no name section: Rust functions show as wasm-function[N]).
+
+import WebSocket from 'ws';
+import { ADMIN_KEY, startSluice } from '../tests/helpers/sluice.mjs';
+import { agent, closedLoop, fmt, post, sleep, startFastReceiver } from './lib.mjs';
+
+const seconds = Number(process.argv[2] ?? 8);
+const mif = Number(process.argv[3] ?? 1);
+
+async function cdp(url) {
+  const ws = new WebSocket(url);
+  await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
+  let id = 0;
+  const pending = new Map();
+  ws.on('message', (raw) => {
+    const m = JSON.parse(raw.toString());
+    if (m.id && pending.has(m.id)) {
+      pending.get(m.id)(m);
+      pending.delete(m.id);
+    }
+  });
+  return {
+    send(method, params = {}) {
+      id += 1;
+      ws.send(JSON.stringify({ id, method, params }));
+      return new Promise((resolve) => pending.set(id, resolve));
+    },
+    close: () => ws.close(),
+  };
+}
+
+const rx = await startFastReceiver();
+const sluice = await startSluice({ name: 'bench-profile' });
+try {
+  const tenantId = `prof-${process.pid}`;
+  await sluice.apiOk('POST', '/v1/tenants', { id: tenantId });
+  await sluice.apiOk('POST', `/v1/tenants/${tenantId}/destinations`, { type: 'webhook', config: { url: rx.url }, max_in_flight: mif });
+  const targets = await (await fetch(`http://127.0.0.1:${sluice.inspectorPort}/json`)).json();
+  const target = targets.find((t) => t.webSocketDebuggerUrl) ?? targets[0];
+  const c = await cdp(target.webSocketDebuggerUrl);
+  await c.send('Profiler.enable');
+  await c.send('Profiler.setSamplingInterval', { interval: 200 });
+
+  const a = agent(16);
+  const waiters = new Map();
+  rx.onArrival = (id) => waiters.get(id)?.();
+  const data = JSON.stringify({ order_id: 'ord_1', amount: 12.5, items: [{ sku: 'A', qty: 1 }], note: 'x'.repeat(800) });
+  let n = 0;
+  await c.send('Profiler.start');
+  const r = await closedLoop({
+    concurrency: 16, durationMs: seconds * 1000,
+    send: async () => {
+      const id = `prof-${n++}`;
+      const arrived = new Promise((resolve) => waiters.set(id, resolve));
+      const res = await post(a, `${sluice.url}/v1/publish`, { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+        `{"tenant_id":"${tenantId}","topic":"order.created","id":"${id}","data":${data}}`);
+      if (res.status !== 202) throw new Error(`publish -> ${res.status}`);
+      await Promise.race([arrived, sleep(30_000)]);
+    },
+  });
+  const { result } = await c.send('Profiler.stop');
+  c.close();
+  const { nodes, samples, timeDeltas } = result.profile;
+  const byId = new Map(nodes.map((x) => [x.id, x]));
+  const self = new Map();
+  let total = 0;
+  for (let i = 0; i < samples.length; i++) {
+    const node = byId.get(samples[i]);
+    const f = node.callFrame;
+    const file = f.url ? f.url.split('/').pop() : '';
+    const name = `${f.functionName || '(anonymous)'}${file && !file.endsWith('.wasm') ? ` (${file})` : ''}`;
+    const dt = timeDeltas[i] ?? 0;
+    self.set(name, (self.get(name) ?? 0) + dt);
+    total += dt;
+  }
+  const idle = (self.get('(idle)') ?? 0) + (self.get('(program)') ?? 0);
+  console.log(`${r.count} events delivered in ${seconds} s (max_in_flight ${mif}); profiled ${fmt(total / 1000)} ms, ` +
+    `of which idle/program ${fmt(idle / 1000)} ms.\n`);
+  const busy = total - idle;
+  const category = (k) => {
+    if (/^(wasm-to-js|js-to-wasm)|externref|catch wrapper|__wbindgen/.test(k)) return 'JS ↔ wasm boundary (wasm-bindgen)';
+    if (/^wasm-function|\(00a1|\.wasm/.test(k) || /^wasm-function/.test(k)) return 'Rust (wasm)';
+    if (/index\.js/.test(k)) return 'wasm-bindgen JS glue (index.js)';
+    if (/^(exec|toArray|next|raw)$/.test(k)) return 'Durable Object SQLite (sql.exec, cursors)';
+    if (/d1-api/.test(k)) return 'D1 client (d1-api)';
+    if (k === '(garbage collector)') return 'garbage collector';
+    return 'runtime built-ins (fetch, Headers, Response, promises, …)';
+  };
+  const cats = new Map();
+  for (const [k, v] of self) if (k !== '(idle)' && k !== '(program)') cats.set(category(k), (cats.get(category(k)) ?? 0) + v);
+  console.log('| where | self ms | share of busy |');
+  console.log('|---|---|---|');
+  for (const [k, v] of [...cats.entries()].sort((x, y) => y[1] - x[1])) console.log(`| ${k} | ${fmt(v / 1000)} | ${fmt((v / busy) * 100, 1)} % |`);
+  console.log('');
+  console.log('| function | self ms | share of busy |');
+  console.log('|---|---|---|');
+  const top = [...self.entries()].filter(([k]) => k !== '(idle)' && k !== '(program)').sort((x, y) => y[1] - x[1]).slice(0, 30);
+  for (const [k, v] of top) console.log(`| \`${k.replaceAll('|', '\\|').slice(0, 120)}\` | ${fmt(v / 1000)} | ${fmt((v / busy) * 100, 1)} % |`);
+  a.destroy();
+} finally {
+  await sluice.dispose();
+  await rx.close();
+}
+process.exit(0);
