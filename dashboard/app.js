@@ -91,8 +91,15 @@ async function render() {
   }
 }
 
+/** Each cell names its column (data-label), for the stacked layout of tables on small screens. */
+function labelCells(table) {
+  const heads = [...table.querySelectorAll('thead th')].map((th) => th.textContent.trim());
+  for (const tr of table.querySelectorAll('tbody tr')) [...tr.children].forEach((td, i) => (td.dataset.label = heads[i] || ''));
+}
+
 let shown = 0;
 function show(node) {
+  if (node instanceof Element) node.querySelectorAll('table').forEach(labelCells);
   main.replaceChildren(node);
   if (!shown++) performance.mark('sluice:first-render');
   // After a navigation inside the app, start reading (and tabbing) at the new page.

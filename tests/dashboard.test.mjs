@@ -320,6 +320,9 @@ test('the destination list, charts and alert channel pages', async () => {
   await page.goto(`${sluice.url}/#/alerts`);
   await page.locator('tr', { hasText: 'On-call hook' }).waitFor();
   assert.equal(await page.locator('tr', { hasText: 'Orders' }).count(), 0);
+  await page.getByRole('button', { name: 'Send a test alert' }).click();
+  await page.getByText(/Test alert published as event .*: 1 channel will receive it/).waitFor();
+  await rx.waitFor((reqs) => reqs.some((r) => r.url === '/alerts' && r.headers['x-sluice-topic'] === 'sluice.alert.test'), 10_000);
   await shot(page, '11-alerts');
 });
 
