@@ -76,7 +76,7 @@ const tick = (d, windowMs) =>
 
 /** Stacked bars: delivered (green) under failed (red), per interval. */
 export function deliveryBars(intervals, windowMs, title) {
-  const W = 600, H = 160, L = 32, B = 20;
+  const W = 800, H = 200, L = 32, B = 20;
   const max = Math.max(1, ...intervals.map((b) => b.delivered + b.failed));
   const bw = (W - L) / Math.max(1, intervals.length);
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': `${title}: ${summary(intervals)}` });
@@ -102,7 +102,7 @@ function summary(intervals) {
 
 /** Latency percentiles per interval: three lines. */
 export function latencyLines(intervals, windowMs, title) {
-  const W = 600, H = 160, L = 40, B = 20;
+  const W = 800, H = 200, L = 48, B = 20;
   const keys = [['p50', 'var(--ok)'], ['p90', 'var(--warn)'], ['p99', 'var(--bad)']];
   const max = Math.max(1, ...intervals.flatMap((b) => keys.map(([k]) => b[k] ?? 0)));
   const step = (W - L) / Math.max(1, intervals.length - 1);

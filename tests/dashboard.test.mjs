@@ -25,6 +25,7 @@ const tenantA = uniqueId('acme');
 const tenantB = uniqueId('globex');
 let foreign; // tenant B's destination, which tenant A's portal must not see
 let destinationId; // created through the form
+const pageErrors = [];
 
 async function shot(p, name) {
   await p.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
@@ -78,8 +79,11 @@ before(async () => {
       '--disable-sync',
     ],
   });
+  browser.setDefaultTimeout(15_000);
+  // Any uncaught exception in any page of the session fails the last test.
+  browser.on('page', (p) => p.on('pageerror', (e) => pageErrors.push(`${p.url()}: ${e.message}`)));
   page = browser.pages()[0] ?? (await browser.newPage());
-  page.setDefaultTimeout(15_000);
+  page.on('pageerror', (e) => pageErrors.push(`${page.url()}: ${e.message}`));
 });
 
 after(async () => {
@@ -168,8 +172,20 @@ test('sign in with the admin key and create a webhook destination through the fo
   // Every destination type of the catalogue has a form generated from its schema.
   const types = await page.getByLabel('Type', { exact: true }).locator('option').evaluateAll((os) => os.map((o) => o.value));
   for (const t of ['webhook', 'aws_sqs', 'aws_eventbridge', 'aws_s3', 'gcp_pubsub', 'kafka', 'rabbitmq', 'websocket']) assert.ok(types.includes(t), t);
+  const catalogue = (await sluice.apiOk('GET', '/v1/destination-types')).json.data;
+  for (const t of catalogue) {
+    await page.getByLabel('Type', { exact: true }).selectOption(t.type);
+    await page.locator('legend', { hasText: `${t.title} settings` }).waitFor();
+    // each required config field of the schema has a labelled input
+    for (const field of t.config_schema.required ?? []) {
+      const control = page.locator(`[name="config.${field}"], [data-field="config.${field}"]`);
+      assert.ok((await control.count()) > 0, `${t.type}: no input for the required field ${field}`);
+    }
+  }
   await page.getByLabel('Type', { exact: true }).selectOption('rabbitmq');
   await page.getByLabel('Exchange', { exact: true }).waitFor();
+  await page.getByLabel('Type', { exact: true }).selectOption('gcp_pubsub');
+  await page.locator('[name="config.service_account.private_key"]').waitFor(); // nested object, PEM text area
   await page.getByLabel('Type', { exact: true }).selectOption('webhook');
 
   const url = page.getByLabel('URL', { exact: true });
@@ -298,6 +314,7 @@ test('the destination list, charts and alert channel pages', async () => {
   const row = page.locator('tr', { hasText: 'Orders' });
   await row.locator('.badge', { hasText: 'closed' }).waitFor();
   await row.getByText(/% delivered/).waitFor();
+  await page.waitForFunction(() => document.querySelectorAll('tbody tr .sparkwrap').length === document.querySelectorAll('tbody tr').length);
   assert.match(await row.innerText(), /webhook/);
   assert.match(await row.innerText(), new RegExp(rx.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
   await shot(page, '09-destinations');
@@ -335,6 +352,14 @@ test('disable, enable and delete with confirmation', async () => {
   await page.getByRole('button', { name: 'Enable' }).click();
   await page.getByRole('button', { name: 'Disable' }).waitFor();
 
+  // Rotating the signing secret shows the new one once.
+  await page.getByRole('button', { name: 'Rotate signing secret' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Rotate' }).click();
+  const rotated = await page.locator('#signing-secret').inputValue();
+  assert.match(rotated, /^whsec_/);
+  assert.notEqual(rotated, created.signing_secret);
+  await page.getByText(/The previous secret keeps signing until/).waitFor();
+
   await page.getByRole('button', { name: 'Delete' }).click();
   const dialog = page.getByRole('dialog');
   await dialog.getByText('This cannot be undone.').waitFor();
@@ -354,6 +379,7 @@ test('a tenant portal session sees its own tenant and not another one', async ()
     await portal.goto(minted.url);
     await portal.getByRole('heading', { name: 'Destinations' }).waitFor();
     await portal.locator('tr', { hasText: 'Orders' }).waitFor();
+    await portal.waitForFunction(() => document.querySelectorAll('tbody tr .sparkwrap').length === document.querySelectorAll('tbody tr').length);
     assert.ok(!portal.url().includes('token='), `the token left the address bar: ${portal.url()}`);
     assert.match(await portal.locator('#session').innerText(), new RegExp(`${tenantA}`));
     const body = await portal.locator('main').innerText();
@@ -447,4 +473,8 @@ test('the edit form saves a change as a merge patch and keeps the credentials', 
   await publish(sluice, tenantA, 'order.created', { order_id: 'ord_1006' }, { id: 'ord_1006-created' });
   await rx.waitFor(1);
   assert.equal(rx.requests[0].headers.authorization, 'Bearer s3cret-token');
+});
+
+test('no uncaught error in any page of the session', () => {
+  assert.deepEqual(pageErrors, []);
 });
