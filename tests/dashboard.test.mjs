@@ -475,6 +475,70 @@ test('the edit form saves a change as a merge patch and keeps the credentials', 
   assert.equal(rx.requests[0].headers.authorization, 'Bearer s3cret-token');
 });
 
+test('features of newer servers are used when their routes answer: stats, templates, attempt headers', async () => {
+  // This server has none of these routes (404 "route … not found"): the pages above worked
+  // without them. Here the browser is answered as a server that has them would answer.
+  const p = await browser.newPage();
+  try {
+    const now = Date.now();
+    await p.route(/\/destinations\/[^/]+\/stats\?window=1h$/, (route) =>
+      route.fulfill({
+        contentType: 'application/json',
+        body: JSON.stringify({
+          window: '1h',
+          intervals: Array.from({ length: 12 }, (_, i) => ({
+            start: new Date(now - (12 - i) * 300_000).toISOString(),
+            delivered: 10 + i,
+            failed: i % 3,
+            p50_ms: 40 + i,
+            p90_ms: 90 + i,
+            p99_ms: 150 + i * 5,
+          })),
+        }),
+      }),
+    );
+    await p.goto(`${sluice.url}/`);
+    await p.getByLabel('Admin API key', { exact: true }).fill(ADMIN_KEY);
+    await p.keyboard.press('Enter');
+    await p.getByRole('button', { name: 'Acme Inc.' }).click();
+    await p.locator('tr', { hasText: 'Orders' }).waitFor();
+
+    await p.goto(`${sluice.url}/#/charts`);
+    await p.getByRole('img', { name: 'Latency percentiles (ms): highest p99 205 ms' }).first().waitFor();
+    await p.getByRole('img', { name: 'Deliveries per interval: 186 delivered, 12 failed' }).first().waitFor();
+    await shot(p, '15-charts-with-stats');
+
+    await p.route('**/v1/templates', (route) =>
+      route.fulfill({ contentType: 'application/json', body: JSON.stringify({ data: [{ id: 'slack-alert', title: 'Slack alert', type: 'webhook' }] }) }),
+    );
+    await p.goto(`${sluice.url}/#/destinations/new`);
+    await p.getByLabel('Template', { exact: true }).selectOption('slack-alert');
+    await p.getByLabel('URL', { exact: true }).fill(`${rx.origin}/slack`);
+    const sent = p.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith('/destinations'));
+    await p.getByRole('button', { name: 'Create destination' }).click();
+    assert.equal((await sent).postDataJSON().template, 'slack-alert');
+
+    await p.route(/\/events\/ord_1001-created$/, async (route) => {
+      const res = await route.fetch();
+      const body = await res.json();
+      body.deliveries[0].history[0].request_headers = { 'content-type': 'application/json', authorization: '[redacted]' };
+      await route.fulfill({ response: res, body: JSON.stringify(body) });
+    });
+    await p.goto(`${sluice.url}/#/events/ord_1001-created`);
+    await p.getByText('Request headers').click();
+    await p.getByText('authorization: [redacted]').waitFor();
+  } finally {
+    await p.close();
+  }
+  // Without those routes' answers, the same pages hide what needs them.
+  await page.goto(`${sluice.url}/#/events/ord_1001-created`);
+  await page.locator('article.delivery').waitFor();
+  assert.equal(await page.getByText('Request headers').count(), 0);
+  await page.goto(`${sluice.url}/#/destinations/new`);
+  await page.getByLabel('URL', { exact: true }).waitFor();
+  assert.equal(await page.getByLabel('Template', { exact: true }).count(), 0);
+});
+
 test('no uncaught error in any page of the session', () => {
   assert.deepEqual(pageErrors, []);
 });
