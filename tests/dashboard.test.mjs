@@ -343,9 +343,28 @@ test('the destination list, charts and alert channel pages', async () => {
   await shot(page, '11-alerts');
 });
 
-test('disable, enable and delete with confirmation', async () => {
-  const created = (await sluice.apiOk('POST', `/v1/tenants/${tenantA}/destinations`, { type: 'webhook', name: 'Scratch', config: { url: `${rx.origin}/scratch` } })).json;
+test('reset circuit, disable, enable, rotate the secret, and delete with confirmation', async () => {
+  const created = (
+    await sluice.apiOk('POST', `/v1/tenants/${tenantA}/destinations`, {
+      type: 'webhook',
+      name: 'Scratch',
+      topics: ['scratch.*'],
+      config: { url: `${rx.origin}/scratch` },
+      circuit_breaker: { failure_threshold: 1, cooldown_ms: 600_000 },
+      retry: { max_retries: 3, backoff: { type: 'fixed', interval_ms: 600_000 } },
+    })
+  ).json;
+  // One failure opens its circuit; the page offers to close it.
+  rx.setMode({ status: 500 });
+  await publish(sluice, tenantA, 'scratch.test', { n: 1 });
+  await eventually(async () => (await sluice.apiOk('GET', `/v1/tenants/${tenantA}/destinations/${created.id}/status`)).json.circuit.state === 'open', 10_000, { what: 'the circuit open' });
+  rx.setMode({ status: 200 });
   await page.goto(`${sluice.url}/#/destinations/${created.id}`);
+  await page.locator('dd .badge', { hasText: 'open' }).waitFor();
+  await page.getByRole('button', { name: 'Reset circuit' }).click();
+  await page.locator('dd .badge', { hasText: 'closed' }).waitFor();
+  assert.equal((await sluice.apiOk('GET', `/v1/tenants/${tenantA}/destinations/${created.id}/status`)).json.circuit.state, 'closed');
+
   await page.getByRole('button', { name: 'Disable' }).click();
   await page.getByText('Disabled: disabled by API').waitFor();
   assert.equal((await sluice.apiOk('GET', `/v1/tenants/${tenantA}/destinations/${created.id}`)).json.enabled, false);
