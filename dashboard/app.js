@@ -746,7 +746,6 @@ async function eventsPage(q) {
     ),
     h('div.row', h('button', { type: 'submit' }, 'Search'), h('a.button.secondary', { href: '#/events' }, 'Clear')),
   );
-  const names = Object.fromEntries(dests.map((d) => [d.id, d.name || d.id]));
   let list;
   try {
     list = await api('GET', tpath('events') + qs(params));
@@ -775,7 +774,6 @@ async function eventsPage(q) {
       q.cursor ? h('a.button.secondary', { href: `#/events${qs({ ...q, cursor: '' })}` }, '← First page') : null,
       list.next_cursor ? h('a.button.secondary', { href: `#/events${qs({ ...q, cursor: list.next_cursor })}` }, 'Next page →') : null,
     ),
-    q.destination_id && names[q.destination_id] ? null : null,
   );
 }
 

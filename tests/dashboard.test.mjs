@@ -106,6 +106,15 @@ test('the first page is small and loads in well under a second', async () => {
       // a redirect or an aborted response has no body
     }
   };
+  // The static files are public and carry the dashboard's security headers; the API is the Worker's.
+  const index = await fetch(`${sluice.url}/`);
+  assert.equal(index.status, 200);
+  assert.match(index.headers.get('content-security-policy') ?? '', /script-src 'self'.*frame-ancestors 'none'/);
+  assert.equal(index.headers.get('referrer-policy'), 'no-referrer');
+  assert.equal((await fetch(`${sluice.url}/_headers`)).status, 404);
+  assert.equal((await fetch(`${sluice.url}/v1/tenants`)).status, 401);
+  assert.equal((await fetch(`${sluice.url}/no-such-page`)).headers.get('content-type'), 'application/problem+json');
+
   // The server is warm (as a deployed Worker is); the browser's cache is emptied before each
   // of three loads, and the median is what counts (the machine is shared with other work).
   for (const f of ['/', '/app.js']) await (await fetch(`${sluice.url}${f}`)).arrayBuffer();
