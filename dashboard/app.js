@@ -310,7 +310,33 @@ async function intervalsFor(d, windowKey) {
   return { intervals: bucketDeliveries(await recentDeliveries(d, windowMs), windowMs, windowKey === '24h' ? 24 : 12), windowMs, fromStats: false };
 }
 
-async function loadRowStatus(d, circuit, queue, spark) {
+/** Runs at most `n` of the queued tasks at a time (a long list must not fire hundreds of requests at once). */
+function limiter(n) {
+  let running = 0;
+  const waiting = [];
+  const next = () => {
+    if (running >= n || !waiting.length) return;
+    running += 1;
+    const [task, done] = waiting.shift();
+    task().finally(() => {
+      running -= 1;
+      done();
+      next();
+    });
+  };
+  return (task) => new Promise((done) => {
+    waiting.push([task, done]);
+    next();
+  });
+}
+const rowLoads = limiter(4);
+
+function loadRowStatus(d, circuit, queue, spark) {
+  const seq = renderSeq; // rows of a page already left are not loaded
+  return rowLoads(() => (seq === renderSeq ? loadRowStatusNow(d, circuit, queue, spark) : Promise.resolve()));
+}
+
+async function loadRowStatusNow(d, circuit, queue, spark) {
   try {
     const st = await api('GET', tpath('destinations', d.id, 'status'));
     circuit.replaceChildren(badge(st.circuit.state.replace('_', ' '), st.circuit.state));
@@ -680,6 +706,8 @@ async function destinationForm(id, q) {
       },
     },
   );
+  // The summary of a refused submit goes once the person edits again (field errors stay until fixed).
+  form.addEventListener('input', () => status.replaceChildren());
   const nameShell = fieldShell('Name', name, { hint: 'Optional; shown in lists.' });
   const topicsShell = fieldShell('Topics', topicsInput, { hint: `Comma-separated: exact names, "prefix.*", or "*" (every topic; the default).${alert ? ' Alert channels subscribe to sluice.alert.*.' : ''}` });
   form.append(
