@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Sluice needs to build, run and test, skipping what is already there:
 # the wasm32 target, worker-build and the matching wasm-bindgen-cli (from crates.io), the
-# pinned npm tools, and the local secrets file. Safe to run repeatedly; never downloads
-# binaries from outside the package registries.
+# pinned npm tools, Debian's chromium (for the dashboard test), and the local secrets file.
+# Safe to run repeatedly; never downloads binaries from outside the package registries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +40,24 @@ fi
 
 # Stand-ins for the destination types' services (moto for AWS), for the integration tests.
 bash scripts/backends.sh install
+
+# Debian's Chromium for the dashboard's end-to-end test (driven by playwright-core from npm;
+# Playwright's own browser download is never used).
+if [ ! -x /usr/bin/chromium ]; then
+  say "installing chromium from apt (headless browser for the dashboard test)"
+  sudo=()
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo > /dev/null || { echo "chromium is missing and installing it needs root" >&2; exit 1; }
+    sudo=(sudo)
+  fi
+  apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get)
+  # Stale package lists make the install fail: refresh them then, and only then.
+  if ! "${apt[@]}" install -y --no-install-recommends chromium; then
+    "${apt[@]}" update
+    "${apt[@]}" install -y --no-install-recommends chromium
+  fi
+  [ -x /usr/bin/chromium ] || { echo "chromium installed, but /usr/bin/chromium is missing" >&2; exit 1; }
+fi
 
 if [ ! -f .dev.vars ]; then
   say "creating .dev.vars from .dev.vars.example (local secrets)"

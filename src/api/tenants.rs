@@ -162,9 +162,16 @@ pub struct PortalRequest {
     ttl_seconds: Option<u64>,
 }
 
+/// The dashboard's portal link: the token rides in the URL fragment, which browsers never send
+/// to a server, so it stays out of access logs and `Referer` headers.
+fn portal_url(origin: &str, token: &str) -> String {
+    format!("{origin}/#/portal?token={token}")
+}
+
 /// Mints a tenant token: a session that reaches this tenant's routes and nothing else.
 pub async fn mint_portal_token(p: &Params, req: &mut Request, ctx: &Ctx) -> ApiResult<Response> {
     use crate::core::tokens::{self, DEFAULT_TTL_SECS, MAX_TTL_SECS, MIN_TTL_SECS};
+    let origin = req.url()?.origin().ascii_serialization();
     let body: PortalRequest = super::http::read_optional_json(req, ctx).await?;
     let subject = body.subject.unwrap_or_else(|| "portal".into());
     let mut errors = vec![];
@@ -196,6 +203,7 @@ pub async fn mint_portal_token(p: &Params, req: &mut Request, ctx: &Ctx) -> ApiR
             "tenant_id": id.as_str(),
             "subject": subject,
             "expires_at": crate::core::time::to_rfc3339(claims.exp * 1_000),
+            "url": portal_url(&origin, &token),
         }),
     )
 }
