@@ -921,19 +921,27 @@ const isAlert = (d) => (d.topics || []).some((t) => t === '*' ? false : t.starts
 
 async function alertsPage() {
   const list = (await destinationsAll()).filter(isAlert);
-  const admin = session.isAdmin();
   const out = h('div', { 'aria-live': 'polite' });
-  const test = admin
+  // Each channel gets a sample alert through its own type and credentials (POST …/test):
+  // nothing is queued or recorded, and the answer says what the service said.
+  const test = list.length
     ? h('button.secondary', {
         type: 'button',
         async onclick() {
-          try {
-            const r = await api('POST', '/v1/publish', { tenant_id: session.tenant(), topic: 'sluice.alert.test', data: { kind: 'test', message: 'Test alert sent from the Sluice dashboard', sent_at: new Date().toISOString() } });
-            const sent = r.deliveries.filter((d) => d.status === 'pending').length;
-            out.replaceChildren(h('p.ok', `Test alert published as event ${r.id}: ${sent} channel${sent === 1 ? '' : 's'} will receive it. `, h('a', { href: `#/events/${encodeURIComponent(r.id)}` }, 'See its deliveries.')));
-          } catch (err) {
-            out.replaceChildren(errorBox(err));
-          }
+          out.replaceChildren(h('p.muted', 'Sending…'));
+          const results = await Promise.all(list.map(async (d) => {
+            try {
+              const r = await api('POST', `/v1/tenants/${encodeURIComponent(session.tenant())}/destinations/${encodeURIComponent(d.id)}/test`);
+              return { d, r };
+            } catch (err) {
+              return { d, err };
+            }
+          }));
+          const ok = results.filter((x) => x.r && x.r.ok).length;
+          out.replaceChildren(
+            h(ok === results.length ? 'p.ok' : 'p.error', `Test alert: ${ok} of ${results.length} channel${results.length === 1 ? '' : 's'} accepted it.`),
+            h('ul', results.filter((x) => !(x.r && x.r.ok)).map((x) => h('li', `${x.d.name || x.d.id}: `, x.err ? errorBox(x.err) : `${x.r.error || 'refused'}${x.r.status_code ? ` (HTTP ${x.r.status_code})` : ''}`))),
+          );
         },
       }, 'Send a test alert')
     : null;

@@ -16,7 +16,7 @@ function s(tag, attrs = {}, ...kids) {
  * [{start: Date, delivered, failed, p50, p90, p99}] (latencies in ms, or null).
  */
 export function normalizeStats(body) {
-  const rows = body?.intervals || body?.buckets || body?.data || body?.series || [];
+  const rows = body?.points || body?.intervals || body?.buckets || body?.data || body?.series || [];
   if (!Array.isArray(rows)) return [];
   const num = (...xs) => {
     for (const x of xs) if (typeof x === 'number' && Number.isFinite(x)) return x;

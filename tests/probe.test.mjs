@@ -86,3 +86,18 @@ test('a websocket destination with no client connected reports it', { timeout: 3
   assert.equal(r.json.transient, true);
   assert.match(r.json.error, /no WebSocket client is connected/);
 });
+
+test('an alert channel gets a sample alert that its type formats (Slack here)', { timeout: 30_000 }, async () => {
+  const tenantId = uniqueId('probe');
+  await sluice.api('POST', '/v1/tenants', { id: tenantId });
+  const d = await sluice.api('POST', `/v1/tenants/${tenantId}/destinations`, {
+    type: 'slack', name: 'Ops', topics: ['sluice.alert.*'], config: { url: `${rx.url}/slack` },
+  });
+  assert.equal(d.status, 201, d.text);
+  const before = rx.requests.length;
+  const r = await sluice.api('POST', `/v1/tenants/${tenantId}/destinations/${d.json.id}/test`);
+  assert.equal(r.json.ok, true, r.text);
+  const [got] = rx.requests.slice(before);
+  assert.match(got.body, /Test alert from Sluice: Ops receives alerts/);
+  assert.ok(Array.isArray(JSON.parse(got.body).blocks), 'a Slack Block Kit message');
+});

@@ -7,12 +7,14 @@ use super::destinations::load;
 use super::error::{ApiError, ApiResult};
 use super::http::{json, read_optional_json, Ctx};
 use super::routes::Params;
+use crate::core::alerts::{sample, AlertDestination};
 use crate::core::engine::QueuedDelivery;
 use crate::core::ids::{DeliveryId, EventId};
 use crate::core::topics::validate_topic;
 use crate::core::validate::{check_metadata, FieldError};
 use crate::runtime::random_bytes;
 use crate::scheduler::client::SchedulerClient;
+use crate::store::destinations::DestinationRow;
 use serde::Deserialize;
 use serde_json::{json as value, Value};
 use std::collections::BTreeMap;
@@ -20,6 +22,20 @@ use worker::{Request, Response};
 
 /// The topic of a test event unless the request names one.
 pub const TEST_TOPIC: &str = "sluice.test";
+/// The topic of an alert channel's test: the one real alerts come on.
+pub const TEST_ALERT_TOPIC: &str = "sluice.alert.triggered";
+
+/// Whether a destination is an alert channel: one of the alert-only types, or subscribed to
+/// the alert topics by name.
+fn receives_alerts(row: &DestinationRow) -> bool {
+    matches!(
+        row.kind.as_str(),
+        "slack" | "discord" | "pagerduty" | "email"
+    ) || serde_json::from_str::<Vec<String>>(&row.topics)
+        .unwrap_or_default()
+        .iter()
+        .any(|t| t.starts_with("sluice.alert"))
+}
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -38,7 +54,15 @@ pub async fn test(
 ) -> ApiResult<Response> {
     let body: TestRequest = read_optional_json(req, ctx).await?;
     let (tenant, row) = load(ctx, p).await?;
-    let topic = body.topic.unwrap_or_else(|| TEST_TOPIC.into());
+    // An alert channel gets a sample alert, which every channel type can format.
+    let channel = receives_alerts(&row);
+    let topic = body.topic.unwrap_or_else(|| {
+        if channel {
+            TEST_ALERT_TOPIC.into()
+        } else {
+            TEST_TOPIC.into()
+        }
+    });
     let mut errors: Vec<FieldError> = check_metadata("metadata", &body.metadata);
     if let Err(e) = validate_topic(&topic) {
         errors.push(FieldError::new("topic", e));
@@ -46,9 +70,20 @@ pub async fn test(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let data = body.data.unwrap_or_else(
-        || value!({ "message": "A test event from Sluice", "destination_id": row.id }),
-    );
+    let data = match body.data {
+        Some(data) => data,
+        None if channel => {
+            let destination = AlertDestination {
+                id: row.id.to_string(),
+                name: row.name.clone(),
+                kind: row.kind.clone(),
+                target: row.kind.clone(),
+            };
+            serde_json::to_value(sample(tenant.as_str(), destination, ctx.now))
+                .map_err(|e| ApiError::Internal(format!("sample alert: {e}")))?
+        }
+        None => value!({ "message": "A test event from Sluice", "destination_id": row.id }),
+    };
     let random = u128::from_le_bytes(random_bytes());
     let event_id = EventId::parse(&format!("test_{random:032x}"))
         .map_err(|e| ApiError::Internal(format!("test event id: {e:?}")))?;

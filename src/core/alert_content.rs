@@ -2,7 +2,7 @@
 //! failing destination, which every channel formats (see `providers::alert_channels`).
 
 use super::{AlertAction, Counts, Trigger, TOPIC_RESOLVED, TOPIC_TRIGGERED};
-use crate::core::time::to_rfc3339;
+use crate::core::time::{to_rfc3339, Millis};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -48,6 +48,40 @@ pub struct AlertContent {
 impl AlertContent {
     pub fn resolved(&self) -> bool {
         self.status == "resolved"
+    }
+}
+
+/// A made-up alert about the channel itself, for a test send (`POST …/test`): every channel
+/// type formats it like a real one, marked as a test in its summary.
+pub fn sample(tenant: &str, destination: AlertDestination, at: Millis) -> AlertContent {
+    let base = format!("/v1/tenants/{tenant}/destinations/{}", destination.id);
+    AlertContent {
+        status: "triggered".into(),
+        incident_id: "inc_test".into(),
+        trigger: Trigger::ConsecutiveFailures,
+        summary: format!(
+            "Test alert from Sluice: {} receives alerts",
+            destination.name.as_deref().unwrap_or(&destination.id)
+        ),
+        severity: "info".into(),
+        tenant_id: tenant.into(),
+        error: None,
+        last_status_code: None,
+        counts: Counts {
+            consecutive_failures: 0,
+            failures: 0,
+            window_attempts: 0,
+            window_failures: 0,
+            window_ms: 0,
+        },
+        first_failure_at: None,
+        at: to_rfc3339(at),
+        links: AlertLinks {
+            status: format!("{base}/status"),
+            failed_deliveries: format!("{base}/deliveries?status=failed"),
+            destination: base,
+        },
+        destination,
     }
 }
 

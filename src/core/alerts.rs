@@ -427,7 +427,7 @@ pub fn is_alert_pattern(p: &TopicPattern) -> bool {
 #[path = "alert_content.rs"]
 mod alert_content;
 pub use alert_content::{
-    content, event_id, target_label, topic, AlertContent, AlertDestination, AlertLinks,
+    content, event_id, sample, target_label, topic, AlertContent, AlertDestination, AlertLinks,
 };
 
 #[cfg(test)]
