@@ -225,17 +225,20 @@ test('templates refuse what the service would not take; the template cannot be s
   const base = `/v1/tenants/${tenantId}/destinations/${dd.json.id}`;
 
   // While made from the template, a change must keep to it.
-  const moved = await sluice.api('PATCH', base, { config: { url: 'https://logs.example.com/api/v2/logs' } });
+  // (The API key is given again: moving to another host without it is refused first, so that
+  // stored credentials never follow a destination to a new host.)
+  const moved = await sluice.api('PATCH', base, { config: { url: 'https://logs.example.com/api/v2/logs', headers: { 'DD-API-KEY': 'dd-secret-marker-2' } } });
   checkProblem(moved, 422, 'validation');
   assert.deepEqual(fieldsOf(moved), ['config.url']);
   const swapped = await sluice.api('PATCH', base, { template: 'slack' });
   checkProblem(swapped, 422, 'validation');
   assert.deepEqual(fieldsOf(swapped), ['template']);
   // Detached (null), it is an ordinary webhook.
-  const detached = await sluice.api('PATCH', base, { template: null, config: { url: 'https://logs.example.com/api/v2/logs' } });
+  const detached = await sluice.api('PATCH', base, { template: null, config: { url: 'https://logs.example.com/api/v2/logs', headers: { 'DD-API-KEY': 'dd-secret-marker-2' } } });
   assert.equal(detached.status, 200, detached.text);
   assert.equal(detached.json.template, null);
-  assert.equal(detached.json.config.headers['DD-API-KEY'], '********', 'the key is kept');
+  assert.equal(detached.json.config.headers['DD-API-KEY'], '********', 'the key is masked');
+  assert.ok(!detached.text.includes('dd-secret-marker'));
 });
 
 test('POST /v1/transforms/test renders a transform as a delivery would, with the same validation', { timeout: 30_000 }, async () => {
