@@ -120,6 +120,9 @@ pub struct DeliveryScheduler {
     loaded: RefCell<Option<Rc<Loaded>>>,
     /// A run is in progress: another alarm or enqueue leaves the scheduling to it.
     running: Cell<bool>,
+    /// Something asked for the alarm during a run: the run checks it again when it ends,
+    /// since it may have set its last wake-up (or none) before that work arrived.
+    wake_requested: Cell<bool>,
     /// WebSocket clients' acknowledgements, met by the broadcast waiting for them.
     acks: AckBoard,
 }
@@ -136,6 +139,7 @@ impl DurableObject for DeliveryScheduler {
             queue,
             loaded: RefCell::new(None),
             running: Cell::new(false),
+            wake_requested: Cell::new(false),
             acks: AckBoard::default(),
         }
     }
@@ -247,10 +251,25 @@ impl DurableObject for DeliveryScheduler {
         if self.running.replace(true) {
             return Response::ok("run in progress");
         }
-        let result = self.run().await;
-        self.running.set(false);
+        let result = {
+            // Cleared however the run ends, even if the runtime drops it half-way.
+            let _running = RunningFlag(&self.running);
+            self.run().await
+        };
+        if self.wake_requested.take() {
+            self.ensure_alarm().await?;
+        }
         result?;
         Response::ok("ok")
+    }
+}
+
+/// Holds `running` set for as long as it lives.
+struct RunningFlag<'a>(&'a Cell<bool>);
+
+impl Drop for RunningFlag<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
     }
 }
 
@@ -363,6 +382,7 @@ impl DeliveryScheduler {
     /// in progress: it schedules the next one itself when it ends).
     async fn ensure_alarm(&self) -> Result<()> {
         if self.running.get() {
+            self.wake_requested.set(true);
             return Ok(());
         }
         let Some(loaded) = self.load() else {
