@@ -13,6 +13,9 @@ import { env } from 'cloudflare:workers';
 import Sluice, { DeliveryScheduler as Scheduler } from '../build/index.js';
 
 const counters = {
+  // Changes when the isolate starts again (wrangler reloads it when the watched `src` changes,
+  // for one): counters from two boots cannot be subtracted.
+  boot: crypto.randomUUID(),
   d1: { statements: 0, calls: 0, reads: 0, writes: 0, batches: 0 },
   do_sql: { statements: 0 },
   fetch: { total: 0, by_host: {} },

@@ -99,7 +99,14 @@ async function settledCounters(sluice, quietMs = 400, maxMs = 5000) {
   }
 }
 
+let restarts = 0; // measured steps whose counters span an isolate restart
+
 function diff(a, b) {
+  if (a.boot !== b.boot) {
+    // The isolate started again in between: its counters began from zero. Not measured.
+    restarts += 1;
+    return { d1: NaN, d1Calls: NaN, d1Reads: NaN, d1Writes: NaN, doSql: NaN, fetch: NaN };
+  }
   return {
     d1: b.d1.statements - a.d1.statements, d1Calls: b.d1.calls - a.d1.calls,
     d1Reads: b.d1.reads - a.d1.reads, d1Writes: b.d1.writes - a.d1.writes,
@@ -474,6 +481,9 @@ function report(R) {
   if (publishRetries) {
     L.push('', `${publishRetries} publish(es) were sent again (same id, up to 5 times): ${answered503} answered 503` +
       (last503 ? ` (the last: \`${last503.replaceAll('`', "'")}\`)` : '') + ', the others lost their connection.');
+  }
+  if (restarts) {
+    L.push('', `Sluice's isolate restarted during ${restarts} measured step(s): their counts are left out (–).`);
   }
   L.push('');
   L.push('### Publish throughput (`POST /v1/publish`, one webhook destination per tenant, max_in_flight 8)');

@@ -1,6 +1,11 @@
 //! `POST /v1/publish`: store the event and one delivery per matching destination in one D1
 //! batch (`skipped` for a disabled one), hand each pending delivery to its destination's
 //! scheduler, then answer 202. Idempotent on (tenant, event id).
+//!
+//! The tenant's destinations come from a per-isolate cache when it has them
+//! (`core::routing_cache`): the batch then stores the event only if the tenant's routing
+//! version is still the cached one, so a warm publish is one D1 round trip with no reads. A
+//! refused guard (something changed, or the id is a duplicate) falls back to reading.
 
 use super::error::{ApiError, ApiResult};
 use super::http::{json, read_json, Ctx};
@@ -8,13 +13,14 @@ use crate::core::alerts::RESERVED_TOPIC_PREFIX;
 use crate::core::engine::QueuedDelivery;
 use crate::core::filter::Filter;
 use crate::core::ids::{DeliveryId, DestinationId, EventId, TenantId};
+use crate::core::routing_cache::{RoutingCache, DEFAULT_LIMIT};
 use crate::core::time::Millis;
 use crate::core::topics::{subscribed, validate_topic, TopicPattern};
 use crate::core::validate::{check_metadata, FieldError};
 use crate::runtime::random_bytes;
 use crate::scheduler::client::{SchedulerClient, SchedulerError};
 use crate::store::destinations::DestinationRow;
-use crate::store::events::{self, EventRow, NewDelivery};
+use crate::store::events::{self, EventRow, NewDelivery, RoutingGuard};
 use futures::future::join_all;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -47,6 +53,11 @@ thread_local! {
 }
 /// Compiled filters kept per isolate; past this the cache starts over.
 const FILTER_CACHE_LIMIT: usize = 1_000;
+
+thread_local! {
+    /// Each tenant's destinations as last read, with the routing version they were read at.
+    static ROUTING: RefCell<RoutingCache<Vec<DestinationRow>>> = RefCell::new(RoutingCache::new(DEFAULT_LIMIT));
+}
 
 /// Whether the event (`{data, metadata, topic}`) passes the destination's filter. A stored
 /// filter that no longer parses lets everything through (and is logged): losing events to
@@ -81,13 +92,14 @@ fn passes_filter(d: &DestinationRow, subject: &Value) -> bool {
     filter.matches(subject)
 }
 
-fn subscribers(candidates: Vec<DestinationRow>, topic: &str) -> Vec<DestinationRow> {
+fn subscribers(candidates: &[DestinationRow], topic: &str) -> Vec<DestinationRow> {
     candidates
-        .into_iter()
+        .iter()
         .filter(|d| {
             let patterns: Vec<TopicPattern> = serde_json::from_str(&d.topics).unwrap_or_default();
             subscribed(&patterns, topic)
         })
+        .cloned()
         .collect()
 }
 
@@ -109,21 +121,7 @@ pub async fn publish(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let known = events::publish_context(&ctx.db, &body.tenant_id, &body.topic).await?;
-    if !known.tenant_exists {
-        return Err(ApiError::NotFound(format!("tenant '{}'", body.tenant_id)));
-    }
-    if !known.topic_known && !allow_unknown_topics(ctx) {
-        return Err(ApiError::field(
-            "topic",
-            format!(
-                "'{}' is not in the topic catalogue; create it with POST /v1/topics",
-                body.topic
-            ),
-        ));
-    }
-    let targets = subscribers(known.destinations, &body.topic);
-
+    let any_topic = allow_unknown_topics(ctx);
     let event_id = body
         .id
         .unwrap_or_else(|| EventId::generate(ctx.now as u64, u128::from_le_bytes(random_bytes())));
@@ -135,20 +133,93 @@ pub async fn publish(
         metadata: serde_json::to_string(&body.metadata).unwrap_or_else(|_| "{}".into()),
         created_at: ctx.now,
     };
-    let published = store_and_hand_off(
-        &ctx.db,
-        scheduler,
-        event,
-        body.data,
-        &body.metadata,
-        targets,
-        ctx.now,
-    )
-    .await?;
+    let cached = ROUTING.with(|c| c.borrow().get(&event.tenant_id, &event.topic, any_topic));
+    let (event, data) = match cached {
+        None => (event, body.data),
+        Some((version, destinations)) => {
+            let guard = RoutingGuard {
+                version,
+                topic_must_exist: !any_topic,
+            };
+            let targets = subscribers(&destinations, &event.topic);
+            let stored = store_and_hand_off(
+                &ctx.db,
+                scheduler,
+                event,
+                body.data,
+                &body.metadata,
+                targets,
+                ctx.now,
+                Some(&guard),
+            )
+            .await?;
+            match stored {
+                Stored::Done(p) => return accepted(&p),
+                Stored::Refused(event, data) => {
+                    ROUTING.with(|c| c.borrow_mut().forget(&event.tenant_id, &event.topic));
+                    (event, data)
+                }
+            }
+        }
+    };
+    accepted(&read_and_store(ctx, scheduler, event, data, &body.metadata, any_topic).await?)
+}
+
+fn accepted(p: &Published) -> ApiResult<Response> {
     json(
         202,
-        &json!({ "id": published.event_id, "duplicate": published.duplicate, "deliveries": published.deliveries }),
+        &json!({ "id": p.event_id, "duplicate": p.duplicate, "deliveries": p.deliveries }),
     )
+}
+
+/// The publish without a cached context: read the tenant, the topic and the destinations,
+/// remember them, and store the event unguarded (a duplicate id is found here).
+async fn read_and_store(
+    ctx: &Ctx,
+    scheduler: &SchedulerClient<'_>,
+    event: EventRow,
+    data: Value,
+    metadata: &BTreeMap<String, String>,
+    any_topic: bool,
+) -> ApiResult<Published> {
+    let known = events::publish_context(&ctx.db, &event.tenant_id, &event.topic).await?;
+    let Some(version) = known.routing_version else {
+        return Err(ApiError::NotFound(format!("tenant '{}'", event.tenant_id)));
+    };
+    if !known.topic_known && !any_topic {
+        return Err(ApiError::field(
+            "topic",
+            format!(
+                "'{}' is not in the topic catalogue; create it with POST /v1/topics",
+                event.topic
+            ),
+        ));
+    }
+    let targets = subscribers(&known.destinations, &event.topic);
+    ROUTING.with(|c| {
+        let mut c = c.borrow_mut();
+        if known.topic_known {
+            c.remember_topic(&event.topic);
+        }
+        c.remember(event.tenant_id.clone(), version, known.destinations);
+    });
+    match store_and_hand_off(
+        &ctx.db, scheduler, event, data, metadata, targets, ctx.now, None,
+    )
+    .await?
+    {
+        Stored::Done(p) => Ok(p),
+        Stored::Refused(..) => Err(ApiError::Unavailable(
+            "the event was refused without a guard".into(),
+        )),
+    }
+}
+
+/// What `store_and_hand_off` did.
+pub enum Stored {
+    Done(Published),
+    /// The guard no longer held: nothing was written; the event and its data come back.
+    Refused(EventRow, Value),
 }
 
 /// What a publish did: the deliveries it created, or for a repeated id the first ones.
@@ -164,6 +235,10 @@ pub struct Published {
 /// schedulers. A repeated id stores nothing and hands on what is still pending. Shared by
 /// `POST /v1/publish` and the schedulers' alert events, so alerts are stored, retried and
 /// inspectable exactly like events.
+///
+/// With a guard (targets from the routing cache), a refused insert may be a duplicate or a
+/// stale cache; nothing is written and the caller reads the context again.
+#[allow(clippy::too_many_arguments)]
 pub async fn store_and_hand_off(
     db: &D1Database,
     scheduler: &SchedulerClient<'_>,
@@ -172,7 +247,8 @@ pub async fn store_and_hand_off(
     metadata: &BTreeMap<String, String>,
     targets: Vec<DestinationRow>,
     now: Millis,
-) -> ApiResult<Published> {
+    guard: Option<&RoutingGuard>,
+) -> ApiResult<Stored> {
     let ids: Vec<DeliveryId> = targets
         .iter()
         .map(|_| DeliveryId::generate(now as u64, u128::from_le_bytes(random_bytes())))
@@ -180,13 +256,15 @@ pub async fn store_and_hand_off(
     // What each matching destination does with the event: queue it, or record why not.
     // The filters' view of the event, built (moving the payload, not copying it) only when
     // some destination has a filter.
-    let subject = targets.iter().any(|d| d.filter.is_some()).then(|| {
+    let (subject, unfiltered) = if targets.iter().any(|d| d.filter.is_some()) {
         let mut m = serde_json::Map::new();
         m.insert("data".into(), data);
         m.insert("metadata".into(), json!(metadata));
         m.insert("topic".into(), Value::String(event.topic.clone()));
-        Value::Object(m)
-    });
+        (Some(Value::Object(m)), None)
+    } else {
+        (None, Some(data))
+    };
     let passes = |d: &DestinationRow| subject.as_ref().is_none_or(|s| passes_filter(d, s));
     let status = |d: &DestinationRow| match (d.enabled, passes(d)) {
         (false, _) => "skipped",
@@ -205,7 +283,15 @@ pub async fn store_and_hand_off(
         })
         .collect();
     let publish_key = hex_key(random_bytes::<16>());
-    let inserted = events::insert_with_deliveries(db, &event, &publish_key, &new).await?;
+    let inserted = events::insert_with_deliveries(db, &event, &publish_key, &new, guard).await?;
+    if !inserted && guard.is_some() {
+        let data = match (unfiltered, subject) {
+            (Some(d), _) => d,
+            (None, Some(Value::Object(mut m))) => m.remove("data").unwrap_or_default(),
+            _ => Value::Null,
+        };
+        return Ok(Stored::Refused(event, data));
+    }
 
     if inserted {
         // Only `pending` deliveries are queued; `skipped` and `filtered` are records.
@@ -221,13 +307,15 @@ pub async fn store_and_hand_off(
             .iter()
             .map(|d| json!({ "id": d.id, "destination_id": d.destination_id, "status": d.status }))
             .collect();
-        return Ok(Published {
+        return Ok(Stored::Done(Published {
             event_id: event.id,
             duplicate: false,
             deliveries,
-        });
+        }));
     }
-    duplicate(db, now, scheduler, &event.tenant_id, &event.id, targets).await
+    duplicate(db, now, scheduler, &event.tenant_id, &event.id, targets)
+        .await
+        .map(Stored::Done)
 }
 
 /// A repeated id: answer with what the first publish created, and hand any delivery that is

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod rate_limit;
 pub mod redact;
 pub mod retry;
+pub mod routing_cache;
 pub mod signing;
 pub mod stats;
 pub mod template;

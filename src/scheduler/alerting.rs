@@ -121,7 +121,7 @@ pub async fn publish(
         let known = events::publish_context(db, &tenant, &alert.topic)
             .await
             .map_err(|e| format!("{e:?}"))?;
-        if !known.tenant_exists {
+        if known.routing_version.is_none() {
             // The tenant was deleted (or the operator tenant's migration is missing).
             continue;
         }
@@ -149,6 +149,7 @@ pub async fn publish(
             &BTreeMap::new(),
             targets,
             now,
+            None,
         )
         .await
         .map_err(|e| format!("{e:?}"))?;

@@ -77,7 +77,11 @@ async fn write_records(
         }
     }
     let d1 = |e: crate::store::StoreError| format!("{e:?}");
-    crate::store::deliveries::record(db, &attempts)
+    let state = state
+        .map(|s| crate::store::monitoring::report_state_stmt(db, &s))
+        .transpose()
+        .map_err(d1)?;
+    crate::store::deliveries::record(db, &attempts, state)
         .await
         .map_err(d1)?;
     for (tenant, destination, reason, at) in disables {
@@ -88,13 +92,6 @@ async fn write_records(
     let scheduler = client::SchedulerClient::new(env);
     for alert in &alerts {
         alerting::publish(db, &scheduler, alert, now()).await?;
-    }
-    if let Some(s) = state {
-        crate::store::monitoring::report_state_stmt(db, &s)
-            .map_err(d1)?
-            .run()
-            .await
-            .map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -173,8 +170,10 @@ impl DurableObject for DeliveryScheduler {
             } => {
                 self.configure(destination);
                 let queued = deliveries.iter().filter(|d| self.queue.enqueue(d)).count() as u64;
-                self.ensure_alarm().await?;
-                if queued > 0 && !self.run_is_near() {
+                let next = self.ensure_alarm().await?;
+                // A run due soon reports the state at its end; otherwise report it now.
+                let run_is_near = next.is_some_and(|t| t <= now() + STATE_REPORT_SLACK_MS);
+                if queued > 0 && !run_is_near {
                     self.report_state_now().await;
                 }
                 Response::from_json(&Enqueued { queued })
@@ -379,26 +378,28 @@ impl DeliveryScheduler {
     }
 
     /// Makes sure the alarm is set no later than the earliest due delivery (unless a run is
-    /// in progress: it schedules the next one itself when it ends).
-    async fn ensure_alarm(&self) -> Result<()> {
+    /// in progress: it schedules the next one itself when it ends). Returns that due time.
+    async fn ensure_alarm(&self) -> Result<Option<Millis>> {
         if self.running.get() {
             self.wake_requested.set(true);
-            return Ok(());
+            return Ok(None);
         }
         let Some(loaded) = self.load() else {
-            return Ok(());
+            return Ok(None);
         };
         let storage = self.state.storage();
         if !loaded.row.enabled {
-            return storage.delete_alarm().await;
+            storage.delete_alarm().await?;
+            return Ok(None);
         }
         let Some(due) = self.next_attempt_at() else {
-            return Ok(());
+            return Ok(None);
         };
         match storage.get_alarm().await? {
-            Some(current) if current <= due => Ok(()),
-            _ => set_alarm_at(&storage, due).await,
+            Some(current) if current <= due => {}
+            _ => set_alarm_at(&storage, due).await?,
         }
+        Ok(Some(due))
     }
 
     /// The next send: the earliest due delivery, or later if the circuit is open.
@@ -508,8 +509,7 @@ impl DeliveryScheduler {
                     .push_outbox(&[OutboxRecord::Alert(Box::new(alert))]);
             }
         }
-        self.flush_outbox().await;
-        if self.queue.outbox_len() > 0 {
+        if !self.flush_outbox().await {
             let retry = now() + OUTBOX_RETRY_MS;
             let at = report.next_wake.map_or(retry, |t| t.min(retry));
             set_alarm_at(&self.state.storage(), at).await?;
@@ -556,22 +556,23 @@ impl DeliveryScheduler {
     }
 
     /// Writes buffered attempt records to D1; on failure they stay for the next run.
-    async fn flush_outbox(&self) {
+    /// Returns whether the outbox is empty.
+    async fn flush_outbox(&self) -> bool {
         let Ok(db) = self.env.d1("DB") else {
             console_error!("D1 binding DB is missing");
-            return;
+            return false;
         };
         loop {
             let batch = self.queue.outbox(OUTBOX_FLUSH_LIMIT);
             let Some((last_id, _)) = batch.last() else {
-                return;
+                return true;
             };
             let last_id = *last_id;
             match write_records(&db, &self.env, batch.into_iter().map(|(_, r)| r).collect()).await {
                 Ok(()) => self.queue.drop_outbox_through(last_id),
                 Err(e) => {
                     console_error!("recording in D1 failed, will retry: {e}");
-                    return;
+                    return false;
                 }
             }
         }
@@ -606,14 +607,6 @@ impl DeliveryScheduler {
             Some(l) => log_change(change, &l.row.tenant_id, Some(&l.row.id)),
             None => console_error!("state change {} of an unloaded scheduler", change.name()),
         }
-    }
-
-    /// Whether a run is due soon (and will report the state at its end).
-    fn run_is_near(&self) -> bool {
-        self.load().is_some_and(|l| l.row.enabled)
-            && self
-                .next_attempt_at()
-                .is_some_and(|t| t <= now() + STATE_REPORT_SLACK_MS)
     }
 
     /// The queue depth and circuit for /metrics, if they changed since the last report

@@ -8,6 +8,8 @@ use crate::core::time::Millis;
 use crate::store::monitoring::SchedulerState;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use worker::{console_error, SqlStorage, SqlStorageValue};
 
 /// Completed deliveries are remembered this long, so that a repeated enqueue of the same
@@ -46,7 +48,17 @@ pub enum OutboxRecord {
 
 pub struct SqlQueue {
     sql: SqlStorage,
+    /// The `kv` table as last read or written, by key (`None`: no row). This object is the
+    /// storage's only writer, so the copy stays true; it saves a query for every read of the
+    /// breaker, the failure streak, the rate bucket and the rest, and a write for every save
+    /// of an unchanged value.
+    kv: RefCell<HashMap<String, Option<String>>>,
+    /// When `done` was last pruned (in this instance's life).
+    pruned_at: Cell<Millis>,
 }
+
+/// `done` is pruned at most this often (its rows are kept for days; an hour late is nothing).
+const PRUNE_EVERY_MS: Millis = 3_600_000;
 
 #[derive(Deserialize)]
 struct QueueRow {
@@ -86,7 +98,11 @@ fn n(v: i64) -> SqlStorageValue {
 
 impl SqlQueue {
     pub fn new(sql: SqlStorage) -> Self {
-        SqlQueue { sql }
+        SqlQueue {
+            sql,
+            kv: RefCell::new(HashMap::new()),
+            pruned_at: Cell::new(Millis::MIN),
+        }
     }
 
     pub fn migrate(&self) -> worker::Result<()> {
@@ -94,9 +110,13 @@ impl SqlQueue {
         Ok(())
     }
 
-    fn exec(&self, query: &str, args: Vec<SqlStorageValue>) {
-        if let Err(e) = self.sql.exec(query, args) {
-            console_error!("scheduler sql failed: {query}: {e}");
+    fn exec(&self, query: &str, args: Vec<SqlStorageValue>) -> bool {
+        match self.sql.exec(query, args) {
+            Ok(_) => true,
+            Err(e) => {
+                console_error!("scheduler sql failed: {query}: {e}");
+                false
+            }
         }
     }
 
@@ -111,18 +131,42 @@ impl SqlQueue {
     }
 
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
-        let rows: Vec<Value> = self.query("SELECT value FROM kv WHERE key = ?", vec![s(key)]);
-        rows.into_iter()
-            .next()
-            .and_then(|r| serde_json::from_str(&r.value).ok())
+        let cached = self.kv.borrow().get(key).cloned();
+        let raw = match cached {
+            Some(raw) => raw,
+            None => {
+                let rows: Vec<Value> =
+                    self.query("SELECT value FROM kv WHERE key = ?", vec![s(key)]);
+                let raw = rows.into_iter().next().map(|r| r.value);
+                self.kv.borrow_mut().insert(key.to_string(), raw.clone());
+                raw
+            }
+        };
+        raw.and_then(|r| serde_json::from_str(&r).ok())
     }
 
+    /// Writes the value unless the row holds it already.
     pub fn put<T: serde::Serialize>(&self, key: &str, value: &T) {
         let json = serde_json::to_string(value).unwrap_or_default();
-        self.exec(
+        if self
+            .kv
+            .borrow()
+            .get(key)
+            .is_some_and(|v| v.as_ref() == Some(&json))
+        {
+            return;
+        }
+        let written = self.exec(
             "INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)",
             vec![s(key), s(&json)],
         );
+        let mut kv = self.kv.borrow_mut();
+        if written {
+            kv.insert(key.to_string(), Some(json));
+        } else {
+            // Unknown now: read it again next time.
+            kv.remove(key);
+        }
     }
 
     /// Queues a delivery unless it is queued already or was completed recently.
@@ -157,9 +201,15 @@ impl SqlQueue {
         for table in ["queue", "done", "kv", "outbox"] {
             self.exec(&format!("DELETE FROM {table}"), vec![]);
         }
+        self.kv.borrow_mut().clear();
     }
 
+    /// Forgets completed deliveries past `DONE_RETENTION_MS` (at most once an hour).
     pub fn prune_done(&self, now: Millis) {
+        if now.saturating_sub(self.pruned_at.get()) < PRUNE_EVERY_MS {
+            return;
+        }
+        self.pruned_at.set(now);
         self.exec(
             "DELETE FROM done WHERE done_at < ?",
             vec![n(now - DONE_RETENTION_MS)],
@@ -187,11 +237,6 @@ impl SqlQueue {
 
     pub fn drop_outbox_through(&self, last_id: i64) {
         self.exec("DELETE FROM outbox WHERE id <= ?", vec![n(last_id)]);
-    }
-
-    pub fn outbox_len(&self) -> u64 {
-        let rows: Vec<Count> = self.query("SELECT COUNT(*) AS n FROM outbox", vec![]);
-        rows.first().map_or(0, |r| r.n)
     }
 }
 

@@ -8,7 +8,7 @@ use crate::core::engine::{AttemptOutcome, AttemptRecord, QueuedDelivery};
 use crate::core::ids::{AttemptId, DeliveryId, DestinationId, EventId, TenantId};
 use crate::core::time::Millis;
 use serde::Deserialize;
-use worker::D1Database;
+use worker::{D1Database, D1PreparedStatement};
 
 /// Every status a delivery can have. Two were never queued: `skipped` (the destination was
 /// disabled when the event came) and `filtered` (its payload filter did not match); the
@@ -112,8 +112,13 @@ pub async fn attempts(
 /// Records attempts, their counters (`monitoring_sql`) and the resulting delivery states in
 /// one batch. A delivery's row never goes backwards: an older record arriving late (a
 /// retried write) does not overwrite a newer one; a re-sent batch counts nothing twice.
-pub async fn record(db: &D1Database, records: &[AttemptRecord]) -> StoreResult<()> {
-    let mut statements = Vec::with_capacity(records.len() * 4);
+/// `also` goes in the same batch (the scheduler's state report: one round trip for both).
+pub async fn record(
+    db: &D1Database,
+    records: &[AttemptRecord],
+    also: Option<D1PreparedStatement>,
+) -> StoreResult<()> {
+    let mut statements = Vec::with_capacity(records.len() * 4 + 1);
     for r in records {
         let t = r.tenant_id.as_str();
         // The counters first: they count only an attempt not recorded yet.
@@ -143,6 +148,7 @@ pub async fn record(db: &D1Database, records: &[AttemptRecord]) -> StoreResult<(
             ],
         )?);
     }
+    statements.extend(also);
     batch(db, statements).await?;
     Ok(())
 }

@@ -115,21 +115,8 @@ mod tests {
     use super::*;
     use rusqlite::{params_from_iter, Connection};
 
-    /// The D1 schema, from the migrations in order.
     fn schema() -> Connection {
-        let db = Connection::open_in_memory().unwrap();
-        let mut files: Vec<_> =
-            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .filter(|p| p.extension().is_some_and(|x| x == "sql"))
-                .collect();
-        files.sort();
-        for f in files {
-            db.execute_batch(&std::fs::read_to_string(f).unwrap())
-                .unwrap();
-        }
-        db
+        crate::store::testing::d1_schema()
     }
 
     /// 5,000 events for one tenant (and 1,000 for another), two deliveries each.

@@ -2,6 +2,8 @@
 
 pub use super::event_search::EventQuery;
 use super::event_search::{search_sql, SqlValue};
+use super::routing_sql::insert_event_sql;
+pub use super::routing_sql::RoutingGuard;
 use super::{batch, first, rows, stmt, StoreResult};
 use crate::core::ids::{DeliveryId, DestinationId, EventId, TenantId};
 use crate::core::time::Millis;
@@ -29,7 +31,8 @@ pub struct NewDelivery<'a> {
 }
 
 /// Stores the event and its deliveries atomically, unless an event with this id already
-/// exists for the tenant: then nothing is written and `false` comes back (a duplicate).
+/// exists for the tenant, or a guard no longer holds: then nothing is written and `false`
+/// comes back (a duplicate, or a stale cache: the caller reads the context and decides).
 ///
 /// The deliveries are inserted only if the event row is the one this call wrote
 /// (`publish_key` is unique to the call), so a repeated id never creates deliveries twice.
@@ -38,22 +41,22 @@ pub async fn insert_with_deliveries(
     event: &EventRow,
     publish_key: &str,
     deliveries: &[NewDelivery<'_>],
+    guard: Option<&RoutingGuard>,
 ) -> StoreResult<bool> {
     let (t, e) = (event.tenant_id.as_str(), event.id.as_str());
-    let mut statements = vec![stmt(
-        db,
-        "INSERT OR IGNORE INTO events (tenant_id, id, topic, data, metadata, publish_key, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        &[
-            t.into(),
-            e.into(),
-            (&event.topic).into(),
-            (&event.data).into(),
-            (&event.metadata).into(),
-            publish_key.into(),
-            event.created_at.into(),
-        ],
-    )?];
+    let mut args = vec![
+        t.into(),
+        e.into(),
+        (&event.topic).into(),
+        (&event.data).into(),
+        (&event.metadata).into(),
+        publish_key.into(),
+        event.created_at.into(),
+    ];
+    if let Some(g) = guard {
+        args.push(g.version.into());
+    }
+    let mut statements = vec![stmt(db, &insert_event_sql(guard), &args)?];
     for d in deliveries {
         statements.push(stmt(
             db,
@@ -199,7 +202,8 @@ pub async fn status_counts(
 
 /// What a publish needs to know before writing, read in one round trip.
 pub struct PublishContext {
-    pub tenant_exists: bool,
+    /// The tenant's routing version; `None` when there is no such tenant.
+    pub routing_version: Option<i64>,
     pub topic_known: bool,
     /// The tenant's destinations (topic matching happens in Rust).
     pub destinations: Vec<super::destinations::DestinationRow>,
@@ -215,7 +219,7 @@ pub async fn publish_context(
         .batch(vec![
             stmt(
                 db,
-                "SELECT COUNT(*) AS n FROM tenants WHERE id = ?1",
+                "SELECT routing_version AS v FROM tenants WHERE id = ?1",
                 &[t.into()],
             )?,
             stmt(
@@ -230,15 +234,16 @@ pub async fn publish_context(
     struct Count {
         n: u32,
     }
-    let count = |i: usize| -> StoreResult<bool> {
-        Ok(results[i]
+    #[derive(Deserialize)]
+    struct Version {
+        v: i64,
+    }
+    Ok(PublishContext {
+        routing_version: results[0].results::<Version>()?.first().map(|r| r.v),
+        topic_known: results[1]
             .results::<Count>()?
             .first()
-            .is_some_and(|c| c.n > 0))
-    };
-    Ok(PublishContext {
-        tenant_exists: count(0)?,
-        topic_known: count(1)?,
+            .is_some_and(|c| c.n > 0),
         destinations: results[2].results()?,
     })
 }

@@ -13,8 +13,11 @@ pub mod monitoring;
 pub mod monitoring_sql;
 #[cfg(target_arch = "wasm32")]
 pub mod retention;
+pub mod routing_sql;
 #[cfg(target_arch = "wasm32")]
 pub mod tenants;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+pub(crate) mod testing;
 #[cfg(target_arch = "wasm32")]
 pub mod topics;
 
