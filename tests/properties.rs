@@ -1,5 +1,5 @@
 //! Property tests of everything that parses untrusted input (issue 6 §4): payload filters,
-//! topic patterns, destination configs of every type, and tenant tokens. Whatever the input,
+//! payload transforms, topic patterns, destination configs of every type, and tenant tokens. Whatever the input,
 //! parsing answers Ok or a named error, never panics, and runs in bounded time; what the edge
 //! accepts cannot inject headers or leak credentials further on.
 //!
@@ -21,6 +21,7 @@ use sluice::core::filter::Filter;
 use sluice::core::ids::{DeliveryId, EventId, TenantId};
 use sluice::core::tokens::{self, TokenKey};
 use sluice::core::topics::{validate_topic, TopicPattern};
+use sluice::core::transform::{self, Subject, Transform};
 use sluice::core::validate::{check_header_name, check_header_value, check_metadata};
 use sluice::providers::pubsub::AccessToken;
 use sluice::providers::{for_target, Target, TYPES};
@@ -238,6 +239,168 @@ proptest! {
             // Debug build: the release build is ~20 times faster.
             prop_assert!(started.elapsed() < Duration::from_millis(500), "{:?} took {:?}", filter, started.elapsed());
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payload transforms (the `{{ path }}` template language)
+
+/// A placeholder path: a root (mostly a real one), then `.key` and `[index]` steps.
+fn template_path() -> impl Strategy<Value = String> {
+    let root = prop_oneof![
+        4 => prop::sample::select(transform::ROOTS.to_vec()).prop_map(str::to_string),
+        1 => "[a-z_]{0,6}",
+    ];
+    let step = prop_oneof![
+        "\\.[a-z0-9_-]{0,6}",
+        (0u32..5).prop_map(|i| format!("[{i}]")),
+        Just("[x]".to_string()),
+        Just("..".to_string()),
+    ];
+    (root, prop::collection::vec(step, 0..5))
+        .prop_map(|(r, steps)| format!("{r}{}", steps.concat()))
+}
+
+/// Template text: literal text, placeholders with filters (valid and not), escapes, and
+/// stray or unbalanced braces.
+fn template_string() -> impl Strategy<Value = String> {
+    let filter = prop_oneof![
+        Just(String::new()),
+        Just(" | default: \"none\"".to_string()),
+        Just(" | default: {\"a\": [1]}".to_string()),
+        (0u32..40).prop_map(|n| format!(" | truncate: {n}")),
+        Just(" | truncate: -1".to_string()),
+        Just(" | default:".to_string()),
+        Just(" | upper".to_string()),
+        Just(" |".to_string()),
+    ];
+    let piece = prop_oneof![
+        3 => "[a-z :,.\u{e9}]{0,8}",
+        3 => (template_path(), filter.clone(), filter)
+            .prop_map(|(p, f, g)| format!("{{{{ {p}{f}{g} }}}}")),
+        1 => prop::sample::select(vec!["\\{{", "{{", "}}", "{{ data", "{{}}", "{ {", "\\", "{{{{ data }}}}"])
+            .prop_map(str::to_string),
+        1 => any::<String>(),
+    ];
+    prop::collection::vec(piece, 0..5).prop_map(|v| v.concat())
+}
+
+/// A transform-shaped document: any JSON whose strings are mostly template text.
+fn arb_transform() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        4 => template_string().prop_map(Value::String),
+        1 => Just(Value::Null),
+        1 => number(),
+        1 => any::<bool>().prop_map(Value::Bool),
+    ];
+    leaf.prop_recursive(5, 48, 5, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            prop::collection::vec(("[a-z{} ]{0,6}", inner), 0..5)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+        ]
+    })
+}
+
+fn subject<'a>(data: &'a Value, metadata: &'a BTreeMap<String, String>) -> Subject<'a> {
+    Subject {
+        data,
+        metadata,
+        topic: "order.created",
+        event_id: "evt_1",
+        tenant_id: "acme",
+        delivery_id: "dlv_1",
+        attempt: 2,
+        timestamp: "2026-11-23T12:00:00Z",
+    }
+}
+
+/// Whether `text` holds no placeholder syntax at all (so a transform of it is a literal).
+fn plain(text: &str) -> bool {
+    !text.contains('{') && !text.contains('\\')
+}
+
+fn all_strings_plain(v: &Value) -> bool {
+    match v {
+        Value::String(s) => plain(s),
+        Value::Array(a) => a.iter().all(all_strings_plain),
+        Value::Object(o) => o.values().all(all_strings_plain),
+        _ => true,
+    }
+}
+
+proptest! {
+    #![proptest_config(config(200))]
+
+    /// Any document compiles or is refused with errors that each point at a value of the
+    /// document; what compiles applies to any event without panicking, in bounded time, to
+    /// JSON within the output cap (or to the named "too large" error).
+    #[test]
+    fn transforms_compile_or_point_at_the_fault_and_apply_to_anything(
+        source in arb_transform(),
+        data in arb_json(4),
+        metadata in arb_metadata(),
+    ) {
+        let started = Instant::now();
+        match Transform::compile(&source) {
+            Ok(t) => {
+                match t.apply(&subject(&data, &metadata)) {
+                    Ok(out) => {
+                        prop_assert!(out.len() <= transform::MAX_OUTPUT_BYTES);
+                        prop_assert!(serde_json::from_str::<Value>(&out).is_ok(), "not JSON: {}", out);
+                    }
+                    Err(e) => prop_assert!(e.contains("bytes allowed"), "{}", e),
+                }
+                if all_strings_plain(&source) {
+                    // No placeholder anywhere: the payload is the transform itself.
+                    let out: Value = serde_json::from_str(&t.apply(&subject(&data, &metadata)).unwrap()).unwrap();
+                    prop_assert_eq!(out, source.clone());
+                }
+            }
+            Err(errors) => {
+                prop_assert!(!errors.is_empty());
+                for e in &errors {
+                    prop_assert!(!e.message.is_empty());
+                    prop_assert!(source.pointer(&e.pointer).is_some(), "{:?} points nowhere in {}", e, source);
+                }
+            }
+        }
+        // Debug build.
+        prop_assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+    }
+
+    /// `"{{ data }}"` is the data itself, whatever it is; a path into it, the value there.
+    #[test]
+    fn a_whole_placeholder_is_the_value_with_its_type(data in arb_json(4), key in "[a-z]{1,6}") {
+        let metadata = BTreeMap::new();
+        let whole = Transform::compile(&json!("{{ data }}")).unwrap();
+        let out: Value = serde_json::from_str(&whole.apply(&subject(&data, &metadata)).unwrap()).unwrap();
+        prop_assert_eq!(&out, &data);
+        let wrapped = json!({ key.clone(): data.clone() });
+        let picked = Transform::compile(&json!({ "v": format!("{{{{ data.{key} }}}}") })).unwrap();
+        let out: Value = serde_json::from_str(&picked.apply(&subject(&wrapped, &metadata)).unwrap()).unwrap();
+        prop_assert_eq!(&out["v"], &data);
+    }
+
+    /// A transform built to explode (every placeholder the limit allows, each the whole
+    /// payload) is cut off at the output cap, quickly, with a named error.
+    #[test]
+    fn exploding_transforms_are_capped(copies in 1usize..=transform::MAX_PLACEHOLDERS, size in 1usize..64) {
+        let data = json!({ "blob": "x".repeat(size * 1024) });
+        let metadata = BTreeMap::new();
+        let source = Value::Array(vec![json!("{{ data }}"); copies]);
+        let t = Transform::compile(&source).unwrap();
+        let started = Instant::now();
+        let result = t.apply(&subject(&data, &metadata));
+        let expected = copies * (size * 1024 + 12);
+        match result {
+            Ok(out) => prop_assert!(expected <= transform::MAX_OUTPUT_BYTES + 64 && out.len() <= transform::MAX_OUTPUT_BYTES),
+            Err(e) => {
+                prop_assert!(expected > transform::MAX_OUTPUT_BYTES - 64, "{} for {} bytes", e, expected);
+                prop_assert!(e.contains("bytes allowed"), "{}", e);
+            }
+        }
+        prop_assert!(started.elapsed() < Duration::from_millis(500), "took {:?}", started.elapsed());
     }
 }
 

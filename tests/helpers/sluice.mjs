@@ -296,8 +296,11 @@ export function uniqueId(prefix = 't') {
  */
 export async function createWebhook(sluice, receiver, opts = {}) {
   const tenantId = opts.tenantId ?? uniqueId('t');
-  const t = await sluice.api('POST', '/v1/tenants', { id: tenantId, name: `tenant ${tenantId}` });
-  if (t.status !== 201) throw new Error(`create tenant -> ${t.status}: ${t.text}`);
+  // `existingTenant: true` adds the destination to `tenantId` as it is.
+  const t = opts.existingTenant
+    ? await sluice.api('GET', `/v1/tenants/${tenantId}`)
+    : await sluice.api('POST', '/v1/tenants', { id: tenantId, name: `tenant ${tenantId}` });
+  if (t.status !== (opts.existingTenant ? 200 : 201)) throw new Error(`tenant ${tenantId} -> ${t.status}: ${t.text}`);
 
   const config = { url: opts.url ?? receiver.url };
   if (opts.headers) config.headers = opts.headers;
