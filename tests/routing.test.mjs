@@ -4,29 +4,13 @@
 // destination gets it, a disabled one records it as skipped, a deleted one gets nothing, and a
 // tenant deleted and created again under the same id routes by its new destinations.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startReceiver } from './helpers/receiver.mjs';
-import { startSluice, createWebhook, publish, uniqueId } from './helpers/sluice.mjs';
+import { sluiceSuite, createWebhook, publish, uniqueId } from './helpers/sluice.mjs';
 
-let sluice;
-const receivers = [];
-
-before(async () => {
-  sluice = await startSluice({ name: 'routing' });
-}, { timeout: 120_000 });
-
-after(async () => {
-  for (const rx of receivers) await rx.close();
-  if (sluice) await sluice.dispose();
-});
-
-async function newReceiver() {
-  const rx = await startReceiver();
-  receivers.push(rx);
-  return rx;
-}
+const suite = sluiceSuite('routing');
+const newReceiver = () => suite.newReceiver();
 
 const byDestination = (pub) => Object.fromEntries(pub.deliveries.map((d) => [d.destination_id, d.status]));
 
@@ -36,44 +20,44 @@ async function arrives(rx, id) {
 
 test('every destination change is seen by the next publish of a warm tenant', { timeout: 90_000 }, async () => {
   const [rxA, rxB] = [await newReceiver(), await newReceiver()];
-  const a = await createWebhook(sluice, rxA);
+  const a = await createWebhook(suite.sluice, rxA);
   const tenant = a.tenantId;
 
   // Cold, then warm: both go to A alone.
   for (const id of ['warm-1', 'warm-2']) {
-    const p = await publish(sluice, tenant, 'order.created', { id }, { id });
+    const p = await publish(suite.sluice, tenant, 'order.created', { id }, { id });
     assert.deepEqual(byDestination(p), { [a.destinationId]: 'pending' });
     await arrives(rxA, id);
   }
 
   // A destination created now gets the very next event.
-  const b = await createWebhook(sluice, rxB, { tenantId: tenant, existingTenant: true });
-  const p3 = await publish(sluice, tenant, 'order.created', { n: 3 }, { id: 'after-create' });
+  const b = await createWebhook(suite.sluice, rxB, { tenantId: tenant, existingTenant: true });
+  const p3 = await publish(suite.sluice, tenant, 'order.created', { n: 3 }, { id: 'after-create' });
   assert.deepEqual(byDestination(p3), { [a.destinationId]: 'pending', [b.destinationId]: 'pending' });
   await arrives(rxA, 'after-create');
   await arrives(rxB, 'after-create');
 
   // Disabled: recorded as skipped at once, not sent.
-  assert.equal((await sluice.api('POST', `${a.base}/disable`)).status, 200);
-  const p4 = await publish(sluice, tenant, 'order.created', { n: 4 }, { id: 'after-disable' });
+  assert.equal((await suite.sluice.api('POST', `${a.base}/disable`)).status, 200);
+  const p4 = await publish(suite.sluice, tenant, 'order.created', { n: 4 }, { id: 'after-disable' });
   assert.deepEqual(byDestination(p4), { [a.destinationId]: 'skipped', [b.destinationId]: 'pending' });
 
   // Subscribed elsewhere by a PATCH: no delivery for this topic any more.
-  const patched = await sluice.api('PATCH', b.base, { topics: ['invoice.*'] });
+  const patched = await suite.sluice.api('PATCH', b.base, { topics: ['invoice.*'] });
   assert.equal(patched.status, 200, patched.text);
-  const p5 = await publish(sluice, tenant, 'order.created', { n: 5 }, { id: 'after-patch' });
+  const p5 = await publish(suite.sluice, tenant, 'order.created', { n: 5 }, { id: 'after-patch' });
   assert.deepEqual(byDestination(p5), { [a.destinationId]: 'skipped' });
 
   // Deleted: no delivery at all (B was the one subscribed to invoice.*).
-  const p6a = await publish(sluice, tenant, 'invoice.paid', { n: 6 }, { id: 'before-delete' });
+  const p6a = await publish(suite.sluice, tenant, 'invoice.paid', { n: 6 }, { id: 'before-delete' });
   assert.deepEqual(byDestination(p6a), { [a.destinationId]: 'skipped', [b.destinationId]: 'pending' });
-  assert.equal((await sluice.api('DELETE', b.base)).status, 204);
-  const p6 = await publish(sluice, tenant, 'invoice.paid', { n: 6 }, { id: 'after-delete' });
+  assert.equal((await suite.sluice.api('DELETE', b.base)).status, 204);
+  const p6 = await publish(suite.sluice, tenant, 'invoice.paid', { n: 6 }, { id: 'after-delete' });
   assert.deepEqual(byDestination(p6), { [a.destinationId]: 'skipped' });
 
   // A repeated id through the warm path is still a duplicate with the first deliveries
   // (those that remain: B's went with B).
-  const again = await publish(sluice, tenant, 'order.created', { n: 3 }, { id: 'after-create' });
+  const again = await publish(suite.sluice, tenant, 'order.created', { n: 3 }, { id: 'after-create' });
   assert.equal(again.duplicate, true);
   const aFirst = p3.deliveries.find((d) => d.destination_id === a.destinationId);
   assert.deepEqual(again.deliveries.map((d) => d.id), [aFirst.id]);
@@ -84,18 +68,18 @@ test('every destination change is seen by the next publish of a warm tenant', { 
 
 test('a tenant deleted and created again routes by its new destinations', { timeout: 90_000 }, async () => {
   const [rxOld, rxNew] = [await newReceiver(), await newReceiver()];
-  const old = await createWebhook(sluice, rxOld, { tenantId: uniqueId('again') });
+  const old = await createWebhook(suite.sluice, rxOld, { tenantId: uniqueId('again') });
   const tenant = old.tenantId;
-  await publish(sluice, tenant, 'order.created', { n: 1 }, { id: 'old-1' });
-  await publish(sluice, tenant, 'order.created', { n: 2 }, { id: 'old-2' });
+  await publish(suite.sluice, tenant, 'order.created', { n: 1 }, { id: 'old-1' });
+  await publish(suite.sluice, tenant, 'order.created', { n: 2 }, { id: 'old-2' });
   await arrives(rxOld, 'old-2');
 
-  assert.equal((await sluice.api('DELETE', `/v1/tenants/${tenant}`)).status, 204);
-  const gone = await sluice.api('POST', '/v1/publish', { tenant_id: tenant, topic: 'order.created', data: {} });
+  assert.equal((await suite.sluice.api('DELETE', `/v1/tenants/${tenant}`)).status, 204);
+  const gone = await suite.sluice.api('POST', '/v1/publish', { tenant_id: tenant, topic: 'order.created', data: {} });
   assert.equal(gone.status, 404, gone.text);
 
-  const fresh = await createWebhook(sluice, rxNew, { tenantId: tenant });
-  const p = await publish(sluice, tenant, 'order.created', { n: 3 }, { id: 'new-1' });
+  const fresh = await createWebhook(suite.sluice, rxNew, { tenantId: tenant });
+  const p = await publish(suite.sluice, tenant, 'order.created', { n: 3 }, { id: 'new-1' });
   assert.deepEqual(byDestination(p), { [fresh.destinationId]: 'pending' });
   await arrives(rxNew, 'new-1');
   assert.equal(rxOld.requests.filter((r) => r.headers['webhook-id'] === 'new-1').length, 0);

@@ -15,6 +15,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { before, after } from 'node:test';
+import { startReceiver } from './receiver.mjs';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const ADMIN_KEY = 'sluice-dev-admin-key';
@@ -283,6 +285,31 @@ export async function startSluice({ name = 'sluice', persistDir, vars, root = RE
 }
 
 let counter = 0;
+/**
+ * The usual test file: one Sluice for the whole file, started before its tests and stopped
+ * after them with every receiver the file made through `newReceiver()`.
+ *   const suite = sluiceSuite('name');   // suite.sluice inside tests
+ */
+export function sluiceSuite(name, options = {}) {
+  const suite = {
+    sluice: null,
+    receivers: [],
+    async newReceiver(receiverOptions) {
+      const rx = await startReceiver(receiverOptions);
+      suite.receivers.push(rx);
+      return rx;
+    },
+  };
+  before(async () => {
+    suite.sluice = await startSluice({ name, ...options });
+  }, { timeout: 120_000 });
+  after(async () => {
+    for (const rx of suite.receivers) await rx.close();
+    if (suite.sluice) await suite.sluice.dispose();
+  });
+  return suite;
+}
+
 export function uniqueId(prefix = 't') {
   counter += 1;
   return `${prefix}-${process.pid}-${Date.now().toString(36)}-${counter}`;
