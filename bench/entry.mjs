@@ -14,8 +14,9 @@ import Sluice, { DeliveryScheduler as Scheduler } from '../build/index.js';
 
 const counters = {
   // Changes when the isolate starts again (wrangler reloads it when the watched `src` changes,
-  // for one): counters from two boots cannot be subtracted.
-  boot: crypto.randomUUID(),
+  // for one): counters from two boots cannot be subtracted. Set at the first request (random
+  // values are not allowed in the global scope).
+  boot: null,
   d1: { statements: 0, calls: 0, reads: 0, writes: 0, batches: 0 },
   do_sql: { statements: 0 },
   fetch: { total: 0, by_host: {} },
@@ -119,6 +120,7 @@ export const DeliveryScheduler = new Proxy(Scheduler, {
 export default class BenchEntry extends Sluice {
   async fetch(request) {
     if (new URL(request.url).pathname === '/__bench/counters') {
+      counters.boot ??= crypto.randomUUID();
       return Response.json(counters);
     }
     return super.fetch(request);
