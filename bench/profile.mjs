@@ -76,7 +76,7 @@ try {
     const node = byId.get(samples[i]);
     const f = node.callFrame;
     const file = f.url ? f.url.split('/').pop() : '';
-    const name = `${f.functionName || '(anonymous)'}${file && !file.endsWith('.wasm') ? ` (${file})` : ''}`;
+    const name = `${f.functionName || `(anonymous:${f.lineNumber}:${f.columnNumber})`}${file && !file.endsWith('.wasm') ? ` (${file})` : ''}`;
     const dt = timeDeltas[i] ?? 0;
     self.set(name, (self.get(name) ?? 0) + dt);
     total += dt;
