@@ -12,7 +12,7 @@ use crate::core::classify::{classify, Verdict};
 use crate::core::destination::DeliverySettings;
 use crate::core::ids::{AttemptId, DeliveryId, EventId, TenantId};
 use crate::core::rate_limit::Bucket;
-use crate::core::redact::redact;
+use crate::core::redact::{mask_echoes, redact, secret_values};
 use crate::core::retry::RetryPolicy;
 use crate::core::time::Millis;
 use crate::core::wire::{snippet, HttpRequest, TransportResult};
@@ -259,6 +259,7 @@ pub async fn probe<T: Transport, P: Provider, C: Clock>(
 ) -> ProbeReport {
     let started = clock.now();
     let batch = std::slice::from_ref(delivery);
+    let mut secrets = vec![];
     let (result, verdict) = match obtain_credential(provider, transport, timeout_ms, started).await
     {
         Some((result, verdict)) => (result, verdict),
@@ -270,6 +271,7 @@ pub async fn probe<T: Transport, P: Provider, C: Clock>(
                 },
             ),
             Ok(request) => {
+                secrets = secret_values(&request.headers, &provider.secret_headers());
                 let result = transport.send(request, timeout_ms).await;
                 let verdict = provider
                     .interpret(batch, &result, clock.now())
@@ -290,7 +292,7 @@ pub async fn probe<T: Transport, P: Provider, C: Clock>(
         transient,
         status_code: response.map(|r| r.status),
         error,
-        response_body: response.map(|r| snippet(&r.body)),
+        response_body: response.map(|r| mask_echoes(&snippet(&r.body), &secrets)),
         duration_ms: (clock.now() - started).max(0) as u64,
     }
 }
@@ -424,12 +426,16 @@ where
             }
             match provider.build(batch, now) {
                 Ok(request) => {
-                    let headers = redact(&request.headers, &provider.secret_headers());
+                    let declared = provider.secret_headers();
+                    let sent = Sent {
+                        headers: redact(&request.headers, &declared),
+                        secrets: secret_values(&request.headers, &declared),
+                    };
                     let started = clock.now();
                     let result = transport.send(request, settings.timeout_ms).await;
                     let finished = clock.now();
                     let verdicts = provider.interpret(batch, &result, finished);
-                    (Some(result), started, finished, verdicts, Some(headers))
+                    (Some(result), started, finished, verdicts, Some(sent))
                 }
                 Err(e) => {
                     let error = format!("could not build the request: {e}");
@@ -445,7 +451,11 @@ where
         });
         let done = futures::future::join_all(exchanges).await;
 
-        for (batch, (result, started, finished, verdicts, headers)) in batches.iter().zip(done) {
+        for (batch, (result, started, finished, verdicts, sent)) in batches.iter().zip(done) {
+            let (headers, secrets) = match sent {
+                Some(s) => (Some(s.headers), s.secrets),
+                None => (None, vec![]),
+            };
             // The breaker watches the endpoint: one signal per request actually sent.
             if result.is_some() {
                 let unhealthy = verdicts.iter().any(Verdict::is_transient);
@@ -466,7 +476,7 @@ where
             }
             let response = result.as_ref().and_then(|r| r.as_ref().ok());
             let status_code = response.map(|r| r.status);
-            let body = response.map(|r| snippet(&r.body));
+            let body = response.map(|r| mask_echoes(&snippet(&r.body), &secrets));
             let batch_start = report.attempts.len();
             for (d, verdict) in batch.iter().zip(verdicts) {
                 let attempt = d.attempts + 1;
@@ -554,6 +564,13 @@ where
     report.next_wake = next_due.map(|due| hold.map_or(due, |h| due.max(h)));
     wakeup.wake_at(report.next_wake).await;
     report
+}
+
+/// What was sent, as the attempt records it: the headers with credentials masked, and the
+/// credential values, to be masked where the answer repeats them.
+struct Sent {
+    headers: Vec<(String, String)>,
+    secrets: Vec<String>,
 }
 
 fn open_until(b: &Breaker) -> Option<Millis> {

@@ -778,3 +778,39 @@ fn attempts_record_the_request_headers_with_credentials_masked() {
     let r = w.run_with(&settings(3, 10), &TokenProvider::default());
     assert_eq!(r.attempts[0].request_headers, None);
 }
+
+#[test]
+fn an_answer_that_echoes_a_credential_is_recorded_with_it_masked() {
+    let c = clock();
+    let echo = |code: u16| -> TransportResult {
+        Ok(HttpResponse {
+            status: code,
+            headers: vec![],
+            body: r#"{"message":"invalid token","received":"Bearer s3cret","custom":"hidden"}"#
+                .into(),
+        })
+    };
+    let w = World::new(&c, vec![echo(401)]);
+    w.push(delivery(1, 1_000));
+    let r = w.run_with(&settings(3, 10), &HeaderProvider);
+    let body = r.attempts[0].response_body.clone().unwrap();
+    assert!(
+        !body.contains("s3cret") && !body.contains("hidden"),
+        "{body}"
+    );
+    assert!(body.contains(r#""received":"********""#), "{body}");
+    // The test send reports the answer the same way.
+    let w = World::new(&c, vec![echo(401)]);
+    let report = block_on(probe(
+        &HeaderProvider,
+        &w.transport,
+        &c,
+        &delivery(2, 1_000),
+        1_000,
+    ));
+    let body = report.response_body.unwrap();
+    assert!(
+        !body.contains("s3cret") && !body.contains("hidden"),
+        "{body}"
+    );
+}

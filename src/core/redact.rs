@@ -62,9 +62,66 @@ pub fn redact(headers: &[(String, String)], declared: &[String]) -> Vec<(String,
         .collect()
 }
 
+/// Credentials shorter than this are not searched for in response bodies: masking every
+/// `abc` of a body would hide more than it protects (and such a secret is no secret).
+const MIN_ECHO_LEN: usize = 6;
+
+/// The credential values a request carries in its secret headers (`is_secret`), to be masked
+/// wherever the answer repeats them: the whole value, and for `Basic …` / `Bearer …` the part
+/// after the scheme.
+pub fn secret_values(headers: &[(String, String)], declared: &[String]) -> Vec<String> {
+    let mut out = vec![];
+    for (name, value) in headers {
+        if !is_secret(name, declared) {
+            continue;
+        }
+        out.push(value.clone());
+        if let Some((_, credential)) = value.split_once(' ') {
+            out.push(credential.trim().to_string());
+        }
+    }
+    out.retain(|v| v.len() >= MIN_ECHO_LEN);
+    // Longest first, so a value is masked whole before a part of it is looked for.
+    out.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    out.dedup();
+    out
+}
+
+/// `text` with every occurrence of a secret value replaced by `MASK`: a service that echoes
+/// the request (an error page quoting the `Authorization` header, a debugging endpoint) must
+/// not put the credential into the attempt record.
+pub fn mask_echoes(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for secret in secrets {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), MASK);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn echoed_credentials_are_masked_in_the_answer() {
+        let headers = h(&[
+            ("Authorization", "Basic QVBJX0tFWV8xOnMzY3JldA=="),
+            ("x-api-key", "abc"),
+            ("X-Routing-Key", "R0UT1NG-KEY-42"),
+            ("content-type", "application/json"),
+        ]);
+        let secrets = secret_values(&headers, &["x-routing-key".to_string()]);
+        let body = r#"{"error":"denied","saw":"Basic QVBJX0tFWV8xOnMzY3JldA==","token":"QVBJX0tFWV8xOnMzY3JldA==","key":"R0UT1NG-KEY-42","short":"abc","type":"application/json"}"#;
+        let masked = mask_echoes(body, &secrets);
+        assert_eq!(
+            masked,
+            r#"{"error":"denied","saw":"********","token":"********","key":"********","short":"abc","type":"application/json"}"#
+        );
+        // Nothing secret in the request: the body is kept as it is.
+        assert_eq!(mask_echoes(body, &secret_values(&headers[3..], &[])), body);
+    }
 
     fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
