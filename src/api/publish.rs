@@ -3,9 +3,11 @@
 //! scheduler, then answer 202. Idempotent on (tenant, event id).
 //!
 //! The tenant's destinations come from a per-isolate cache when it has them
-//! (`core::routing_cache`): the batch then stores the event only if the tenant's routing
-//! version is still the cached one, so a warm publish is one D1 round trip with no reads. A
-//! refused guard (something changed, or the id is a duplicate) falls back to reading.
+//! (`core::routing_cache`), else from D1. Either way the batch stores the event only if the
+//! tenant's routing version is still the one the destinations were read at, so a warm
+//! publish is one D1 round trip with no reads, and a destination deleted or changed between
+//! the read and the write (here or in another isolate) can never get a delivery row from an
+//! outdated view. A refused guard reads again; a repeated id is answered as a duplicate.
 
 use super::error::{ApiError, ApiResult};
 use super::http::{json, read_json, Ctx};
@@ -53,6 +55,10 @@ thread_local! {
 }
 /// Compiled filters kept per isolate; past this the cache starts over.
 const FILTER_CACHE_LIMIT: usize = 1_000;
+
+/// Guarded stores of one publish before it stores as read, unguarded: each refusal is a
+/// destination change that happened between the read and the write.
+const GUARDED_TRIES: usize = 3;
 
 thread_local! {
     /// Each tenant's destinations as last read, with the routing version they were read at.
@@ -125,7 +131,7 @@ pub async fn publish(
     let event_id = body
         .id
         .unwrap_or_else(|| EventId::generate(ctx.now as u64, u128::from_le_bytes(random_bytes())));
-    let event = EventRow {
+    let mut event = EventRow {
         tenant_id: body.tenant_id,
         id: event_id,
         topic: body.topic,
@@ -133,36 +139,64 @@ pub async fn publish(
         metadata: serde_json::to_string(&body.metadata).unwrap_or_else(|_| "{}".into()),
         created_at: ctx.now,
     };
-    let cached = ROUTING.with(|c| c.borrow().get(&event.tenant_id, &event.topic, any_topic));
-    let (event, data) = match cached {
-        None => (event, body.data),
-        Some((version, destinations)) => {
-            let guard = RoutingGuard {
-                version,
-                topic_must_exist: !any_topic,
-            };
-            let targets = subscribers(&destinations, &event.topic);
-            let stored = store_and_hand_off(
-                &ctx.db,
-                scheduler,
-                event,
-                body.data,
-                &body.metadata,
-                targets,
-                ctx.now,
-                Some(&guard),
-            )
-            .await?;
-            match stored {
-                Stored::Done(p) => return accepted(&p),
-                Stored::Refused(event, data) => {
-                    ROUTING.with(|c| c.borrow_mut().forget(&event.tenant_id, &event.topic));
-                    (event, data)
+    let mut data = body.data;
+    let mut cached = ROUTING.with(|c| c.borrow().get(&event.tenant_id, &event.topic, any_topic));
+    for _ in 0..GUARDED_TRIES {
+        let (version, destinations) = match cached.take() {
+            Some(c) => c,
+            None => read_routing(ctx, &event, any_topic).await?,
+        };
+        let guard = RoutingGuard {
+            version,
+            topic_must_exist: !any_topic,
+        };
+        let targets = subscribers(&destinations, &event.topic);
+        let stored = store_and_hand_off(
+            &ctx.db,
+            scheduler,
+            event,
+            data,
+            &body.metadata,
+            targets,
+            ctx.now,
+            Some(&guard),
+        )
+        .await?;
+        match stored {
+            Stored::Done(p) => return accepted(&p),
+            Stored::Refused(e, d) => {
+                ROUTING.with(|c| c.borrow_mut().forget(&e.tenant_id, &e.topic));
+                (event, data) = (e, d);
+                if events::get(&ctx.db, &event.tenant_id, &event.id)
+                    .await?
+                    .is_some()
+                {
+                    // A repeated id, not a change: answered below.
+                    break;
                 }
             }
         }
-    };
-    accepted(&read_and_store(ctx, scheduler, event, data, &body.metadata, any_topic).await?)
+    }
+    // A duplicate (or destinations changing under every try): as read now, without a guard.
+    let (_, destinations) = read_routing(ctx, &event, any_topic).await?;
+    let targets = subscribers(&destinations, &event.topic);
+    let stored = store_and_hand_off(
+        &ctx.db,
+        scheduler,
+        event,
+        data,
+        &body.metadata,
+        targets,
+        ctx.now,
+        None,
+    )
+    .await?;
+    match stored {
+        Stored::Done(p) => accepted(&p),
+        Stored::Refused(..) => Err(ApiError::Unavailable(
+            "the event was refused without a guard".into(),
+        )),
+    }
 }
 
 fn accepted(p: &Published) -> ApiResult<Response> {
@@ -172,16 +206,12 @@ fn accepted(p: &Published) -> ApiResult<Response> {
     )
 }
 
-/// The publish without a cached context: read the tenant, the topic and the destinations,
-/// remember them, and store the event unguarded (a duplicate id is found here).
-async fn read_and_store(
+/// The tenant's routing read from D1 (the tenant and the topic checked), and remembered.
+async fn read_routing(
     ctx: &Ctx,
-    scheduler: &SchedulerClient<'_>,
-    event: EventRow,
-    data: Value,
-    metadata: &BTreeMap<String, String>,
+    event: &EventRow,
     any_topic: bool,
-) -> ApiResult<Published> {
+) -> ApiResult<(i64, Rc<Vec<DestinationRow>>)> {
     let known = events::publish_context(&ctx.db, &event.tenant_id, &event.topic).await?;
     let Some(version) = known.routing_version else {
         return Err(ApiError::NotFound(format!("tenant '{}'", event.tenant_id)));
@@ -195,24 +225,14 @@ async fn read_and_store(
             ),
         ));
     }
-    let targets = subscribers(&known.destinations, &event.topic);
-    ROUTING.with(|c| {
+    let destinations = ROUTING.with(|c| {
         let mut c = c.borrow_mut();
         if known.topic_known {
             c.remember_topic(&event.topic);
         }
-        c.remember(event.tenant_id.clone(), version, known.destinations);
+        c.remember(event.tenant_id.clone(), version, known.destinations)
     });
-    match store_and_hand_off(
-        &ctx.db, scheduler, event, data, metadata, targets, ctx.now, None,
-    )
-    .await?
-    {
-        Stored::Done(p) => Ok(p),
-        Stored::Refused(..) => Err(ApiError::Unavailable(
-            "the event was refused without a guard".into(),
-        )),
-    }
+    Ok((version, destinations))
 }
 
 /// What `store_and_hand_off` did.

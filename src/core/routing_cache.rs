@@ -39,11 +39,14 @@ impl<T> RoutingCache<T> {
         self.tenants.get(tenant).cloned()
     }
 
-    pub fn remember(&mut self, tenant: TenantId, version: i64, routing: T) {
+    /// Keeps the routing read at `version`; returns it, shared.
+    pub fn remember(&mut self, tenant: TenantId, version: i64, routing: T) -> Rc<T> {
         if self.tenants.len() >= self.limit && !self.tenants.contains_key(&tenant) {
             self.tenants.clear();
         }
-        self.tenants.insert(tenant, (version, Rc::new(routing)));
+        let routing = Rc::new(routing);
+        self.tenants.insert(tenant, (version, routing.clone()));
+        routing
     }
 
     pub fn remember_topic(&mut self, topic: &str) {
