@@ -10,11 +10,11 @@
 //! outdated view. A refused guard reads again; a repeated id is answered as a duplicate.
 
 use super::error::{ApiError, ApiResult};
+use super::filter_cache::passes_filter;
 use super::http::{json, read_json, Ctx};
 use crate::core::alerts::RESERVED_TOPIC_PREFIX;
 use crate::core::engine::QueuedDelivery;
-use crate::core::filter::Filter;
-use crate::core::ids::{DeliveryId, DestinationId, EventId, TenantId};
+use crate::core::ids::{DeliveryId, EventId, TenantId};
 use crate::core::routing_cache::{RoutingCache, DEFAULT_LIMIT};
 use crate::core::time::Millis;
 use crate::core::topics::{subscribed, validate_topic, TopicPattern};
@@ -28,7 +28,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::collections::HashMap;
 use std::rc::Rc;
 use worker::{console_error, D1Database, Request, Response};
 
@@ -48,14 +47,6 @@ fn allow_unknown_topics(ctx: &Ctx) -> bool {
     Ctx::var(&ctx.env, "ALLOW_UNKNOWN_TOPICS").as_deref() == Some("true")
 }
 
-thread_local! {
-    /// Compiled filters by (destination, version): publishes reuse them instead of parsing
-    /// the JSON and compiling regexes for every event.
-    static FILTERS: RefCell<HashMap<(DestinationId, i64), Rc<Filter>>> = RefCell::new(HashMap::new());
-}
-/// Compiled filters kept per isolate; past this the cache starts over.
-const FILTER_CACHE_LIMIT: usize = 1_000;
-
 /// Guarded stores of one publish before it stores as read, unguarded: each refusal is a
 /// destination change that happened between the read and the write.
 const GUARDED_TRIES: usize = 3;
@@ -63,39 +54,6 @@ const GUARDED_TRIES: usize = 3;
 thread_local! {
     /// Each tenant's destinations as last read, with the routing version they were read at.
     static ROUTING: RefCell<RoutingCache<Vec<DestinationRow>>> = RefCell::new(RoutingCache::new(DEFAULT_LIMIT));
-}
-
-/// Whether the event (`{data, metadata, topic}`) passes the destination's filter. A stored
-/// filter that no longer parses lets everything through (and is logged): losing events to
-/// a filter we cannot read would be worse.
-fn passes_filter(d: &DestinationRow, subject: &Value) -> bool {
-    let Some(raw) = &d.filter else { return true };
-    let key = (d.id.clone(), d.updated_at);
-    let cached = FILTERS.with(|c| c.borrow().get(&key).cloned());
-    let filter = match cached {
-        Some(f) => f,
-        None => {
-            let parsed = serde_json::from_str::<Value>(raw)
-                .ok()
-                .and_then(|v| Filter::parse(&v).ok());
-            let Some(f) = parsed.map(Rc::new) else {
-                console_error!(
-                    "{}",
-                    json!({ "event": "stored_filter_invalid", "destination_id": d.id })
-                );
-                return true;
-            };
-            FILTERS.with(|c| {
-                let mut c = c.borrow_mut();
-                if c.len() >= FILTER_CACHE_LIMIT {
-                    c.clear();
-                }
-                c.insert(key, f.clone());
-            });
-            f
-        }
-    };
-    filter.matches(subject)
 }
 
 fn subscribers(candidates: &[DestinationRow], topic: &str) -> Vec<DestinationRow> {
