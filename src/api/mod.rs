@@ -12,6 +12,8 @@ mod destinations;
 #[cfg(target_arch = "wasm32")]
 mod error;
 #[cfg(target_arch = "wasm32")]
+pub(crate) use error::ApiError;
+#[cfg(target_arch = "wasm32")]
 mod events;
 #[cfg(target_arch = "wasm32")]
 mod filter_cache;
@@ -27,6 +29,8 @@ mod probe;
 pub mod publish;
 #[cfg(target_arch = "wasm32")]
 mod retries;
+#[cfg(target_arch = "wasm32")]
+pub mod route;
 #[cfg(target_arch = "wasm32")]
 mod tenants;
 #[cfg(target_arch = "wasm32")]

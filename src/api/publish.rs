@@ -2,20 +2,15 @@
 //! batch (`skipped` for a disabled one), hand each pending delivery to its destination's
 //! scheduler, then answer 202. Idempotent on (tenant, event id).
 //!
-//! The tenant's destinations come from a per-isolate cache when it has them
-//! (`core::routing_cache`), else from D1. Either way the batch stores the event only if the
-//! tenant's routing version is still the one the destinations were read at, so a warm
-//! publish is one D1 round trip with no reads, and a destination deleted or changed between
-//! the read and the write (here or in another isolate) can never get a delivery row from an
-//! outdated view. A refused guard reads again; a repeated id is answered as a duplicate.
+//! How the destinations are found and the event stored: `api::route`.
 
 use super::error::{ApiError, ApiResult};
 use super::filter_cache::passes_filter;
 use super::http::{json, read_json, Ctx};
+use super::route::{route_and_store, Routing};
 use crate::core::alerts::RESERVED_TOPIC_PREFIX;
 use crate::core::engine::QueuedDelivery;
 use crate::core::ids::{DeliveryId, EventId, TenantId};
-use crate::core::routing_cache::{RoutingCache, DEFAULT_LIMIT};
 use crate::core::time::Millis;
 use crate::core::topics::{subscribed, validate_topic, TopicPattern};
 use crate::core::validate::{check_metadata, FieldError};
@@ -26,9 +21,7 @@ use crate::store::events::{self, EventRow, NewDelivery, RoutingGuard};
 use futures::future::join_all;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::rc::Rc;
 use worker::{console_error, D1Database, Request, Response};
 
 #[derive(Deserialize)]
@@ -45,15 +38,6 @@ pub struct PublishRequest {
 /// Deployments may accept topics outside the catalogue (`ALLOW_UNKNOWN_TOPICS = "true"`).
 fn allow_unknown_topics(ctx: &Ctx) -> bool {
     Ctx::var(&ctx.env, "ALLOW_UNKNOWN_TOPICS").as_deref() == Some("true")
-}
-
-/// Guarded stores of one publish before it stores as read, unguarded: each refusal is a
-/// destination change that happened between the read and the write.
-const GUARDED_TRIES: usize = 3;
-
-thread_local! {
-    /// Each tenant's destinations as last read, with the routing version they were read at.
-    static ROUTING: RefCell<RoutingCache<Vec<DestinationRow>>> = RefCell::new(RoutingCache::new(DEFAULT_LIMIT));
 }
 
 fn subscribers(candidates: &[DestinationRow], topic: &str) -> Vec<DestinationRow> {
@@ -89,7 +73,7 @@ pub async fn publish(
     let event_id = body
         .id
         .unwrap_or_else(|| EventId::generate(ctx.now as u64, u128::from_le_bytes(random_bytes())));
-    let mut event = EventRow {
+    let event = EventRow {
         tenant_id: body.tenant_id,
         id: event_id,
         topic: body.topic,
@@ -97,63 +81,23 @@ pub async fn publish(
         metadata: serde_json::to_string(&body.metadata).unwrap_or_else(|_| "{}".into()),
         created_at: ctx.now,
     };
-    let mut data = body.data;
-    let mut cached = ROUTING.with(|c| c.borrow().get(&event.tenant_id, &event.topic, any_topic));
-    for _ in 0..GUARDED_TRIES {
-        let (version, destinations) = match cached.take() {
-            Some(c) => c,
-            None => read_routing(ctx, &event, any_topic).await?,
-        };
-        let guard = RoutingGuard {
-            version,
-            topic_must_exist: !any_topic,
-        };
-        let targets = subscribers(&destinations, &event.topic);
-        let stored = store_and_hand_off(
-            &ctx.db,
-            scheduler,
-            event,
-            data,
-            &body.metadata,
-            targets,
-            ctx.now,
-            Some(&guard),
-        )
-        .await?;
-        match stored {
-            Stored::Done(p) => return accepted(&p),
-            Stored::Refused(e, d) => {
-                ROUTING.with(|c| c.borrow_mut().forget(&e.tenant_id, &e.topic));
-                (event, data) = (e, d);
-                if events::get(&ctx.db, &event.tenant_id, &event.id)
-                    .await?
-                    .is_some()
-                {
-                    // A repeated id, not a change: answered below.
-                    break;
-                }
-            }
-        }
-    }
-    // A duplicate (or destinations changing under every try): as read now, without a guard.
-    let (_, destinations) = read_routing(ctx, &event, any_topic).await?;
-    let targets = subscribers(&destinations, &event.topic);
-    let stored = store_and_hand_off(
+    let published = route_and_store(
         &ctx.db,
         scheduler,
         event,
-        data,
+        body.data,
         &body.metadata,
-        targets,
         ctx.now,
-        None,
+        Routing {
+            any_topic,
+            select: &subscribers,
+            keep_without_targets: true,
+        },
     )
     .await?;
-    match stored {
-        Stored::Done(p) => accepted(&p),
-        Stored::Refused(..) => Err(ApiError::Unavailable(
-            "the event was refused without a guard".into(),
-        )),
+    match published {
+        Some(p) => accepted(&p),
+        None => Err(ApiError::Unavailable("the event was not stored".into())),
     }
 }
 
@@ -164,37 +108,8 @@ fn accepted(p: &Published) -> ApiResult<Response> {
     )
 }
 
-/// The tenant's routing read from D1 (the tenant and the topic checked), and remembered.
-async fn read_routing(
-    ctx: &Ctx,
-    event: &EventRow,
-    any_topic: bool,
-) -> ApiResult<(i64, Rc<Vec<DestinationRow>>)> {
-    let known = events::publish_context(&ctx.db, &event.tenant_id, &event.topic).await?;
-    let Some(version) = known.routing_version else {
-        return Err(ApiError::NotFound(format!("tenant '{}'", event.tenant_id)));
-    };
-    if !known.topic_known && !any_topic {
-        return Err(ApiError::field(
-            "topic",
-            format!(
-                "'{}' is not in the topic catalogue; create it with POST /v1/topics",
-                event.topic
-            ),
-        ));
-    }
-    let destinations = ROUTING.with(|c| {
-        let mut c = c.borrow_mut();
-        if known.topic_known {
-            c.remember_topic(&event.topic);
-        }
-        c.remember(event.tenant_id.clone(), version, known.destinations)
-    });
-    Ok((version, destinations))
-}
-
 /// What `store_and_hand_off` did.
-pub enum Stored {
+pub(super) enum Stored {
     Done(Published),
     /// The guard no longer held: nothing was written; the event and its data come back.
     Refused(EventRow, Value),
@@ -210,14 +125,12 @@ pub struct Published {
 
 /// Stores an event with one delivery per target (`pending`, `skipped` for a disabled one,
 /// `filtered` when its filter says no) in one D1 batch and hands the pending ones to their
-/// schedulers. A repeated id stores nothing and hands on what is still pending. Shared by
-/// `POST /v1/publish` and the schedulers' alert events, so alerts are stored, retried and
-/// inspectable exactly like events.
+/// schedulers. A repeated id stores nothing and hands on what is still pending.
 ///
 /// With a guard (targets from the routing cache), a refused insert may be a duplicate or a
 /// stale cache; nothing is written and the caller reads the context again.
 #[allow(clippy::too_many_arguments)]
-pub async fn store_and_hand_off(
+pub(super) async fn store_and_hand_off(
     db: &D1Database,
     scheduler: &SchedulerClient<'_>,
     event: EventRow,

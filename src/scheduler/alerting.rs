@@ -6,6 +6,8 @@
 //! `sluice.alert.triggered` / `sluice.alert.resolved` that alert channels subscribe to.
 
 use super::sql_queue::SqlQueue;
+use crate::api::route::{route_and_store, Routing};
+use crate::api::ApiError;
 use crate::core::alerts::{
     self, AlertContent, AlertDestination, AlertState, AttemptSeen, RunSeen, OPERATOR_TENANT,
 };
@@ -17,7 +19,7 @@ use crate::core::time::Millis;
 use crate::core::topics::TopicPattern;
 use crate::scheduler::client::SchedulerClient;
 use crate::store::destinations::DestinationRow;
-use crate::store::events::{self, EventRow};
+use crate::store::events::EventRow;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use worker::D1Database;
@@ -118,21 +120,6 @@ pub async fn publish(
         if !wanted {
             continue;
         }
-        let known = events::publish_context(db, &tenant, &alert.topic)
-            .await
-            .map_err(|e| format!("{e:?}"))?;
-        if known.routing_version.is_none() {
-            // The tenant was deleted (or the operator tenant's migration is missing).
-            continue;
-        }
-        let targets: Vec<DestinationRow> = known
-            .destinations
-            .into_iter()
-            .filter(|d| alerts::receives_alerts(&patterns(d), &alert.topic))
-            .collect();
-        if targets.is_empty() && !keep_without_channel {
-            continue;
-        }
         let event = EventRow {
             tenant_id: tenant,
             id: alert.event_id.clone(),
@@ -141,18 +128,35 @@ pub async fn publish(
             metadata: "{}".into(),
             created_at: alert.at,
         };
-        crate::api::publish::store_and_hand_off(
+        let select = |destinations: &[DestinationRow], topic: &str| -> Vec<DestinationRow> {
+            destinations
+                .iter()
+                .filter(|d| alerts::receives_alerts(&patterns(d), topic))
+                .cloned()
+                .collect()
+        };
+        let routing = Routing {
+            // Alert topics are Sluice's own, outside the catalogue.
+            any_topic: true,
+            select: &select,
+            keep_without_targets: keep_without_channel,
+        };
+        match route_and_store(
             db,
             scheduler,
             event,
             data.clone(),
             &BTreeMap::new(),
-            targets,
             now,
-            None,
+            routing,
         )
         .await
-        .map_err(|e| format!("{e:?}"))?;
+        {
+            // The tenant was deleted (or the operator tenant's migration is missing).
+            Err(ApiError::NotFound(_)) => continue,
+            Err(e) => return Err(format!("{e:?}")),
+            Ok(_) => {}
+        }
     }
     Ok(())
 }
