@@ -41,6 +41,7 @@ function startChaosReceiver(seed) {
     req.resume();
     req.on('end', () => {
       const entry = {
+        at: Date.now(),
         delivery: req.headers['x-sluice-delivery-id'],
         event: req.headers['x-sluice-event-id'],
         attempt: Number(req.headers['x-sluice-attempt']),
@@ -196,8 +197,11 @@ test(`chaos: ${EVENTS} events, 5 destinations, 30 % faults, ${KILLS} kills: noth
         assert.ok(recorded <= seen, `${row.id}: ${recorded} attempts recorded with ${code}, receiver answered ${code} ${seen} times`);
       }
       for (const x of attempts) {
+        // On failure, both sides of the story: what Sluice recorded, what the receiver logged.
+        const story = () => `\n  recorded: ${JSON.stringify(attempts.map((a) => [a.attempt, a.status_code, a.outcome, a.started_at, a.error]))}`
+          + `\n  receiver: ${JSON.stringify(logged.map((y) => [y.attempt, y.outcome, y.at]))}`;
         assert.ok(logged.some((y) => y.attempt === x.attempt) || x.status_code === null,
-          `${row.id}: attempt ${x.attempt} (${x.status_code}) was seen by the receiver`);
+          `${row.id}: attempt ${x.attempt} (${x.status_code}) was seen by the receiver${story()}`);
       }
     }
   }
