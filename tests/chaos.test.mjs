@@ -198,8 +198,13 @@ test(`chaos: ${EVENTS} events, 5 destinations, 30 % faults, ${KILLS} kills: noth
       }
       for (const x of attempts) {
         // On failure, both sides of the story: what Sluice recorded, what the receiver logged.
-        const story = () => `\n  recorded: ${JSON.stringify(attempts.map((a) => [a.attempt, a.status_code, a.outcome, a.started_at, a.error]))}`
-          + `\n  receiver: ${JSON.stringify(logged.map((y) => [y.attempt, y.outcome, y.at]))}`;
+        const story = () => `\n  recorded: ${JSON.stringify(attempts.map((a) => [a.attempt, a.status_code, a.outcome, a.started_at, a.duration_ms, a.error, a.response_body]))}`
+          + `\n  receiver: ${JSON.stringify(logged.map((y) => [y.attempt, y.outcome, y.at]))}`
+          + `\n  at other receivers: ${JSON.stringify(destinations.filter((o) => o !== d).flatMap((o) => o.rx.log.filter((y) => y.delivery === row.id).map((y) => [o.id, y.attempt, y.outcome, y.at])))}`
+          + `\n  this receiver within 2 s before the attempt ended: ${JSON.stringify(d.rx.log.filter((y) => {
+            const end = Date.parse(x.started_at) + (x.duration_ms ?? 0);
+            return y.at <= end + 50 && y.at >= end - 2000;
+          }).map((y) => [y.delivery, y.attempt, y.outcome, y.at]))}`;
         assert.ok(logged.some((y) => y.attempt === x.attempt) || x.status_code === null,
           `${row.id}: attempt ${x.attempt} (${x.status_code}) was seen by the receiver${story()}`);
       }
