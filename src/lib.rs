@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod core;
+pub mod log;
 pub mod providers;
 
 #[cfg(target_arch = "wasm32")]

@@ -598,6 +598,7 @@ fn delivery(topic: &str, metadata: BTreeMap<String, String>, payload: &Value) ->
         due_at: 0,
         created_at: NOW,
         manual: None,
+        shard: Default::default(),
     }
 }
 

@@ -98,6 +98,7 @@ pub async fn test(
         due_at: ctx.now,
         created_at: ctx.now,
         manual: Some(ctx.principal.name().to_string()),
+        shard: Default::default(),
     };
     let event_id = delivery.event_id.clone();
     let report = scheduler.test(&row, delivery).await?;

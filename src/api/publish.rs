@@ -265,6 +265,7 @@ async fn hand_off(
             due_at: now,
             created_at: event.created_at,
             manual: None,
+            shard: Default::default(),
         };
         scheduler.enqueue(destination, vec![queued])
     });

@@ -11,6 +11,7 @@ use crate::core::breaker::{Admission, Breaker, Signal, Transition};
 use crate::core::classify::{classify, Verdict};
 use crate::core::destination::DeliverySettings;
 use crate::core::ids::{AttemptId, DeliveryId, EventId, TenantId};
+use crate::core::log::ShardRef;
 use crate::core::rate_limit::Bucket;
 use crate::core::redact::{mask_echoes, redact, secret_values};
 use crate::core::retry::RetryPolicy;
@@ -42,6 +43,9 @@ pub struct QueuedDelivery {
     /// Set on a manual retry: who asked. A manual retry is one attempt; it is not rescheduled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manual: Option<String>,
+    /// The log shard that holds the event, where the attempts are recorded.
+    #[serde(default)]
+    pub shard: ShardRef,
 }
 
 /// Speaks one destination type's wire format (see `providers`).
@@ -203,6 +207,9 @@ pub struct AttemptRecord {
     /// The verdict was permanent (the delivery failed at once): alert-worthy on its own.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub permanent: bool,
+    /// The log shard of the delivery's event, where this record goes.
+    #[serde(default)]
+    pub shard: ShardRef,
 }
 
 /// Decides a delivery's fate after attempt number `attempt` (1-based). A manual retry is a
@@ -526,6 +533,7 @@ where
                     requested_by: d.manual.clone(),
                     request_headers: headers.clone(),
                     permanent: matches!(verdict, Verdict::Permanent { .. }),
+                    shard: d.shard,
                 };
                 store.record(&record);
                 report.attempts.push(record);

@@ -146,6 +146,7 @@ fn delivery(n: u128, due_at: Millis) -> QueuedDelivery {
         due_at,
         created_at: due_at,
         manual: None,
+        shard: Default::default(),
     }
 }
 

@@ -34,6 +34,7 @@ fn delivery(a: &AlertContent) -> QueuedDelivery {
         due_at: 0,
         created_at: 0,
         manual: None,
+        shard: Default::default(),
     }
 }
 

@@ -486,6 +486,7 @@ pub(crate) mod testing {
             due_at: NOW,
             created_at: NOW - 60_000,
             manual: None,
+            shard: Default::default(),
         }
     }
 

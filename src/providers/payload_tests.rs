@@ -26,6 +26,7 @@ fn delivery() -> QueuedDelivery {
         due_at: NOW,
         created_at: NOW,
         manual: None,
+        shard: Default::default(),
     }
 }
 

@@ -39,6 +39,7 @@ fn delivery(n: u128, payload: &str) -> QueuedDelivery {
         due_at: 0,
         created_at: 0,
         manual: None,
+        shard: Default::default(),
     }
 }
 

@@ -172,6 +172,7 @@ mod tests {
             due_at: 0,
             created_at: 1_795_000_000_000,
             manual: None,
+            shard: Default::default(),
         }
     }
 

@@ -146,6 +146,7 @@ mod tests {
             due_at: 0,
             created_at: 0,
             manual: None,
+            shard: Default::default(),
         }
     }
 

@@ -18,6 +18,7 @@ fn delivery(n: u128) -> QueuedDelivery {
         due_at: 0,
         created_at: 1_700_000_000_000,
         manual: None,
+        shard: Default::default(),
     }
 }
 

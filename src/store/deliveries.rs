@@ -182,6 +182,7 @@ impl RetryCandidate {
             due_at: now,
             created_at: self.event_created_at,
             manual: manual.map(str::to_string),
+            shard: Default::default(),
         }
     }
 }

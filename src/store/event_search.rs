@@ -56,14 +56,22 @@ impl Built {
 
 /// The SQL and its values for one page (`limit + 1` rows) of a tenant's events. Served by
 /// `events_by_time` (or `events_by_topic`): the tenant (and topic) prefix, then
-/// `(created_at, id)` order, walked from the cursor with a row-value comparison.
-pub fn search_sql(tenant: &str, q: &EventQuery) -> (String, Vec<SqlValue>) {
+/// `(created_at, id)` order, walked from the cursor with a row-value comparison. `tenant` is
+/// `None` in a log shard, which holds one tenant's events only and has no tenant column.
+pub fn search_sql(tenant: Option<&str>, q: &EventQuery) -> (String, Vec<SqlValue>) {
     use SqlValue::{Int, Str};
     let mut b = Built::default();
+    let columns = match tenant {
+        Some(_) => "tenant_id, id, topic, data, metadata, created_at",
+        None => "id, topic, data, metadata, created_at",
+    };
     b.push(
-        "SELECT tenant_id, id, topic, data, metadata, created_at FROM events e WHERE e.tenant_id = ?",
-        vec![Str(tenant.into())],
+        &format!("SELECT {columns} FROM events e WHERE 1 = 1"),
+        vec![],
     );
+    if let Some(t) = tenant {
+        b.push(" AND e.tenant_id = ?", vec![Str(t.into())]);
+    }
     if let Some(t) = &q.topic {
         b.push(" AND e.topic = ?", vec![Str(t.clone())]);
     }
@@ -74,7 +82,17 @@ pub fn search_sql(tenant: &str, q: &EventQuery) -> (String, Vec<SqlValue>) {
         b.push(" AND e.created_at < ?", vec![Int(t)]);
     }
     if q.status.is_some() || q.destination.is_some() {
-        b.push(" AND EXISTS (SELECT 1 FROM deliveries d WHERE d.tenant_id = e.tenant_id AND d.event_id = e.id", vec![]);
+        let same_tenant = if tenant.is_some() {
+            "d.tenant_id = e.tenant_id AND "
+        } else {
+            ""
+        };
+        b.push(
+            &format!(
+                " AND EXISTS (SELECT 1 FROM deliveries d WHERE {same_tenant}d.event_id = e.id"
+            ),
+            vec![],
+        );
         if let Some(s) = &q.status {
             b.push(" AND d.status = ?", vec![Str(s.clone())]);
         }
@@ -143,7 +161,7 @@ mod tests {
     }
 
     fn run(db: &Connection, q: &EventQuery) -> (Vec<String>, Vec<String>) {
-        let (sql, values) = search_sql("acme", q);
+        let (sql, values) = search_sql(Some("acme"), q);
         let to_sql = |v: &SqlValue| match v {
             SqlValue::Str(s) => rusqlite::types::Value::Text(s.clone()),
             SqlValue::Int(n) => rusqlite::types::Value::Integer(*n),

@@ -136,7 +136,7 @@ pub async fn search(
     tenant: &TenantId,
     q: &EventQuery,
 ) -> StoreResult<Vec<EventRow>> {
-    let (sql, values) = search_sql(tenant.as_str(), q);
+    let (sql, values) = search_sql(Some(tenant.as_str()), q);
     let args: Vec<super::Arg> = values
         .iter()
         .map(|v| match v {

@@ -73,6 +73,7 @@ fn attempt(
         requested_by: None,
         request_headers: sent.then(|| vec![("content-type".into(), "application/json".into())]),
         permanent: false,
+        shard: Default::default(),
     }
 }
 

@@ -1,0 +1,10 @@
+//! The data plane: each tenant's events, deliveries and attempt histories in log shards
+//! (Durable Objects with SQLite storage, laid out by `core::log`), so that capacity grows
+//! with the number of objects instead of sitting in one D1 database.
+//!
+//! `shard` is one shard's logic over the `sql::Sql` port, tested natively on SQLite; `rows`
+//! are what it stores.
+
+pub mod rows;
+pub mod shard;
+pub mod sql;
