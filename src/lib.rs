@@ -6,15 +6,21 @@
 
 pub mod api;
 pub mod core;
+#[cfg(target_arch = "wasm32")]
+pub mod intake;
 pub mod log;
 pub mod providers;
 
+#[cfg(target_arch = "wasm32")]
+pub mod maintenance;
 #[cfg(target_arch = "wasm32")]
 pub mod runtime;
 #[cfg(target_arch = "wasm32")]
 pub mod scheduler;
 pub mod store;
 
+#[cfg(target_arch = "wasm32")]
+pub use log::object::{EventIndex, EventLog};
 #[cfg(target_arch = "wasm32")]
 pub use scheduler::DeliveryScheduler;
 
@@ -28,14 +34,13 @@ async fn fetch(
     Ok(api::handle(req, env).await)
 }
 
-/// The cron jobs (`[triggers] crons` in wrangler.toml): the sweep every five minutes, the
-/// retention purge daily.
+/// The daily cron (`[triggers] crons` in wrangler.toml): what retention leaves in D1.
 #[cfg(target_arch = "wasm32")]
 #[worker::event(scheduled)]
-async fn scheduled(event: worker::ScheduledEvent, env: worker::Env, _ctx: worker::ScheduleContext) {
-    if event.cron() == api::maintenance::SWEEP_CRON {
-        api::maintenance::requeue_stranded(&env).await;
-    } else {
-        api::maintenance::purge_history(&env).await;
-    }
+async fn scheduled(
+    _event: worker::ScheduledEvent,
+    env: worker::Env,
+    _ctx: worker::ScheduleContext,
+) {
+    maintenance::daily(&env).await;
 }

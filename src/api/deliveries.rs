@@ -6,13 +6,14 @@ use super::routes::Params;
 use super::tenants::tenant_id;
 use super::views;
 use crate::core::ids::{DeliveryId, DestinationId};
-use crate::store::{deliveries as store, destinations, page};
+use crate::log::rows::STATUSES;
+use crate::log::tenant::TenantLog;
+use crate::store::destinations;
 use serde_json::json;
 use worker::{Request, Response};
 
-use crate::store::deliveries::STATUSES;
-
-/// `GET …/destinations/{destination_id}/deliveries?status=`: newest first, paged.
+/// `GET …/destinations/{destination_id}/deliveries?status=`: newest first, paged (a page reads
+/// at most a bounded number of log shards; a short page can still have a `next_cursor`).
 pub async fn list(p: &Params, req: &Request, ctx: &Ctx) -> ApiResult<Response> {
     let tenant = tenant_id(p)?;
     let destination = DestinationId::parse(p.get("destination_id"))
@@ -33,16 +34,17 @@ pub async fn list(p: &Params, req: &Request, ctx: &Ctx) -> ApiResult<Response> {
         }
     }
     let pp = page_params(req)?;
-    let rows = store::list(
-        &ctx.db,
-        &tenant,
-        &destination,
-        status.as_deref(),
-        pp.cursor.as_deref(),
-        pp.limit,
-    )
-    .await?;
-    let (rows, next) = page(rows, pp.limit, |d| d.id.to_string());
+    let cursor = pp
+        .cursor
+        .as_deref()
+        .map(|c| {
+            DeliveryId::parse(c)
+                .map_err(|_| ApiError::field("cursor", "not a cursor this API returned"))
+        })
+        .transpose()?;
+    let (rows, next) = TenantLog::new(&ctx.env, &ctx.db, &tenant)
+        .destination_deliveries(&destination, status.as_deref(), cursor.as_ref(), pp.limit)
+        .await?;
     list_response(rows.iter().map(views::delivery).collect(), next)
 }
 
@@ -52,12 +54,13 @@ pub async fn attempts(p: &Params, ctx: &Ctx) -> ApiResult<Response> {
     let not_found = || ApiError::NotFound("delivery".into());
     let destination = DestinationId::parse(p.get("destination_id")).map_err(|_| not_found())?;
     let delivery = DeliveryId::parse(p.get("delivery_id")).map_err(|_| not_found())?;
-    store::get(&ctx.db, &tenant, &destination, &delivery)
+    let (_, _, attempts) = TenantLog::new(&ctx.env, &ctx.db, &tenant)
+        .delivery(&delivery)
         .await?
+        .filter(|(_, d, _)| d.destination_id == destination)
         .ok_or_else(not_found)?;
-    let rows = store::attempts(&ctx.db, &tenant, &delivery).await?;
     json(
         200,
-        &json!({ "data": rows.iter().map(views::attempt).collect::<Vec<_>>() }),
+        &json!({ "data": attempts.iter().map(views::attempt).collect::<Vec<_>>() }),
     )
 }

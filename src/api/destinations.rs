@@ -23,7 +23,6 @@ use crate::runtime::log_change;
 use crate::runtime::random_bytes;
 use crate::scheduler::client::SchedulerClient;
 use crate::scheduler::protocol::SchedulerStatus;
-use crate::store::deliveries::STATUSES;
 use crate::store::destinations::{self as store, DestinationRow};
 use crate::store::page;
 use serde_json::{json, Value};
@@ -414,17 +413,18 @@ pub async fn status(p: &Params, ctx: &Ctx, scheduler: &SchedulerClient<'_>) -> A
 }
 
 /// The status document of `…/status` and `…/circuit/reset`: the scheduler's state and the
-/// destination's delivery counts by status.
+/// destination's deliveries by outcome: `pending` is what its queue holds now, the others
+/// the `/metrics` counters (as last flushed).
 async fn status_view(ctx: &Ctx, s: &SchedulerStatus, row: &DestinationRow) -> ApiResult<Value> {
     let mut view = views::status(s, row)?;
-    let counts = crate::store::deliveries::counts(&ctx.db, &row.tenant_id, &row.id).await?;
-    view["deliveries"] = json!(STATUSES
-        .iter()
-        .map(|st| (
-            st.to_string(),
-            counts.iter().find(|(k, _)| k == st).map_or(0, |(_, n)| *n)
-        ))
-        .collect::<std::collections::BTreeMap<_, _>>());
+    let c = crate::store::monitoring::counters(&ctx.db, &row.tenant_id, &row.id).await?;
+    view["deliveries"] = json!({
+        "pending": s.queue_depth,
+        "delivered": c.delivered,
+        "failed": c.failed,
+        "skipped": c.skipped,
+        "filtered": c.filtered,
+    });
     Ok(view)
 }
 

@@ -2,6 +2,7 @@
 //! (RFC 9457) with a stable `type`. Internal details are logged, never sent.
 
 use crate::core::validate::FieldError;
+use crate::log::tenant::ReadError;
 use crate::scheduler::client::SchedulerError;
 use crate::store::StoreError;
 use serde_json::json;
@@ -117,6 +118,15 @@ impl From<StoreError> for ApiError {
                 ApiError::Conflict("a resource with this id already exists".into())
             }
             StoreError::Db(why) => ApiError::Unavailable(format!("D1: {why}")),
+        }
+    }
+}
+
+impl From<ReadError> for ApiError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Store(e) => e.into(),
+            ReadError::Log(e) => ApiError::Unavailable(format!("data plane: {}", e.0)),
         }
     }
 }

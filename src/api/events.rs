@@ -7,13 +7,13 @@ use super::routes::Params;
 use super::tenants::existing;
 use super::views;
 use crate::core::ids::{DestinationId, EventId};
-use crate::store::events::{self as store, EventQuery};
+use crate::log::rows::{EventDetail, STATUSES};
+use crate::log::search::EventQuery;
+use crate::log::tenant::TenantLog;
 use chrono::DateTime;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use worker::{Request, Response};
 
-use crate::store::deliveries::STATUSES;
 const MAX_SEARCH_CHARS: usize = 256;
 
 fn time_param(req: &Request, name: &str) -> ApiResult<Option<i64>> {
@@ -91,23 +91,14 @@ pub async fn list(p: &Params, req: &Request, ctx: &Ctx) -> ApiResult<Response> {
         after: pp.cursor.as_deref().map(cursor).transpose()?,
         limit: pp.limit,
     };
-    let rows = store::search(&ctx.db, &tenant, &query).await?;
-    let (rows, next) = crate::store::page(rows, pp.limit, |e| format!("{}:{}", e.created_at, e.id));
-    let ids: Vec<EventId> = rows.iter().map(|e| e.id.clone()).collect();
-    let mut counts: BTreeMap<String, BTreeMap<String, u32>> = BTreeMap::new();
-    if !ids.is_empty() {
-        for c in store::status_counts(&ctx.db, &tenant, &ids).await? {
-            counts
-                .entry(c.event_id.to_string())
-                .or_default()
-                .insert(c.status, c.n);
-        }
-    }
+    let (rows, next) = TenantLog::new(&ctx.env, &ctx.db, &tenant)
+        .search(&query)
+        .await?;
     let data = rows
         .iter()
         .map(|e| {
-            let mut v = views::event(e)?;
-            v["deliveries"] = json!(counts.get(e.id.as_str()).cloned().unwrap_or_default());
+            let mut v = views::event(&e.event)?;
+            v["deliveries"] = json!(e.deliveries);
             Ok(v)
         })
         .collect::<ApiResult<Vec<Value>>>()?;
@@ -119,11 +110,15 @@ pub async fn list(p: &Params, req: &Request, ctx: &Ctx) -> ApiResult<Response> {
 pub async fn get(p: &Params, ctx: &Ctx) -> ApiResult<Response> {
     let tenant = existing(ctx, p).await?;
     let id = EventId::parse(p.get("event_id")).map_err(|_| ApiError::NotFound("event".into()))?;
-    let event = store::get(&ctx.db, &tenant, &id)
+    let (_, detail) = TenantLog::new(&ctx.env, &ctx.db, &tenant)
+        .event(&id)
         .await?
         .ok_or_else(|| ApiError::NotFound("event".into()))?;
-    let deliveries = store::deliveries_full(&ctx.db, &tenant, &id).await?;
-    let attempts = store::attempts(&ctx.db, &tenant, &id).await?;
+    let EventDetail {
+        event,
+        deliveries,
+        attempts,
+    } = detail;
     let mut view = views::event(&event)?;
     view["data"] = serde_json::from_str(&event.data).unwrap_or(Value::Null);
     view["deliveries"] = deliveries

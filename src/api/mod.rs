@@ -12,11 +12,7 @@ mod destinations;
 #[cfg(target_arch = "wasm32")]
 mod error;
 #[cfg(target_arch = "wasm32")]
-pub(crate) use error::ApiError;
-#[cfg(target_arch = "wasm32")]
 mod events;
-#[cfg(target_arch = "wasm32")]
-mod filter_cache;
 #[cfg(target_arch = "wasm32")]
 mod filters;
 #[cfg(target_arch = "wasm32")]
@@ -30,8 +26,6 @@ pub mod publish;
 #[cfg(target_arch = "wasm32")]
 mod retries;
 #[cfg(target_arch = "wasm32")]
-pub mod route;
-#[cfg(target_arch = "wasm32")]
 mod tenants;
 #[cfg(target_arch = "wasm32")]
 mod topics;
@@ -42,8 +36,6 @@ mod views;
 
 #[cfg(target_arch = "wasm32")]
 pub use dispatch::handle;
-#[cfg(target_arch = "wasm32")]
-pub mod maintenance;
 
 #[cfg(target_arch = "wasm32")]
 mod dispatch {
@@ -90,7 +82,33 @@ mod dispatch {
                 .unwrap_or(DEFAULT_MAX_BODY_BYTES),
             env,
         };
-        dispatch(route.op, &params, &mut req, &ctx).await
+        let result = dispatch(route.op, &params, &mut req, &ctx).await;
+        forget_routing(route.op, &params);
+        result
+    }
+
+    /// A change to what publishing routes by (a tenant's destinations, the tenant, the topic
+    /// catalogue) is seen by this isolate's next publish at once; other isolates see it
+    /// within the routing cache's TTL.
+    fn forget_routing(op: Op, p: &Params) {
+        match op {
+            Op::CreateTenant
+            | Op::DeleteTenant
+            | Op::CreateDestination
+            | Op::UpdateDestination
+            | Op::DeleteDestination
+            | Op::EnableDestination
+            | Op::DisableDestination
+            | Op::RotateSigningSecret => {
+                if let Ok(t) = crate::core::ids::TenantId::parse(p.get("tenant_id")) {
+                    crate::intake::forget_tenant(&t);
+                } else {
+                    crate::intake::forget_all();
+                }
+            }
+            Op::CreateTopic | Op::DeleteTopic => crate::intake::forget_topics(),
+            _ => {}
+        }
     }
 
     fn static_json(body: &'static str) -> ApiResult<Response> {
@@ -128,17 +146,17 @@ mod dispatch {
             Op::ResetCircuit => destinations::reset_circuit(p, ctx, &scheduler).await,
             Op::ListDeliveries => deliveries::list(p, req, ctx).await,
             Op::ListAttempts => deliveries::attempts(p, ctx).await,
-            Op::RetryDelivery => retries::retry_delivery(p, ctx, &scheduler).await,
-            Op::RetryDestination => retries::retry_destination(p, req, ctx, &scheduler).await,
+            Op::RetryDelivery => retries::retry_delivery(p, ctx).await,
+            Op::RetryDestination => retries::retry_destination(p, req, ctx).await,
             Op::ListEvents => events::list(p, req, ctx).await,
             Op::GetEvent => events::get(p, ctx).await,
-            Op::RetryEvent => retries::retry_event(p, ctx, &scheduler).await,
+            Op::RetryEvent => retries::retry_event(p, ctx).await,
             Op::CreateTopic => topics::create(req, ctx).await,
             Op::ListTopics => topics::list(req, ctx).await,
             Op::GetTopic => topics::get(p, ctx).await,
             Op::DeleteTopic => topics::delete(p, ctx).await,
             Op::TestFilter => filters::test(req, ctx).await,
-            Op::Publish => publish::publish(req, ctx, &scheduler).await,
+            Op::Publish => publish::publish(req, ctx).await,
             Op::MintPortalToken => tenants::mint_portal_token(p, req, ctx).await,
             Op::DestinationSocket => destinations::socket(p, req, ctx, &scheduler).await,
             Op::TestDestination => probe::test(p, req, ctx, &scheduler).await,

@@ -8,19 +8,17 @@ use super::routes::Params;
 use super::tenants::tenant_id;
 use super::views;
 use crate::core::audit::{Change, RetryScope};
-use crate::core::engine::QueuedDelivery;
 use crate::core::ids::{DeliveryId, DestinationId, EventId, TenantId};
 use crate::core::time::Millis;
+use crate::intake;
+use crate::log::shard::{RetryScope as Scope, Snapshot};
+use crate::log::tenant::TenantLog;
 use crate::runtime::log_change;
 use crate::runtime::random_bytes;
-use crate::scheduler::client::{SchedulerClient, SchedulerError};
-use crate::store::deliveries::{self as store, RetryCandidate};
 use crate::store::destinations::{self, DestinationRow};
 use chrono::DateTime;
-use futures::future::join_all;
 use serde::Deserialize;
 use serde_json::json;
-use std::collections::BTreeMap;
 use worker::{Request, Response};
 
 pub const DEFAULT_MAX_MANUAL_RETRIES: u32 = 10;
@@ -53,94 +51,40 @@ async fn enabled_destination(
     Ok(row)
 }
 
-/// Marks the candidates pending in D1, then hands them to their schedulers. If a scheduler
-/// cannot be reached, its deliveries are put back as they were and the call answers 503.
-/// Returns the ids re-queued.
-async fn requeue(
-    ctx: &Ctx,
-    scheduler: &SchedulerClient<'_>,
-    tenant: &TenantId,
-    candidates: Vec<RetryCandidate>,
-    known: &[DestinationRow],
-) -> ApiResult<Vec<DeliveryId>> {
-    // Only deliveries whose destination exists and is enabled.
-    let candidates: Vec<_> = candidates
-        .into_iter()
-        .filter(|c| known.iter().any(|d| d.id == c.destination_id && d.enabled))
-        .collect();
-    let ids: Vec<_> = candidates.iter().map(|c| c.id.clone()).collect();
-    let marked =
-        store::mark_many_for_manual_retry(&ctx.db, tenant, &ids, cap(ctx), ctx.now).await?;
-    let mut by_destination: BTreeMap<&DestinationId, Vec<QueuedDelivery>> = BTreeMap::new();
-    for c in candidates.iter().filter(|c| marked.contains(&c.id)) {
-        by_destination
-            .entry(&c.destination_id)
-            .or_default()
-            .push(c.queued(tenant, ctx.now, Some(ctx.principal.name())));
-    }
-    let calls = by_destination.iter().map(|(id, deliveries)| {
-        let row = known
-            .iter()
-            .find(|d| &&d.id == id)
-            .expect("filtered to known destinations");
-        scheduler.enqueue(row, deliveries.clone())
-    });
-    let results = join_all(calls).await;
-    let mut failed = vec![];
-    for ((_, deliveries), result) in by_destination.iter().zip(results) {
-        if let Err(SchedulerError::Unavailable(_)) = result {
-            for d in deliveries {
-                let previous = candidates
-                    .iter()
-                    .find(|c| c.id == d.delivery_id)
-                    .map(|c| c.status.clone());
-                failed.push((
-                    d.delivery_id.clone(),
-                    previous.unwrap_or_else(|| "failed".into()),
-                ));
-            }
-        }
-    }
-    if !failed.is_empty() {
-        store::unmark_manual_retry(&ctx.db, tenant, &failed).await?;
-        return Err(ApiError::Unavailable(
-            "a scheduler could not take the retries".into(),
-        ));
-    }
-    Ok(marked)
+fn snapshot(row: &DestinationRow) -> ApiResult<Snapshot> {
+    intake::snapshot(row).ok_or_else(|| ApiError::Internal("destination snapshot".into()))
 }
 
 /// `POST …/deliveries/{delivery_id}/retry`: sends a failed (or delivered) delivery again.
-pub async fn retry_delivery(
-    p: &Params,
-    ctx: &Ctx,
-    scheduler: &SchedulerClient<'_>,
-) -> ApiResult<Response> {
+pub async fn retry_delivery(p: &Params, ctx: &Ctx) -> ApiResult<Response> {
     let tenant = tenant_id(p)?;
     let destination = enabled_destination(ctx, &tenant, p).await?;
     let id = DeliveryId::parse(p.get("delivery_id")).map_err(|_| not_found("delivery"))?;
-    let candidate = store::candidate(&ctx.db, &tenant, &id)
+    let log = TenantLog::new(&ctx.env, &ctx.db, &tenant);
+    let (shard, row, _) = log
+        .delivery(&id)
         .await?
-        .filter(|c| c.destination_id == destination.id)
+        .filter(|(_, d, _)| d.destination_id == destination.id)
         .ok_or_else(|| not_found("delivery"))?;
-    if candidate.status == "pending" {
+    if row.status == "pending" {
         return Err(ApiError::Conflict("the delivery is already pending".into()));
     }
     let cap = cap(ctx);
-    if candidate.manual_retries >= cap {
+    if row.manual_retries >= cap {
         return Err(ApiError::Conflict(format!(
             "this delivery had its {cap} manual retries"
         )));
     }
-    let requeued = requeue(
-        ctx,
-        scheduler,
-        &tenant,
-        vec![candidate],
-        std::slice::from_ref(&destination),
-    )
-    .await?;
-    if requeued.is_empty() {
+    let retried = log
+        .retry(
+            shard,
+            Scope::Delivery { id: id.clone() },
+            cap,
+            ctx.principal.name(),
+            vec![snapshot(&destination)?],
+        )
+        .await?;
+    if retried.ids.is_empty() {
         return Err(ApiError::Conflict(
             "the delivery changed meanwhile; look at it again".into(),
         ));
@@ -154,41 +98,47 @@ pub async fn retry_delivery(
         &tenant,
         Some(&destination.id),
     );
-    let row = store::get(&ctx.db, &tenant, &destination.id, &id)
+    let (_, row, _) = log
+        .delivery(&id)
         .await?
         .ok_or_else(|| not_found("delivery"))?;
     json(202, &views::delivery(&row))
 }
 
-/// `POST /v1/tenants/{tenant_id}/events/{event_id}/retry`: every failed delivery of the event.
-pub async fn retry_event(
-    p: &Params,
-    ctx: &Ctx,
-    scheduler: &SchedulerClient<'_>,
-) -> ApiResult<Response> {
+/// `POST /v1/tenants/{tenant_id}/events/{event_id}/retry`: every failed delivery of the event
+/// to a destination that exists and is enabled.
+pub async fn retry_event(p: &Params, ctx: &Ctx) -> ApiResult<Response> {
     let tenant = tenant_id(p)?;
     let event = EventId::parse(p.get("event_id")).map_err(|_| not_found("event"))?;
-    if crate::store::events::get(&ctx.db, &tenant, &event)
+    let log = TenantLog::new(&ctx.env, &ctx.db, &tenant);
+    let shard = log
+        .locate(&event)
         .await?
-        .is_none()
-    {
-        return Err(not_found("event"));
-    }
-    let candidates = store::failed_for_event(&ctx.db, &tenant, &event).await?;
-    let mut known = vec![];
-    for c in &candidates {
-        if !known
-            .iter()
-            .any(|d: &DestinationRow| d.id == c.destination_id)
-        {
-            known.extend(destinations::get(&ctx.db, &tenant, &c.destination_id).await?);
-        }
-    }
-    let requeued = requeue(ctx, scheduler, &tenant, candidates, &known).await?;
+        .ok_or_else(|| not_found("event"))?;
+    let enabled: Vec<DestinationRow> = destinations::list_all(&ctx.db, &tenant)
+        .await?
+        .into_iter()
+        .filter(|d| d.enabled)
+        .collect();
+    let retried = log
+        .retry(
+            shard,
+            Scope::Event {
+                id: event.clone(),
+                destinations: enabled.iter().map(|d| d.id.clone()).collect(),
+            },
+            cap(ctx),
+            ctx.principal.name(),
+            enabled
+                .iter()
+                .map(snapshot)
+                .collect::<ApiResult<Vec<_>>>()?,
+        )
+        .await?;
     log_change(
         &Change::ManualRetryRequested {
             scope: RetryScope::Event(event.as_str()),
-            count: requeued.len(),
+            count: retried.ids.len(),
             requested_by: ctx.principal.name(),
         },
         &tenant,
@@ -196,7 +146,7 @@ pub async fn retry_event(
     );
     json(
         202,
-        &json!({ "count": requeued.len(), "deliveries": requeued }),
+        &json!({ "count": retried.ids.len(), "deliveries": retried.ids }),
     )
 }
 
@@ -220,12 +170,7 @@ fn parse_time(field: &str, raw: Option<&str>, default: Millis) -> ApiResult<Mill
 
 /// `POST …/destinations/{destination_id}/retry`: the destination's failed deliveries created
 /// in `[since, until)`, oldest first, up to `BULK_RETRY_LIMIT` per call.
-pub async fn retry_destination(
-    p: &Params,
-    req: &mut Request,
-    ctx: &Ctx,
-    scheduler: &SchedulerClient<'_>,
-) -> ApiResult<Response> {
+pub async fn retry_destination(p: &Params, req: &mut Request, ctx: &Ctx) -> ApiResult<Response> {
     let tenant = tenant_id(p)?;
     let destination = enabled_destination(ctx, &tenant, p).await?;
     let body: BulkRetry = read_optional_json(req, ctx).await?;
@@ -234,25 +179,17 @@ pub async fn retry_destination(
     if until <= since {
         return Err(ApiError::field("until", "must be after since"));
     }
-    let candidates = store::failed_in_range(
-        &ctx.db,
-        &tenant,
-        &destination.id,
-        since,
-        until,
-        cap(ctx),
-        BULK_RETRY_LIMIT,
-    )
-    .await?;
-    let more = candidates.len() == BULK_RETRY_LIMIT;
-    let requeued = requeue(
-        ctx,
-        scheduler,
-        &tenant,
-        candidates,
-        std::slice::from_ref(&destination),
-    )
-    .await?;
+    let retried = TenantLog::new(&ctx.env, &ctx.db, &tenant)
+        .retry_range(
+            &destination.id,
+            (since, until),
+            BULK_RETRY_LIMIT,
+            cap(ctx),
+            ctx.principal.name(),
+            snapshot(&destination)?,
+        )
+        .await?;
+    let (requeued, more) = (retried.ids, retried.more);
     let job_id = format!(
         "rtj_{}",
         crate::core::ids::new_ulid(ctx.now as u64, u128::from_le_bytes(random_bytes()))

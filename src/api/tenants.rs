@@ -149,6 +149,10 @@ pub async fn delete(p: &Params, ctx: &Ctx, scheduler: &SchedulerClient<'_>) -> A
     for result in join_all(destinations.iter().map(|d| scheduler.purge(d))).await {
         result?;
     }
+    // Its events, deliveries and attempts: every log shard and index object, dropped whole.
+    crate::log::tenant::TenantLog::new(&ctx.env, &ctx.db, &id)
+        .purge()
+        .await?;
     store::delete(&ctx.db, &id).await?;
     no_content()
 }

@@ -4,8 +4,8 @@
 use super::error::ApiError;
 use crate::core::destination::DeliverySettings;
 use crate::core::time::to_rfc3339;
+use crate::log::rows::{AttemptRow, DeliveryRow, EventRow};
 use crate::scheduler::protocol::SchedulerStatus;
-use crate::store::deliveries::{AttemptRow, DeliveryRow};
 use crate::store::destinations::DestinationRow;
 use crate::store::tenants::TenantRow;
 use serde_json::{json, Value};
@@ -129,7 +129,7 @@ fn request_headers(raw: Option<&str>) -> Value {
 }
 
 /// An event without its payload (lists stay small); the detail adds `data`.
-pub fn event(e: &crate::store::events::EventRow) -> Result<Value, ApiError> {
+pub fn event(e: &EventRow) -> Result<Value, ApiError> {
     Ok(json!({
         "id": e.id,
         "topic": e.topic,

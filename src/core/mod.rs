@@ -19,6 +19,7 @@ pub mod retry;
 pub mod routing_cache;
 pub mod signing;
 pub mod stats;
+pub mod tally;
 pub mod template;
 pub mod time;
 pub mod tokens;

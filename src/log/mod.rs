@@ -5,6 +5,15 @@
 //! `shard` is one shard's logic over the `sql::Sql` port, tested natively on SQLite; `rows`
 //! are what it stores.
 
+#[cfg(target_arch = "wasm32")]
+pub mod client;
+pub mod index;
+#[cfg(target_arch = "wasm32")]
+pub mod object;
+pub mod protocol;
 pub mod rows;
+pub mod search;
 pub mod shard;
 pub mod sql;
+#[cfg(target_arch = "wasm32")]
+pub mod tenant;

@@ -6,12 +6,12 @@
 use super::rows::{
     AttemptRow, DeliveryRow, DeliverySummary, EventDetail, EventRow, EventSummary, NewDelivery,
 };
+use super::search::{search_sql, EventQuery, SqlValue};
 use super::sql::{Arg, Sql};
 use crate::core::engine::{AttemptOutcome, AttemptRecord, QueuedDelivery};
 use crate::core::ids::{DeliveryId, DestinationId, EventId, TenantId};
 use crate::core::log::ShardRef;
 use crate::core::time::Millis;
-use crate::store::event_search::{search_sql, EventQuery, SqlValue};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -182,25 +182,14 @@ impl<'a, S: Sql> Shard<'a, S> {
                 (&event.metadata).into(),
                 event.created_at.into(),
             ],
-        )? == 1;
+        )? > 0;
         if !created {
             return Ok(Stored {
                 created: false,
                 deliveries: self.deliveries_of(&event.id)?,
             });
         }
-        for s in snapshots {
-            self.sql.exec(
-                "INSERT INTO destinations (id, updated_at, row) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, row = excluded.row \
-                 WHERE excluded.updated_at > destinations.updated_at",
-                &[
-                    s.destination_id.as_str().into(),
-                    s.updated_at.into(),
-                    (&s.row).into(),
-                ],
-            )?;
-        }
+        self.refresh(snapshots)?;
         for d in deliveries {
             self.sql.exec(
                 "INSERT INTO deliveries (id, event_id, destination_id, topic, status, created_at, updated_at) \
@@ -236,6 +225,23 @@ impl<'a, S: Sql> Shard<'a, S> {
                 })
                 .collect(),
         })
+    }
+
+    /// Keeps the newest snapshot of each destination (a hand-off is sent with it).
+    pub fn refresh(&self, snapshots: &[Snapshot]) -> Result<(), String> {
+        for s in snapshots {
+            self.sql.exec(
+                "INSERT INTO destinations (id, updated_at, row) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, row = excluded.row \
+                 WHERE excluded.updated_at > destinations.updated_at",
+                &[
+                    s.destination_id.as_str().into(),
+                    s.updated_at.into(),
+                    (&s.row).into(),
+                ],
+            )?;
+        }
+        Ok(())
     }
 
     fn owe(
@@ -297,7 +303,7 @@ impl<'a, S: Sql> Shard<'a, S> {
 
     /// A page (`limit + 1` rows) of the events matching `q`, with their delivery counts.
     pub fn search(&self, q: &EventQuery) -> Result<Vec<EventSummary>, String> {
-        let (sql, values) = search_sql(None, q);
+        let (sql, values) = search_sql(q);
         let events: Vec<EventRow> = self.query(&sql, &args(values))?;
         if events.is_empty() {
             return Ok(vec![]);
@@ -489,7 +495,7 @@ impl<'a, S: Sql> Shard<'a, S> {
                  updated_at = ?2 WHERE id = ?1 AND status IN ('failed', 'delivered') AND manual_retries < ?3",
                 &[c.id.as_str().into(), now.into(), cap.into()],
             )?;
-            if marked == 1 {
+            if marked > 0 {
                 self.owe(&c.id, &c.destination_id, Some(requested_by), now)?;
                 ids.push(c.id);
             }
@@ -610,6 +616,22 @@ impl<'a, S: Sql> Shard<'a, S> {
             .into_iter()
             .next()
             .and_then(|n| n.t))
+    }
+
+    /// The destinations that deliveries not finished yet are for.
+    pub fn pending_destinations(&self) -> Result<Vec<DestinationId>, String> {
+        #[derive(Deserialize)]
+        struct Row {
+            destination_id: DestinationId,
+        }
+        Ok(self
+            .query::<Row>(
+                "SELECT DISTINCT destination_id FROM deliveries WHERE status = 'pending'",
+                &[],
+            )?
+            .into_iter()
+            .map(|r| r.destination_id)
+            .collect())
     }
 
     /// Deliveries not finished yet (retention keeps the shard while there are any).

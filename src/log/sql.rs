@@ -47,7 +47,9 @@ impl<T: Into<Arg>> From<Option<T>> for Arg {
 /// the writes of one synchronous stretch together, so an operation that writes without
 /// awaiting in between is atomic.
 pub trait Sql {
-    /// Runs a statement (or several, without arguments); the rows it wrote.
+    /// Runs a statement (or several, without arguments). Returns how many rows it wrote, as
+    /// the storage counts them: a Durable Object counts index rows too, so only `0` (nothing
+    /// changed) versus more is meaningful.
     fn exec(&self, sql: &str, args: &[Arg]) -> Result<usize, String>;
     /// Runs a query; its rows by column name.
     fn query<T: DeserializeOwned>(&self, sql: &str, args: &[Arg]) -> Result<Vec<T>, String>;

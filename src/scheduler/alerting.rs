@@ -1,13 +1,11 @@
 //! The scheduler's side of alerting, thin over `core::alerts`: after each run it feeds the
 //! attempts, circuit and auto-disable into the destination's `AlertState` (kept in the DO's
 //! storage), and each raise or resolve becomes an `AlertEvent` in the outbox. Flushing the
-//! outbox publishes it (through the publish path: D1 event + deliveries, then the channels'
-//! schedulers) to the destination's tenant and to the operator tenant, as an event on
+//! outbox publishes it (through the publish path, `intake`: the event and its deliveries in
+//! the data plane, then the channels' schedulers) to the destination's tenant and to the operator tenant, as an event on
 //! `sluice.alert.triggered` / `sluice.alert.resolved` that alert channels subscribe to.
 
 use super::sql_queue::SqlQueue;
-use crate::api::route::{route_and_store, Routing};
-use crate::api::ApiError;
 use crate::core::alerts::{
     self, AlertContent, AlertDestination, AlertState, AttemptSeen, RunSeen, OPERATOR_TENANT,
 };
@@ -17,12 +15,11 @@ use crate::core::engine::{AttemptOutcome, RunReport};
 use crate::core::ids::{new_ulid, EventId, TenantId};
 use crate::core::time::Millis;
 use crate::core::topics::TopicPattern;
-use crate::scheduler::client::SchedulerClient;
+use crate::intake::{self, IntakeError, Publication, Routing};
 use crate::store::destinations::DestinationRow;
-use crate::store::events::EventRow;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use worker::D1Database;
+use worker::{D1Database, Env};
 
 const STATE_KEY: &str = "alerts";
 
@@ -104,12 +101,7 @@ pub fn observe(
 /// with no channel listening; a tenant's only when it has an alert channel, so that a tenant
 /// who never asked for alerts sees only its own events in its log. Idempotent: the event id
 /// is fixed per incident step.
-pub async fn publish(
-    db: &D1Database,
-    scheduler: &SchedulerClient<'_>,
-    alert: &AlertEvent,
-    now: Millis,
-) -> Result<(), String> {
+pub async fn publish(env: &Env, db: &D1Database, alert: &AlertEvent) -> Result<(), String> {
     let data = serde_json::to_string(&alert.content).map_err(|e| e.to_string())?;
     let operator = TenantId::parse(OPERATOR_TENANT).map_err(|e| e.to_string())?;
     let audiences = [
@@ -120,13 +112,13 @@ pub async fn publish(
         if !wanted {
             continue;
         }
-        let event = EventRow {
+        let publication = Publication {
             tenant_id: tenant,
             id: alert.event_id.clone(),
             topic: alert.topic.clone(),
             data: data.clone(),
-            metadata: "{}".into(),
-            created_at: alert.at,
+            metadata: BTreeMap::new(),
+            at: alert.at,
         };
         let select = |destinations: &[DestinationRow], topic: &str| -> Vec<DestinationRow> {
             destinations
@@ -141,9 +133,9 @@ pub async fn publish(
             select: &select,
             keep_without_targets: keep_without_channel,
         };
-        match route_and_store(db, scheduler, event, &BTreeMap::new(), now, routing).await {
+        match intake::publish(env, db, publication, routing).await {
             // The tenant was deleted (or the operator tenant's migration is missing).
-            Err(ApiError::NotFound(_)) => continue,
+            Err(IntakeError::TenantNotFound) => continue,
             Err(e) => return Err(format!("{e:?}")),
             Ok(_) => {}
         }

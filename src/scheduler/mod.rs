@@ -1,7 +1,8 @@
 //! The DeliveryScheduler Durable Object: one per destination (named by its id). A thin shell
 //! over `core::engine`: it keeps the queue in SQLite, runs the engine when its alarm fires,
-//! sends through `fetch`, and records attempts in D1 (through an outbox, so a D1 hiccup loses
-//! nothing).
+//! sends through `fetch`, and records attempts in their events' log shards (through an
+//! outbox, so a failed write loses nothing); its counters reach D1 at most once per flush
+//! interval.
 
 mod alerting;
 pub mod client;
@@ -14,19 +15,28 @@ use crate::core::audit::Change;
 use crate::core::breaker::CircuitState;
 use crate::core::crypto::SealKey;
 use crate::core::destination::{DeliverySettings, SecretBundle, TargetConfig};
-use crate::core::engine::{self, Ports, ProbeReport, QueueStore, QueuedDelivery, RunLimits};
+use crate::core::engine::{
+    self, AttemptRecord, Ports, ProbeReport, QueueStore, QueuedDelivery, RunLimits,
+};
+use crate::core::ids::TenantId;
+use crate::core::log::ShardRef;
+use crate::core::tally::{flush_at, Tally};
 use crate::core::time::Millis;
+use crate::log::client::{LogClient, LogSettings};
+use crate::log::protocol::LogRequest;
 use crate::providers;
 use crate::providers::websocket::AckBoard;
 use crate::providers::Target;
 use crate::runtime::{log_change, now, set_alarm_at, AlarmWakeup, RuntimeClock};
 use crate::store::destinations::DestinationRow;
 use crate::store::monitoring::SchedulerState;
+use futures::future::join_all;
 use protocol::{Enqueued, Envelope, SchedulerRequest, SchedulerStatus, PROTOCOL_VERSION};
 use serde_json::json;
 use sockets::SchedulerTransport;
 use sql_queue::{OutboxRecord, SqlQueue};
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use worker::{
     console_error, durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
@@ -39,34 +49,35 @@ pub const SOCKET_PATH: &str = "/ws";
 /// The header that tells the scheduler who connects (set by the API after authentication).
 pub const PRINCIPAL_HEADER: &str = "x-sluice-principal";
 const PURGED_KEY: &str = "purged";
-/// The state last handed to D1 for /metrics (depth, circuit, failures), to write only changes.
+/// The state last written to D1 for /metrics (depth, circuit, failures), to write only changes.
 const REPORTED_KEY: &str = "reported_state";
-/// D1 batches stay well under its per-batch limits (each attempt is four statements: two
-/// counters, the attempt, the delivery).
-const OUTBOX_FLUSH_LIMIT: usize = 50;
+/// Outbox records handled per flush (attempts go to their log shards, one call per shard).
+const OUTBOX_FLUSH_LIMIT: usize = 100;
 /// After an enqueue, the state is reported at once only if no run (which reports at its end)
 /// is due within this long: e.g. while the circuit is open.
 const STATE_REPORT_SLACK_MS: Millis = 5_000;
-/// When D1 refused the attempt records, try again this soon.
+/// When a record could not be written, try again this soon.
 const OUTBOX_RETRY_MS: Millis = 5_000;
+/// The attempts counted since the last metrics flush (`core::tally`).
+const TALLY_KEY: &str = "tally";
+const FLUSHED_KEY: &str = "metrics_flushed_at";
 
-/// Writes outbox records to D1: attempts (with their counters) in one batch, then any
-/// auto-disable, then the newest state report, then publishes any alert (an event like any
-/// other: stored in D1, queued at its channels' schedulers).
+/// Writes outbox records: attempts to their events' log shards (one call per shard), any
+/// auto-disable to D1, and publishes any alert (an event like any other, through `intake`).
 async fn write_records(
     db: &worker::D1Database,
     env: &Env,
     records: Vec<OutboxRecord>,
 ) -> std::result::Result<(), String> {
-    let mut attempts = vec![];
+    let mut attempts: BTreeMap<(TenantId, ShardRef), Vec<AttemptRecord>> = BTreeMap::new();
     let mut disables = vec![];
-    let mut state = None;
     let mut alerts = vec![];
     for r in records {
         match r {
-            OutboxRecord::Attempt(a) => attempts.push(a),
-            // Only the newest report matters.
-            OutboxRecord::State(s) => state = Some(s),
+            OutboxRecord::Attempt(a) => attempts
+                .entry((a.tenant_id.clone(), a.shard))
+                .or_default()
+                .push(a),
             OutboxRecord::Disabled {
                 tenant_id,
                 destination_id,
@@ -76,22 +87,25 @@ async fn write_records(
             OutboxRecord::Alert(a) => alerts.push(a),
         }
     }
+    let log = LogClient::new(env);
+    let calls = attempts.into_iter().map(|((tenant, shard), attempts)| {
+        let log = &log;
+        async move {
+            log.shard::<()>(&tenant, shard, LogRequest::Record { attempts })
+                .await
+        }
+    });
+    for result in join_all(calls).await {
+        result.map_err(|e| e.0)?;
+    }
     let d1 = |e: crate::store::StoreError| format!("{e:?}");
-    let state = state
-        .map(|s| crate::store::monitoring::report_state_stmt(db, &s))
-        .transpose()
-        .map_err(d1)?;
-    crate::store::deliveries::record(db, &attempts, state)
-        .await
-        .map_err(d1)?;
     for (tenant, destination, reason, at) in disables {
         crate::store::destinations::auto_disable(db, &tenant, &destination, &reason, at)
             .await
             .map_err(d1)?;
     }
-    let scheduler = client::SchedulerClient::new(env);
     for alert in &alerts {
-        alerting::publish(db, &scheduler, alert, now()).await?;
+        alerting::publish(env, db, alert).await?;
     }
     Ok(())
 }
@@ -491,8 +505,10 @@ impl DeliveryScheduler {
             let record = self.auto_disable(&loaded, streak);
             self.queue.push_outbox(&[record]);
         }
-        if let Some(record) = self.state_change().map(OutboxRecord::State) {
-            self.queue.push_outbox(&[record]);
+        if !report.attempts.is_empty() {
+            let mut tally: Tally = self.queue.get(TALLY_KEY).unwrap_or_default();
+            tally.add(&report.attempts);
+            self.queue.put(TALLY_KEY, &tally);
         }
         for alert in alerts {
             let c = &alert.content;
@@ -509,10 +525,20 @@ impl DeliveryScheduler {
                     .push_outbox(&[OutboxRecord::Alert(Box::new(alert))]);
             }
         }
-        if !self.flush_outbox().await {
-            let retry = now() + OUTBOX_RETRY_MS;
-            let at = report.next_wake.map_or(retry, |t| t.min(retry));
-            set_alarm_at(&self.state.storage(), at).await?;
+        let flushed = self.flush_outbox().await;
+        // Metrics wait for their interval; if they must wait, wake up for them.
+        let metrics_at = self.flush_metrics().await;
+        let retry = (!flushed).then(|| now() + OUTBOX_RETRY_MS);
+        if let Some(at) = [report.next_wake, retry, metrics_at]
+            .into_iter()
+            .flatten()
+            .min()
+        {
+            let storage = self.state.storage();
+            let current = storage.get_alarm().await?;
+            if current.is_none_or(|c| c > at) {
+                set_alarm_at(&storage, at).await?;
+            }
         }
         self.queue.prune_done(started);
         Ok(())
@@ -555,7 +581,7 @@ impl DeliveryScheduler {
         report
     }
 
-    /// Writes buffered attempt records to D1; on failure they stay for the next run.
+    /// Writes buffered records (`write_records`); on failure they stay for the next run.
     /// Returns whether the outbox is empty.
     async fn flush_outbox(&self) -> bool {
         let Ok(db) = self.env.d1("DB") else {
@@ -571,7 +597,7 @@ impl DeliveryScheduler {
             match write_records(&db, &self.env, batch.into_iter().map(|(_, r)| r).collect()).await {
                 Ok(()) => self.queue.drop_outbox_through(last_id),
                 Err(e) => {
-                    console_error!("recording in D1 failed, will retry: {e}");
+                    console_error!("recording attempts failed, will retry: {e}");
                     return false;
                 }
             }
@@ -609,9 +635,9 @@ impl DeliveryScheduler {
         }
     }
 
-    /// The queue depth and circuit for /metrics, if they changed since the last report
-    /// (which this marks as reported).
-    fn state_change(&self) -> Option<SchedulerState> {
+    /// The queue depth and circuit for /metrics, and whether they changed since the last
+    /// report.
+    fn state_report(&self) -> Option<(SchedulerState, bool)> {
         let loaded = self.load()?;
         let breaker = self.queue.breaker();
         let current = (
@@ -619,28 +645,68 @@ impl DeliveryScheduler {
             breaker.state,
             breaker.consecutive_failures,
         );
-        if self.queue.get::<(u64, CircuitState, u32)>(REPORTED_KEY) == Some(current) {
-            return None;
-        }
-        self.queue.put(REPORTED_KEY, &current);
-        Some(SchedulerState {
-            tenant_id: loaded.row.tenant_id.clone(),
-            destination_id: loaded.row.id.clone(),
-            queue_depth: current.0,
-            circuit: current.1,
-            consecutive_failures: current.2,
-            at: now(),
-        })
+        let changed = self.queue.get::<(u64, CircuitState, u32)>(REPORTED_KEY) != Some(current);
+        Some((
+            SchedulerState {
+                tenant_id: loaded.row.tenant_id.clone(),
+                destination_id: loaded.row.id.clone(),
+                queue_depth: current.0,
+                circuit: current.1,
+                consecutive_failures: current.2,
+                at: now(),
+            },
+            changed,
+        ))
     }
 
-    /// Reports a changed state through the outbox now, outside a run.
+    /// Writes the tally and a changed state to D1 if the flush interval has passed since the
+    /// last write (`METRICS_FLUSH_SECONDS`, a minute by default): D1's writes then follow
+    /// the number of destinations, not the event rate. Returns when to try again, if
+    /// something is left to write.
+    async fn flush_metrics(&self) -> Option<Millis> {
+        let tally: Tally = self.queue.get(TALLY_KEY).unwrap_or_default();
+        let (state, changed) = self.state_report()?;
+        if tally.is_empty() && !changed {
+            return None;
+        }
+        let flush_ms = LogSettings::from_env(&self.env).flush_ms;
+        let due = flush_at(self.queue.get(FLUSHED_KEY), flush_ms);
+        if now() < due {
+            return Some(due);
+        }
+        let Ok(db) = self.env.d1("DB") else {
+            console_error!("D1 binding DB is missing");
+            return None;
+        };
+        match crate::store::monitoring::flush(&db, &state, &tally).await {
+            Ok(()) => {
+                self.queue.put(TALLY_KEY, &Tally::default());
+                self.queue.put(
+                    REPORTED_KEY,
+                    &(state.queue_depth, state.circuit, state.consecutive_failures),
+                );
+                self.queue.put(FLUSHED_KEY, &now());
+                None
+            }
+            Err(e) => {
+                console_error!("writing metrics to D1 failed, will retry: {e:?}");
+                Some(now() + OUTBOX_RETRY_MS)
+            }
+        }
+    }
+
+    /// Reports a changed state now, outside a run (when the interval allows it).
     async fn report_state_now(&self) {
         if self.running.get() {
             return;
         }
-        if let Some(state) = self.state_change() {
-            self.queue.push_outbox(&[OutboxRecord::State(state)]);
-            self.flush_outbox().await;
+        if let Some(at) = self.flush_metrics().await {
+            let storage = self.state.storage();
+            if let Ok(current) = storage.get_alarm().await {
+                if current.is_none_or(|c| c > at) {
+                    let _ = set_alarm_at(&storage, at).await;
+                }
+            }
         }
     }
 }

@@ -5,7 +5,6 @@ use crate::core::engine::{AttemptRecord, QueueStore, QueuedDelivery};
 use crate::core::ids::{DeliveryId, DestinationId, TenantId};
 use crate::core::rate_limit::Bucket;
 use crate::core::time::Millis;
-use crate::store::monitoring::SchedulerState;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
@@ -30,8 +29,8 @@ CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL);
 ";
 
-/// What the scheduler owes D1: attempt records, an auto-disable, its state for /metrics, and
-/// alerts to publish.
+/// What the scheduler owes others: attempt records (to log shards), an auto-disable (to D1),
+/// and alerts to publish.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OutboxRecord {
@@ -42,7 +41,6 @@ pub enum OutboxRecord {
         reason: String,
         at: Millis,
     },
-    State(SchedulerState),
     Alert(Box<super::alerting::AlertEvent>),
 }
 

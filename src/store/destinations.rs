@@ -112,6 +112,11 @@ pub async fn list(
     .await
 }
 
+/// Every destination of a tenant.
+pub async fn list_all(db: &D1Database, tenant: &TenantId) -> StoreResult<Vec<DestinationRow>> {
+    Ok(for_tenant_stmt(db, tenant)?.all().await?.results()?)
+}
+
 /// Every destination of a tenant: a publish matches topics against them, queues for the
 /// enabled ones and records the disabled ones as skipped.
 pub fn for_tenant_stmt(db: &D1Database, tenant: &TenantId) -> StoreResult<D1PreparedStatement> {
@@ -120,6 +125,51 @@ pub fn for_tenant_stmt(db: &D1Database, tenant: &TenantId) -> StoreResult<D1Prep
         &format!("SELECT {COLUMNS} FROM destinations WHERE tenant_id = ?1 ORDER BY id"),
         &[tenant.as_str().into()],
     )
+}
+
+/// What a publish needs to know before routing, read in one round trip.
+pub struct RoutingContext {
+    pub tenant_exists: bool,
+    pub topic_known: bool,
+    /// The tenant's destinations (topic matching happens in Rust).
+    pub destinations: Vec<DestinationRow>,
+}
+
+pub async fn routing_context(
+    db: &D1Database,
+    tenant: &TenantId,
+    topic: &str,
+) -> StoreResult<RoutingContext> {
+    #[derive(serde::Deserialize)]
+    struct Count {
+        n: u32,
+    }
+    let results = db
+        .batch(vec![
+            stmt(
+                db,
+                "SELECT COUNT(*) AS n FROM tenants WHERE id = ?1",
+                &[tenant.as_str().into()],
+            )?,
+            stmt(
+                db,
+                "SELECT COUNT(*) AS n FROM topics WHERE name = ?1",
+                &[topic.into()],
+            )?,
+            for_tenant_stmt(db, tenant)?,
+        ])
+        .await?;
+    let count = |i: usize| -> StoreResult<bool> {
+        Ok(results[i]
+            .results::<Count>()?
+            .first()
+            .is_some_and(|c| c.n > 0))
+    };
+    Ok(RoutingContext {
+        tenant_exists: count(0)?,
+        topic_known: count(1)?,
+        destinations: results[2].results()?,
+    })
 }
 
 /// The scheduler disabled the destination after too many failures. A change the user made
@@ -173,31 +223,19 @@ pub async fn update(db: &D1Database, d: &DestinationRow) -> StoreResult<()> {
     Ok(())
 }
 
-/// Deletes a destination with its deliveries and their attempts. Returns whether it existed.
+/// Deletes a destination and its monitoring rows (its deliveries stay in the event log until
+/// retention drops them). Returns whether it existed.
 pub async fn delete(db: &D1Database, tenant: &TenantId, id: &DestinationId) -> StoreResult<bool> {
     let (t, d) = (tenant.as_str(), id.as_str());
     let mut statements = vec![];
     for sql in super::monitoring_sql::DELETE_FOR_DESTINATION {
         statements.push(stmt(db, sql, &[t.into(), d.into()])?);
     }
-    statements.extend([
-        stmt(
-            db,
-            "DELETE FROM attempts WHERE tenant_id = ?1 AND delivery_id IN \
-                 (SELECT id FROM deliveries WHERE tenant_id = ?1 AND destination_id = ?2)",
-            &[t.into(), d.into()],
-        )?,
-        stmt(
-            db,
-            "DELETE FROM deliveries WHERE tenant_id = ?1 AND destination_id = ?2",
-            &[t.into(), d.into()],
-        )?,
-        stmt(
-            db,
-            "DELETE FROM destinations WHERE tenant_id = ?1 AND id = ?2",
-            &[t.into(), d.into()],
-        )?,
-    ]);
+    statements.push(stmt(
+        db,
+        "DELETE FROM destinations WHERE tenant_id = ?1 AND id = ?2",
+        &[t.into(), d.into()],
+    )?);
     let changes = batch(db, statements).await?;
     Ok(changes.last().copied().unwrap_or(0) > 0)
 }

@@ -2,18 +2,12 @@
 //! so that forgetting the tenant does not compile. Multi-row writes go in one `batch()`.
 
 #[cfg(target_arch = "wasm32")]
-pub mod deliveries;
-#[cfg(target_arch = "wasm32")]
 pub mod destinations;
-pub mod event_search;
 #[cfg(target_arch = "wasm32")]
-pub mod events;
+pub mod log_buckets;
 #[cfg(target_arch = "wasm32")]
 pub mod monitoring;
 pub mod monitoring_sql;
-#[cfg(target_arch = "wasm32")]
-pub mod retention;
-pub mod routing_sql;
 #[cfg(target_arch = "wasm32")]
 pub mod tenants;
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -23,6 +17,13 @@ pub mod topics;
 
 #[cfg(target_arch = "wasm32")]
 pub use d1::*;
+
+/// A bound value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Str(String),
+    Int(i64),
+}
 
 /// The D1 plumbing shared by the table modules (runtime only).
 #[cfg(target_arch = "wasm32")]

@@ -1,12 +1,13 @@
 //! Monitoring reads and writes on D1 (the SQL is in `monitoring_sql`): the `/metrics` export,
 //! a destination's per-interval stats, and the scheduler's state report.
 
-use super::event_search::SqlValue;
 use super::monitoring_sql::{metrics_sql, stats_sql, REPORT_STATE};
+use super::SqlValue;
 use super::{rows, stmt, Arg, StoreResult};
 use crate::core::breaker::CircuitState;
 use crate::core::ids::{DestinationId, TenantId};
 use crate::core::metrics::{DestinationMetrics, Histogram};
+use crate::core::tally::Tally;
 use crate::core::time::Millis;
 use serde::Deserialize;
 use worker::D1Database;
@@ -73,6 +74,30 @@ pub async fn metrics(db: &D1Database) -> StoreResult<Vec<DestinationMetrics>> {
         .collect())
 }
 
+/// A destination's monotonic counters (zeros before anything was counted).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Counters {
+    pub delivered: u64,
+    pub failed: u64,
+    pub filtered: u64,
+    pub skipped: u64,
+}
+
+pub async fn counters(
+    db: &D1Database,
+    tenant: &TenantId,
+    destination: &DestinationId,
+) -> StoreResult<Counters> {
+    Ok(super::first(
+        db,
+        "SELECT delivered, failed, filtered, skipped FROM destination_metrics \
+         WHERE destination_id = ?1 AND tenant_id = ?2",
+        &[destination.as_str().into(), tenant.as_str().into()],
+    )
+    .await?
+    .unwrap_or_default())
+}
+
 /// One interval's sums.
 #[derive(Debug, Clone)]
 pub struct StatsRow {
@@ -120,6 +145,30 @@ pub async fn stats(
         .collect())
 }
 
+/// Adds a log shard's filtered and skipped counts to its tenant's destinations' counters, in
+/// one batch.
+pub async fn add_counts(
+    db: &D1Database,
+    tenant: &TenantId,
+    counts: &[(DestinationId, String, u64)],
+) -> StoreResult<()> {
+    let mut statements = vec![];
+    for (destination, status, n) in counts {
+        if let Some(sql) = super::monitoring_sql::add_count(status) {
+            statements.push(stmt(
+                db,
+                &sql,
+                &[
+                    destination.as_str().into(),
+                    tenant.as_str().into(),
+                    (*n as i64).into(),
+                ],
+            )?);
+        }
+    }
+    super::batch(db, statements).await.map(|_| ())
+}
+
 /// What a scheduler knows and `/metrics` shows: its queue depth and circuit.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
 pub struct SchedulerState {
@@ -129,6 +178,18 @@ pub struct SchedulerState {
     pub circuit: CircuitState,
     pub consecutive_failures: u32,
     pub at: Millis,
+}
+
+/// Writes a scheduler's tally and state report in one batch.
+pub async fn flush(db: &D1Database, state: &SchedulerState, tally: &Tally) -> StoreResult<()> {
+    let mut statements = vec![report_state_stmt(db, state)?];
+    if !tally.is_empty() {
+        let (t, d) = (state.tenant_id.as_str(), state.destination_id.as_str());
+        for (sql, values) in super::monitoring_sql::tally_statements(t, d, tally) {
+            statements.push(stmt(db, &sql, &args(&values))?);
+        }
+    }
+    super::batch(db, statements).await.map(|_| ())
 }
 
 pub fn report_state_stmt(
@@ -148,4 +209,31 @@ pub fn report_state_stmt(
             s.at.into(),
         ],
     )
+}
+
+/// Rows deleted per statement: D1 limits how long one statement may run.
+const PURGE_SLICE: i64 = 2_000;
+/// Slices per run; a daily run that cannot finish continues the next day.
+const PURGE_SLICES: usize = 50;
+
+/// Deletes per-minute stats older than `cutoff`, in slices; how many.
+pub async fn purge_stats(db: &D1Database, cutoff: Millis) -> StoreResult<usize> {
+    let mut total = 0;
+    for _ in 0..PURGE_SLICES {
+        let changed = super::batch(
+            db,
+            vec![stmt(
+                db,
+                super::monitoring_sql::PURGE_STATS,
+                &[cutoff.into(), PURGE_SLICE.into()],
+            )?],
+        )
+        .await?;
+        let n = changed.first().copied().unwrap_or(0);
+        total += n;
+        if (n as i64) < PURGE_SLICE {
+            break;
+        }
+    }
+    Ok(total)
 }

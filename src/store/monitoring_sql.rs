@@ -1,40 +1,12 @@
 //! The SQL of monitoring, as plain text and values (no runtime types), so that native tests
-//! run it on SQLite with the real schema: the counters an attempt increments (exactly once,
-//! however often its batch is re-sent), what publish counts, the scheduler's state report,
-//! and the `/metrics` and stats reads with their query plans.
+//! run it on SQLite with the real schema: the sums a scheduler's tally adds, the filtered and
+//! skipped counts a log shard adds, the scheduler's state report, and the `/metrics` and
+//! stats reads with their query plans.
 
-use super::event_search::SqlValue;
-use crate::core::engine::{AttemptOutcome, AttemptRecord};
-use crate::core::metrics::{bucket_of, LATENCY_BUCKETS};
-use crate::core::stats::minute_of;
+use super::SqlValue;
+use crate::core::metrics::LATENCY_BUCKETS;
+use crate::core::tally::{Counts, Tally};
 use crate::core::time::Millis;
-
-/// Records one attempt. Its counter statements (`counter_statements`) must run before it in
-/// the same batch: they are guarded by this row not existing yet.
-pub const INSERT_ATTEMPT: &str = "INSERT OR IGNORE INTO attempts (id, delivery_id, tenant_id, attempt, trigger, started_at, \
-     duration_ms, status_code, outcome, error, response_body, requested_by, request_headers) \
-     VALUES (?1, ?2, ?3, ?4, CASE WHEN ?11 IS NULL THEN 'scheduled' ELSE 'manual' END, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
-
-/// `INSERT_ATTEMPT`'s values.
-pub fn attempt_values(r: &AttemptRecord) -> Vec<Option<SqlValue>> {
-    use SqlValue::{Int, Str};
-    vec![
-        Some(Str(r.id.to_string())),
-        Some(Str(r.delivery_id.to_string())),
-        Some(Str(r.tenant_id.to_string())),
-        Some(Int(r.attempt as i64)),
-        Some(Int(r.started_at)),
-        Some(Int(r.duration_ms as i64)),
-        r.status_code.map(|c| Int(c as i64)),
-        Some(Str(r.outcome.as_str().into())),
-        r.error.clone().map(Str),
-        r.response_body.clone().map(Str),
-        r.requested_by.clone().map(Str),
-        r.request_headers
-            .as_ref()
-            .map(|h| Str(serde_json::to_string(h).unwrap_or_default())),
-    ]
-}
 
 /// Latency columns `l0…l13`, comma-separated, each wrapped as `wrap` says (`{}` = the column).
 fn latency_columns(wrap: &str) -> String {
@@ -44,74 +16,65 @@ fn latency_columns(wrap: &str) -> String {
         .join(", ")
 }
 
-/// An upsert adding one attempt to a counter row of `table`, keyed by the delivery's
-/// destination (found through the delivery, so the record need not carry it). Nothing
-/// happens if the attempt is recorded already: a batch re-sent after a lost answer from D1
-/// counts nothing twice.
-fn counter_upsert(table: &str, key: &str, key_values: &str, bucket: Option<usize>) -> String {
-    let (col, val, set) = match bucket {
-        Some(i) => (
-            format!(", l{i}"),
-            ", 1".to_string(),
-            format!(", l{i} = l{i} + 1"),
-        ),
-        None => Default::default(),
-    };
+/// An upsert adding sums to a counter row of `table` (`?1` destination, `?2` tenant, then
+/// `extra` key values, then delivered, failed, retried, latency sum and `l0…l13`); nothing
+/// for a destination deleted meanwhile.
+fn tally_upsert(table: &str, key: &str, extra: &str) -> String {
+    let first = 3 + extra.matches('?').count();
+    let values: Vec<String> = (first..first + 4 + LATENCY_BUCKETS)
+        .map(|i| format!("?{i}"))
+        .collect();
     format!(
-        "INSERT INTO {table} ({key}, tenant_id, delivered, failed, retried, latency_sum_ms{col}) \
-         SELECT {key_values}, d.tenant_id, ?4, ?5, ?6, ?7{val} FROM deliveries d \
-         WHERE d.tenant_id = ?2 AND d.id = ?3 AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.id = ?1) \
+        "INSERT INTO {table} (destination_id{extra_cols}, tenant_id, delivered, failed, retried, latency_sum_ms, {l}) \
+         SELECT id{extra}, tenant_id, {values} FROM destinations WHERE id = ?1 AND tenant_id = ?2 \
          ON CONFLICT ({key}) DO UPDATE SET delivered = delivered + excluded.delivered, \
          failed = failed + excluded.failed, retried = retried + excluded.retried, \
-         latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms{set}"
+         latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms, {sums}",
+        extra_cols = if extra.is_empty() { "" } else { ", minute" },
+        l = latency_columns("{}"),
+        values = values.join(", "),
+        sums = latency_columns("{} = {} + excluded.{}"),
     )
 }
 
-/// The statements that count one attempt: the destination's monotonic counters (for
-/// `/metrics`) and its per-minute aggregate (for stats). The latency is counted only when a
-/// request was sent (the record has its headers).
-pub fn counter_statements(r: &AttemptRecord) -> Vec<(String, Vec<Option<SqlValue>>)> {
-    use SqlValue::{Int, Str};
-    let sent = r.request_headers.is_some();
-    let bucket = sent.then(|| bucket_of(r.duration_ms));
-    let flag = |o: AttemptOutcome| Some(Int(i64::from(r.outcome == o)));
-    let values = vec![
-        Some(Str(r.id.to_string())),
-        Some(Str(r.tenant_id.to_string())),
-        Some(Str(r.delivery_id.to_string())),
-        flag(AttemptOutcome::Delivered),
-        flag(AttemptOutcome::Failed),
-        flag(AttemptOutcome::Retry),
-        Some(Int(if sent { r.duration_ms as i64 } else { 0 })),
-    ];
-    let mut with_minute = values.clone();
-    with_minute.push(Some(Int(minute_of(r.started_at))));
-    vec![
-        (
-            counter_upsert(
-                "destination_metrics",
-                "destination_id",
-                "d.destination_id",
-                bucket,
-            ),
-            values,
-        ),
-        (
-            counter_upsert(
-                "attempt_stats",
-                "destination_id, minute",
-                "d.destination_id, ?8",
-                bucket,
-            ),
-            with_minute,
-        ),
-    ]
+fn counts_values(c: &Counts) -> impl Iterator<Item = Option<SqlValue>> + '_ {
+    [c.delivered, c.failed, c.retried, c.latency_sum_ms]
+        .into_iter()
+        .chain(c.latency.iter().copied())
+        .map(|n| Some(SqlValue::Int(n as i64)))
 }
 
-/// Counts a delivery that publish records without queuing (`filtered` or `skipped`), only
-/// if the event row is the one this publish wrote (`?4` its publish key), like the delivery.
-/// `None` for statuses that are counted when attempted.
-pub fn count_at_publish(status: &str) -> Option<String> {
+/// The statements that add a scheduler's tally (its attempts since the last flush) to the
+/// destination's monotonic counters (for `/metrics`) and to its per-minute aggregates (for
+/// stats).
+pub fn tally_statements(
+    tenant: &str,
+    destination: &str,
+    tally: &Tally,
+) -> Vec<(String, Vec<Option<SqlValue>>)> {
+    use SqlValue::{Int, Str};
+    let key = || vec![Some(Str(destination.into())), Some(Str(tenant.into()))];
+    let mut out = vec![(
+        tally_upsert("destination_metrics", "destination_id", ""),
+        key()
+            .into_iter()
+            .chain(counts_values(&tally.total))
+            .collect(),
+    )];
+    let per_minute = tally_upsert("attempt_stats", "destination_id, minute", ", ?3");
+    for (minute, counts) in &tally.per_minute {
+        let mut values = key();
+        values.push(Some(Int(*minute)));
+        values.extend(counts_values(counts));
+        out.push((per_minute.clone(), values));
+    }
+    out
+}
+
+/// Adds `?3` deliveries that were never attempted (`filtered` or `skipped`, as counted by a
+/// log shard) to a destination's counters (`?1` destination, `?2` tenant); nothing for a
+/// destination deleted meanwhile. `None` for other statuses.
+pub fn add_count(status: &str) -> Option<String> {
     let column = match status {
         "filtered" => "filtered",
         "skipped" => "skipped",
@@ -119,8 +82,8 @@ pub fn count_at_publish(status: &str) -> Option<String> {
     };
     Some(format!(
         "INSERT INTO destination_metrics (destination_id, tenant_id, {column}) \
-         SELECT ?1, ?2, 1 FROM events WHERE tenant_id = ?2 AND id = ?3 AND publish_key = ?4 \
-         ON CONFLICT (destination_id) DO UPDATE SET {column} = {column} + 1"
+         SELECT id, tenant_id, ?3 FROM destinations WHERE id = ?1 AND tenant_id = ?2 \
+         ON CONFLICT (destination_id) DO UPDATE SET {column} = {column} + excluded.{column}"
     ))
 }
 

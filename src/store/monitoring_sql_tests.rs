@@ -1,4 +1,5 @@
 use super::*;
+use crate::core::engine::{AttemptOutcome, AttemptRecord};
 use crate::core::ids::{AttemptId, DeliveryId, EventId, TenantId};
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection};
@@ -25,24 +26,17 @@ fn id(prefix: &str, n: u32) -> String {
     format!("{prefix}{:0>26}", n)
 }
 
-/// Two destinations of `acme`, one of `other`, with deliveries.
+/// Two destinations of `acme`, one of `other`.
 fn seeded() -> Connection {
     let db = schema();
     db.execute_batch(&format!(
         "INSERT INTO destinations (id, tenant_id, type, topics, enabled, config, settings, secrets, created_at, updated_at)
          VALUES ('{a}', 'acme', 'webhook', '[]', 1, '{{}}', '{{}}', '', 0, 0),
                 ('{b}', 'acme', 'aws_sqs', '[]', 0, '{{}}', '{{}}', '', 0, 0),
-                ('{c}', 'other', 'webhook', '[]', 1, '{{}}', '{{}}', '', 0, 0);
-         INSERT INTO deliveries (id, tenant_id, event_id, destination_id, topic, status, created_at, updated_at)
-         VALUES ('{d1}', 'acme', 'e1', '{a}', 't', 'pending', 0, 0),
-                ('{d2}', 'acme', 'e2', '{a}', 't', 'pending', 0, 0),
-                ('{d3}', 'other', 'e3', '{c}', 't', 'pending', 0, 0);",
+                ('{c}', 'other', 'webhook', '[]', 1, '{{}}', '{{}}', '', 0, 0);",
         a = id("des_", 1),
         b = id("des_", 2),
         c = id("des_", 3),
-        d1 = id("dlv_", 1),
-        d2 = id("dlv_", 2),
-        d3 = id("dlv_", 3),
     ))
     .unwrap();
     db
@@ -77,12 +71,28 @@ fn attempt(
     }
 }
 
-/// What `store::deliveries::record` sends for one attempt, in its order.
-fn record(db: &Connection, r: &AttemptRecord) {
-    for (sql, values) in counter_statements(r) {
-        exec(db, &sql, &values);
+/// What a scheduler's flush sends for a tally of these attempts (deliveries 1 and 2 are of
+/// destination 1, delivery 3 of destination 3).
+fn record_all(db: &Connection, records: &[AttemptRecord]) {
+    for (destination, tenant) in [(1, "acme"), (3, "other")] {
+        let mine: Vec<_> = records
+            .iter()
+            .filter(|r| (r.delivery_id.as_str() == id("dlv_", 3)) == (destination == 3))
+            .cloned()
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let mut tally = Tally::default();
+        tally.add(&mine);
+        for (sql, values) in tally_statements(tenant, &id("des_", destination), &tally) {
+            exec(db, &sql, &values);
+        }
     }
-    exec(db, INSERT_ATTEMPT, &attempt_values(r));
+}
+
+fn record(db: &Connection, r: &AttemptRecord) {
+    record_all(db, std::slice::from_ref(r));
 }
 
 fn counters(db: &Connection, destination: u32) -> Vec<i64> {
@@ -98,7 +108,7 @@ fn counters(db: &Connection, destination: u32) -> Vec<i64> {
 const T0: Millis = 1_699_999_980_000; // a whole minute
 
 #[test]
-fn each_attempt_is_counted_once_however_often_its_batch_is_sent() {
+fn a_tally_adds_its_sums_in_total_and_per_minute() {
     let db = seeded();
     let records = [
         attempt(1, 1, "acme", AttemptOutcome::Retry, 40, true, T0 + 1_000),
@@ -115,18 +125,13 @@ fn each_attempt_is_counted_once_however_often_its_batch_is_sent() {
         attempt(3, 2, "acme", AttemptOutcome::Failed, 0, false, T0 + 62_000),
         attempt(4, 3, "other", AttemptOutcome::Delivered, 70_000, true, T0),
     ];
-    for _ in 0..2 {
-        for r in &records {
-            record(&db, r);
-        }
-    }
+    record_all(&db, &records);
     // delivered, failed, retried, filtered, skipped, latency sum, ≤5 ms, ≤50 ms, overflow
     assert_eq!(counters(&db, 1), vec![1, 1, 1, 0, 0, 43, 1, 1, 0]);
     assert_eq!(counters(&db, 3), vec![1, 0, 0, 0, 0, 70_000, 0, 0, 1]);
-    let n: i64 = db
-        .query_row("SELECT COUNT(*) FROM attempts", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, 4);
+    // A second flush adds to the first.
+    record(&db, &records[1]);
+    assert_eq!(counters(&db, 1)[0], 2);
     // Per minute: the retry in the first minute, the delivery and the failure in the next.
     let mut q = db
         .prepare("SELECT minute, delivered, failed, retried FROM attempt_stats WHERE destination_id = ?1 ORDER BY minute")
@@ -138,28 +143,31 @@ fn each_attempt_is_counted_once_however_often_its_batch_is_sent() {
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(rows, vec![(T0, 0, 0, 1), (T0 + 60_000, 1, 1, 0)]);
+    assert_eq!(rows, vec![(T0, 0, 0, 1), (T0 + 60_000, 2, 1, 0)]);
+    // Nothing for a destination that is gone.
+    let mut t = Tally::default();
+    t.add(&records[..1]);
+    for (sql, values) in tally_statements("acme", &id("des_", 9), &t) {
+        assert_eq!(exec(&db, &sql, &values), 0);
+    }
 }
 
 #[test]
-fn publish_counts_only_for_the_call_that_wrote_the_event() {
+fn filtered_and_skipped_counts_add_up_for_existing_destinations_only() {
     let db = seeded();
-    db.execute_batch(
-        "INSERT INTO events (tenant_id, id, topic, data, metadata, publish_key, created_at)
-         VALUES ('acme', 'e1', 't', '{}', '{}', 'key-1', 0)",
-    )
-    .unwrap();
     let des = |n| Some(SqlValue::Str(id("des_", n)));
     let s = |v: &str| Some(SqlValue::Str(v.into()));
-    let filtered = count_at_publish("filtered").unwrap();
-    let skipped = count_at_publish("skipped").unwrap();
-    assert!(count_at_publish("pending").is_none());
-    exec(&db, &filtered, &[des(1), s("acme"), s("e1"), s("key-1")]);
-    exec(&db, &filtered, &[des(1), s("acme"), s("e1"), s("key-1")]);
-    exec(&db, &skipped, &[des(1), s("acme"), s("e1"), s("key-1")]);
-    // A repeated publish of the same id (another key) writes nothing, so counts nothing.
-    exec(&db, &filtered, &[des(1), s("acme"), s("e1"), s("key-2")]);
-    assert_eq!(counters(&db, 1)[3..5], [2, 1]);
+    let n = |v: i64| Some(SqlValue::Int(v));
+    let filtered = add_count("filtered").unwrap();
+    let skipped = add_count("skipped").unwrap();
+    assert!(add_count("pending").is_none());
+    exec(&db, &filtered, &[des(1), s("acme"), n(2)]);
+    exec(&db, &filtered, &[des(1), s("acme"), n(1)]);
+    exec(&db, &skipped, &[des(1), s("acme"), n(4)]);
+    assert_eq!(counters(&db, 1)[3..5], [3, 4]);
+    // Another tenant's id, or a deleted destination: nothing.
+    assert_eq!(exec(&db, &filtered, &[des(1), s("other"), n(1)]), 0);
+    assert_eq!(exec(&db, &filtered, &[des(9), s("acme"), n(1)]), 0);
 }
 
 #[test]

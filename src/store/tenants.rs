@@ -99,13 +99,6 @@ pub async fn delete(db: &D1Database, id: &TenantId) -> StoreResult<bool> {
         statements.push(stmt(db, sql, &[t.into()])?);
     }
     statements.extend([
-        stmt(db, "DELETE FROM attempts WHERE tenant_id = ?1", &[t.into()])?,
-        stmt(
-            db,
-            "DELETE FROM deliveries WHERE tenant_id = ?1",
-            &[t.into()],
-        )?,
-        stmt(db, "DELETE FROM events WHERE tenant_id = ?1", &[t.into()])?,
         stmt(
             db,
             "DELETE FROM destinations WHERE tenant_id = ?1",

@@ -96,7 +96,9 @@ export class Sluice {
     this.root = root; // repo root (cwd for wrangler); overridable for harness self-tests
     this.persistDir = persistDir;
     // Most tests publish to ad-hoc topics; the catalogue test turns this off.
-    this.vars = { ALLOW_PRIVATE_DESTINATIONS: 'true', ALLOW_UNKNOWN_TOPICS: 'true', ...vars };
+    // Metrics reach D1 after every scheduler run here (a minute apart in production), so that
+    // tests can read them at once.
+    this.vars = { ALLOW_PRIVATE_DESTINATIONS: 'true', ALLOW_UNKNOWN_TOPICS: 'true', METRICS_FLUSH_SECONDS: '0', ...vars };
     this.proc = null;
     this.port = null;
     this.log = '';

@@ -371,7 +371,7 @@ fn the_event_log_searches_through_its_indexes() {
     let page = s.search(&base).unwrap();
     assert_eq!(page[0].deliveries.get("pending"), Some(&1));
     for q in [&base, &paid, &filtered, &after] {
-        let (sql, values) = search_sql(None, q);
+        let (sql, values) = search_sql(q);
         let plan: Vec<String> =
             db.0.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
                 .unwrap()

@@ -1,0 +1,164 @@
+//! The callers' side of the data plane (the Worker and the schedulers): one call per message
+//! to a log shard (`id_from_name(core::log::shard_name)`) or an index object, the settings
+//! that lay the data plane out, and the SQL port on a Durable Object's storage.
+
+use super::protocol::{IndexRequest, LogEnvelope, LogRequest, LOG_PROTOCOL_VERSION};
+use super::sql::{Arg, Sql};
+use crate::core::ids::{EventId, TenantId};
+use crate::core::log::{index_name, index_slot_of, shard_name, Layout, ShardRef};
+use crate::core::time::Millis;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use worker::{Env, Headers, Method, Request, RequestInit, SqlStorage, SqlStorageValue};
+
+pub const LOG_BINDING: &str = "EVENT_LOG";
+pub const INDEX_BINDING: &str = "EVENT_INDEX";
+/// Default retention of events, deliveries and attempts (`RETENTION_DAYS`).
+pub const DEFAULT_RETENTION_DAYS: f64 = 30.0;
+/// Default: `/metrics` counters kept by shards and schedulers reach D1 at most once a
+/// minute (`METRICS_FLUSH_SECONDS`), so D1's writes do not grow with the event rate.
+pub const DEFAULT_FLUSH_MS: Millis = 60_000;
+
+/// How the data plane is laid out and kept, from the Worker's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct LogSettings {
+    pub layout: Layout,
+    pub retention_ms: Millis,
+    pub flush_ms: Millis,
+}
+
+impl LogSettings {
+    pub fn from_env(env: &Env) -> Self {
+        let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
+        let days = var("RETENTION_DAYS")
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|d| d.is_finite() && *d >= 0.0)
+            .unwrap_or(DEFAULT_RETENTION_DAYS);
+        LogSettings {
+            layout: Layout::from_setting(var("LOG_BUCKET_SECONDS").as_deref()),
+            retention_ms: (days * 86_400_000.0) as Millis,
+            flush_ms: var("METRICS_FLUSH_SECONDS")
+                .and_then(|v| v.parse::<f64>().ok())
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map_or(DEFAULT_FLUSH_MS, |s| (s * 1000.0) as Millis),
+        }
+    }
+}
+
+/// Why a call to a data-plane object failed (the detail is logged, never sent to clients).
+#[derive(Debug)]
+pub struct LogError(pub String);
+
+impl From<worker::Error> for LogError {
+    fn from(e: worker::Error) -> Self {
+        LogError(e.to_string())
+    }
+}
+
+pub struct LogClient<'a> {
+    env: &'a Env,
+}
+
+impl<'a> LogClient<'a> {
+    pub fn new(env: &'a Env) -> Self {
+        LogClient { env }
+    }
+
+    async fn call<R: Serialize, T: DeserializeOwned>(
+        &self,
+        binding: &str,
+        name: &str,
+        request: R,
+    ) -> Result<T, LogError> {
+        let stub = self
+            .env
+            .durable_object(binding)?
+            .id_from_name(name)?
+            .get_stub()?;
+        let body = serde_json::to_string(&LogEnvelope {
+            v: LOG_PROTOCOL_VERSION,
+            request,
+        })
+        .map_err(|e| LogError(e.to_string()))?;
+        let headers = Headers::new();
+        headers.set("content-type", "application/json")?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(body.into()));
+        let req = Request::new_with_init("https://log.internal/", &init)?;
+        let mut resp = stub.fetch_with_request(req).await?;
+        match resp.status_code() {
+            200 => Ok(resp.json().await?),
+            status => Err(LogError(format!(
+                "{name} answered {status}: {}",
+                resp.text().await.unwrap_or_default()
+            ))),
+        }
+    }
+
+    /// A message to one log shard of a tenant.
+    pub async fn shard<T: DeserializeOwned>(
+        &self,
+        tenant: &TenantId,
+        shard: ShardRef,
+        request: LogRequest,
+    ) -> Result<T, LogError> {
+        self.call(LOG_BINDING, &shard_name(tenant.as_str(), shard), request)
+            .await
+    }
+
+    /// A message to the index object of an event id.
+    pub async fn index<T: DeserializeOwned>(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        request: IndexRequest,
+    ) -> Result<T, LogError> {
+        let name = index_name(tenant.as_str(), index_slot_of(event.as_str()));
+        self.call(INDEX_BINDING, &name, request).await
+    }
+
+    /// A message to the index object `slot` (a tenant delete visits them all).
+    pub async fn index_slot<T: DeserializeOwned>(
+        &self,
+        tenant: &TenantId,
+        slot: u32,
+        request: IndexRequest,
+    ) -> Result<T, LogError> {
+        self.call(INDEX_BINDING, &index_name(tenant.as_str(), slot), request)
+            .await
+    }
+}
+
+/// The SQL port on a Durable Object's SQLite storage.
+pub struct DoSql(pub SqlStorage);
+
+fn bind(args: &[Arg]) -> Vec<SqlStorageValue> {
+    args.iter()
+        .map(|a| match a {
+            Arg::Str(s) => SqlStorageValue::String(s.clone()),
+            Arg::Int(n) => SqlStorageValue::Integer(*n),
+            Arg::Null => SqlStorageValue::Null,
+        })
+        .collect()
+}
+
+impl Sql for DoSql {
+    fn exec(&self, sql: &str, args: &[Arg]) -> Result<usize, String> {
+        let cursor = if args.is_empty() {
+            self.0.exec(sql, None)
+        } else {
+            self.0.exec(sql, bind(args))
+        }
+        .map_err(|e| e.to_string())?;
+        Ok(cursor.rows_written())
+    }
+
+    fn query<T: DeserializeOwned>(&self, sql: &str, args: &[Arg]) -> Result<Vec<T>, String> {
+        self.0
+            .exec(sql, bind(args))
+            .and_then(|c| c.to_array::<T>())
+            .map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,355 @@
+//! The two data-plane Durable Objects, thin shells over `shard` and `index`: `EventLog` (one
+//! per tenant, bucket and slot) answers the messages of `protocol` and, from its alarm, hands
+//! deliveries to their schedulers, adds its filtered/skipped counts to `/metrics`, and drops
+//! itself whole once expired with nothing pending; `EventIndex` claims and locates event ids
+//! and forgets them after the dedup window.
+
+use super::client::{DoSql, LogSettings};
+use super::index::Index;
+use super::protocol::{IndexRequest, LogEnvelope, LogRequest, LOG_PROTOCOL_VERSION};
+use super::shard::Shard;
+use crate::core::ids::{DestinationId, TenantId};
+use crate::core::log::{expiry, Expiry, ShardRef};
+use crate::core::time::Millis;
+use crate::runtime::{now, set_alarm_at};
+use crate::scheduler::client::{SchedulerClient, SchedulerError};
+use crate::store::destinations::DestinationRow;
+use futures::future::join_all;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::json;
+use worker::{
+    console_error, console_log, durable_object, DurableObject, Env, Request, Response, Result,
+    State,
+};
+
+/// Deliveries handed off per alarm run (each destination's in one call).
+const HANDOFF_LIMIT: usize = 500;
+/// A scheduler that could not take its deliveries is asked again this much later.
+const HANDOFF_RETRY_MS: Millis = 5_000;
+/// An expired shard with pending deliveries looks again this often.
+const RECHECK_MS: Millis = 3_600_000;
+/// Scheduler calls at once: an invocation keeps at most 6 connections open in production.
+const MAX_CONCURRENT_CALLS: usize = 6;
+
+async fn envelope<T: DeserializeOwned>(req: &mut Request) -> std::result::Result<T, Response> {
+    let envelope: LogEnvelope<T> = match req.json().await {
+        Ok(e) => e,
+        Err(e) => return Err(Response::error(format!("bad message: {e}"), 400).unwrap()),
+    };
+    if envelope.v != LOG_PROTOCOL_VERSION {
+        return Err(Response::error(format!("unsupported protocol v{}", envelope.v), 400).unwrap());
+    }
+    Ok(envelope.request)
+}
+
+fn answer<T: Serialize>(result: std::result::Result<T, String>) -> Result<Response> {
+    match result {
+        Ok(v) => Response::from_json(&v),
+        Err(e) => {
+            console_error!("data plane sql failed: {e}");
+            Response::error("the data plane failed; see the logs", 500)
+        }
+    }
+}
+
+#[durable_object]
+pub struct EventLog {
+    state: State,
+    env: Env,
+    sql: DoSql,
+}
+
+impl EventLog {
+    fn shard(&self) -> Shard<'_, DoSql> {
+        Shard::new(&self.sql)
+    }
+
+    /// Makes sure the alarm fires no later than `at`.
+    async fn wake_by(&self, at: Millis) -> Result<()> {
+        let storage = self.state.storage();
+        match storage.get_alarm().await? {
+            Some(t) if t <= at => Ok(()),
+            _ => set_alarm_at(&storage, at).await,
+        }
+    }
+
+    /// Hands due deliveries to their schedulers; what a scheduler could not take waits.
+    async fn hand_off(
+        &self,
+        tenant: &TenantId,
+        shard: ShardRef,
+    ) -> std::result::Result<(), String> {
+        let s = self.shard();
+        let t = now();
+        let due = s.due_handoffs(tenant, shard, t, HANDOFF_LIMIT)?;
+        let scheduler = SchedulerClient::new(&self.env);
+        for chunk in due.chunks(MAX_CONCURRENT_CALLS) {
+            let calls = chunk.iter().map(|h| {
+                let scheduler = &scheduler;
+                async move {
+                    let row: DestinationRow = serde_json::from_str(&h.destination.row)
+                        .map_err(|e| SchedulerError::Unavailable(e.to_string()))?;
+                    scheduler
+                        .enqueue(&row, h.deliveries.clone())
+                        .await
+                        .map(|_| ())
+                }
+            });
+            for (h, result) in chunk.iter().zip(join_all(calls).await) {
+                let destination: &DestinationId = &h.destination.destination_id;
+                match result {
+                    Ok(()) => {
+                        let ids: Vec<_> =
+                            h.deliveries.iter().map(|d| d.delivery_id.clone()).collect();
+                        s.handed_off(&ids)?;
+                    }
+                    Err(SchedulerError::Gone) => s.destination_gone(destination, t)?,
+                    Err(e) => {
+                        console_error!(
+                            "{}",
+                            json!({ "event": "handoff_failed", "destination_id": destination, "error": format!("{e:?}") })
+                        );
+                        s.postpone(destination, t + HANDOFF_RETRY_MS)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the filtered and skipped counts to `/metrics` in D1 (at most every `flush_ms`).
+    async fn flush_counts(&self, tenant: &TenantId, settings: &LogSettings) -> Option<Millis> {
+        let s = self.shard();
+        let counts = s.counts().ok()?;
+        if counts.is_empty() {
+            return None;
+        }
+        let last: Millis = s.meta("counts_flushed_at").ok().flatten().unwrap_or(0);
+        let due = last.saturating_add(settings.flush_ms);
+        if now() < due {
+            return Some(due);
+        }
+        let db = self.env.d1("DB").ok()?;
+        match crate::store::monitoring::add_counts(&db, tenant, &counts).await {
+            Ok(()) => {
+                let _ = s.counted(&counts);
+                let _ = s.set_meta("counts_flushed_at", &now());
+                None
+            }
+            Err(e) => {
+                console_error!("adding counts to /metrics failed, will retry: {e:?}");
+                Some(now() + HANDOFF_RETRY_MS)
+            }
+        }
+    }
+
+    async fn fail_deleted_destinations(&self) -> std::result::Result<(), String> {
+        let s = self.shard();
+        let scheduler = SchedulerClient::new(&self.env);
+        for destination in s.pending_destinations()? {
+            if let Err(SchedulerError::Gone) = scheduler.status(&destination).await {
+                s.destination_gone(&destination, now())?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_alarm(&self) -> std::result::Result<Option<Millis>, String> {
+        let s = self.shard();
+        let (Some(tenant), Some(shard)) = (
+            s.meta::<TenantId>("tenant_id")?,
+            s.meta::<ShardRef>("shard")?,
+        ) else {
+            return Ok(None);
+        };
+        let settings = LogSettings::from_env(&self.env);
+        self.hand_off(&tenant, shard).await?;
+        let mut next = vec![
+            s.next_handoff()?,
+            self.flush_counts(&tenant, &settings).await,
+        ];
+        let expires_at: Millis = s.meta("expires_at")?.unwrap_or(Millis::MAX);
+        if now() >= expires_at && s.pending()? > 0 {
+            // Past retention, still pending: a destination deleted since (its queue went
+            // with it) will never finish them; they fail, with the reason.
+            self.fail_deleted_destinations().await?;
+        }
+        match expiry(now(), expires_at, s.pending()?, RECHECK_MS) {
+            Expiry::Wait(t) | Expiry::Postpone(t) => next.push(Some(t)),
+            Expiry::Drop => {
+                self.state
+                    .storage()
+                    .delete_all()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.shard().migrate()?;
+                console_log!(
+                    "{}",
+                    json!({ "event": "log_shard_dropped", "tenant_id": tenant, "bucket": shard.bucket, "slot": shard.slot })
+                );
+                return Ok(None);
+            }
+        }
+        Ok(next.into_iter().flatten().min())
+    }
+}
+
+impl DurableObject for EventLog {
+    fn new(state: State, env: Env) -> Self {
+        let sql = DoSql(state.storage().sql());
+        if let Err(e) = Shard::new(&sql).migrate() {
+            console_error!("log shard schema setup failed: {e}");
+        }
+        EventLog { state, env, sql }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let request: LogRequest = match envelope(&mut req).await {
+            Ok(r) => r,
+            Err(resp) => return Ok(resp),
+        };
+        let s = self.shard();
+        let t = now();
+        match request {
+            LogRequest::Store {
+                tenant_id,
+                shard,
+                expires_at,
+                event,
+                deliveries,
+                snapshots,
+            } => {
+                // The alarm first: if the writes below happen, their hand-off is scheduled.
+                let owes = deliveries.iter().any(|d| d.status == "pending");
+                self.wake_by(if owes { t } else { expires_at }).await?;
+                if s.meta::<TenantId>("tenant_id").ok().flatten().is_none() {
+                    let meta = s
+                        .set_meta("tenant_id", &tenant_id)
+                        .and_then(|()| s.set_meta("shard", &shard))
+                        .and_then(|()| s.set_meta("expires_at", &expires_at));
+                    if let Err(e) = meta {
+                        return answer::<()>(Err(e));
+                    }
+                }
+                answer(s.store(&event, &deliveries, &snapshots, t))
+            }
+            LogRequest::Event { id } => answer(s.event(&id)),
+            LogRequest::Search { query } => answer(s.search(&query)),
+            LogRequest::DestinationDeliveries {
+                destination_id,
+                status,
+                before,
+                limit,
+            } => answer(s.destination_deliveries(
+                &destination_id,
+                status.as_deref(),
+                before.as_ref(),
+                limit,
+            )),
+            LogRequest::Delivery { id } => answer(s.delivery(&id)),
+            LogRequest::Record { attempts } => answer(s.record(&attempts)),
+            LogRequest::Retry {
+                scope,
+                cap,
+                requested_by,
+                snapshots,
+            } => {
+                self.wake_by(t).await?;
+                answer(
+                    s.refresh(&snapshots)
+                        .and_then(|()| s.retry(&scope, cap, &requested_by, t)),
+                )
+            }
+            LogRequest::Purge => {
+                self.state.storage().delete_alarm().await?;
+                self.state.storage().delete_all().await?;
+                answer(s.migrate())
+            }
+        }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        match self.run_alarm().await {
+            Ok(Some(at)) => set_alarm_at(&self.state.storage(), at.max(now())).await?,
+            Ok(None) => {}
+            Err(e) => {
+                console_error!("log shard alarm failed, will retry: {e}");
+                set_alarm_at(&self.state.storage(), now() + HANDOFF_RETRY_MS).await?;
+            }
+        }
+        Response::ok("ok")
+    }
+}
+
+#[durable_object]
+pub struct EventIndex {
+    state: State,
+    sql: DoSql,
+}
+
+/// An index prunes at most this often (ids expire by the day; an hour late is nothing).
+const PRUNE_EVERY_MS: Millis = 3_600_000;
+/// Slices pruned per alarm run.
+const PRUNE_SLICES: usize = 10;
+
+impl DurableObject for EventIndex {
+    fn new(state: State, _env: Env) -> Self {
+        let sql = DoSql(state.storage().sql());
+        if let Err(e) = Index::new(&sql).migrate() {
+            console_error!("index schema setup failed: {e}");
+        }
+        EventIndex { state, sql }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let request: IndexRequest = match envelope(&mut req).await {
+            Ok(r) => r,
+            Err(resp) => return Ok(resp),
+        };
+        let index = Index::new(&self.sql);
+        match request {
+            IndexRequest::Claim {
+                event_id,
+                shard,
+                at,
+                keep_ms,
+            } => {
+                let storage = self.state.storage();
+                if storage.get_alarm().await?.is_none() {
+                    set_alarm_at(
+                        &storage,
+                        at.saturating_add(keep_ms).max(now() + PRUNE_EVERY_MS),
+                    )
+                    .await?;
+                }
+                answer(index.claim(&event_id, shard, at, keep_ms))
+            }
+            IndexRequest::Locate { event_id } => answer(index.locate(&event_id, now())),
+            IndexRequest::Purge => {
+                self.state.storage().delete_alarm().await?;
+                self.state.storage().delete_all().await?;
+                answer(index.migrate())
+            }
+        }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        let index = Index::new(&self.sql);
+        let t = now();
+        for _ in 0..PRUNE_SLICES {
+            match index.prune(t) {
+                Ok(n) if n as i64 == super::index::PRUNE_SLICE => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    console_error!("index prune failed: {e}");
+                    break;
+                }
+            }
+        }
+        if let Ok(Some(next)) = index.next_expiry() {
+            set_alarm_at(&self.state.storage(), next.max(t + PRUNE_EVERY_MS)).await?;
+        }
+        Response::ok("ok")
+    }
+}
