@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Webhook } from 'standardwebhooks';
+import { HTTP as CloudEventsHTTP } from 'cloudevents';
 
 import { startReceiver, sleep } from './helpers/receiver.mjs';
 import {
@@ -131,6 +132,54 @@ test('publish → delivered once; headers right; signature verifies with standar
   assert.equal(attempts[0].outcome, 'delivered');
   assert.equal(attempts[0].status_code, 200);
   assert.equal(attempts[0].trigger, 'scheduled');
+});
+
+test('CloudEvents 1.0, binary and structured mode: the official SDK parses what the receiver got; signed as usual', { timeout: 60_000 }, async () => {
+  const data = { z: 1, a: [2.5, 'héllo ✓'], nested: { ok: true, n: null } };
+  for (const mode of ['binary', 'structured']) {
+    const rx = await newReceiver();
+    const source = `https://shop.example/${mode}`;
+    const w = await createWebhook(sluice, rx, { topics: ['order.*'], retry: FAST_RETRY, cloudevents: { mode, source } });
+    assert.deepEqual(w.destination.config.cloudevents, { mode, source });
+    const pub = await publish(sluice, w.tenantId, 'order.shipped', data, { id: `ce-${mode}-1` });
+    const [req] = await rx.waitFor(1, 15_000);
+
+    // The JavaScript SDK reads it as a valid CloudEvent (validate() throws otherwise).
+    const event = CloudEventsHTTP.toEvent({ headers: req.headers, body: req.body });
+    assert.equal(event.validate(), true);
+    assert.equal(event.specversion, '1.0');
+    assert.equal(event.id, pub.id);
+    assert.equal(event.type, 'order.shipped');
+    assert.equal(event.source, source);
+    assert.equal(event.datacontenttype, 'application/json');
+    assert.deepEqual(event.data, data, `${mode}: data`);
+    const stored = await sluice.api('GET', `/v1/tenants/${w.tenantId}/events/${pub.id}`);
+    assert.equal(event.time, stored.json.created_at, `${mode}: time is the event's creation`);
+    if (mode === 'binary') {
+      assert.equal(req.headers['ce-id'], pub.id);
+      assert.match(req.headers['content-type'], /^application\/json/);
+      assert.deepEqual(JSON.parse(req.body), data, 'binary: the body is the data');
+    } else {
+      assert.equal(req.headers['ce-id'], undefined, 'structured: no ce-* headers');
+      assert.equal(req.headers['content-type'], 'application/cloudevents+json; charset=utf-8');
+    }
+    // Signed as any other body: Standard Webhooks verifies the body as received.
+    new Webhook(w.secret).verify(req.body, req.headers);
+    assert.equal(req.headers['x-sluice-event-id'], pub.id);
+    await waitDeliveryStatus(w.base, pub.deliveries[0].id, 'delivered');
+  }
+
+  // A source that cannot travel in a header as is, and custom ce-* headers, are refused.
+  const rx = await newReceiver();
+  const tenantId = (await createWebhook(sluice, rx)).tenantId;
+  const bad = await sluice.api('POST', `/v1/tenants/${tenantId}/destinations`, {
+    type: 'webhook', config: { url: rx.url, headers: { 'ce-extra': 'x' }, cloudevents: { mode: 'binary', source: 'has space' } },
+  });
+  const p = checkProblem(bad, 422, 'validation', 'bad cloudevents config');
+  assert.deepEqual(p.errors.map((e) => e.field).sort(), ['config.cloudevents.source', 'config.headers.ce-extra']);
+  checkProblem(await sluice.api('POST', `/v1/tenants/${tenantId}/destinations`, {
+    type: 'webhook', config: { url: rx.url, cloudevents: { mode: 'batch' } },
+  }), 422, 'validation', 'unknown mode');
 });
 
 // 2 ------------------------------------------------------------------------------------------
