@@ -7,6 +7,8 @@
 //! One incident at a time per destination: the first trigger opens it and raises one alert;
 //! later failures only count; the first delivered attempt resolves it. Auto-disable is the one
 //! escalation: it raises a second alert in the same incident (same PagerDuty dedup key), once.
+//! Apart from incidents, a delivery that failed for good raises its own alert naming the event
+//! (capped per destination, see `alert_failed`): one dropped event in five is still told.
 
 use crate::core::time::Millis;
 use crate::core::topics::TopicPattern;
@@ -39,6 +41,8 @@ pub struct AlertSettings {
     /// A delivery that failed at once with a permanent verdict (bad credentials, a missing
     /// queue, topic or bucket, a 4xx).
     pub permanent_failure: bool,
+    /// A delivery failed for good (its last attempt failed): one alert per delivery, capped.
+    pub delivery_failed: DeliveryFailedCap,
 }
 
 /// Failure rate ≥ `percent` % over the last `window_ms`, once at least `min_attempts` were made
@@ -60,6 +64,7 @@ impl Default for AlertSettings {
             circuit_opened: true,
             auto_disabled: true,
             permanent_failure: true,
+            delivery_failed: DeliveryFailedCap::default(),
         }
     }
 }
@@ -105,6 +110,7 @@ pub fn check_settings(s: &AlertSettings) -> Vec<FieldError> {
             "between 1 and 1000000",
         ));
     }
+    errors.extend(alert_failed::check_cap(&s.delivery_failed));
     errors
 }
 
@@ -117,6 +123,7 @@ pub enum Trigger {
     CircuitOpened,
     AutoDisabled,
     PermanentFailure,
+    DeliveryFailed,
 }
 
 impl Trigger {
@@ -127,6 +134,7 @@ impl Trigger {
             Trigger::CircuitOpened => "circuit_opened",
             Trigger::AutoDisabled => "auto_disabled",
             Trigger::PermanentFailure => "permanent_failure",
+            Trigger::DeliveryFailed => "delivery_failed",
         }
     }
 }
@@ -140,6 +148,8 @@ pub struct AttemptSeen {
     pub permanent: bool,
     pub status_code: Option<u16>,
     pub error: Option<String>,
+    /// The delivery failed for good with this attempt (its last one, or a permanent verdict).
+    pub failed_for_good: Option<FailedDelivery>,
 }
 
 /// What one scheduler run showed.
@@ -184,6 +194,9 @@ pub struct AlertState {
     #[serde(default)]
     window: Vec<Bucket>,
     pub incident: Option<Incident>,
+    /// The cap's window of the delivery-failed trigger (independent of incidents).
+    #[serde(default)]
+    failed: FailedWindow,
 }
 
 /// The numbers an alert shows.
@@ -212,6 +225,9 @@ pub struct Snapshot {
 pub enum AlertAction {
     Raise(Snapshot),
     Resolve(Snapshot),
+    /// A delivery failed for good, or the summary of a window's failures past the cap. The
+    /// snapshot's incident is the cap's window; nothing resolves it.
+    DeliveryFailed(Snapshot, Box<FailedNotice>),
 }
 
 impl AlertState {
@@ -294,6 +310,17 @@ impl AlertState {
         self.incident = Some(incident.clone());
         out.push(AlertAction::Raise(self.snapshot(incident, trigger, at, s)));
     }
+
+    fn tell_failed(&self, notice: FailedNotice, at: Millis, s: &AlertSettings) -> AlertAction {
+        let window = Incident {
+            id: notice.window_id.clone(),
+            trigger: Trigger::DeliveryFailed,
+            opened_at: notice.window_start,
+            escalated: false,
+        };
+        let snapshot = self.snapshot(window, Trigger::DeliveryFailed, at, s);
+        AlertAction::DeliveryFailed(snapshot, Box::new(notice))
+    }
 }
 
 /// Updates the state with one run's attempts and circuit/disable events, and says which
@@ -305,6 +332,7 @@ pub fn observe(
     new_id: &mut dyn FnMut() -> String,
 ) -> Vec<AlertAction> {
     let mut out = vec![];
+    let failed_on = settings.enabled && settings.delivery_failed.max_alerts > 0;
     for a in &run.attempts {
         if a.delivered {
             if let Some(incident) = state.incident.take() {
@@ -330,6 +358,19 @@ pub fn observe(
         if !settings.enabled {
             continue;
         }
+        if let Some(failed) = a.failed_for_good.as_ref().filter(|_| failed_on) {
+            let mut told = vec![];
+            let failed = FailedDelivery {
+                error: failed.error.as_deref().map(|e| cut(e, MAX_ERROR_CHARS)),
+                ..failed.clone()
+            };
+            state
+                .failed
+                .failed(&settings.delivery_failed, failed, new_id, &mut told);
+            for notice in told {
+                out.push(state.tell_failed(notice, a.at, settings));
+            }
+        }
         if a.permanent && settings.permanent_failure {
             state.open(Trigger::PermanentFailure, a.at, settings, new_id, &mut out);
         }
@@ -353,6 +394,13 @@ pub fn observe(
         }
     }
     state.prune(settings, run.now);
+    // A window that is over tells its summary now (or, turned off, is dropped).
+    let summary = state
+        .failed
+        .close_if_over(&settings.delivery_failed, run.now);
+    if let Some(notice) = summary.filter(|_| failed_on) {
+        out.push(state.tell_failed(notice, run.now, settings));
+    }
     if settings.enabled && run.circuit_opened && settings.circuit_opened {
         state.open(Trigger::CircuitOpened, run.now, settings, new_id, &mut out);
     }
@@ -423,6 +471,11 @@ pub fn is_alert_pattern(p: &TopicPattern) -> bool {
         TopicPattern::Prefix(p) => p == "sluice.alert",
     }
 }
+
+#[path = "alert_failed.rs"]
+mod alert_failed;
+use alert_failed::FailedWindow;
+pub use alert_failed::{DeliveryFailedCap, FailedDelivery, FailedNotice, Suppressed};
 
 #[path = "alert_content.rs"]
 mod alert_content;

@@ -3,7 +3,7 @@
 //! sends through `fetch`, and records attempts in D1 (through an outbox, so a D1 hiccup loses
 //! nothing).
 
-mod alerting;
+pub(crate) mod alerting;
 pub mod client;
 mod email;
 pub mod protocol;
