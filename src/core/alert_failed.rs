@@ -3,8 +3,9 @@
 //! window; past the cap the failures are only counted, and one summary tells them when the
 //! window is over. Pure; the state lives in `AlertState`.
 
-use super::{FieldError, MAX_WINDOW_MS, MIN_WINDOW_MS};
+use super::{MAX_WINDOW_MS, MIN_WINDOW_MS};
 use crate::core::time::Millis;
+use crate::core::validate::FieldError;
 use serde::{Deserialize, Serialize};
 
 /// Most alerts a destination may raise one by one in a window.
