@@ -135,13 +135,19 @@ test('publish → delivered once; headers right; signature verifies with standar
 });
 
 test('CloudEvents 1.0, binary and structured mode: the official SDK parses what the receiver got; signed as usual', { timeout: 60_000 }, async () => {
-  const data = { z: 1, a: [2.5, 'héllo ✓'], nested: { ok: true, n: null } };
+  // Published as raw text: key order, spacing and `2.50` must reach the receiver as written.
+  const text = '{"z": 1, "a": [2.50, "héllo ✓"],  "nested": {"ok": true, "n": null}}';
+  const data = JSON.parse(text);
   for (const mode of ['binary', 'structured']) {
     const rx = await newReceiver();
     const source = `https://shop.example/${mode}`;
     const w = await createWebhook(sluice, rx, { topics: ['order.*'], retry: FAST_RETRY, cloudevents: { mode, source } });
     assert.deepEqual(w.destination.config.cloudevents, { mode, source });
-    const pub = await publish(sluice, w.tenantId, 'order.shipped', data, { id: `ce-${mode}-1` });
+    const published = await sluice.api('POST', '/v1/publish', undefined, {
+      rawBody: `{"tenant_id": ${JSON.stringify(w.tenantId)}, "topic": "order.shipped", "id": "ce-${mode}-1", "data": ${text}}`,
+    });
+    assert.equal(published.status, 202, published.text);
+    const pub = published.json;
     const [req] = await rx.waitFor(1, 15_000);
 
     // The JavaScript SDK reads it as a valid CloudEvent (validate() throws otherwise).
@@ -158,10 +164,11 @@ test('CloudEvents 1.0, binary and structured mode: the official SDK parses what 
     if (mode === 'binary') {
       assert.equal(req.headers['ce-id'], pub.id);
       assert.match(req.headers['content-type'], /^application\/json/);
-      assert.deepEqual(JSON.parse(req.body), data, 'binary: the body is the data');
+      assert.equal(req.body, text, 'binary: the body is the data as published');
     } else {
       assert.equal(req.headers['ce-id'], undefined, 'structured: no ce-* headers');
       assert.equal(req.headers['content-type'], 'application/cloudevents+json; charset=utf-8');
+      assert.ok(req.body.endsWith(`,"data":${text}}`), `structured: the data spliced in as published: ${req.body}`);
     }
     // Signed as any other body: Standard Webhooks verifies the body as received.
     new Webhook(w.secret).verify(req.body, req.headers);
