@@ -948,7 +948,7 @@ async function alertsPage() {
   return h(
     'section',
     h('div.pagehead', h('h1', 'Alert channels'), h('div.row', test, h('a.button', { href: '#/destinations/new?alert=1' }, 'New alert channel'))),
-    h('p.muted', 'Alert channels are destinations subscribed to sluice.alert.* events (failures, an opened circuit, a disabled destination).'),
+    h('p.muted', 'Alert channels are destinations subscribed to sluice.alert.* events (failures, an opened circuit, a disabled destination, each delivery that failed for good).'),
     out,
     list.length
       ? h('div.tablewrap', h('table', h('caption.sr', 'Alert channels'), h('thead', h('tr', ['Channel', 'Type', 'Target', 'Topics', 'State'].map((c) => h('th', { scope: 'col' }, c)))), h('tbody', list.map((d) => h('tr', h('td', h('a', { href: `#/destinations/${encodeURIComponent(d.id)}` }, d.name || d.id)), h('td', d.type), h('td.target', target(d)), h('td', d.topics.join(', ')), h('td', d.enabled ? badge('enabled') : badge('disabled')))))))

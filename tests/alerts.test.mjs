@@ -1,6 +1,7 @@
 // Alerts: a failing destination raises ONE alert per incident at real receivers (a tenant's
 // webhook channel, the operator's channel, Slack/Discord/PagerDuty-shaped channels), and ONE
 // resolve when it delivers again; auto-disable alerts; a failing alert channel does not loop.
+// A delivery that failed for good is told on its own (capped); lifecycle events of destinations.
 // One `wrangler dev` for the whole file; each test has its own tenant and receivers.
 
 import { test, before, after } from 'node:test';
@@ -22,6 +23,7 @@ const ONLY = (trigger) => ({
   circuit_opened: trigger === 'circuit_opened',
   auto_disabled: trigger === 'auto_disabled',
   permanent_failure: trigger === 'permanent_failure',
+  delivery_failed: { max_alerts: trigger === 'delivery_failed' ? 3 : 0 },
 });
 
 let sluice;
@@ -74,9 +76,12 @@ function webhookChannel(tenant, rx, extra = {}) {
 }
 
 const parsed = (rx) => rx.requests.map((r) => ({ ...r, json: JSON.parse(r.body || 'null') }));
-/** Alert requests at a webhook channel about one destination, by topic. */
+/** Incident alert requests at a webhook channel about one destination, by topic. */
 const alertsAbout = (rx, destinationId, topic) =>
-  parsed(rx).filter((r) => r.headers['x-sluice-topic'] === topic && r.json?.destination?.id === destinationId);
+  parsed(rx).filter((r) => r.headers['x-sluice-topic'] === topic && r.json?.destination?.id === destinationId && r.json.trigger !== 'delivery_failed');
+/** "A delivery failed for good" alerts at a webhook channel about one destination. */
+const failedAbout = (rx, destinationId) =>
+  parsed(rx).filter((r) => r.json?.trigger === 'delivery_failed' && r.json.destination?.id === destinationId);
 /** Distinct alert events (a retried alert keeps its webhook-id). */
 const distinct = (reqs) => [...new Set(reqs.map((r) => r.headers['webhook-id']))];
 
@@ -96,7 +101,8 @@ test('a failing destination raises exactly one alert per incident, then exactly 
   const rx = await newReceiver();
   rx.setMode({ status: 500 });
   const channelRx = await newReceiver();
-  const dest = await failingWebhook(tenant, rx);
+  // The incident triggers' defaults; the per-delivery alerts have their own test below.
+  const dest = await failingWebhook(tenant, rx, { alerts: { delivery_failed: { max_alerts: 0 } } });
   const channel = await webhookChannel(tenant, channelRx);
 
   for (let i = 0; i < 3; i++) await publish(sluice, tenant, 'job.run', { n: i });
@@ -236,6 +242,119 @@ test('auto-disable raises an alert (critical)', { timeout: 60_000 }, async () =>
   assert.equal(view.json.enabled, false);
 });
 
+test('a delivery that failed for good is told by default (event, attempts, error) to every channel; past the cap a storm becomes one summary', { timeout: 60_000 }, async () => {
+  const tenant = await newTenant();
+  const rx = await newReceiver();
+  rx.setMode({ status: 500 });
+  const channelRx = await newReceiver();
+  const slackRx = await newReceiver();
+  const channel = await webhookChannel(tenant, channelRx);
+  await createDestination(tenant, { type: 'slack', topics: ['sluice.alert.*'], config: { url: slackRx.url } });
+  // Every incident trigger off: what remains is the per-delivery trigger, at its defaults.
+  const incidentsOff = { consecutive_failures: 0, failure_rate: { percent: 0 }, circuit_opened: false, auto_disabled: false, permanent_failure: false };
+  const dest = await failingWebhook(tenant, rx, {
+    retry: { max_retries: 1, backoff: { type: 'fixed', interval_ms: 100 }, jitter: 0 },
+    alerts: incidentsOff,
+  });
+  assert.deepEqual(dest.alerts.delivery_failed, { max_alerts: 3, window_ms: 600000 });
+
+  const pub = await publish(sluice, tenant, 'job.run', { n: 1 }, { id: 'dropped-1' });
+  await channelRx.waitFor(() => failedAbout(channelRx, dest.id).length >= 1, 15_000);
+  const [req] = failedAbout(channelRx, dest.id);
+  new Webhook(channel.signing_secret).verify(req.body, req.headers);
+  assert.equal(req.headers['x-sluice-topic'], 'sluice.alert.triggered');
+  const a = req.json;
+  assert.equal(a.status, 'triggered');
+  assert.equal(a.severity, 'error');
+  assert.equal(a.tenant_id, tenant);
+  assert.equal(a.destination.id, dest.id);
+  assert.equal(a.error, 'gave up after 2 attempts: HTTP 500', 'the delivery\'s last error');
+  assert.equal(a.last_status_code, 500);
+  assert.match(a.summary, /: event dropped-1 failed for good after 2 attempts$/);
+  const deliveryId = pub.deliveries[0].id;
+  assert.deepEqual({ ...a.delivery, failed_at: undefined }, {
+    event_id: 'dropped-1', delivery_id: deliveryId, attempts: 2, error: 'gave up after 2 attempts: HTTP 500', status_code: 500,
+    failed_at: undefined, attempts_link: `/v1/tenants/${tenant}/destinations/${dest.id}/deliveries/${deliveryId}/attempts`,
+  });
+  assert.equal((await sluice.api('GET', a.delivery.attempts_link)).json.data.length, 2, 'the link lists its attempts');
+  // The same alert through Slack, and to the operator.
+  await slackRx.waitFor(1, 15_000);
+  assert.match(JSON.parse(slackRx.requests[0].body).text, /event dropped-1 failed for good after 2 attempts/);
+  await operatorRx.waitFor(() => failedAbout(operatorRx, dest.id).length >= 1, 15_000);
+
+  // A storm at a destination capped at 1 alert per 3 s: each window gives one alert, and the
+  // failures past it become one summary, told when the window is over (here by the next failure).
+  const stormy = await failingWebhook(tenant, rx, {
+    retry: { max_retries: 0 }, circuit_breaker: { failure_threshold: 50, cooldown_ms: 400 },
+    alerts: { ...incidentsOff, delivery_failed: { max_alerts: 1, window_ms: 3000 } },
+  });
+  for (let i = 0; i < 6; i++) await publish(sluice, tenant, 'job.run', { storm: i });
+  await eventually(async () => {
+    const r = await sluice.api('GET', `/v1/tenants/${tenant}/destinations/${stormy.id}/deliveries?status=failed&limit=100`);
+    return r.json.data.length === 6;
+  }, 15_000, { what: '6 failed deliveries' });
+  await sleep(3_200);
+  await publish(sluice, tenant, 'job.run', { storm: 'after' });
+  await channelRx.waitFor(() => failedAbout(channelRx, stormy.id).some((r) => r.json.suppressed), 15_000);
+  await sleep(1_000);
+  const told = failedAbout(channelRx, stormy.id);
+  const byId = new Map(told.map((r) => [r.headers['webhook-id'], r.json]));
+  const single = [...byId.values()].filter((x) => !x.suppressed);
+  const summaries = [...byId.values()].filter((x) => x.suppressed);
+  assert.equal(summaries.length, 1, JSON.stringify([...byId.values()].map((x) => x.summary)));
+  const counted = summaries.reduce((n, x) => n + x.suppressed.count, 0);
+  assert.equal(single.length + counted, 7, 'every failure is told, one by one or in the summary');
+  assert.ok(single.length <= 3, `the cap held: ${single.length} single alerts`);
+  assert.match(summaries[0].summary, /\d+ more deliveries failed for good since /);
+  assert.equal(summaries[0].incident_id, single[0].incident_id, 'a window\'s alerts share one incident');
+});
+
+test('lifecycle events: auto-disabled, re-enabled and deleted reach the tenant\'s subscribers on sluice.destination.*', { timeout: 60_000 }, async () => {
+  const tenant = await newTenant();
+  const rx = await newReceiver();
+  rx.setMode({ status: 500 });
+  const lifeRx = await newReceiver();
+  const listener = await createDestination(tenant, {
+    type: 'webhook', name: 'lifecycle listener', topics: ['sluice.destination.*'], config: { url: lifeRx.url }, retry: FAST_RETRY,
+  });
+  const dest = await failingWebhook(tenant, rx, { disable_after_failures: 2, alerts: { enabled: false } });
+  const about = (topic) => parsed(lifeRx).filter((r) => r.headers['x-sluice-topic'] === topic && r.json.destination.id === dest.id);
+
+  await publish(sluice, tenant, 'job.run', { n: 1 });
+  await lifeRx.waitFor(() => about('sluice.destination.auto_disabled').length >= 1, 15_000);
+  const [off] = about('sluice.destination.auto_disabled');
+  new Webhook(listener.signing_secret).verify(off.body, off.headers);
+  assert.deepEqual({ ...off.json, at: undefined }, {
+    change: 'auto_disabled', tenant_id: tenant,
+    destination: { id: dest.id, name: 'Orders endpoint', type: 'webhook', target: rx.url },
+    reason: 'disabled automatically after 2 consecutive failed attempts',
+    at: undefined, link: `/v1/tenants/${tenant}/destinations/${dest.id}`,
+  });
+  assert.ok(Math.abs(Date.parse(off.json.at) - Date.now()) < 60_000, off.json.at);
+  // The operator keeps it in its log too.
+  const opEvent = await sluice.api('GET', `/v1/tenants/${OPERATOR}/events/${off.headers['webhook-id']}`);
+  assert.equal(opEvent.status, 200, opEvent.text);
+  assert.equal(opEvent.json.topic, 'sluice.destination.auto_disabled');
+
+  rx.setMode({ status: 200 });
+  assert.equal((await sluice.api('POST', `/v1/tenants/${tenant}/destinations/${dest.id}/enable`)).status, 200);
+  await lifeRx.waitFor(() => about('sluice.destination.enabled').length >= 1, 15_000);
+  const on = about('sluice.destination.enabled')[0].json;
+  assert.equal(on.change, 'enabled');
+  assert.equal(on.reason, 'disabled automatically after 2 consecutive failed attempts', 'why it had been off');
+  // Enabling what is enabled changes nothing and tells nothing.
+  assert.equal((await sluice.api('POST', `/v1/tenants/${tenant}/destinations/${dest.id}/enable`)).status, 200);
+
+  assert.equal((await sluice.api('DELETE', `/v1/tenants/${tenant}/destinations/${dest.id}`)).status, 204);
+  await lifeRx.waitFor(() => about('sluice.destination.deleted').length >= 1, 15_000);
+  assert.equal(about('sluice.destination.deleted')[0].json.change, 'deleted');
+  await sleep(500);
+  assert.equal(new Set(about('sluice.destination.enabled').map((r) => r.headers['webhook-id'])).size, 1);
+  // Subscribing takes the topic by name: a '*' destination does not get them.
+  const log = await sluice.api('GET', `/v1/tenants/${tenant}/events?topic=sluice.destination.deleted`);
+  assert.equal(log.json.data.length, 1, log.text);
+});
+
 test('a tenant without an alert channel: its log stays its own, the operator still gets and keeps the alert', { timeout: 60_000 }, async () => {
   const tenant = await newTenant();
   const rx = await newReceiver();
@@ -284,6 +403,7 @@ test('alert settings: defaults shown, patched, checked; alert topics and the ope
     enabled: true, consecutive_failures: 10,
     failure_rate: { percent: 50, window_ms: 600000, min_attempts: 20 },
     circuit_opened: true, auto_disabled: true, permanent_failure: true,
+    delivery_failed: { max_alerts: 3, window_ms: 600000 },
   });
   const base = `/v1/tenants/${tenant}/destinations/${dest.id}`;
   const patched = await sluice.api('PATCH', base, { alerts: { consecutive_failures: 3, failure_rate: { percent: 80 } } });
@@ -294,6 +414,9 @@ test('alert settings: defaults shown, patched, checked; alert topics and the ope
   const bad = await sluice.api('PATCH', base, { alerts: { failure_rate: { percent: 101 } } });
   checkProblem(bad, 422, 'validation', 'percent over 100');
   assert.equal(bad.json.errors[0].field, 'alerts.failure_rate.percent');
+  const cap = await sluice.api('PATCH', base, { alerts: { delivery_failed: { window_ms: 10 } } });
+  checkProblem(cap, 422, 'validation', 'delivery_failed window too short');
+  assert.equal(cap.json.errors[0].field, 'alerts.delivery_failed.window_ms');
   const unknown = await sluice.api('PATCH', base, { alerts: { nope: true } });
   checkProblem(unknown, 422, 'validation', 'unknown alerts field');
   assert.equal(unknown.json.errors[0].field, 'alerts.nope');

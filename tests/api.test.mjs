@@ -297,6 +297,20 @@ test('topic catalogue: create, list, get, delete; publishing needs a known topic
   }
 });
 
+test('path parameters are percent-decoded: /v1/topics/a%3Ab is the topic a:b', { timeout: 60_000 }, async () => {
+  const name = `enc:${uniqueId('t').replace(/[^a-z0-9]/gi, '')}`;
+  assert.equal((await sluice.api('POST', '/v1/topics', { name, description: 'colon' })).status, 201);
+  const plain = await sluice.api('GET', `/v1/topics/${name}`);
+  assert.equal(plain.status, 200, plain.text);
+  const encoded = await sluice.api('GET', `/v1/topics/${encodeURIComponent(name)}`);
+  assert.equal(encoded.status, 200, encoded.text);
+  assert.equal(encoded.json.name, name);
+  assert.equal((await sluice.api('DELETE', `/v1/topics/${name.replace(':', '%3a')}`)).status, 204);
+  checkProblem(await sluice.api('GET', `/v1/topics/${encodeURIComponent(name)}`), 404, 'not-found', 'deleted through the encoded path');
+  // Decoded once only: %253A is the literal text "%3A", not a colon.
+  checkProblem(await sluice.api('GET', `/v1/topics/${name.replace(':', '%253A')}`), 404, 'not-found', 'double-encoded');
+});
+
 test('an event reaches exactly the destinations subscribed to its topic', { timeout: 60_000 }, async () => {
   const tenantId = uniqueId('subs');
   assert.equal((await sluice.api('POST', '/v1/tenants', { id: tenantId })).status, 201);

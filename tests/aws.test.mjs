@@ -3,9 +3,12 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 
-import { startSluice, publish, eventually, uniqueId } from './helpers/sluice.mjs';
+import { startSluice, publish, eventually, uniqueId, checkProblem, REPO_ROOT } from './helpers/sluice.mjs';
 import { startMoto, REGION } from './helpers/moto.mjs';
+import { startReceiver } from './helpers/receiver.mjs';
 
 let sluice;
 let moto;
@@ -127,4 +130,55 @@ test('aws_sqs: a test send checks the queue against the service before events fl
   assert.equal(ok.json.ok, true, ok.text);
   const [m] = await moto.drain(queueUrl);
   assert.equal(attr(m, 'sluice-topic'), 'sluice.test');
+});
+
+/** The Authorization botocore computes for a captured request (tests/helpers/resign.py). */
+function botocoreAuthorization(req, service, creds) {
+  const input = JSON.stringify({
+    method: req.method, url: `http://${req.headers.host}${req.url}`, headers: req.headers, body: req.body, ...creds, service,
+  });
+  const python = path.join(REPO_ROOT, '.venv', 'bin', 'python');
+  const out = spawnSync(python, [path.join(REPO_ROOT, 'tests', 'helpers', 'resign.py')], { input, encoding: 'utf8' });
+  if (out.status !== 0) throw new Error(`resign.py: ${out.stderr}`);
+  return out.stdout.trim();
+}
+
+test('an endpoint written in a non-canonical form is signed as sent: botocore signs the captured requests the same', { timeout: 60_000 }, async () => {
+  const rx = await startReceiver();
+  try {
+    const creds = { ...CREDS, session_token: 'session-token-example' };
+    const once = { retry: { max_retries: 0 } };
+    const upper = `http://LOCALHOST:${rx.port}`;
+    const short = `http://127.1:${rx.port}`;
+    const s3 = await tenantWith('aws_s3', {
+      bucket: 'bkt-canonical', endpoint: upper, session_token: creds.session_token,
+      content_type: 'text/plain; charset=utf-8', key_template: 'odd key/{topic}/{event_id}+(1).json',
+    }, once);
+    const sqs = await tenantWith('aws_sqs', {
+      queue_url: 'https://sqs.us-east-1.amazonaws.com/000000000000/orders', endpoint: short, session_token: creds.session_token,
+    }, once);
+    const eb = await tenantWith('aws_eventbridge', { source: 'sluice.test', endpoint: upper }, once);
+    for (const t of [s3, sqs, eb]) await publish(sluice, t.tenantId, 'order.created', { n: 1, s: 'é' });
+    await rx.waitFor(3, 15_000);
+
+    const byService = (req) => (req.method === 'PUT' ? 's3' : req.headers['x-amz-target'].startsWith('AmazonSQS') ? 'sqs' : 'events');
+    for (const req of rx.requests) {
+      const service = byService(req);
+      // What arrived is the canonical host, and that is the host that was signed.
+      assert.equal(req.headers.host, `${service === 'sqs' ? '127.0.0.1' : 'localhost'}:${rx.port}`);
+      const c = service === 'events' ? CREDS : creds;
+      assert.equal(req.headers.authorization, botocoreAuthorization(req, service, c), `${service}: ${req.method} ${req.url}`);
+    }
+    const put = rx.requests.find((r) => r.method === 'PUT');
+    assert.match(put.url, /^\/bkt-canonical\/odd%20key\/order\.created\/[^/]+%2B%281%29\.json$/);
+
+    // A signed header value beyond printable ASCII could never be delivered: refused, named.
+    const bad = await sluice.api('POST', `/v1/tenants/${s3.tenantId}/destinations`, {
+      type: 'aws_s3', config: { ...CREDS, bucket: 'b-1', content_type: 'text/plain; name="café"' },
+    });
+    checkProblem(bad, 422, 'validation', 'non-ASCII content_type');
+    assert.deepEqual(bad.json.errors.map((e) => e.field), ['config.content_type']);
+  } finally {
+    await rx.close();
+  }
 });

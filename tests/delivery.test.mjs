@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Webhook } from 'standardwebhooks';
+import { HTTP as CloudEventsHTTP } from 'cloudevents';
 
 import { startReceiver, sleep } from './helpers/receiver.mjs';
 import {
@@ -131,6 +132,61 @@ test('publish → delivered once; headers right; signature verifies with standar
   assert.equal(attempts[0].outcome, 'delivered');
   assert.equal(attempts[0].status_code, 200);
   assert.equal(attempts[0].trigger, 'scheduled');
+});
+
+test('CloudEvents 1.0, binary and structured mode: the official SDK parses what the receiver got; signed as usual', { timeout: 60_000 }, async () => {
+  // Published as raw text: key order, spacing and `2.50` must reach the receiver as written.
+  const text = '{"z": 1, "a": [2.50, "héllo ✓"],  "nested": {"ok": true, "n": null}}';
+  const data = JSON.parse(text);
+  for (const mode of ['binary', 'structured']) {
+    const rx = await newReceiver();
+    const source = `https://shop.example/${mode}`;
+    const w = await createWebhook(sluice, rx, { topics: ['order.*'], retry: FAST_RETRY, cloudevents: { mode, source } });
+    assert.deepEqual(w.destination.config.cloudevents, { mode, source });
+    const published = await sluice.api('POST', '/v1/publish', undefined, {
+      rawBody: `{"tenant_id": ${JSON.stringify(w.tenantId)}, "topic": "order.shipped", "id": "ce-${mode}-1", "data": ${text}}`,
+    });
+    assert.equal(published.status, 202, published.text);
+    const pub = published.json;
+    const [req] = await rx.waitFor(1, 15_000);
+
+    // The JavaScript SDK reads it as a valid CloudEvent (validate() throws otherwise).
+    const event = CloudEventsHTTP.toEvent({ headers: req.headers, body: req.body });
+    assert.equal(event.validate(), true);
+    assert.equal(event.specversion, '1.0');
+    assert.equal(event.id, pub.id);
+    assert.equal(event.type, 'order.shipped');
+    assert.equal(event.source, source);
+    assert.equal(event.datacontenttype, 'application/json');
+    assert.deepEqual(event.data, data, `${mode}: data`);
+    const stored = await sluice.api('GET', `/v1/tenants/${w.tenantId}/events/${pub.id}`);
+    assert.equal(event.time, stored.json.created_at, `${mode}: time is the event's creation`);
+    if (mode === 'binary') {
+      assert.equal(req.headers['ce-id'], pub.id);
+      assert.match(req.headers['content-type'], /^application\/json/);
+      assert.equal(req.body, text, 'binary: the body is the data as published');
+    } else {
+      assert.equal(req.headers['ce-id'], undefined, 'structured: no ce-* headers');
+      assert.equal(req.headers['content-type'], 'application/cloudevents+json; charset=utf-8');
+      assert.ok(req.body.endsWith(`,"data":${text}}`), `structured: the data spliced in as published: ${req.body}`);
+    }
+    // Signed as any other body: Standard Webhooks verifies the body as received.
+    new Webhook(w.secret).verify(req.body, req.headers);
+    assert.equal(req.headers['x-sluice-event-id'], pub.id);
+    await waitDeliveryStatus(w.base, pub.deliveries[0].id, 'delivered');
+  }
+
+  // A source that cannot travel in a header as is, and custom ce-* headers, are refused.
+  const rx = await newReceiver();
+  const tenantId = (await createWebhook(sluice, rx)).tenantId;
+  const bad = await sluice.api('POST', `/v1/tenants/${tenantId}/destinations`, {
+    type: 'webhook', config: { url: rx.url, headers: { 'ce-extra': 'x' }, cloudevents: { mode: 'binary', source: 'has space' } },
+  });
+  const p = checkProblem(bad, 422, 'validation', 'bad cloudevents config');
+  assert.deepEqual(p.errors.map((e) => e.field).sort(), ['config.cloudevents.source', 'config.headers.ce-extra']);
+  checkProblem(await sluice.api('POST', `/v1/tenants/${tenantId}/destinations`, {
+    type: 'webhook', config: { url: rx.url, cloudevents: { mode: 'batch' } },
+  }), 422, 'validation', 'unknown mode');
 });
 
 // 2 ------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 //! Destinations of a tenant: create, read, update (merge patch), delete, enable/disable,
-//! rotate the signing secret, and the scheduler's status and circuit reset.
+//! rotate the signing secret, and the scheduler's status and circuit reset. Re-enabling and
+//! deleting publish the lifecycle events `sluice.destination.enabled` / `.deleted`.
 
 use super::error::{ApiError, ApiResult};
 use super::http::{json, list as list_response, no_content, page_params, read_value, Ctx};
@@ -14,6 +15,7 @@ use crate::core::destination::{
     self, merge_patch, DestinationInput, DestinationSpec, SecretBundle, SigningKey,
 };
 use crate::core::ids::{DestinationId, TenantId};
+use crate::core::lifecycle::Change as Lifecycle;
 use crate::core::signing::{secret_from_bytes, GENERATED_SECRET_BYTES};
 use crate::core::time::{to_rfc3339, Millis};
 use crate::core::validate::from_value;
@@ -21,6 +23,7 @@ use crate::providers::alert_channels::EMAIL_BINDING;
 use crate::providers::Target;
 use crate::runtime::log_change;
 use crate::runtime::random_bytes;
+use crate::scheduler::alerting;
 use crate::scheduler::client::SchedulerClient;
 use crate::scheduler::protocol::SchedulerStatus;
 use crate::store::destinations::{self as store, DestinationRow};
@@ -325,6 +328,9 @@ pub async fn update(
         Some(&updated.id),
     );
     reconfigure(scheduler, &updated).await;
+    if updated.enabled && !row.enabled {
+        tell(ctx, &updated, Lifecycle::Enabled, row.disabled_reason).await;
+    }
     json(
         200,
         &with_secret(views::destination(&updated)?, shown_secret.as_deref()),
@@ -338,7 +344,23 @@ pub async fn delete(p: &Params, ctx: &Ctx, scheduler: &SchedulerClient<'_>) -> A
     scheduler.purge(&row.id).await?;
     store::delete(&ctx.db, &tenant, &row.id).await?;
     log_change(&Change::DestinationDeleted, &tenant, Some(&row.id));
+    tell(ctx, &row, Lifecycle::Deleted, None).await;
     no_content()
+}
+
+/// Publishes a lifecycle event of `row` to the tenant's subscribers and the operator. The
+/// change is made and answered either way: a failure to publish is logged, not returned.
+async fn tell(ctx: &Ctx, row: &DestinationRow, change: Lifecycle, reason: Option<String>) {
+    let Some(event) = alerting::lifecycle_event(row, change, reason, 0, ctx.now) else {
+        return;
+    };
+    if let Err(e) = alerting::publish(&ctx.env, &ctx.db, &event).await {
+        console_error!(
+            "lifecycle event {} of destination {}: {e}",
+            change.as_str(),
+            row.id
+        );
+    }
 }
 
 /// `POST …/enable` and `…/disable`. A disabled destination keeps its queue and receives no
@@ -350,12 +372,17 @@ pub async fn set_enabled(
     enabled: bool,
 ) -> ApiResult<Response> {
     let (_, mut row) = load(ctx, p).await?;
+    let mut re_enabled = None;
     if row.enabled != enabled {
         row.enabled = enabled;
-        row.disabled_reason = (!enabled).then(|| "disabled by API".to_string());
+        let was = std::mem::replace(
+            &mut row.disabled_reason,
+            (!enabled).then(|| "disabled by API".to_string()),
+        );
         row.updated_at = ctx.now;
         store::update(&ctx.db, &row).await?;
         let change = if enabled {
+            re_enabled = Some(was);
             Change::DestinationEnabled
         } else {
             Change::DestinationDisabled
@@ -363,6 +390,9 @@ pub async fn set_enabled(
         log_change(&change, &row.tenant_id, Some(&row.id));
     }
     reconfigure(scheduler, &row).await;
+    if let Some(reason) = re_enabled {
+        tell(ctx, &row, Lifecycle::Enabled, reason).await;
+    }
     json(200, &views::destination(&row)?)
 }
 

@@ -295,7 +295,7 @@ fn match_path(template: &'static str, path: &str) -> Option<Params> {
                     if ps.is_empty() {
                         return None;
                     }
-                    params.0.push((name, ps.to_string()));
+                    params.0.push((name, decode_segment(ps)?));
                 } else if ts != ps {
                     return None;
                 }
@@ -303,6 +303,17 @@ fn match_path(template: &'static str, path: &str) -> Option<Params> {
             _ => return None,
         }
     }
+}
+
+/// A path parameter as the client meant it: percent-decoded once, here and nowhere else, so
+/// `/v1/topics/a%3Ab` names the topic `a:b` (clients and URL libraries encode reserved
+/// characters). Splitting on `/` happens before decoding, so `%2F` stays inside its segment.
+/// Bytes that do not decode to UTF-8 name nothing: the route does not match (404).
+fn decode_segment(segment: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
 }
 
 /// Finds the route for a method and path (a trailing slash is tolerated).
@@ -348,6 +359,28 @@ mod tests {
         assert!(
             matches!(resolve("GET", "/v1/tenants/"), Resolved::Found(r, _) if r.op == Op::ListTenants)
         );
+    }
+
+    /// Encoded and plain spellings of a parameter reach the handler as the same value;
+    /// decoding happens once (`%253A` is the literal `%3A`), and fixed segments are compared
+    /// as written.
+    #[test]
+    fn parameters_are_percent_decoded_once() {
+        let param = |path: &str, name: &str| match resolve("GET", path) {
+            Resolved::Found(_, params) => params.get(name).to_string(),
+            other => panic!("{path}: {other:?}"),
+        };
+        assert_eq!(param("/v1/topics/a%3Ab", "topic"), "a:b");
+        assert_eq!(param("/v1/topics/a:b", "topic"), "a:b");
+        assert_eq!(param("/v1/topics/a%253Ab", "topic"), "a%3Ab");
+        assert_eq!(param("/v1/topics/a%2Fb", "topic"), "a/b");
+        assert_eq!(param("/v1/topics/caf%C3%A9", "topic"), "café");
+        assert_eq!(
+            param("/v1/tenants/ac%6De/destinations/des_%78", "destination_id"),
+            "des_x"
+        );
+        assert_eq!(resolve("GET", "/v1/topics/%FF"), Resolved::NotFound);
+        assert_eq!(resolve("GET", "/v1/%74opics"), Resolved::NotFound);
     }
 
     #[test]

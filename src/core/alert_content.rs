@@ -1,7 +1,7 @@
 //! What an alert says: the `data` of an alert event, built from an `AlertAction` and the
 //! failing destination, which every channel formats (see `providers::alert_channels`).
 
-use super::{AlertAction, Counts, Trigger, TOPIC_RESOLVED, TOPIC_TRIGGERED};
+use super::{AlertAction, Counts, FailedNotice, Trigger, TOPIC_RESOLVED, TOPIC_TRIGGERED};
 use crate::core::time::{to_rfc3339, Millis};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -25,6 +25,28 @@ pub struct AlertLinks {
     pub failed_deliveries: String,
 }
 
+/// The delivery a `delivery_failed` alert is about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedDeliveryView {
+    pub event_id: String,
+    pub delivery_id: String,
+    /// Attempts made, the last included.
+    pub attempts: u32,
+    pub error: Option<String>,
+    pub status_code: Option<u16>,
+    pub failed_at: String,
+    /// Its attempts in the API.
+    pub attempts_link: String,
+}
+
+/// The failures a `delivery_failed` summary counts (past the destination's cap).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuppressedView {
+    pub count: u32,
+    pub since: String,
+    pub until: String,
+}
+
 /// The `data` of an alert event: what every channel formats.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertContent {
@@ -43,6 +65,12 @@ pub struct AlertContent {
     pub first_failure_at: Option<String>,
     pub at: String,
     pub links: AlertLinks,
+    /// Trigger `delivery_failed`: the delivery (for a summary, the last one counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<FailedDeliveryView>,
+    /// Trigger `delivery_failed`, a summary: how many failed past the cap, and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<SuppressedView>,
 }
 
 impl AlertContent {
@@ -82,21 +110,28 @@ pub fn sample(tenant: &str, destination: AlertDestination, at: Millis) -> AlertC
             destination: base,
         },
         destination,
+        delivery: None,
+        suppressed: None,
     }
 }
 
 /// The alert for an action on a destination.
 pub fn content(action: &AlertAction, tenant: &str, destination: AlertDestination) -> AlertContent {
-    let (snap, resolved) = match action {
-        AlertAction::Raise(s) => (s, false),
-        AlertAction::Resolve(s) => (s, true),
+    let (snap, resolved, failed) = match action {
+        AlertAction::Raise(s) => (s, false, None),
+        AlertAction::Resolve(s) => (s, true, None),
+        AlertAction::DeliveryFailed(s, notice) => (s, false, Some(notice.as_ref())),
+    };
+    let trigger = match failed {
+        Some(_) => Trigger::DeliveryFailed,
+        None => snap.trigger,
     };
     let label = match &destination.name {
         Some(n) => format!("'{n}' ({}, {})", destination.kind, destination.id),
         None => format!("{} ({})", destination.kind, destination.id),
     };
     let c = &snap.counts;
-    let what = match snap.trigger {
+    let what = match trigger {
         Trigger::ConsecutiveFailures => {
             format!("{} consecutive failed attempts", c.consecutive_failures)
         }
@@ -112,27 +147,67 @@ pub fn content(action: &AlertAction, tenant: &str, destination: AlertDestination
             c.consecutive_failures
         ),
         Trigger::PermanentFailure => "a delivery failed permanently".to_string(),
+        Trigger::DeliveryFailed => match failed {
+            Some(FailedNotice {
+                delivery: d,
+                suppressed: Some(more),
+                ..
+            }) => format!(
+                "{} more deliveries failed for good since {} (the last: event {} after {} attempts)",
+                more.count,
+                to_rfc3339(more.first_at),
+                d.event_id,
+                d.attempts
+            ),
+            Some(n) => format!(
+                "event {} failed for good after {} attempts",
+                n.delivery.event_id, n.delivery.attempts
+            ),
+            None => "a delivery failed for good".to_string(),
+        },
     };
     let summary = if resolved {
         format!("Resolved: destination {label} of tenant {tenant} delivers again")
     } else {
         format!("Destination {label} of tenant {tenant}: {what}")
     };
-    let severity = match (resolved, snap.trigger) {
+    let severity = match (resolved, trigger) {
         (true, _) => "info",
         (false, Trigger::AutoDisabled) => "critical",
         _ => "error",
     };
     let base = format!("/v1/tenants/{tenant}/destinations/{}", destination.id);
+    let delivery = failed.map(|n| FailedDeliveryView {
+        event_id: n.delivery.event_id.clone(),
+        delivery_id: n.delivery.delivery_id.clone(),
+        attempts: n.delivery.attempts,
+        error: n.delivery.error.clone(),
+        status_code: n.delivery.status_code,
+        failed_at: to_rfc3339(n.delivery.at),
+        attempts_link: format!("{base}/deliveries/{}/attempts", n.delivery.delivery_id),
+    });
+    let suppressed = failed
+        .and_then(|n| n.suppressed.as_ref())
+        .map(|s| SuppressedView {
+            count: s.count,
+            since: to_rfc3339(s.first_at),
+            until: to_rfc3339(s.last.at),
+        });
     AlertContent {
         status: if resolved { "resolved" } else { "triggered" }.into(),
-        incident_id: snap.incident.id.clone(),
-        trigger: snap.trigger,
+        // A delivery_failed alert's incident is the cap's window (one PagerDuty incident each).
+        incident_id: failed.map_or_else(|| snap.incident.id.clone(), |n| n.window_id.clone()),
+        trigger,
         summary,
         severity: severity.into(),
         tenant_id: tenant.into(),
-        error: snap.error.clone(),
-        last_status_code: snap.last_status_code,
+        // A delivery_failed alert tells that delivery's error, not the destination's latest.
+        error: delivery
+            .as_ref()
+            .map_or(snap.error.clone(), |d| d.error.clone()),
+        last_status_code: delivery
+            .as_ref()
+            .map_or(snap.last_status_code, |d| d.status_code),
         counts: snap.counts.clone(),
         first_failure_at: snap.first_failure_at.map(to_rfc3339),
         at: to_rfc3339(snap.at),
@@ -142,6 +217,8 @@ pub fn content(action: &AlertAction, tenant: &str, destination: AlertDestination
             destination: base,
         },
         destination,
+        delivery,
+        suppressed,
     }
 }
 
@@ -151,12 +228,18 @@ pub fn event_id(action: &AlertAction) -> String {
     match action {
         AlertAction::Raise(s) => format!("alert-{}-{}", s.incident.id, s.trigger.as_str()),
         AlertAction::Resolve(s) => format!("alert-{}-resolved", s.incident.id),
+        // Per delivery and attempt: a manual retry that fails again is told again.
+        AlertAction::DeliveryFailed(_, n) if n.suppressed.is_none() => format!(
+            "alert-{}-failed-{}",
+            n.delivery.delivery_id, n.delivery.attempts
+        ),
+        AlertAction::DeliveryFailed(_, n) => format!("alert-{}-failed-summary", n.window_id),
     }
 }
 
 pub fn topic(action: &AlertAction) -> &'static str {
     match action {
-        AlertAction::Raise(_) => TOPIC_TRIGGERED,
+        AlertAction::Raise(_) | AlertAction::DeliveryFailed(..) => TOPIC_TRIGGERED,
         AlertAction::Resolve(_) => TOPIC_RESOLVED,
     }
 }

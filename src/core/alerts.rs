@@ -7,10 +7,11 @@
 //! One incident at a time per destination: the first trigger opens it and raises one alert;
 //! later failures only count; the first delivered attempt resolves it. Auto-disable is the one
 //! escalation: it raises a second alert in the same incident (same PagerDuty dedup key), once.
+//! Apart from incidents, a delivery that failed for good raises its own alert naming the event
+//! (capped per destination, see `alert_failed`): one dropped event in five is still told.
 
 use crate::core::time::Millis;
 use crate::core::topics::TopicPattern;
-use crate::core::validate::FieldError;
 use serde::{Deserialize, Serialize};
 
 pub const TOPIC_TRIGGERED: &str = "sluice.alert.triggered";
@@ -25,89 +26,6 @@ pub const OPERATOR_TENANT: &str = "sluice-operator";
 const WINDOW_BUCKETS: i64 = 20;
 const MAX_ERROR_CHARS: usize = 500;
 
-/// A destination's `alerts` settings: which triggers raise an alert, and their thresholds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AlertSettings {
-    /// `false` turns every trigger off.
-    pub enabled: bool,
-    /// Raise after this many failed attempts in a row; 0 never.
-    pub consecutive_failures: u32,
-    pub failure_rate: FailureRate,
-    pub circuit_opened: bool,
-    pub auto_disabled: bool,
-    /// A delivery that failed at once with a permanent verdict (bad credentials, a missing
-    /// queue, topic or bucket, a 4xx).
-    pub permanent_failure: bool,
-}
-
-/// Failure rate ≥ `percent` % over the last `window_ms`, once at least `min_attempts` were made
-/// in it. `percent` 0 turns it off.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FailureRate {
-    pub percent: u32,
-    pub window_ms: u64,
-    pub min_attempts: u32,
-}
-
-impl Default for AlertSettings {
-    fn default() -> Self {
-        AlertSettings {
-            enabled: true,
-            consecutive_failures: 10,
-            failure_rate: FailureRate::default(),
-            circuit_opened: true,
-            auto_disabled: true,
-            permanent_failure: true,
-        }
-    }
-}
-
-impl Default for FailureRate {
-    fn default() -> Self {
-        FailureRate {
-            percent: 50,
-            window_ms: 600_000,
-            min_attempts: 20,
-        }
-    }
-}
-
-const MIN_WINDOW_MS: u64 = 1_000;
-const MAX_WINDOW_MS: u64 = 7 * 86_400_000;
-
-/// Every problem, fields named `alerts.…`.
-pub fn check_settings(s: &AlertSettings) -> Vec<FieldError> {
-    let mut errors = vec![];
-    if s.consecutive_failures > 10_000 {
-        errors.push(FieldError::new(
-            "alerts.consecutive_failures",
-            "between 0 (never) and 10000",
-        ));
-    }
-    let r = &s.failure_rate;
-    if r.percent > 100 {
-        errors.push(FieldError::new(
-            "alerts.failure_rate.percent",
-            "between 0 (never) and 100",
-        ));
-    }
-    if !(MIN_WINDOW_MS..=MAX_WINDOW_MS).contains(&r.window_ms) {
-        errors.push(FieldError::new(
-            "alerts.failure_rate.window_ms",
-            format!("between {MIN_WINDOW_MS} and {MAX_WINDOW_MS}"),
-        ));
-    }
-    if !(1..=1_000_000).contains(&r.min_attempts) {
-        errors.push(FieldError::new(
-            "alerts.failure_rate.min_attempts",
-            "between 1 and 1000000",
-        ));
-    }
-    errors
-}
-
 /// What raised an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -117,6 +35,7 @@ pub enum Trigger {
     CircuitOpened,
     AutoDisabled,
     PermanentFailure,
+    DeliveryFailed,
 }
 
 impl Trigger {
@@ -127,6 +46,7 @@ impl Trigger {
             Trigger::CircuitOpened => "circuit_opened",
             Trigger::AutoDisabled => "auto_disabled",
             Trigger::PermanentFailure => "permanent_failure",
+            Trigger::DeliveryFailed => "delivery_failed",
         }
     }
 }
@@ -140,6 +60,8 @@ pub struct AttemptSeen {
     pub permanent: bool,
     pub status_code: Option<u16>,
     pub error: Option<String>,
+    /// The delivery failed for good with this attempt (its last one, or a permanent verdict).
+    pub failed_for_good: Option<FailedDelivery>,
 }
 
 /// What one scheduler run showed.
@@ -184,6 +106,9 @@ pub struct AlertState {
     #[serde(default)]
     window: Vec<Bucket>,
     pub incident: Option<Incident>,
+    /// The cap's window of the delivery-failed trigger (independent of incidents).
+    #[serde(default)]
+    failed: FailedWindow,
 }
 
 /// The numbers an alert shows.
@@ -212,6 +137,9 @@ pub struct Snapshot {
 pub enum AlertAction {
     Raise(Snapshot),
     Resolve(Snapshot),
+    /// A delivery failed for good, or the summary of a window's failures past the cap. The
+    /// snapshot's incident is the cap's window; nothing resolves it.
+    DeliveryFailed(Snapshot, Box<FailedNotice>),
 }
 
 impl AlertState {
@@ -294,6 +222,17 @@ impl AlertState {
         self.incident = Some(incident.clone());
         out.push(AlertAction::Raise(self.snapshot(incident, trigger, at, s)));
     }
+
+    fn tell_failed(&self, notice: FailedNotice, at: Millis, s: &AlertSettings) -> AlertAction {
+        let window = Incident {
+            id: notice.window_id.clone(),
+            trigger: Trigger::DeliveryFailed,
+            opened_at: notice.window_start,
+            escalated: false,
+        };
+        let snapshot = self.snapshot(window, Trigger::DeliveryFailed, at, s);
+        AlertAction::DeliveryFailed(snapshot, Box::new(notice))
+    }
 }
 
 /// Updates the state with one run's attempts and circuit/disable events, and says which
@@ -305,6 +244,7 @@ pub fn observe(
     new_id: &mut dyn FnMut() -> String,
 ) -> Vec<AlertAction> {
     let mut out = vec![];
+    let failed_on = settings.enabled && settings.delivery_failed.max_alerts > 0;
     for a in &run.attempts {
         if a.delivered {
             if let Some(incident) = state.incident.take() {
@@ -330,6 +270,19 @@ pub fn observe(
         if !settings.enabled {
             continue;
         }
+        if let Some(failed) = a.failed_for_good.as_ref().filter(|_| failed_on) {
+            let mut told = vec![];
+            let failed = FailedDelivery {
+                error: failed.error.as_deref().map(|e| cut(e, MAX_ERROR_CHARS)),
+                ..failed.clone()
+            };
+            state
+                .failed
+                .failed(&settings.delivery_failed, failed, new_id, &mut told);
+            for notice in told {
+                out.push(state.tell_failed(notice, a.at, settings));
+            }
+        }
         if a.permanent && settings.permanent_failure {
             state.open(Trigger::PermanentFailure, a.at, settings, new_id, &mut out);
         }
@@ -353,6 +306,13 @@ pub fn observe(
         }
     }
     state.prune(settings, run.now);
+    // A window that is over tells its summary now (or, turned off, is dropped).
+    let summary = state
+        .failed
+        .close_if_over(&settings.delivery_failed, run.now);
+    if let Some(notice) = summary.filter(|_| failed_on) {
+        out.push(state.tell_failed(notice, run.now, settings));
+    }
     if settings.enabled && run.circuit_opened && settings.circuit_opened {
         state.open(Trigger::CircuitOpened, run.now, settings, new_id, &mut out);
     }
@@ -423,6 +383,16 @@ pub fn is_alert_pattern(p: &TopicPattern) -> bool {
         TopicPattern::Prefix(p) => p == "sluice.alert",
     }
 }
+
+#[path = "alert_settings.rs"]
+mod alert_settings;
+pub use alert_settings::{check_settings, AlertSettings, FailureRate};
+use alert_settings::{MAX_WINDOW_MS, MIN_WINDOW_MS};
+
+#[path = "alert_failed.rs"]
+mod alert_failed;
+use alert_failed::FailedWindow;
+pub use alert_failed::{DeliveryFailedCap, FailedDelivery, FailedNotice, Suppressed};
 
 #[path = "alert_content.rs"]
 mod alert_content;

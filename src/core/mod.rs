@@ -11,6 +11,7 @@ pub mod destination;
 pub mod engine;
 pub mod filter;
 pub mod ids;
+pub mod lifecycle;
 pub mod log;
 pub mod metrics;
 pub mod rate_limit;

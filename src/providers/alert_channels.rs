@@ -1,5 +1,6 @@
 //! Alert channels: destination types that format an alert event (`sluice.alert.*`, data =
-//! `core::alerts::AlertContent`) for a chat or paging service. Slack and Discord incoming
+//! `core::alerts::AlertContent`, incidents and deliveries that failed for good alike) for a
+//! chat or paging service. Slack and Discord incoming
 //! webhooks get a message; PagerDuty's Events API v2 gets a trigger or resolve whose dedup key
 //! is the failing destination and the incident, so PagerDuty keeps one incident per ours.
 //! A generic webhook channel needs no type of its own: it is a `webhook` destination.
@@ -129,7 +130,7 @@ fn facts(a: &AlertContent) -> Vec<(&'static str, String)> {
         None => d.id.clone(),
     };
     let c = &a.counts;
-    vec![
+    let mut facts = vec![
         ("Tenant", a.tenant_id.clone()),
         ("Destination", name),
         ("Type", d.kind.clone()),
@@ -148,7 +149,25 @@ fn facts(a: &AlertContent) -> Vec<(&'static str, String)> {
             a.first_failure_at.clone().unwrap_or_else(|| "-".into()),
         ),
         ("Inspect", a.links.failed_deliveries.clone()),
-    ]
+    ];
+    // A delivery that failed for good: which event, after how many attempts, and where its
+    // attempts are (in place of the destination's running counts).
+    if let Some(f) = &a.delivery {
+        facts.truncate(5);
+        facts.extend([
+            ("Event", f.event_id.clone()),
+            ("Attempts", f.attempts.to_string()),
+            ("Failed at", f.failed_at.clone()),
+        ]);
+        if let Some(more) = &a.suppressed {
+            facts.push((
+                "Also failed",
+                format!("{} more, {} to {}", more.count, more.since, more.until),
+            ));
+        }
+        facts.push(("Inspect", f.attempts_link.clone()));
+    }
+    facts
 }
 
 /// Slack's mrkdwn control characters (https://api.slack.com/reference/surfaces/formatting).

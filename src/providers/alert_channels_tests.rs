@@ -1,6 +1,6 @@
 use super::*;
 use crate::core::alerts::tests::{sample_destination, sample_snapshot};
-use crate::core::alerts::{content, AlertAction};
+use crate::core::alerts::{content, AlertAction, FailedDelivery, FailedNotice, Suppressed};
 use crate::core::destination::{validate, DestinationInput, TargetConfig};
 use crate::core::ids::{DeliveryId, EventId, TenantId};
 use crate::core::validate::from_value;
@@ -286,4 +286,105 @@ fn email_is_a_plain_text_message_for_the_binding() {
     assert_eq!(fields, vec!["config.from", "config.to[1]"]);
     bad.to = vec![];
     assert!(bad.validate().iter().any(|e| e.field == "config.to"));
+}
+
+/// A delivery that failed for good (or a window's summary of them), as each channel type
+/// tells it: the event id, the attempts, the error, and where the attempts are.
+fn failed(suppressed: bool) -> AlertContent {
+    let d = FailedDelivery {
+        event_id: "ord_1001".into(),
+        delivery_id: "dlv_9".into(),
+        attempts: 6,
+        error: Some("HTTP 503".into()),
+        status_code: Some(503),
+        at: 1_614_265_330_123,
+    };
+    let notice = FailedNotice {
+        window_id: "inc_w".into(),
+        window_start: 1_614_265_000_000,
+        suppressed: suppressed.then(|| Suppressed {
+            count: 41,
+            first_at: 1_614_265_100_000,
+            last: d.clone(),
+        }),
+        delivery: d,
+    };
+    content(
+        &AlertAction::DeliveryFailed(sample_snapshot(), Box::new(notice)),
+        "acme",
+        sample_destination(),
+    )
+}
+
+#[test]
+fn every_channel_tells_a_delivery_that_failed_for_good() {
+    let a = failed(false);
+    let summary =
+        "Destination 'Orders' (webhook, des_01) of tenant acme: event ord_1001 failed for good after 6 attempts";
+    assert_eq!(a.summary, summary);
+    let link = "/v1/tenants/acme/destinations/des_01/deliveries/dlv_9/attempts";
+
+    let s = slack_body(&a);
+    assert_eq!(s["text"], format!(":rotating_light: {summary}"));
+    assert_eq!(
+        s["blocks"][0]["text"]["text"],
+        "Sluice alert: delivery failed"
+    );
+    let fields: Vec<&str> = s["blocks"][2]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["text"].as_str().unwrap())
+        .collect();
+    assert!(fields.contains(&"*Event*\nord_1001"), "{fields:?}");
+    assert!(fields.contains(&"*Attempts*\n6"), "{fields:?}");
+    assert!(fields.contains(&"*Last status*\n503"), "{fields:?}");
+    assert_eq!(fields.last(), Some(&format!("*Inspect*\n{link}").as_str()));
+    assert_eq!(s["blocks"][3]["text"]["text"], "*Error*\n```HTTP 503```");
+
+    let d = discord_body(&a);
+    assert_eq!(d["content"], summary);
+    assert_eq!(d["embeds"][0]["description"], "HTTP 503");
+    assert!(d["embeds"][0]["fields"]
+        .as_array()
+        .unwrap()
+        .contains(&json!({"name": "Event", "value": "ord_1001", "inline": true})));
+
+    let p = pagerduty_body("R1", &a);
+    assert_eq!(p["event_action"], "trigger");
+    assert_eq!(
+        p["dedup_key"], "sluice/des_01/inc_w",
+        "one PagerDuty incident per window"
+    );
+    assert_eq!(p["payload"]["class"], "delivery_failed");
+    assert_eq!(
+        p["payload"]["custom_details"]["delivery"]["event_id"],
+        "ord_1001"
+    );
+    assert_eq!(p["payload"]["custom_details"]["delivery"]["attempts"], 6);
+
+    let (subject, text) = email_message(&a);
+    assert_eq!(
+        subject,
+        "[Sluice] alert: delivery failed: Orders (webhook) of tenant acme"
+    );
+    assert!(text.contains("\nEvent: ord_1001\nAttempts: 6\n"), "{text}");
+    assert!(text.contains("\nError: HTTP 503\n"), "{text}");
+    assert!(text.contains(&format!("\nInspect: {link}\n")), "{text}");
+
+    let storm = failed(true);
+    assert!(
+        storm.summary.ends_with(
+            "41 more deliveries failed for good since 2021-02-25T14:58:20.000Z (the last: event ord_1001 after 6 attempts)"
+        ),
+        "{}",
+        storm.summary
+    );
+    let (_, text) = email_message(&storm);
+    assert!(
+        text.contains(
+            "\nAlso failed: 41 more, 2021-02-25T14:58:20.000Z to 2021-02-25T15:02:10.123Z\n"
+        ),
+        "{text}"
+    );
 }

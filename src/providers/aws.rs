@@ -69,7 +69,8 @@ impl AwsCredentials {
             let check = if token.is_empty() {
                 Err("empty; leave it out for long-term credentials".to_string())
             } else {
-                check_header_value(token)
+                // Sent as `x-amz-security-token`, a signed header.
+                check_signed_header_value(token)
             };
             if let Err(e) = check {
                 errors.push(FieldError::new(join_path(prefix, "session_token"), e));
@@ -105,9 +106,31 @@ pub fn check_endpoint(field: &str, raw: &str, allow_private: bool) -> Option<Fie
     }
 }
 
-/// An endpoint override as the base of request URLs: no trailing slash.
-pub fn endpoint_base(raw: &str) -> &str {
-    raw.trim_end_matches('/')
+/// An endpoint override as the base of request URLs (no trailing slash), in the form the
+/// runtime sends it. `fetch` parses the URL and sends the host lower-cased, IPv4 shorthand
+/// expanded (`127.1` is `127.0.0.1`) and a default port dropped; SigV4 signs the `host`, so
+/// a URL signed as written (`http://LOCALHOST:4566`) would never match what AWS recomputes.
+/// The URL is therefore built from the parsed origin, which is exactly what is sent.
+pub fn endpoint_base(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(url) if url.origin().is_tuple() => url.origin().ascii_serialization(),
+        // Unreachable for a validated config (an http(s) origin); kept total all the same.
+        _ => raw.trim_end_matches('/').to_string(),
+    }
+}
+
+/// A value sent in a signed header. AWS reads header bytes as ISO-8859-1 when it recomputes
+/// the signature while the signer hashes the UTF-8 text, so any character outside printable
+/// ASCII makes every request fail with `SignatureDoesNotMatch`: refuse it up front.
+pub fn check_signed_header_value(value: &str) -> Result<(), String> {
+    check_header_value(value)?;
+    match value.chars().find(|c| !(' '..='~').contains(c)) {
+        Some(c) => Err(format!(
+            "only printable ASCII characters: AWS checks the signature over this header's \
+             bytes read as ISO-8859-1, so {c:?} could never be delivered"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The DNS suffix of a region's endpoints: the China regions live under `amazonaws.com.cn`.
@@ -609,6 +632,41 @@ mod tests {
         assert!(check_endpoint("e", "http://localhost:4566/", true).is_none());
         assert!(check_endpoint("e", "http://localhost:4566", false).is_some());
         assert!(check_endpoint("e", "https://x.example/path", true).is_some());
+    }
+
+    /// The base is what `fetch` sends (host lower-cased, IPv4 shorthand expanded, default
+    /// port dropped, IDN in punycode), so the host signed is the host sent.
+    #[test]
+    fn endpoints_are_used_in_canonical_form() {
+        for (raw, base) in [
+            ("http://localhost:4566", "http://localhost:4566"),
+            ("http://localhost:4566/", "http://localhost:4566"),
+            ("http://LOCALHOST:4566", "http://localhost:4566"),
+            (
+                "HTTP://LocalStack.Example:4566/",
+                "http://localstack.example:4566",
+            ),
+            ("http://127.1:9000", "http://127.0.0.1:9000"),
+            ("http://0x7f.0.0.1:9000", "http://127.0.0.1:9000"),
+            ("https://minio.example:443", "https://minio.example"),
+            ("http://[0:0::1]:4566", "http://[::1]:4566"),
+            ("https://bücher.example", "https://xn--bcher-kva.example"),
+        ] {
+            assert_eq!(endpoint_base(raw), base, "{raw}");
+        }
+    }
+
+    #[test]
+    fn signed_header_values_are_printable_ascii() {
+        assert!(check_signed_header_value("application/json; charset=utf-8").is_ok());
+        assert!(check_signed_header_value(" !~").is_ok());
+        for bad in ["text/plain; name=café", "a\tb", "a\u{7f}", "\u{a0}", "x\ny"] {
+            assert!(check_signed_header_value(bad).is_err(), "{bad:?}");
+        }
+        let mut c = creds();
+        c.session_token = Some("tøken".into());
+        let fields: Vec<_> = c.validate("config").into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["config.session_token"]);
     }
 
     #[test]

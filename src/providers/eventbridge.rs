@@ -489,6 +489,9 @@ mod tests {
         assert_eq!(c.source, "sluice");
         assert_eq!(c.endpoint_url(), "http://localhost:4566/");
         assert!(c.validate(true).is_empty());
+        let mut upper = c.clone();
+        upper.endpoint = Some("http://LocalHost:4566/".into());
+        assert_eq!(upper.endpoint_url(), "http://localhost:4566/");
         let e = from_value::<EventBridgeConfig>(
             serde_json::json!({"region": "eu-west-1", "access_key_id": "A",
                 "secret_access_key": "s", "bus": "x"}),

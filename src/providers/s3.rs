@@ -5,11 +5,11 @@
 use crate::core::classify::Verdict;
 use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::time::Millis;
-use crate::core::validate::{check_header_value, check_text, FieldError};
+use crate::core::validate::{check_text, FieldError};
 use crate::core::wire::{HttpRequest, TransportResult};
 use crate::providers::aws::{
-    self, check_endpoint, check_region, dns_suffix, endpoint_base, error_verdict,
-    response_or_verdict, AwsCredentials, AwsError,
+    self, check_endpoint, check_region, check_signed_header_value, dns_suffix, endpoint_base,
+    error_verdict, response_or_verdict, AwsCredentials, AwsError,
 };
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::{Deserialize, Serialize};
@@ -75,11 +75,13 @@ impl S3Config {
         if let Err(e) = check_key_template(&self.key_template) {
             errors.push(FieldError::new("config.key_template", e));
         }
-        let content_type = check_header_value(&self.content_type).and_then(|()| {
-            match self.content_type.split_once('/') {
-                Some((t, s)) if !t.trim().is_empty() && !s.trim().is_empty() => Ok(()),
-                _ => Err("a media type such as 'application/json'".to_string()),
-            }
+        // Sent as `content-type`, a signed header.
+        let content_type = check_signed_header_value(&self.content_type).and_then(|()| match self
+            .content_type
+            .split_once('/')
+        {
+            Some((t, s)) if !t.trim().is_empty() && !s.trim().is_empty() => Ok(()),
+            _ => Err("a media type such as 'application/json'".to_string()),
         });
         if let Err(e) = content_type {
             errors.push(FieldError::new("config.content_type", e));
@@ -377,6 +379,46 @@ mod tests {
                  Signature=b46fd83d5590286045c067441d8c1bb4aa469d81b908cb80d6175d88bb098bd7"
             )
         );
+    }
+
+    /// An endpoint written in a non-canonical form is sent, and therefore signed, in the
+    /// form `fetch` sends it: the request is byte for byte the one botocore signed above.
+    #[test]
+    fn endpoint_host_is_signed_as_sent() {
+        let build = |endpoint: &str| {
+            let mut c = config();
+            c.region = "us-east-1".into();
+            c.endpoint = Some(endpoint.into());
+            c.key_template = "events/{topic}/{event_id}".into();
+            c.credentials.session_token = Some("session-token-example".into());
+            S3::new(c)
+                .build(&[delivery("evt_1", r#"{"order":1}"#)], NOW)
+                .unwrap()
+        };
+        let canonical = build("http://localhost:4566");
+        for raw in ["http://LOCALHOST:4566", "HTTP://LocalHost:4566/"] {
+            assert_eq!(build(raw), canonical, "{raw}");
+        }
+        assert_eq!(
+            build("http://127.1:9000").url,
+            "http://127.0.0.1:9000/sluice-archive/events/order.created/evt_1"
+        );
+    }
+
+    /// AWS reads header bytes as ISO-8859-1: a content type beyond printable ASCII could
+    /// never be delivered, so the API refuses it, naming the field.
+    #[test]
+    fn content_type_is_printable_ascii() {
+        let mut c = config();
+        c.content_type = "text/plain; name=\"café\"".into();
+        let errors = c.validate(false);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].field, "config.content_type");
+        assert!(errors[0].message.contains("printable ASCII"), "{errors:?}");
+        c.content_type = "text/plain;\tcharset=utf-8".into();
+        assert_eq!(c.validate(false)[0].field, "config.content_type");
+        c.content_type = "text/csv; charset=utf-8".into();
+        assert!(c.validate(false).is_empty());
     }
 
     #[test]

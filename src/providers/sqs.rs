@@ -775,6 +775,12 @@ mod tests {
         let local = config("http://localhost:4566/000000000000/q", "us-east-1");
         assert!(local.validate(true).is_empty());
         assert_eq!(local.endpoint_url(), "http://localhost:4566/");
+        // The host is signed as `fetch` sends it: lower-cased, IPv4 shorthand expanded.
+        let shouting = config("http://LOCALHOST:4566/000000000000/q", "us-east-1");
+        assert_eq!(shouting.endpoint_url(), "http://localhost:4566/");
+        let mut short = config("https://sqs.us-east-1.amazonaws.com/1/q", "us-east-1");
+        short.endpoint = Some("http://127.1:9324".into());
+        assert_eq!(short.endpoint_url(), "http://127.0.0.1:9324/");
         let legacy = config("https://eu-west-1.queue.amazonaws.com/1/q", "eu-west-1");
         assert_eq!(
             legacy.endpoint_url(),

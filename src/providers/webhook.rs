@@ -1,11 +1,12 @@
-//! HTTP webhooks: `POST` the event's data as JSON, signed with Standard Webhooks (or a custom
-//! HMAC header), with the destination's auth and custom headers.
+//! HTTP webhooks: `POST` the event's data as JSON (or as a CloudEvent), signed with Standard
+//! Webhooks (or a custom HMAC header), with the destination's auth and custom headers.
 
 use crate::core::destination::SecretBundle;
 use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::signing;
 use crate::core::time::Millis;
 use crate::core::wire::HttpRequest;
+use crate::providers::cloudevents::{self, Framed};
 use crate::providers::webhook_config::{Signing, WebhookAuth, WebhookConfig};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -81,15 +82,25 @@ impl Provider for Webhook {
 
     fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<HttpRequest, String> {
         let d = batch.first().ok_or("empty batch")?;
-        let body = d.payload.as_bytes().to_vec();
+        let framed = match &self.config.cloudevents {
+            Some(ce) => cloudevents::frame(ce, d)?,
+            None => Framed {
+                content_type: "application/json",
+                headers: vec![],
+                body: d.payload.as_bytes().to_vec(),
+            },
+        };
+        let body = framed.body;
         let timestamp = now.div_euclid(1_000);
         let mut headers: Vec<(String, String)> = vec![
-            ("content-type".into(), "application/json".into()),
+            ("content-type".into(), framed.content_type.into()),
             ("user-agent".into(), USER_AGENT.into()),
             ("webhook-id".into(), d.event_id.to_string()),
             ("webhook-timestamp".into(), timestamp.to_string()),
         ];
+        // The signature covers the body as sent: the envelope too, in structured mode.
         headers.extend(self.signature_headers(d.event_id.as_str(), timestamp, &body)?);
+        headers.extend(framed.headers);
         headers.extend([
             ("x-sluice-event-id".into(), d.event_id.to_string()),
             ("x-sluice-topic".into(), d.topic.clone()),
@@ -169,6 +180,7 @@ mod tests {
             headers: BTreeMap::from([("x-custom".to_string(), "yes".to_string())]),
             auth,
             signing,
+            cloudevents: None,
         }
     }
 
@@ -236,6 +248,49 @@ mod tests {
         assert_eq!(req.header("x-sluice-attempt"), Some("3"));
         assert_eq!(req.header("x-custom"), Some("yes"));
         assert!(req.header("user-agent").unwrap().starts_with("Sluice/"));
+    }
+
+    /// A CloudEvents destination is signed like any other: the signature covers the body as
+    /// sent (the envelope in structured mode), and the `ce-*` headers sit beside it.
+    #[test]
+    fn cloudevents_bodies_are_signed_as_sent() {
+        use crate::providers::cloudevents::{CloudEventsConfig, Mode};
+        for mode in [Mode::Binary, Mode::Structured] {
+            let mut c = config(Signing::default(), None);
+            c.cloudevents = Some(CloudEventsConfig {
+                mode,
+                source: "/shop".into(),
+            });
+            let req = Webhook::new(c, &bundle(&[(SECRET, None)]), 0)
+                .build(&[delivery()], 1_614_265_330_000)
+                .unwrap();
+            let key = signing::secret_key(SECRET).unwrap();
+            let expected = signing::standard_signature_header(
+                &[key],
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                1_614_265_330,
+                &req.body,
+            );
+            assert_eq!(req.header("webhook-signature"), Some(expected.as_str()));
+            assert_eq!(req.header("x-sluice-topic"), Some("order.created"));
+            match mode {
+                Mode::Binary => {
+                    assert_eq!(req.body, br#"{"test": 2432232314}"#);
+                    assert_eq!(req.header("content-type"), Some("application/json"));
+                    assert_eq!(req.header("ce-type"), Some("order.created"));
+                    assert_eq!(req.header("ce-source"), Some("/shop"));
+                }
+                Mode::Structured => {
+                    let body = String::from_utf8(req.body.clone()).unwrap();
+                    assert!(body.ends_with(r#""data":{"test": 2432232314}}"#), "{body}");
+                    assert_eq!(
+                        req.header("content-type"),
+                        Some("application/cloudevents+json; charset=utf-8")
+                    );
+                    assert_eq!(req.header("ce-type"), None);
+                }
+            }
+        }
     }
 
     #[test]

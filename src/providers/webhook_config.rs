@@ -4,6 +4,7 @@
 use crate::core::destination::MASK;
 use crate::core::signing::{self, HmacAlgorithm, SignatureEncoding};
 use crate::core::validate::{check_header_name, check_header_value, check_url, FieldError};
+use crate::providers::cloudevents::CloudEventsConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -32,6 +33,10 @@ pub struct WebhookConfig {
     pub auth: Option<WebhookAuth>,
     #[serde(default)]
     pub signing: Signing,
+    /// Frame each event as a CloudEvent 1.0 (binary or structured mode) instead of the bare
+    /// data; signing is unchanged and covers the body as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloudevents: Option<CloudEventsConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,7 +108,11 @@ impl WebhookConfig {
             let lower = name.to_ascii_lowercase();
             if let Err(e) = check_header_name(name) {
                 errors.push(FieldError::new(&field, e));
-            } else if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("x-sluice-") {
+            } else if RESERVED_HEADERS.contains(&lower.as_str())
+                || lower.starts_with("x-sluice-")
+                // CloudEvents attributes travel as `ce-*` headers in binary mode.
+                || (c.cloudevents.is_some() && lower.starts_with("ce-"))
+            {
                 errors.push(FieldError::new(
                     &field,
                     format!("'{name}' is set by Sluice and cannot be overridden"),
@@ -138,6 +147,9 @@ impl WebhookConfig {
                 }
             }
             None => {}
+        }
+        if let Some(ce) = &c.cloudevents {
+            errors.extend(ce.validate());
         }
         if let Signing::Hmac {
             header,

@@ -2,17 +2,22 @@
 //! attempts, circuit and auto-disable into the destination's `AlertState` (kept in the DO's
 //! storage), and each raise or resolve becomes an `AlertEvent` in the outbox. Flushing the
 //! outbox publishes it (through the publish path, `intake`: the event and its deliveries in
-//! the data plane, then the channels' schedulers) to the destination's tenant and to the operator tenant, as an event on
+//! the data plane, then the channels' schedulers) to the destination's tenant and to the
+//! operator tenant, as an event on
 //! `sluice.alert.triggered` / `sluice.alert.resolved` that alert channels subscribe to.
+//! Destination lifecycle events (`core::lifecycle`: auto-disabled here; re-enabled and deleted
+//! from the API) travel the same way, on `sluice.destination.*`.
 
 use super::sql_queue::SqlQueue;
 use crate::core::alerts::{
-    self, AlertContent, AlertDestination, AlertState, AttemptSeen, RunSeen, OPERATOR_TENANT,
+    self, AlertAction, AlertContent, AlertDestination, AlertState, AttemptSeen, Counts,
+    FailedDelivery, Incident, RunSeen, Snapshot, Trigger, OPERATOR_TENANT,
 };
 use crate::core::breaker::Transition;
 use crate::core::destination::DeliverySettings;
 use crate::core::engine::{AttemptOutcome, RunReport};
 use crate::core::ids::{new_ulid, EventId, TenantId};
+use crate::core::lifecycle::{self, Change};
 use crate::core::time::Millis;
 use crate::core::topics::TopicPattern;
 use crate::intake::{self, IntakeError, Publication, Routing};
@@ -23,7 +28,7 @@ use worker::{D1Database, Env};
 
 const STATE_KEY: &str = "alerts";
 
-/// An alert waiting in the outbox to be published.
+/// An alert (or a lifecycle event) waiting in the outbox to be published.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AlertEvent {
     /// The failing destination's tenant.
@@ -34,10 +39,70 @@ pub struct AlertEvent {
     pub to_tenant: bool,
     pub to_operator: bool,
     pub at: Millis,
+    /// The event's data when it is not `content`: a lifecycle event's payload (`content` then
+    /// describes the change for the log line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
 }
 
 fn patterns(row: &DestinationRow) -> Vec<TopicPattern> {
     serde_json::from_str(&row.topics).unwrap_or_default()
+}
+
+/// The destination as alerts and lifecycle events name it (no credentials).
+fn describe(row: &DestinationRow) -> AlertDestination {
+    let config: serde_json::Value = serde_json::from_str(&row.config).unwrap_or_default();
+    AlertDestination {
+        id: row.id.to_string(),
+        name: row.name.clone(),
+        kind: row.kind.clone(),
+        target: alerts::target_label(&row.kind, &config),
+    }
+}
+
+/// The lifecycle event of `change` to `row` (as it was before a deletion), ready to publish.
+pub fn lifecycle_event(
+    row: &DestinationRow,
+    change: Change,
+    reason: Option<String>,
+    consecutive_failures: u32,
+    now: Millis,
+) -> Option<AlertEvent> {
+    let tenant = row.tenant_id.as_str();
+    let data = lifecycle::event(change, tenant, describe(row), reason.clone(), now);
+    let (to_tenant, to_operator) = lifecycle::audiences(tenant);
+    let event_id = lifecycle::event_id(change, row.id.as_str(), now);
+    // What the scheduler's log line shows: the change as an auto-disable-shaped alert.
+    let snapshot = Snapshot {
+        incident: Incident {
+            id: event_id.clone(),
+            trigger: Trigger::AutoDisabled,
+            opened_at: now,
+            escalated: false,
+        },
+        trigger: Trigger::AutoDisabled,
+        at: now,
+        counts: Counts {
+            consecutive_failures,
+            failures: consecutive_failures,
+            window_attempts: 0,
+            window_failures: 0,
+            window_ms: 0,
+        },
+        first_failure_at: None,
+        error: reason,
+        last_status_code: None,
+    };
+    Some(AlertEvent {
+        tenant_id: row.tenant_id.clone(),
+        event_id: EventId::parse(&event_id).ok()?,
+        topic: change.topic().into(),
+        content: alerts::content(&AlertAction::Raise(snapshot), tenant, describe(row)),
+        to_tenant,
+        to_operator,
+        at: now,
+        data: Some(serde_json::to_value(&data).ok()?),
+    })
 }
 
 /// Updates the destination's alert state with one run; the alerts it raised or resolved.
@@ -59,6 +124,15 @@ pub fn observe(
                 permanent: a.permanent,
                 status_code: a.status_code,
                 error: a.error.clone(),
+                // Failed (not Retry): that was its last attempt, or the verdict was final.
+                failed_for_good: (a.outcome == AttemptOutcome::Failed).then(|| FailedDelivery {
+                    event_id: a.event_id.to_string(),
+                    delivery_id: a.delivery_id.to_string(),
+                    attempts: a.attempt,
+                    error: a.error.clone(),
+                    status_code: a.status_code,
+                    at: a.started_at + a.duration_ms as i64,
+                }),
             })
             .collect(),
         circuit_opened: report.transitions.contains(&Transition::Opened),
@@ -73,36 +147,45 @@ pub fn observe(
     let actions = alerts::observe(&mut state, &settings.alerts, &run, &mut new_id);
     queue.put(STATE_KEY, &state);
     let who = alerts::recipients(row.tenant_id.as_str(), &patterns(row));
-    let config: serde_json::Value = serde_json::from_str(&row.config).unwrap_or_default();
-    actions
+    let mut events: Vec<AlertEvent> = actions
         .iter()
         .filter_map(|action| {
-            let destination = AlertDestination {
-                id: row.id.to_string(),
-                name: row.name.clone(),
-                kind: row.kind.clone(),
-                target: alerts::target_label(&row.kind, &config),
-            };
             Some(AlertEvent {
                 tenant_id: row.tenant_id.clone(),
                 event_id: EventId::parse(&alerts::event_id(action)).ok()?,
                 topic: alerts::topic(action).into(),
-                content: alerts::content(action, row.tenant_id.as_str(), destination),
+                content: alerts::content(action, row.tenant_id.as_str(), describe(row)),
                 to_tenant: who.tenant,
                 to_operator: who.operator,
                 at: now,
+                data: None,
             })
         })
-        .collect()
+        .collect();
+    // The lifecycle event, whatever the alert settings: it is a fact, not an alert.
+    if let Some(streak) = report.auto_disabled {
+        let reason = format!("disabled automatically after {streak} consecutive failed attempts");
+        events.extend(lifecycle_event(
+            row,
+            Change::AutoDisabled,
+            Some(reason),
+            streak,
+            now,
+        ));
+    }
+    events
 }
 
-/// Publishes an alert to the tenant's and the operator's alert channels (destinations that
-/// subscribe to the alert topic by name). The operator's event log keeps every alert, even
+/// Publishes an alert (or a lifecycle event) to the tenant's and the operator's destinations
+/// that subscribe to its topic by name (alert channels, for alerts). The operator's event log keeps every alert, even
 /// with no channel listening; a tenant's only when it has an alert channel, so that a tenant
 /// who never asked for alerts sees only its own events in its log. Idempotent: the event id
 /// is fixed per incident step.
 pub async fn publish(env: &Env, db: &D1Database, alert: &AlertEvent) -> Result<(), String> {
-    let data = serde_json::to_string(&alert.content).map_err(|e| e.to_string())?;
+    let data = match &alert.data {
+        Some(data) => data.to_string(),
+        None => serde_json::to_string(&alert.content).map_err(|e| e.to_string())?,
+    };
     let operator = TenantId::parse(OPERATOR_TENANT).map_err(|e| e.to_string())?;
     let audiences = [
         (alert.tenant_id.clone(), alert.to_tenant, false),

@@ -4,7 +4,7 @@
 //! outbox, so a failed write loses nothing); its counters reach D1 at most once per flush
 //! interval.
 
-mod alerting;
+pub(crate) mod alerting;
 pub mod client;
 mod email;
 pub mod protocol;

@@ -335,6 +335,7 @@ export async function createWebhook(sluice, receiver, opts = {}) {
   if (opts.headers) config.headers = opts.headers;
   if (opts.auth) config.auth = opts.auth;
   if (opts.signing) config.signing = opts.signing;
+  if (opts.cloudevents) config.cloudevents = opts.cloudevents;
   const body = { type: 'webhook', config };
   for (const k of ['name', 'topics', 'retry', 'circuit_breaker', 'timeout_ms', 'disable_after_failures', 'rate_limit', 'max_in_flight']) {
     if (opts[k] !== undefined) body[k] = opts[k];
