@@ -325,6 +325,30 @@ test('payload filters: matching events are delivered, the others recorded as fil
   assert.equal(after.deliveries[0].status, 'pending');
 });
 
+test('filters are Hookdeck filters of the whole event {id, topic, time, metadata, data}', { timeout: 60_000 }, async () => {
+  const check = async (filter, event, expected) => {
+    const r = await sluice.api('POST', '/v1/filters/test', { filter, event });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.matches, expected, `${JSON.stringify(filter)} on ${JSON.stringify(event)}`);
+  };
+  const event = { id: 'evt_1', topic: 'order.paid', time: '2026-12-06T10:00:00.000Z', data: { tags: ['gift', 'eu', 'vip'], inventory: 0, old_inventory: 10, title: 'some-text' } };
+  await check({ data: { tags: ['gift', 'vip'] } }, event, true);
+  await check({ data: { tags: ['gift', 'nope'] } }, event, false);
+  await check({ data: { inventory: { $lte: { $ref: 'data.old_inventory' } } } }, event, true);
+  await check({ data: { title: { $in: 'text' }, inventory: { $or: [0, 5] } } }, event, true);
+  await check({ data: { title: { $startsWith: ['x', 'some'] } } }, event, true);
+  await check({ data: { title: { $not: 'some-text' } } }, event, false);
+  await check({ id: 'evt_1', time: { $gte: '2026-12-01' } }, event, true);
+  // Published events are filtered on the same document: their id and publish time included.
+  const rx = await newReceiver();
+  const w = await createWebhook(sluice, rx, { retry: FAST });
+  assert.equal((await sluice.api('PATCH', w.base, { filter: { id: { $startsWith: 'keep-' }, time: { $startsWith: '20' } } })).status, 200);
+  const kept = await publish(sluice, w.tenantId, 'order.paid', { n: 1 }, { id: 'keep-1' });
+  const dropped = await publish(sluice, w.tenantId, 'order.paid', { n: 2 }, { id: 'drop-1' });
+  assert.equal(kept.deliveries[0].status, 'pending');
+  assert.equal(dropped.deliveries[0].status, 'filtered');
+});
+
 test('max_in_flight: a slow receiver is served several requests at once', { timeout: 60_000 }, async () => {
   const N = 12;
   // The most requests the receiver held at once: each is held 300 ms before its answer.

@@ -18,7 +18,7 @@ thread_local! {
 /// Compiled filters kept per isolate; past this the cache starts over.
 const FILTER_CACHE_LIMIT: usize = 1_000;
 
-/// Whether the event (`{data, metadata, topic}`) passes the destination's filter. A stored
+/// Whether the event (its `core::filter::document`) passes the destination's filter. A stored
 /// filter that no longer parses lets everything through (and is logged): losing events to
 /// a filter we cannot read would be worse.
 pub fn passes_filter(d: &DestinationRow, subject: &Value) -> bool {

@@ -289,10 +289,12 @@ async fn hand_off(
     }
 }
 
-/// The document a destination's payload filter is evaluated against.
+/// The document a destination's payload filter is evaluated against: the whole event, as
+/// Outpost's (`core::filter::document`).
 fn filter_subject(event: &EventRow, metadata: &BTreeMap<String, String>) -> Value {
     let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
-    json!({ "data": data, "metadata": metadata, "topic": event.topic })
+    let time = crate::core::time::to_rfc3339(event.created_at);
+    crate::core::filter::document(event.id.as_str(), &event.topic, &time, metadata, data)
 }
 
 fn hex_key(bytes: [u8; 16]) -> String {
