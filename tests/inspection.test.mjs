@@ -18,7 +18,7 @@ async function newReceiver() {
 }
 
 before(async () => {
-  sluice = await startSluice({ name: 'inspection', vars: { MAX_MANUAL_RETRIES: '2' } });
+  sluice = await startSluice({ name: 'inspection', vars: { MAX_MANUAL_RETRIES: '2', MAX_DESTINATIONS_PER_TENANT: '3' } });
 }, { timeout: 120_000 });
 
 after(async () => {
@@ -347,6 +347,40 @@ test('filters are Hookdeck filters of the whole event {id, topic, time, metadata
   const dropped = await publish(sluice, w.tenantId, 'order.paid', { n: 2 }, { id: 'drop-1' });
   assert.equal(kept.deliveries[0].status, 'pending');
   assert.equal(dropped.deliveries[0].status, 'filtered');
+});
+
+test('caps: $regex per filter (422 naming the field) and destinations per tenant (409)', { timeout: 60_000 }, async () => {
+  // Nine regexes: the ninth is over the cap of eight, and named.
+  const data = Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`f${i}`, { $regex: `^${i}` }]));
+  const tooMany = await sluice.api('POST', '/v1/filters/test', { filter: { data }, event: {} });
+  const p = checkProblem(tooMany, 422, 'validation', 'too many regexes');
+  assert.equal(p.errors.length, 1, tooMany.text);
+  assert.equal(p.errors[0].field, 'filter.data.f8.$regex', tooMany.text);
+  assert.match(p.errors[0].message, /at most 8 \$regex/);
+  delete data.f8;
+  const eight = await sluice.api('POST', '/v1/filters/test', { filter: { data }, event: {} });
+  assert.equal(eight.status, 200, eight.text);
+  // The same budget on a destination's filter.
+  const rx = await newReceiver();
+  const w = await createWebhook(sluice, rx);
+  const bad = await sluice.api('PATCH', w.base, { filter: { data: { ...data, f8: { $regex: 'x' } } } });
+  checkProblem(bad, 422, 'validation', 'too many regexes on a destination');
+  assert.equal(bad.json.errors[0].field, 'filter.data.f8.$regex', bad.text);
+
+  // MAX_DESTINATIONS_PER_TENANT is 3 here: the tenant has one, two more fit, the fourth is refused.
+  const base = `/v1/tenants/${w.tenantId}/destinations`;
+  for (let i = 0; i < 2; i++) {
+    const r = await sluice.api('POST', base, { type: 'webhook', config: { url: rx.url } });
+    assert.equal(r.status, 201, r.text);
+  }
+  const over = await sluice.api('POST', base, { type: 'webhook', config: { url: rx.url } });
+  const c = checkProblem(over, 409, 'conflict', 'over the destinations cap');
+  assert.match(c.detail, /3 destinations.*MAX_DESTINATIONS_PER_TENANT/);
+  const listed = await sluice.api('GET', base);
+  assert.equal(listed.json.data.length, 3, 'nothing was stored past the cap');
+  // Deleting one makes room again.
+  assert.equal((await sluice.api('DELETE', `${base}/${listed.json.data[0].id}`)).status, 204);
+  assert.equal((await sluice.api('POST', base, { type: 'webhook', config: { url: rx.url } })).status, 201);
 });
 
 test('max_in_flight: a slow receiver is served several requests at once', { timeout: 60_000 }, async () => {

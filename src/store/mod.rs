@@ -3,6 +3,7 @@
 
 #[cfg(target_arch = "wasm32")]
 pub mod deliveries;
+pub mod destination_cap_sql;
 #[cfg(target_arch = "wasm32")]
 pub mod destinations;
 pub mod event_search;
