@@ -2,18 +2,21 @@
 //! `MAX_DEPTH` levels) and, where a filter value meets nested arrays, the event's arrays
 //! (which serde_json bounds at 128 levels when it parses the payload).
 
+use std::cell::Cell;
 use std::cmp::Ordering;
 
 use serde_json::{Number, Value};
 
 use super::reference::Indices;
-use super::{CmpOp, Node, Op, Operand, MAX_REGEX_TEXT};
+use super::{CmpOp, Node, Op, Operand, MAX_REGEX_TEXT, REGEX_SCAN_BUDGET};
 
-/// What `$ref` needs: the document and the array elements being matched.
+/// What `$ref` needs (the document and the array elements being matched), and what is left
+/// of the evaluation's `REGEX_SCAN_BUDGET`.
 #[derive(Clone, Copy)]
 struct Scope<'a> {
     root: &'a Value,
     indices: Option<&'a Indices<'a>>,
+    regex_budget: &'a Cell<usize>,
 }
 
 impl<'a> Scope<'a> {
@@ -27,8 +30,8 @@ impl<'a> Scope<'a> {
             test(
                 item,
                 Scope {
-                    root: self.root,
                     indices: Some(&inner),
+                    ..*self
                 },
             )
         })
@@ -36,9 +39,11 @@ impl<'a> Scope<'a> {
 }
 
 pub(super) fn matches(root: &Node, document: &Value) -> bool {
+    let regex_budget = Cell::new(REGEX_SCAN_BUDGET);
     let scope = Scope {
         root: document,
         indices: None,
+        regex_budget: &regex_budget,
     };
     node_matches(root, Some(document), scope)
 }
@@ -83,12 +88,23 @@ fn op_matches<'a>(op: &Op, value: Option<&'a Value>, s: Scope<'a>) -> bool {
         Op::Or(nodes) => nodes.iter().any(|n| node_matches(n, value, s)),
         Op::Not(node) => !node_matches(node, value, s),
         Op::Ref(path) => match (value, path.resolve(s.root, s.indices)) {
+            // A referenced array or object must equal the value: matched as a filter, two
+            // arrays of the payload would cost their sizes multiplied.
+            (Some(v), Some(referenced @ (Value::Array(_) | Value::Object(_)))) => {
+                json_eq(referenced, v)
+            }
             (Some(v), Some(referenced)) => value_matches(referenced, v),
             _ => false,
         },
-        Op::Regex(re) => value
-            .and_then(Value::as_str)
-            .is_some_and(|text| text.len() <= MAX_REGEX_TEXT && re.is_match(text)),
+        Op::Regex(re, kib) => value.and_then(Value::as_str).is_some_and(|text| {
+            let cost = text.len() * kib;
+            let left = s.regex_budget.get();
+            if text.len() > MAX_REGEX_TEXT || cost > left {
+                return false;
+            }
+            s.regex_budget.set(left - cost);
+            re.is_match(text)
+        }),
         Op::Eq(operand) => with_operand(operand, value, s, json_eq),
         Op::Neq(operand) => with_operand(operand, value, s, |v, x| !json_eq(v, x)),
         Op::Cmp(cmp, operand) => with_operand(operand, value, s, |v, x| {
@@ -135,24 +151,15 @@ impl CmpOp {
     }
 }
 
-/// A value written in the filter (or referenced with `$ref`) against the event's value, with
-/// no operators: a primitive equals (or is found in an array, at any depth); an array must
-/// have every item matched by some element; an object's keys must all match (or, against an
-/// array, some element must match them all). Keys starting with `$` are plain keys here.
+/// A primitive written in the filter (or referenced with `$ref`) against the event's value:
+/// equal, or found in an array (at any depth of nested arrays).
 fn value_matches(expected: &Value, v: &Value) -> bool {
-    match (expected, v) {
-        (Value::Array(items), Value::Array(elements)) => items
-            .iter()
-            .all(|item| elements.iter().any(|element| value_matches(item, element))),
-        (Value::Array(_), _) => false,
-        (Value::Object(keys), Value::Object(map)) => keys
-            .iter()
-            .all(|(k, x)| map.get(k).is_some_and(|y| value_matches(x, y))),
-        (_, Value::Array(elements)) => elements
+    match v {
+        Value::Array(elements) => elements
             .iter()
             .any(|element| value_matches(expected, element)),
-        (Value::Object(_), _) | (_, Value::Object(_)) => false,
-        (x, y) => json_eq(x, y),
+        Value::Object(_) => false,
+        v => json_eq(expected, v),
     }
 }
 

@@ -281,7 +281,7 @@ impl Parser {
             }
             return None;
         }
-        Some(Op::Regex(re))
+        Some(Op::Regex(re, charged / 1024))
     }
 }
 

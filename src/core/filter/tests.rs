@@ -331,3 +331,46 @@ fn serde_keeps_the_original_json() {
         .to_string();
     assert!(err.starts_with("filter.data.a.$gt: $gt takes"), "{err}");
 }
+
+#[test]
+fn one_evaluation_scans_bounded_text_in_all() {
+    // A 1 KiB regex tested inside an array: 4 KiB strings cost 4 KiB units each, so the
+    // budget covers 16 of them; past it, a `$regex` does not match.
+    let filter = Filter::parse(&json!({"data": {"items": {"s": {"$regex": "a$"}}}})).unwrap();
+    let with_match_at = |at: usize| {
+        let items: Vec<Value> = (0..=at)
+            .map(|i| {
+                let c = if i == at { "a" } else { "b" };
+                json!({"s": c.repeat(MAX_REGEX_TEXT)})
+            })
+            .collect();
+        event(json!({ "items": items }))
+    };
+    let fits = REGEX_SCAN_BUDGET / MAX_REGEX_TEXT;
+    assert!(filter.matches(&with_match_at(fits - 1)));
+    assert!(!filter.matches(&with_match_at(fits)));
+    // The budget is per evaluation, not per filter.
+    assert!(filter.matches(&with_match_at(fits - 1)));
+}
+
+#[test]
+fn a_referenced_array_or_object_must_equal_the_value() {
+    let filter = Filter::parse(&json!({"data": {"a": {"$ref": "data.b"}}})).unwrap();
+    assert!(filter.matches(&event(json!({"a": [1, 2], "b": [1, 2]}))));
+    assert!(!filter.matches(&event(json!({"a": [1, 2], "b": [1]}))));
+    assert!(filter.matches(&event(json!({"a": {"x": 1}, "b": {"x": 1.0}}))));
+    assert!(!filter.matches(&event(json!({"a": {"x": 1, "y": 2}, "b": {"x": 1}}))));
+    // A referenced `$` key is data, not an operator.
+    assert!(!filter.matches(&event(json!({"a": 5, "b": {"$gt": 1}}))));
+    // Two large arrays of the payload cost their sizes added, not multiplied.
+    let big: Vec<u32> = (0..50_000).collect();
+    let mut other = big.clone();
+    other[49_999] = 0;
+    let start = Instant::now();
+    assert!(!filter.matches(&event(json!({"a": big, "b": other}))));
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+}
