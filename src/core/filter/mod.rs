@@ -44,6 +44,7 @@ mod hookdeck_tests;
 #[cfg(test)]
 mod tests;
 
+use parse::RegexBudget;
 use reference::RefPath;
 
 /// Deepest nesting of objects and arrays in a filter document, the top object being level 1.
@@ -195,7 +196,18 @@ impl Filter {
     /// Validates and compiles a filter document, reporting every problem found (or only the
     /// size problem, when the document is too deep or too large to be worth compiling).
     pub fn parse(value: &Value) -> Result<Filter, Vec<FilterError>> {
-        parse::parse(value).map(|root| Filter {
+        Self::parse_with(value, RegexBudget::Enforced)
+    }
+
+    /// Compiles a filter that was stored before the `$regex` count and total size caps
+    /// (`MAX_REGEXES`, `MAX_REGEX_TOTAL_SIZE`): it keeps working as saved, its cost bounded by
+    /// `REGEX_SCAN_BUDGET` at each evaluation; the caps bind when it is next changed.
+    pub fn parse_stored(value: &Value) -> Result<Filter, Vec<FilterError>> {
+        Self::parse_with(value, RegexBudget::Waived)
+    }
+
+    fn parse_with(value: &Value, budget: RegexBudget) -> Result<Filter, Vec<FilterError>> {
+        parse::parse(value, budget).map(|root| Filter {
             source: value.clone(),
             root,
         })

@@ -16,7 +16,15 @@ const REGEX_NEST_LIMIT: u32 = 32;
 /// The smallest compiled size a `$regex` is charged against `MAX_REGEX_TOTAL_SIZE`.
 const REGEX_SIZE_STEP: usize = 1024;
 
-pub(super) fn parse(value: &Value) -> Result<Node, Vec<FilterError>> {
+/// Whether the count and total size caps of `$regex` apply: when a filter is saved or tested,
+/// not to one already stored (see `Filter::parse_stored`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum RegexBudget {
+    Enforced,
+    Waived,
+}
+
+pub(super) fn parse(value: &Value, budget: RegexBudget) -> Result<Node, Vec<FilterError>> {
     let Value::Object(map) = value else {
         return Err(vec![FilterError::new(
             "",
@@ -26,7 +34,12 @@ pub(super) fn parse(value: &Value) -> Result<Node, Vec<FilterError>> {
     };
     let mut nodes = 0;
     check_size(value, "", 1, &mut nodes).map_err(|e| vec![e])?;
-    let mut parser = Parser::default();
+    let mut parser = Parser {
+        budget,
+        errors: vec![],
+        regexes: 0,
+        regex_size: 0,
+    };
     let root = parser.top(map, "");
     if parser.errors.is_empty() {
         Ok(root)
@@ -81,8 +94,8 @@ fn check_size(
 }
 
 /// The problems found so far and what the filter's regexes have used of their budget.
-#[derive(Default)]
 struct Parser {
+    budget: RegexBudget,
     errors: Vec<FilterError>,
     regexes: usize,
     regex_size: usize,
@@ -240,7 +253,8 @@ impl Parser {
             );
         }
         self.regexes += 1;
-        if self.regexes > MAX_REGEXES {
+        let enforced = self.budget == RegexBudget::Enforced;
+        if enforced && self.regexes > MAX_REGEXES {
             if self.regexes == MAX_REGEXES + 1 {
                 return self.wrong(
                     path,
@@ -267,7 +281,7 @@ impl Parser {
         }
         let before = self.regex_size;
         self.regex_size += charged;
-        if self.regex_size > MAX_REGEX_TOTAL_SIZE {
+        if enforced && self.regex_size > MAX_REGEX_TOTAL_SIZE {
             if before <= MAX_REGEX_TOTAL_SIZE {
                 return self.wrong(
                     path,

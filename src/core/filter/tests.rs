@@ -374,3 +374,17 @@ fn a_referenced_array_or_object_must_equal_the_value() {
         start.elapsed()
     );
 }
+
+#[test]
+fn a_stored_filter_keeps_working_past_the_regex_caps() {
+    // Saved before the caps: it still compiles from storage, and matches as it did.
+    let stored = regexes(MAX_REGEXES + 4, "^a");
+    assert!(Filter::parse(&stored).is_err());
+    let filter = Filter::parse_stored(&stored).unwrap();
+    let fields: Map<String, Value> = (0..MAX_REGEXES + 4)
+        .map(|i| (format!("f{i}"), json!("abc")))
+        .collect();
+    assert!(filter.matches(&event(Value::Object(fields))));
+    // Every other rule still holds.
+    assert!(Filter::parse_stored(&json!({"data": {"a": {"$regex": "("}}})).is_err());
+}
