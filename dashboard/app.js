@@ -605,10 +605,10 @@ async function destinationForm(id, q) {
   const filter = h('textarea.code', { id: nextId(), rows: 5, spellcheck: 'false', placeholder: '{"data": {"amount": {"$gte": 100}}}' });
   if (existing?.filter) filter.value = pretty(existing.filter);
   const sample = h('textarea.code', { id: nextId(), rows: 5, spellcheck: 'false' });
-  sample.value = pretty({ topic: topics[0] || 'order.created', data: { amount: 250, currency: 'EUR' }, metadata: {} });
+  sample.value = pretty({ id: 'evt_sample', topic: topics[0] || 'order.created', time: new Date().toISOString(), metadata: {}, data: { amount: 250, currency: 'EUR' } });
   const testOut = h('div', { 'aria-live': 'polite' });
   const filterFields = new Map();
-  const filterShell = fieldShell('Payload filter (JSON)', filter, { hint: 'Matched against {data, metadata, topic}; operators $eq $neq $gt $gte $lt $lte $in $nin $startsWith $endsWith $contains $regex $exist $and $or $not. Empty: every event of the topics.', fields: filterFields, path: 'filter' });
+  const filterShell = fieldShell('Payload filter (JSON)', filter, { hint: 'Hookdeck filter syntax, matched against the whole event {id, topic, time, metadata, data}; operators $eq $neq $gt $gte $lt $lte $in $nin $startsWith $endsWith $exist $ref (e.g. {"$ref": "data.price"}) $and $or $not, plus $contains and $regex (at most 8). Empty: every event of the topics.', fields: filterFields, path: 'filter' });
   const sampleShell = fieldShell('Sample event (JSON)', sample, { fields: filterFields, path: 'event' });
   const parseJson = (el, what, path) => {
     const raw = el.value.trim();

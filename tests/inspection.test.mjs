@@ -18,7 +18,7 @@ async function newReceiver() {
 }
 
 before(async () => {
-  sluice = await startSluice({ name: 'inspection', vars: { MAX_MANUAL_RETRIES: '2' } });
+  sluice = await startSluice({ name: 'inspection', vars: { MAX_MANUAL_RETRIES: '2', MAX_DESTINATIONS_PER_TENANT: '3' } });
 }, { timeout: 120_000 });
 
 after(async () => {
@@ -323,6 +323,64 @@ test('payload filters: matching events are delivered, the others recorded as fil
   assert.equal(cleared.json.filter, null);
   const after = await publish(sluice, w.tenantId, 'order.paid', { amount: 1 });
   assert.equal(after.deliveries[0].status, 'pending');
+});
+
+test('filters are Hookdeck filters of the whole event {id, topic, time, metadata, data}', { timeout: 60_000 }, async () => {
+  const check = async (filter, event, expected) => {
+    const r = await sluice.api('POST', '/v1/filters/test', { filter, event });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.matches, expected, `${JSON.stringify(filter)} on ${JSON.stringify(event)}`);
+  };
+  const event = { id: 'evt_1', topic: 'order.paid', time: '2026-12-06T10:00:00.000Z', data: { tags: ['gift', 'eu', 'vip'], inventory: 0, old_inventory: 10, title: 'some-text' } };
+  await check({ data: { tags: ['gift', 'vip'] } }, event, true);
+  await check({ data: { tags: ['gift', 'nope'] } }, event, false);
+  await check({ data: { inventory: { $lte: { $ref: 'data.old_inventory' } } } }, event, true);
+  await check({ data: { title: { $in: 'text' }, inventory: { $or: [0, 5] } } }, event, true);
+  await check({ data: { title: { $startsWith: ['x', 'some'] } } }, event, true);
+  await check({ data: { title: { $not: 'some-text' } } }, event, false);
+  await check({ id: 'evt_1', time: { $gte: '2026-12-01' } }, event, true);
+  // Published events are filtered on the same document: their id and publish time included.
+  const rx = await newReceiver();
+  const w = await createWebhook(sluice, rx, { retry: FAST });
+  assert.equal((await sluice.api('PATCH', w.base, { filter: { id: { $startsWith: 'keep-' }, time: { $startsWith: '20' } } })).status, 200);
+  const kept = await publish(sluice, w.tenantId, 'order.paid', { n: 1 }, { id: 'keep-1' });
+  const dropped = await publish(sluice, w.tenantId, 'order.paid', { n: 2 }, { id: 'drop-1' });
+  assert.equal(kept.deliveries[0].status, 'pending');
+  assert.equal(dropped.deliveries[0].status, 'filtered');
+});
+
+test('caps: $regex per filter (422 naming the field) and destinations per tenant (409)', { timeout: 60_000 }, async () => {
+  // Nine regexes: the ninth is over the cap of eight, and named.
+  const data = Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`f${i}`, { $regex: `^${i}` }]));
+  const tooMany = await sluice.api('POST', '/v1/filters/test', { filter: { data }, event: {} });
+  const p = checkProblem(tooMany, 422, 'validation', 'too many regexes');
+  assert.equal(p.errors.length, 1, tooMany.text);
+  assert.equal(p.errors[0].field, 'filter.data.f8.$regex', tooMany.text);
+  assert.match(p.errors[0].message, /at most 8 \$regex/);
+  delete data.f8;
+  const eight = await sluice.api('POST', '/v1/filters/test', { filter: { data }, event: {} });
+  assert.equal(eight.status, 200, eight.text);
+  // The same budget on a destination's filter.
+  const rx = await newReceiver();
+  const w = await createWebhook(sluice, rx);
+  const bad = await sluice.api('PATCH', w.base, { filter: { data: { ...data, f8: { $regex: 'x' } } } });
+  checkProblem(bad, 422, 'validation', 'too many regexes on a destination');
+  assert.equal(bad.json.errors[0].field, 'filter.data.f8.$regex', bad.text);
+
+  // MAX_DESTINATIONS_PER_TENANT is 3 here: the tenant has one, two more fit, the fourth is refused.
+  const base = `/v1/tenants/${w.tenantId}/destinations`;
+  for (let i = 0; i < 2; i++) {
+    const r = await sluice.api('POST', base, { type: 'webhook', config: { url: rx.url } });
+    assert.equal(r.status, 201, r.text);
+  }
+  const over = await sluice.api('POST', base, { type: 'webhook', config: { url: rx.url } });
+  const c = checkProblem(over, 409, 'conflict', 'over the destinations cap');
+  assert.match(c.detail, /3 destinations.*MAX_DESTINATIONS_PER_TENANT/);
+  const listed = await sluice.api('GET', base);
+  assert.equal(listed.json.data.length, 3, 'nothing was stored past the cap');
+  // Deleting one makes room again.
+  assert.equal((await sluice.api('DELETE', `${base}/${listed.json.data[0].id}`)).status, 204);
+  assert.equal((await sluice.api('POST', base, { type: 'webhook', config: { url: rx.url } })).status, 201);
 });
 
 test('max_in_flight: a slow receiver is served several requests at once', { timeout: 60_000 }, async () => {

@@ -17,7 +17,7 @@ use serde_json::{json, Map, Value};
 
 use sluice::core::destination::{SecretBundle, SigningKey, TargetConfig};
 use sluice::core::engine::{Provider, QueuedDelivery};
-use sluice::core::filter::Filter;
+use sluice::core::filter::{self, Filter};
 use sluice::core::ids::{DeliveryId, EventId, TenantId};
 use sluice::core::tokens::{self, TokenKey};
 use sluice::core::topics::{validate_topic, TopicPattern};
@@ -165,6 +165,20 @@ fn arb_filter_node(depth: u32) -> BoxedStrategy<Value> {
         )
             .prop_map(|(k, v)| (k.to_string(), Value::Array(v))),
         inner.clone().prop_map(|v| ("$not".to_string(), v)),
+        ref_path().prop_map(|p| ("$ref".to_string(), Value::String(p))),
+        (
+            prop::sample::select(vec![
+                "$eq",
+                "$neq",
+                "$gt",
+                "$lte",
+                "$in",
+                "$startsWith",
+                "$contains"
+            ]),
+            ref_path()
+        )
+            .prop_map(|(k, p)| (k.to_string(), json!({ "$ref": p }))),
         (nasty_string(), inner.clone()),
     ];
     prop_oneof![
@@ -175,9 +189,21 @@ fn arb_filter_node(depth: u32) -> BoxedStrategy<Value> {
     .boxed()
 }
 
+/// A `$ref` path: mostly valid ones into the event document, some not.
+fn ref_path() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => prop::sample::select(vec![
+            "data", "data.a", "data.a[0]", "data.a[$index]", "data.a[$index].b[$index]",
+            "metadata.k", "topic", "time", "id",
+        ])
+        .prop_map(str::to_string),
+        1 => nasty_string(),
+    ]
+}
+
 fn arb_filter() -> impl Strategy<Value = Value> {
     let field = prop::sample::select(vec![
-        "data", "metadata", "topic", "$and", "$or", "$not", "x",
+        "data", "metadata", "topic", "id", "time", "$and", "$or", "$not", "x",
     ]);
     prop_oneof![
         4 => prop::collection::vec((field, arb_filter_node(4)), 0..4).prop_map(|kv| {
@@ -190,7 +216,7 @@ fn arb_filter() -> impl Strategy<Value = Value> {
 fn arb_event() -> impl Strategy<Value = Value> {
     prop_oneof![
         4 => (arb_json(5), prop::collection::btree_map(nasty_string(), nasty_string(), 0..4), nasty_string())
-            .prop_map(|(data, metadata, topic)| json!({"data": data, "metadata": metadata, "topic": topic})),
+            .prop_map(|(data, metadata, topic)| filter::document("evt_1", &topic, "2026-12-06T10:00:00.000Z", &metadata, data)),
         1 => arb_json(5),
     ]
 }
@@ -229,11 +255,12 @@ proptest! {
     /// patterns built to explode are capped when the filter is saved, not when events flow.
     #[test]
     fn regexes_are_refused_or_cheap(pattern in regex_text(), fill in "[a0-9 ]{1,3}") {
-        let filter = json!({"data": {"s": {"$regex": pattern}}});
+        // Tested on the longest string a `$regex` scans, directly and inside an array.
+        let filter = json!({"data": {"s": {"$regex": pattern}, "items": {"s": {"$regex": pattern}}}});
         if let Ok(f) = Filter::parse(&filter) {
-            let mut s = fill.repeat(4096 / fill.len());
+            let mut s = fill.repeat((filter::MAX_REGEX_TEXT - 1) / fill.len());
             s.push('!');
-            let event = json!({"data": {"s": [s.clone(), s]}});
+            let event = json!({"data": {"s": s.clone(), "items": [{"s": s.clone()}, {"s": s}]}});
             let started = Instant::now();
             let _ = f.matches(&event);
             // Debug build: the release build is ~20 times faster.

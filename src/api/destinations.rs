@@ -33,6 +33,15 @@ use worker::{console_error, Request, Response};
 
 /// After a rotation the previous secret keeps signing this long, so receivers can switch over.
 pub const ROTATION_GRACE_MS: Millis = 24 * 3_600_000;
+/// Destinations one tenant may have unless `MAX_DESTINATIONS_PER_TENANT` says otherwise: a
+/// publish evaluates every matching destination's filter (issue 13), so their number is capped.
+pub const DEFAULT_MAX_DESTINATIONS_PER_TENANT: u32 = 100;
+
+fn max_destinations(ctx: &Ctx) -> u32 {
+    Ctx::var(&ctx.env, "MAX_DESTINATIONS_PER_TENANT")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_MAX_DESTINATIONS_PER_TENANT)
+}
 
 fn seal_key(ctx: &Ctx) -> ApiResult<SealKey> {
     let raw = ctx
@@ -142,7 +151,8 @@ fn with_secret(mut view: Value, secret: Option<&str>) -> Value {
     view
 }
 
-/// `POST …/destinations`: validates, seals the credentials, and returns the signing secret
+/// `POST …/destinations`: validates, seals the credentials, stores the destination if the
+/// tenant is under `MAX_DESTINATIONS_PER_TENANT` (409 past it), and returns the signing secret
 /// once.
 pub async fn create(
     p: &Params,
@@ -167,7 +177,13 @@ pub async fn create(
         .collect();
     let id = DestinationId::generate(ctx.now as u64, u128::from_le_bytes(random_bytes()));
     let row = to_row(ctx, id, tenant, &spec, keys, ctx.now)?;
-    store::insert(&ctx.db, &row).await?;
+    let max = max_destinations(ctx);
+    if !store::insert_within(&ctx.db, &row, max).await? {
+        return Err(ApiError::Conflict(format!(
+            "this tenant already has {max} destinations, the most MAX_DESTINATIONS_PER_TENANT \
+             allows: delete one first"
+        )));
+    }
     log_change(
         &Change::DestinationCreated {
             kind: &row.kind,

@@ -18,9 +18,10 @@ thread_local! {
 /// Compiled filters kept per isolate; past this the cache starts over.
 const FILTER_CACHE_LIMIT: usize = 1_000;
 
-/// Whether the event (`{data, metadata, topic}`) passes the destination's filter. A stored
+/// Whether the event (its `core::filter::document`) passes the destination's filter. A stored
 /// filter that no longer parses lets everything through (and is logged): losing events to
-/// a filter we cannot read would be worse.
+/// a filter we cannot read would be worse. One stored before the regex caps still compiles
+/// (`Filter::parse_stored`).
 pub fn passes_filter(d: &DestinationRow, subject: &Value) -> bool {
     let Some(raw) = &d.filter else { return true };
     let key = (d.id.clone(), d.updated_at);
@@ -30,7 +31,7 @@ pub fn passes_filter(d: &DestinationRow, subject: &Value) -> bool {
         None => {
             let parsed = serde_json::from_str::<Value>(raw)
                 .ok()
-                .and_then(|v| Filter::parse(&v).ok());
+                .and_then(|v| Filter::parse_stored(&v).ok());
             let Some(f) = parsed.map(Rc::new) else {
                 console_error!(
                     "{}",

@@ -19,7 +19,7 @@ use crate::runtime::random_bytes;
 use crate::store::destinations::{self, DestinationRow};
 use crate::store::{log_buckets, StoreError};
 use filters::passes_filter;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
@@ -170,10 +170,11 @@ async fn shards_of(
     Ok(n)
 }
 
-/// The document a destination's payload filter is evaluated against.
+/// The document a destination's payload filter is evaluated against: the whole event.
 fn filter_subject(p: &Publication) -> Value {
     let data: Value = serde_json::from_str(&p.data).unwrap_or(Value::Null);
-    json!({ "data": data, "metadata": p.metadata, "topic": p.topic })
+    let time = crate::core::time::to_rfc3339(p.at);
+    crate::core::filter::document(p.id.as_str(), &p.topic, &time, &p.metadata, data)
 }
 
 /// Publishes an event: `None` when no destination takes it and the routing says not to keep

@@ -1,5 +1,6 @@
 //! Destinations: configuration (masked for display) and sealed credentials.
 
+use super::destination_cap_sql::insert_within_cap_sql;
 use super::{batch, first, rows, stmt, StoreResult};
 use crate::core::ids::{DestinationId, TenantId};
 use crate::core::time::Millis;
@@ -57,10 +58,12 @@ const COLUMNS: &str =
     "id, tenant_id, type, name, topics, enabled, disabled_reason, config, settings, secrets, \
      created_at, updated_at, filter, template, transform";
 
-pub async fn insert(db: &D1Database, d: &DestinationRow) -> StoreResult<()> {
-    stmt(
+/// Inserts the destination unless its tenant already has `max` of them; `false` when full.
+/// One statement, so two concurrent creates cannot both take the last place.
+pub async fn insert_within(db: &D1Database, d: &DestinationRow, max: u32) -> StoreResult<bool> {
+    let insert = stmt(
         db,
-        &format!("INSERT INTO destinations ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+        &insert_within_cap_sql(COLUMNS),
         &[
             d.id.as_str().into(),
             d.tenant_id.as_str().into(),
@@ -77,11 +80,14 @@ pub async fn insert(db: &D1Database, d: &DestinationRow) -> StoreResult<()> {
             d.filter.as_ref().into(),
             d.template.as_ref().into(),
             d.transform.as_ref().into(),
+            i64::from(max).into(),
         ],
-    )?
-    .run()
-    .await?;
-    Ok(())
+    )?;
+    // D1 counts the rows the routing-version trigger updates too: any change means inserted.
+    Ok(batch(db, vec![insert])
+        .await?
+        .first()
+        .is_some_and(|&n| n > 0))
 }
 
 pub async fn get(

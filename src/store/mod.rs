@@ -1,6 +1,7 @@
 //! D1: the only place with SQL for D1. Every query on a tenant's data takes its `TenantId`,
 //! so that forgetting the tenant does not compile. Multi-row writes go in one `batch()`.
 
+pub mod destination_cap_sql;
 #[cfg(target_arch = "wasm32")]
 pub mod destinations;
 #[cfg(target_arch = "wasm32")]
