@@ -24,6 +24,8 @@ pub struct Ctx {
     pub now: Millis,
     /// Destination URLs may point at private/loopback addresses (local development only).
     pub allow_private: bool,
+    /// Destination and alert-channel URLs must be https (`REQUIRE_HTTPS`).
+    pub require_https: bool,
     pub max_body: usize,
 }
 

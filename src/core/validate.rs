@@ -207,6 +207,47 @@ pub fn is_private_ip(ip: IpAddr) -> bool {
     }
 }
 
+/// The config fields that say where requests (and so credentials) go, at any depth.
+pub const ENDPOINT_KEYS: [&str; 4] = ["url", "endpoint", "queue_url", "token_uri"];
+
+/// Every endpoint field of a config (`ENDPOINT_KEYS`, at any depth) with its text, as
+/// `(dotted path, value)`.
+pub fn endpoint_fields(config: &serde_json::Value) -> Vec<(String, String)> {
+    fn walk(v: &serde_json::Value, path: &str, out: &mut Vec<(String, String)>) {
+        if let serde_json::Value::Object(map) = v {
+            for (key, value) in map {
+                let here = join_path(path, key);
+                match value {
+                    serde_json::Value::String(s) if ENDPOINT_KEYS.contains(&key.as_str()) => {
+                        out.push((here, s.clone()))
+                    }
+                    serde_json::Value::Object(_) => walk(value, &here, out),
+                    _ => {}
+                }
+            }
+        }
+    }
+    let mut out = vec![];
+    walk(config, "", &mut out);
+    out
+}
+
+/// With `REQUIRE_HTTPS` on, every endpoint of a config must be `https`: credentials, signed
+/// payloads and the events themselves never cross the network in clear text. Fields are named
+/// `config.…`; a URL that does not parse is left to the type's own check.
+pub fn check_https(config: &serde_json::Value) -> Vec<FieldError> {
+    endpoint_fields(config)
+        .into_iter()
+        .filter(|(_, raw)| url::Url::parse(raw).is_ok_and(|u| u.scheme() == "http"))
+        .map(|(path, _)| {
+            FieldError::new(
+                join_path("config", &path),
+                "the URL must use https (REQUIRE_HTTPS is on)",
+            )
+        })
+        .collect()
+}
+
 /// An HTTP header name: RFC 9110 token characters.
 pub fn check_header_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 256 {
@@ -442,6 +483,32 @@ mod tests {
                 "{private} allowed in development"
             );
         }
+    }
+
+    #[test]
+    fn https_required_in_every_endpoint_field() {
+        let config = serde_json::json!({
+            "url": "http://a.example/x",
+            "endpoint": "https://b.example",
+            "queue_url": "HTTP://c.example/1/q",
+            "service_account": {"token_uri": "http://d.example/token", "url_like": "http://e"},
+            "headers": {"url": 5},
+            "other": "http://f.example",
+        });
+        let mut fields: Vec<String> = check_https(&config).into_iter().map(|e| e.field).collect();
+        fields.sort();
+        assert_eq!(
+            fields,
+            [
+                "config.queue_url",
+                "config.service_account.token_uri",
+                "config.url"
+            ]
+        );
+        assert_eq!(
+            check_https(&serde_json::json!({"url": "https://a.example", "endpoint": "nonsense"})),
+            vec![]
+        );
     }
 
     #[test]

@@ -96,7 +96,7 @@ export class Sluice {
     this.root = root; // repo root (cwd for wrangler); overridable for harness self-tests
     this.persistDir = persistDir;
     // Most tests publish to ad-hoc topics; the catalogue test turns this off.
-    this.vars = { ALLOW_PRIVATE_DESTINATIONS: 'true', ALLOW_UNKNOWN_TOPICS: 'true', ...vars };
+    this.vars = { ALLOW_PRIVATE_DESTINATIONS: 'true', REQUIRE_HTTPS: 'false', ALLOW_UNKNOWN_TOPICS: 'true', ...vars };
     this.proc = null;
     this.port = null;
     this.log = '';
