@@ -15,6 +15,7 @@ use crate::core::breaker::Transition;
 use crate::core::destination::DeliverySettings;
 use crate::core::engine::{AttemptOutcome, RunReport};
 use crate::core::ids::{new_ulid, EventId, TenantId};
+use crate::core::redact::shown_config;
 use crate::core::time::Millis;
 use crate::core::topics::TopicPattern;
 use crate::scheduler::client::SchedulerClient;
@@ -76,7 +77,11 @@ pub fn observe(
     let actions = alerts::observe(&mut state, &settings.alerts, &run, &mut new_id);
     queue.put(STATE_KEY, &state);
     let who = alerts::recipients(row.tenant_id.as_str(), &patterns(row));
-    let config: serde_json::Value = serde_json::from_str(&row.config).unwrap_or_default();
+    // As the API shows it: a templated destination's URL path is its credential.
+    let config = shown_config(
+        row.template.as_deref(),
+        &serde_json::from_str(&row.config).unwrap_or_default(),
+    );
     actions
         .iter()
         .filter_map(|action| {
