@@ -4,10 +4,12 @@
 //! outbox publishes it (through the publish path: D1 event + deliveries, then the channels'
 //! schedulers) to the destination's tenant and to the operator tenant, as an event on
 //! `sluice.alert.triggered` / `sluice.alert.resolved` that alert channels subscribe to.
+//! A tenant's raises are rate-limited (`core::alert_limits::ALERTS_PER_TENANT`).
 
 use super::sql_queue::SqlQueue;
 use crate::api::route::{route_and_store, Routing};
 use crate::api::ApiError;
+use crate::core::alert_limits::ALERTS_PER_TENANT;
 use crate::core::alerts::{
     self, AlertContent, AlertDestination, AlertState, AttemptSeen, RunSeen, OPERATOR_TENANT,
 };
@@ -21,9 +23,10 @@ use crate::core::topics::TopicPattern;
 use crate::scheduler::client::SchedulerClient;
 use crate::store::destinations::DestinationRow;
 use crate::store::events::EventRow;
+use crate::store::rate_limits;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use worker::D1Database;
+use worker::{console_warn, D1Database};
 
 const STATE_KEY: &str = "alerts";
 
@@ -115,6 +118,27 @@ pub async fn publish(
     alert: &AlertEvent,
     now: Millis,
 ) -> Result<(), String> {
+    // A tenant raises a bounded number of alerts an hour, whatever its thresholds and its
+    // number of destinations (`core::alert_limits`); resolves always pass.
+    if alert.topic == alerts::TOPIC_TRIGGERED {
+        let window = ALERTS_PER_TENANT.start(alert.at);
+        let raised = rate_limits::hit(db, &alert.tenant_id, "alerts", window)
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        if !ALERTS_PER_TENANT.allows(raised) {
+            console_warn!(
+                "{}",
+                serde_json::json!({
+                    "event": "alert_rate_limited",
+                    "tenant_id": alert.tenant_id,
+                    "event_id": alert.event_id,
+                    "destination_id": alert.content.destination.id,
+                    "limit_per_hour": ALERTS_PER_TENANT.max,
+                })
+            );
+            return Ok(());
+        }
+    }
     let data = serde_json::to_value(&alert.content).map_err(|e| e.to_string())?;
     let operator = TenantId::parse(OPERATOR_TENANT).map_err(|e| e.to_string())?;
     let audiences = [

@@ -12,6 +12,8 @@ pub mod events;
 pub mod monitoring;
 pub mod monitoring_sql;
 #[cfg(target_arch = "wasm32")]
+pub mod rate_limits;
+#[cfg(target_arch = "wasm32")]
 pub mod retention;
 pub mod routing_sql;
 #[cfg(target_arch = "wasm32")]
