@@ -11,7 +11,6 @@ pub mod events;
 #[cfg(target_arch = "wasm32")]
 pub mod monitoring;
 pub mod monitoring_sql;
-#[cfg(target_arch = "wasm32")]
 pub mod rate_limits;
 #[cfg(target_arch = "wasm32")]
 pub mod retention;
