@@ -117,11 +117,15 @@ pub fn is_masked_url_of(shown: &str, real: &str) -> bool {
 }
 
 /// A destination's config as every view, alert and log shows it: the stored config (its
-/// credentials already masked), and for a destination made from a template, whose URL is
-/// the service's credential (a Slack, Discord or Zapier webhook URL), the URL's path masked.
+/// credentials already masked), and for a destination made from a template whose URL is
+/// the service's credential (`url_is_secret`: a Slack, Discord or Zapier webhook URL), the
+/// URL's path masked.
 pub fn shown_config(template: Option<&str>, config: &serde_json::Value) -> serde_json::Value {
     let mut shown = config.clone();
-    if template.is_some() {
+    if template
+        .and_then(crate::core::template::find)
+        .is_some_and(|t| t.url_is_secret)
+    {
         if let Some(url) = shown.get_mut("url") {
             if let Some(raw) = url.as_str() {
                 *url = serde_json::Value::String(mask_url_path(raw));
@@ -149,8 +153,17 @@ mod tests {
         assert_eq!(shown["url"], "https://hooks.zapier.com/********");
         assert_eq!(shown["headers"]["x-key"], MASK);
         assert!(!shown.to_string().contains("abcdef"));
-        // A destination of no template shows its URL (its credentials are in `auth`).
+        // A destination of no template shows its URL (its credentials are in `auth`), and so
+        // does one of a template whose URL is the service's public endpoint.
         assert_eq!(shown_config(None, &config), config);
+        assert_eq!(shown_config(Some("datadog"), &config), config);
+        for name in ["slack", "discord"] {
+            assert_eq!(
+                shown_config(Some(name), &config)["url"],
+                shown["url"],
+                "{name}"
+            );
+        }
         assert!(is_masked_url_of(
             "https://hooks.zapier.com/********",
             zapier
