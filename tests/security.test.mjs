@@ -778,3 +778,24 @@ test('a request body without Content-Length is counted while it streams: 413 pas
   const small = await send([`{"tenant_id":"${tenantId}",`, '"topic":"sec.small","data":{"n":1}}']);
   assert.equal(small.status, 202, small.text);
 });
+
+test('a tenant raises at most 20 alerts an hour, however many destinations fail', { timeout: 120_000 }, async () => {
+  const tenantId = uniqueId('flood');
+  await sluice.apiOk('POST', '/v1/tenants', { id: tenantId }, 201);
+  const only = { consecutive_failures: 1, failure_rate: { percent: 0 }, circuit_opened: false, auto_disabled: false, permanent_failure: false };
+  for (let i = 0; i < 22; i += 1) {
+    await sluice.apiOk('POST', `/v1/tenants/${tenantId}/destinations`, {
+      type: 'webhook', topics: ['sec.flood'], config: { url: `http://127.0.0.1:9/flood${i}` }, retry: { max_retries: 0 }, alerts: only,
+    }, 201);
+  }
+  // One event, 22 failing destinations, 22 incidents: the operator hears of 20.
+  await publish(sluice, tenantId, 'sec.flood', { n: 1 });
+  await eventually(() => sluice.log.includes('"alert_rate_limited"') && sluice.log.includes(tenantId), 60_000, { what: 'the alert rate limit' });
+  const alerts = await eventually(async () => {
+    const r = await sluice.api('GET', `/v1/tenants/sluice-operator/events?path=tenant_id&value=${tenantId}&limit=100`);
+    return r.json?.data?.length >= 20 ? r.json.data : null;
+  }, 30_000, { what: '20 alerts in the operator\'s log' });
+  await new Promise((r) => setTimeout(r, 1000));
+  const again = await sluice.api('GET', `/v1/tenants/sluice-operator/events?path=tenant_id&value=${tenantId}&limit=100`);
+  assert.equal(again.json.data.length, 20, JSON.stringify(alerts.map((e) => e.id)));
+});
