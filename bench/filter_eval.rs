@@ -2,10 +2,13 @@
 //! reported in ns per event, with parsing the same payload (serde_json) as the baseline in
 //! the same run. `bash bench/filter.sh` runs it (release build) and prints the table.
 
+#[path = "timing.rs"]
+mod timing;
+use timing::{best, time_per_iter};
+
 use serde_json::{json, Value};
 use sluice::core::filter::Filter;
 use std::hint::black_box;
-use std::time::Instant;
 
 /// An order event of about 2 KiB.
 fn payload() -> String {
@@ -19,14 +22,6 @@ fn payload() -> String {
         "topic": "order.paid"
     })
     .to_string()
-}
-
-fn time_per_iter(iters: u32, mut f: impl FnMut()) -> f64 {
-    let start = Instant::now();
-    for _ in 0..iters {
-        f();
-    }
-    start.elapsed().as_nanos() as f64 / iters as f64
 }
 
 fn main() {
@@ -52,13 +47,12 @@ fn main() {
     time_per_iter(iters / 10, || {
         black_box(filter.matches(black_box(&event)));
     });
-    let best = |f: &mut dyn FnMut() -> f64| (0..3).map(|_| f()).fold(f64::MAX, f64::min);
-    let eval = best(&mut || {
+    let eval = best(3, || {
         time_per_iter(iters, || {
             black_box(filter.matches(black_box(&event)));
         })
     });
-    let parse = best(&mut || {
+    let parse = best(3, || {
         time_per_iter(iters / 10, || {
             black_box(serde_json::from_str::<Value>(black_box(&raw)).unwrap());
         })

@@ -3,11 +3,14 @@
 //! parsing the same payload (serde_json, which applying needs first) as the baseline in the
 //! same run. `bash bench/transform.sh` runs it (release build) and prints the table.
 
+#[path = "timing.rs"]
+mod timing;
+use timing::{best, time_per_iter};
+
 use serde_json::{json, Value};
 use sluice::core::transform::{Subject, Transform};
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::time::Instant;
 
 /// An order event's data of about 2 KiB.
 fn payload() -> String {
@@ -17,14 +20,6 @@ fn payload() -> String {
     json!({"order": {"id": "ord_1001", "amount": 12_500, "currency": "EUR", "items": items,
            "customer": {"id": "cus_42", "email": "jane@example.com", "country": "DE"}}})
     .to_string()
-}
-
-fn time_per_iter(iters: u32, mut f: impl FnMut()) -> f64 {
-    let start = Instant::now();
-    for _ in 0..iters {
-        f();
-    }
-    start.elapsed().as_nanos() as f64 / iters as f64
 }
 
 fn main() {
@@ -66,22 +61,21 @@ fn main() {
     );
 
     let iters = 20_000;
-    let best = |f: &mut dyn FnMut() -> f64| (0..7).map(|_| f()).fold(f64::MAX, f64::min);
     // Warm up, then measure each seven times and keep the best (least disturbed) run.
     time_per_iter(iters / 10, || {
         black_box(apply(&slack, black_box(&raw)));
     });
-    let parse = best(&mut || {
+    let parse = best(7, || {
         time_per_iter(iters, || {
             black_box(serde_json::from_str::<Value>(black_box(&raw)).unwrap());
         })
     });
-    let slack_ns = best(&mut || {
+    let slack_ns = best(7, || {
         time_per_iter(iters, || {
             black_box(apply(&slack, black_box(&raw)));
         })
     });
-    let pick_ns = best(&mut || {
+    let pick_ns = best(7, || {
         time_per_iter(iters, || {
             black_box(apply(&pick, black_box(&raw)));
         })
@@ -100,22 +94,22 @@ fn main() {
         })
         .unwrap()
     };
-    let slack_only = best(&mut || {
+    let slack_only = best(7, || {
         time_per_iter(iters, || {
             black_box(apply_only(black_box(&slack)));
         })
     });
-    let pick_only = best(&mut || {
+    let pick_only = best(7, || {
         time_per_iter(iters, || {
             black_box(apply_only(black_box(&pick)));
         })
     });
-    let serialize = best(&mut || {
+    let serialize = best(7, || {
         time_per_iter(iters, || {
             black_box(serde_json::to_string(black_box(&data)).unwrap());
         })
     });
-    let compile = best(&mut || {
+    let compile = best(7, || {
         time_per_iter(iters, || {
             black_box(Transform::compile(black_box(&slack_source)).unwrap());
         })

@@ -3,7 +3,7 @@
 
 use super::error::{ApiError, ApiResult};
 use crate::core::time::Millis;
-use crate::core::validate::from_value;
+use crate::core::validate::{from_slice, from_value, BodyError};
 use crate::core::wire::read_capped;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -48,6 +48,19 @@ pub async fn read_value(req: &mut Request, ctx: &Ctx) -> ApiResult<serde_json::V
         return Err(ApiError::MalformedJson("a JSON body is required".into()));
     }
     serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))
+}
+
+/// Like `read_json`, read straight from the bytes: fields typed `Box<RawValue>` keep the
+/// text exactly as sent (the publish body's `data`).
+pub async fn read_json_raw<T: DeserializeOwned>(req: &mut Request, ctx: &Ctx) -> ApiResult<T> {
+    let bytes = read_bytes(req, ctx).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::MalformedJson("a JSON body is required".into()));
+    }
+    from_slice(&bytes, "").map_err(|e| match e {
+        BodyError::Malformed(why) => ApiError::MalformedJson(why),
+        BodyError::Field(f) => ApiError::Validation(vec![f]),
+    })
 }
 
 /// Like `read_json`, for bodies that may be left out: no body is `T::default()`.

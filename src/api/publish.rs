@@ -6,7 +6,7 @@
 
 use super::error::{ApiError, ApiResult};
 use super::filter_cache::passes_filter;
-use super::http::{json, read_json, Ctx};
+use super::http::{json, read_json_raw, Ctx};
 use super::route::{route_and_store, Routing};
 use crate::core::alerts::RESERVED_TOPIC_PREFIX;
 use crate::core::engine::QueuedDelivery;
@@ -20,6 +20,7 @@ use crate::store::destinations::DestinationRow;
 use crate::store::events::{self, EventRow, NewDelivery, RoutingGuard};
 use futures::future::join_all;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use worker::{console_error, D1Database, Request, Response};
@@ -29,7 +30,8 @@ use worker::{console_error, D1Database, Request, Response};
 pub struct PublishRequest {
     tenant_id: TenantId,
     topic: String,
-    data: Value,
+    /// Kept as the publisher's JSON text: it reaches every destination byte for byte.
+    data: Box<RawValue>,
     id: Option<EventId>,
     #[serde(default)]
     metadata: BTreeMap<String, String>,
@@ -56,7 +58,7 @@ pub async fn publish(
     ctx: &Ctx,
     scheduler: &SchedulerClient<'_>,
 ) -> ApiResult<Response> {
-    let body: PublishRequest = read_json(req, ctx).await?;
+    let body: PublishRequest = read_json_raw(req, ctx).await?;
     let mut errors = check_metadata("metadata", &body.metadata);
     if let Err(e) = validate_topic(&body.topic) {
         errors.push(FieldError::new("topic", e));
@@ -77,7 +79,7 @@ pub async fn publish(
         tenant_id: body.tenant_id,
         id: event_id,
         topic: body.topic,
-        data: body.data.to_string(),
+        data: String::from(Box::<str>::from(body.data)),
         metadata: serde_json::to_string(&body.metadata).unwrap_or_else(|_| "{}".into()),
         created_at: ctx.now,
     };
@@ -85,7 +87,6 @@ pub async fn publish(
         &ctx.db,
         scheduler,
         event,
-        body.data,
         &body.metadata,
         ctx.now,
         Routing {
@@ -111,8 +112,8 @@ fn accepted(p: &Published) -> ApiResult<Response> {
 /// What `store_and_hand_off` did.
 pub(super) enum Stored {
     Done(Published),
-    /// The guard no longer held: nothing was written; the event and its data come back.
-    Refused(EventRow, Value),
+    /// The guard no longer held: nothing was written; the event comes back.
+    Refused(EventRow),
 }
 
 /// What a publish did: the deliveries it created, or for a repeated id the first ones.
@@ -134,7 +135,6 @@ pub(super) async fn store_and_hand_off(
     db: &D1Database,
     scheduler: &SchedulerClient<'_>,
     event: EventRow,
-    data: Value,
     metadata: &BTreeMap<String, String>,
     targets: Vec<DestinationRow>,
     now: Millis,
@@ -145,16 +145,12 @@ pub(super) async fn store_and_hand_off(
         .map(|_| DeliveryId::generate(now as u64, u128::from_le_bytes(random_bytes())))
         .collect();
     // What each matching destination does with the event: queue it, or record why not.
-    // The filters' view of the event, built (moving the payload, not copying it) only when
-    // some destination has a filter.
-    let (subject, unfiltered) = if targets.iter().any(|d| d.filter.is_some()) {
-        let mut m = serde_json::Map::new();
-        m.insert("data".into(), data);
-        m.insert("metadata".into(), json!(metadata));
-        m.insert("topic".into(), Value::String(event.topic.clone()));
-        (Some(Value::Object(m)), None)
+    // The filters' view of the event, parsed from its text only when some destination has a
+    // filter (the text itself is what is stored and sent).
+    let subject = if targets.iter().any(|d| d.filter.is_some()) {
+        Some(filter_subject(&event, metadata))
     } else {
-        (None, Some(data))
+        None
     };
     let passes = |d: &DestinationRow| subject.as_ref().is_none_or(|s| passes_filter(d, s));
     let status = |d: &DestinationRow| match (d.enabled, passes(d)) {
@@ -176,12 +172,7 @@ pub(super) async fn store_and_hand_off(
     let publish_key = hex_key(random_bytes::<16>());
     let inserted = events::insert_with_deliveries(db, &event, &publish_key, &new, guard).await?;
     if !inserted && guard.is_some() {
-        let data = match (unfiltered, subject) {
-            (Some(d), _) => d,
-            (None, Some(Value::Object(mut m))) => m.remove("data").unwrap_or_default(),
-            _ => Value::Null,
-        };
-        return Ok(Stored::Refused(event, data));
+        return Ok(Stored::Refused(event));
     }
 
     if inserted {
@@ -296,6 +287,12 @@ async fn hand_off(
             "event stored, hand-off incomplete: {e}"
         ))),
     }
+}
+
+/// The document a destination's payload filter is evaluated against.
+fn filter_subject(event: &EventRow, metadata: &BTreeMap<String, String>) -> Value {
+    let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
+    json!({ "data": data, "metadata": metadata, "topic": event.topic })
 }
 
 fn hex_key(bytes: [u8; 16]) -> String {

@@ -12,7 +12,6 @@ use crate::core::time::Millis;
 use crate::scheduler::client::SchedulerClient;
 use crate::store::destinations::DestinationRow;
 use crate::store::events::{self, EventRow, RoutingGuard};
-use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -46,7 +45,6 @@ pub async fn route_and_store(
     db: &D1Database,
     scheduler: &SchedulerClient<'_>,
     mut event: EventRow,
-    mut data: Value,
     metadata: &BTreeMap<String, String>,
     now: Millis,
     routing: Routing<'_>,
@@ -66,22 +64,13 @@ pub async fn route_and_store(
             version,
             topic_must_exist: !any_topic,
         };
-        let stored = store_and_hand_off(
-            db,
-            scheduler,
-            event,
-            data,
-            metadata,
-            targets,
-            now,
-            Some(&guard),
-        )
-        .await?;
+        let stored =
+            store_and_hand_off(db, scheduler, event, metadata, targets, now, Some(&guard)).await?;
         match stored {
             Stored::Done(p) => return Ok(Some(p)),
-            Stored::Refused(e, d) => {
+            Stored::Refused(e) => {
                 ROUTING.with(|c| c.borrow_mut().forget(&e.tenant_id, &e.topic));
-                (event, data) = (e, d);
+                event = e;
                 if events::get(db, &event.tenant_id, &event.id)
                     .await?
                     .is_some()
@@ -95,8 +84,7 @@ pub async fn route_and_store(
     // A duplicate (or destinations changing under every try): as read now, without a guard.
     let (_, destinations) = read_routing(db, &event, any_topic).await?;
     let targets = (routing.select)(&destinations, &event.topic);
-    let stored =
-        store_and_hand_off(db, scheduler, event, data, metadata, targets, now, None).await?;
+    let stored = store_and_hand_off(db, scheduler, event, metadata, targets, now, None).await?;
     Ok(match stored {
         Stored::Done(p) => Some(p),
         Stored::Refused(..) => None,

@@ -90,8 +90,7 @@ impl Kafka {
 
     /// The v3 body of one record.
     fn v3_record(&self, d: &QueuedDelivery) -> Result<Vec<u8>, String> {
-        let data: Value = parse_payload(d)?;
-        let key = match self.config.key(&data, d.event_id.as_str()) {
+        let key = match self.config.key(&d.payload, d.event_id.as_str())? {
             RecordKey::Text(s) => json!({"type": "STRING", "data": s}),
             RecordKey::Json(v) => json!({"type": "JSON", "data": v}),
         };
@@ -104,7 +103,7 @@ impl Kafka {
         // The data goes in as the publisher sent it (not re-serialised: key order kept).
         Ok(format!(
             r#"{{"key":{key},"value":{{"type":"JSON","data":{}}},"headers":{headers}}}"#,
-            d.payload.trim()
+            json_text(d)?
         )
         .into_bytes())
     }
@@ -112,12 +111,11 @@ impl Kafka {
     /// A v2 record: `{"key": …, "value": …}` in the JSON embedded format (the key is JSON
     /// too, so a text key arrives in Kafka with its quotes).
     fn v2_record(&self, d: &QueuedDelivery) -> Result<String, String> {
-        let data: Value = parse_payload(d)?;
-        let key = match self.config.key(&data, d.event_id.as_str()) {
+        let key = match self.config.key(&d.payload, d.event_id.as_str())? {
             RecordKey::Text(s) => Value::String(s),
             RecordKey::Json(v) => v,
         };
-        Ok(format!(r#"{{"key":{key},"value":{}}}"#, d.payload.trim()))
+        Ok(format!(r#"{{"key":{key},"value":{}}}"#, json_text(d)?))
     }
 
     /// Which deliveries go into a v2 request, in order, and their records; `build` and
@@ -152,8 +150,12 @@ impl Kafka {
     }
 }
 
-fn parse_payload(d: &QueuedDelivery) -> Result<Value, String> {
-    serde_json::from_str(&d.payload).map_err(|e| format!("the event's data is not JSON: {e}"))
+/// The event's data as the publisher wrote it, checked to be JSON (without building a tree)
+/// so that it can be spliced into a request body.
+fn json_text(d: &QueuedDelivery) -> Result<&str, String> {
+    serde_json::from_str::<&serde_json::value::RawValue>(&d.payload)
+        .map(|raw| raw.get())
+        .map_err(|e| format!("the event's data is not JSON: {e}"))
 }
 
 impl Provider for Kafka {

@@ -142,19 +142,20 @@ impl KafkaConfig {
         self.endpoint.trim_end_matches('/')
     }
 
-    /// The record key of an event: the `key_field` value when the payload has one, else the
-    /// event id.
-    pub fn key(&self, payload: &Value, event_id: &str) -> RecordKey {
-        let found = self
-            .key_field
-            .as_deref()
-            .and_then(|path| lookup(payload, path));
-        match found {
+    /// The record key of an event: the `key_field` value when the payload (JSON text) has
+    /// one, else the event id. The payload is parsed only when there is a `key_field`.
+    pub fn key(&self, payload: &str, event_id: &str) -> Result<RecordKey, String> {
+        let Some(path) = self.key_field.as_deref() else {
+            return Ok(RecordKey::Text(event_id.to_string()));
+        };
+        let payload: Value = serde_json::from_str(payload)
+            .map_err(|e| format!("the event's data is not JSON: {e}"))?;
+        Ok(match lookup(&payload, path) {
             None | Some(Value::Null) => RecordKey::Text(event_id.to_string()),
             Some(Value::String(s)) if s.is_empty() => RecordKey::Text(event_id.to_string()),
             Some(Value::String(s)) => RecordKey::Text(s.clone()),
             Some(other) => RecordKey::Json(other.clone()),
-        }
+        })
     }
 }
 
@@ -319,9 +320,13 @@ mod tests {
 
     #[test]
     fn keys_come_from_the_payload_or_the_event_id() {
-        let payload = json!({"customer": {"id": "c-42", "n": 7, "tags": ["a", "b"], "none": null, "empty": ""}});
+        let payload = json!({"customer": {"id": "c-42", "n": 7, "tags": ["a", "b"], "none": null, "empty": ""}}).to_string();
         let mut c = v3();
-        assert_eq!(c.key(&payload, "evt_1"), RecordKey::Text("evt_1".into()));
+        // Without a key field the payload is not even read: not JSON is no error then.
+        assert_eq!(
+            c.key("not json", "evt_1"),
+            Ok(RecordKey::Text("evt_1".into()))
+        );
         let cases = [
             ("customer.id", RecordKey::Text("c-42".into())),
             ("customer.n", RecordKey::Json(json!(7))),
@@ -335,7 +340,7 @@ mod tests {
         ];
         for (path, expected) in cases {
             c.key_field = Some(path.into());
-            assert_eq!(c.key(&payload, "evt_1"), expected, "{path}");
+            assert_eq!(c.key(&payload, "evt_1"), Ok(expected), "{path}");
         }
     }
 }

@@ -298,4 +298,6 @@ impl Provider for AnyProvider {
 }
 
 #[cfg(test)]
+mod payload_tests;
+#[cfg(test)]
 mod tests;

@@ -14,9 +14,9 @@ use crate::core::time::{to_rfc3339, Millis};
 use crate::core::validate::FieldError;
 use crate::core::wire::{HttpRequest, TransportResult};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::value::RawValue;
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -68,18 +68,34 @@ pub struct BroadcastAnswer {
 }
 
 /// One event as a client receives it.
-pub fn message(d: &QueuedDelivery) -> Value {
-    json!({
-        "type": "event",
-        "event_id": d.event_id.as_str(),
-        "topic": d.topic,
-        // The data as the publisher sent it (always JSON at publish).
-        "data": serde_json::from_str::<Value>(&d.payload).unwrap_or(Value::String(d.payload.clone())),
-        "metadata": d.metadata,
-        "attempt": d.attempts + 1,
-        "delivery_id": d.delivery_id.as_str(),
-        "created_at": to_rfc3339(d.created_at),
+#[derive(Serialize)]
+struct EventMessage<'a> {
+    r#type: &'static str,
+    event_id: &'a str,
+    topic: &'a str,
+    /// The data as the publisher wrote it (its JSON text, spliced in untouched).
+    data: &'a RawValue,
+    metadata: &'a BTreeMap<String, String>,
+    attempt: u32,
+    delivery_id: &'a str,
+    created_at: String,
+}
+
+/// One event as a client receives it, as JSON text.
+pub fn message(d: &QueuedDelivery) -> Result<String, String> {
+    let data: &RawValue = serde_json::from_str(&d.payload)
+        .map_err(|e| format!("the event's data is not JSON: {e}"))?;
+    serde_json::to_string(&EventMessage {
+        r#type: "event",
+        event_id: d.event_id.as_str(),
+        topic: &d.topic,
+        data,
+        metadata: &d.metadata,
+        attempt: d.attempts + 1,
+        delivery_id: d.delivery_id.as_str(),
+        created_at: to_rfc3339(d.created_at),
     })
+    .map_err(|e| e.to_string())
 }
 
 /// What a client may send.
@@ -117,12 +133,13 @@ impl Provider for WebSocketProvider {
     }
 
     fn build(&self, batch: &[QueuedDelivery], _now: Millis) -> Result<HttpRequest, String> {
-        let messages: Vec<Value> = batch.iter().map(message).collect();
+        // A JSON array of the messages, each spliced in as its own text.
+        let messages = batch.iter().map(message).collect::<Result<Vec<_>, _>>()?;
         Ok(HttpRequest {
             method: "SEND",
             url: BROADCAST_URL.into(),
             headers: vec![],
-            body: serde_json::to_vec(&messages).map_err(|e| e.to_string())?,
+            body: format!("[{}]", messages.join(",")).into_bytes(),
         })
     }
 

@@ -4,7 +4,7 @@ use super::*;
 use crate::core::ids::{DeliveryId, EventId, TenantId};
 use crate::core::wire::{HttpResponse, TransportError};
 use futures::task::noop_waker_ref;
-use std::collections::BTreeMap;
+use serde_json::{json, Value};
 
 fn delivery(n: u128) -> QueuedDelivery {
     QueuedDelivery {

@@ -139,7 +139,7 @@ pub async fn publish(
             return Ok(());
         }
     }
-    let data = serde_json::to_value(&alert.content).map_err(|e| e.to_string())?;
+    let data = serde_json::to_string(&alert.content).map_err(|e| e.to_string())?;
     let operator = TenantId::parse(OPERATOR_TENANT).map_err(|e| e.to_string())?;
     let audiences = [
         (alert.tenant_id.clone(), alert.to_tenant, false),
@@ -153,7 +153,7 @@ pub async fn publish(
             tenant_id: tenant,
             id: alert.event_id.clone(),
             topic: alert.topic.clone(),
-            data: data.to_string(),
+            data: data.clone(),
             metadata: "{}".into(),
             created_at: alert.at,
         };
@@ -170,17 +170,7 @@ pub async fn publish(
             select: &select,
             keep_without_targets: keep_without_channel,
         };
-        match route_and_store(
-            db,
-            scheduler,
-            event,
-            data.clone(),
-            &BTreeMap::new(),
-            now,
-            routing,
-        )
-        .await
-        {
+        match route_and_store(db, scheduler, event, &BTreeMap::new(), now, routing).await {
             // The tenant was deleted (or the operator tenant's migration is missing).
             Err(ApiError::NotFound(_)) => continue,
             Err(e) => return Err(format!("{e:?}")),

@@ -9,7 +9,8 @@ use crate::providers::websocket::{AckBoard, BroadcastAnswer, ClientMessage, BROA
 use crate::runtime::FetchTransport;
 use futures::future::select;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
+use serde_json::value::RawValue;
 use std::time::Duration;
 use worker::{Delay, Response, State, WebSocket, WebSocketPair};
 
@@ -75,18 +76,24 @@ impl Transport for SchedulerTransport<'_> {
 
 impl SchedulerTransport<'_> {
     async fn broadcast(&self, body: &[u8], timeout_ms: u64) -> TransportResult {
-        let messages: Vec<Value> = serde_json::from_slice(body)
+        // Each message is sent as the text the provider built (the data as published).
+        let messages: Vec<Box<RawValue>> = serde_json::from_slice(body)
             .map_err(|e| TransportError::Network(format!("bad broadcast: {e}")))?;
+        #[derive(serde::Deserialize)]
+        struct Addressed {
+            event_id: String,
+        }
         let ids: Vec<String> = messages
             .iter()
-            .filter_map(|m| m["event_id"].as_str().map(str::to_string))
+            .filter_map(|m| serde_json::from_str::<Addressed>(m.get()).ok())
+            .map(|a| a.event_id)
             .collect();
         let clients = self.state.get_websockets();
         self.board.expect(ids.iter().map(String::as_str));
         let mut reached = 0;
         for ws in &clients {
             // A socket that is closing refuses the send; the others still get it.
-            if messages.iter().all(|m| ws.send(m).is_ok()) {
+            if messages.iter().all(|m| ws.send_with_str(m.get()).is_ok()) {
                 reached += 1;
             }
         }

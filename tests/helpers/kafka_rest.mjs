@@ -22,7 +22,7 @@
 //   const kafka = await startKafkaRest({ clusterId: 'lkc-test', auth: { username, password } });
 //   kafka.createTopic('orders', { partitions: 3 });
 //   kafka.records('orders')      -> [{ api, partition, offset, key, value, headers: {name: text} }]
-//   kafka.produceRequests        -> [{ api, topic, records (count), status }]
+//   kafka.produceRequests        -> [{ api, topic, records (count), status, body (the raw request text) }]
 //   kafka.failNext(2, 503)       -> the next 2 produce requests answered 503
 //   kafka.failRecords((r) => r.value.n === 2, 2, 1)
 //                                -> in v2 batches, the first matching record gets error_code 2
@@ -129,7 +129,7 @@ class KafkaRest {
     const path = new URL(req.url, 'http://x').pathname;
     const v3 = path.match(/^\/v3\/clusters\/([^/]+)\/topics\/([^/]+)\/records$/);
     const v2 = path.match(/^\/topics\/([^/]+)$/);
-    const entry = v3 || v2 ? { api: v3 ? 'v3' : 'v2', topic: decodeURIComponent((v3 ? v3[2] : v2[1])), records: 0, status: null } : null;
+    const entry = v3 || v2 ? { api: v3 ? 'v3' : 'v2', topic: decodeURIComponent((v3 ? v3[2] : v2[1])), records: 0, status: null, body: raw } : null;
     if (entry) this.produceRequests.push(entry);
     let status;
     let body;
