@@ -4,7 +4,7 @@
 use crate::core::engine::{Clock, Transport, Wakeup};
 use crate::core::time::Millis;
 use crate::core::wire::{
-    HttpRequest, HttpResponse, TransportError, TransportResult, MAX_RESPONSE_BYTES,
+    read_capped, HttpRequest, HttpResponse, TransportError, TransportResult, MAX_RESPONSE_BYTES,
 };
 use futures::future::{select, Either};
 use std::time::Duration;
@@ -40,13 +40,20 @@ impl Transport for FetchTransport {
         let finished = {
             let exchange = async {
                 let mut resp = Fetch::Request(req).send_with_signal(&signal).await?;
-                let bytes = resp.bytes().await.unwrap_or_default();
+                // Read up to the cap and cancel the rest (see `read_capped`); no body (a 204)
+                // or a broken one reads as empty.
+                let bytes = match resp.stream() {
+                    Ok(stream) => read_capped(stream, MAX_RESPONSE_BYTES)
+                        .await
+                        .map(|c| c.bytes)
+                        .unwrap_or_default(),
+                    Err(_) => vec![],
+                };
                 let headers = resp.headers().entries().collect::<Vec<_>>();
                 Ok::<_, worker::Error>(HttpResponse {
                     status: resp.status_code(),
                     headers,
-                    body: String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_RESPONSE_BYTES)])
-                        .into_owned(),
+                    body: String::from_utf8_lossy(&bytes).into_owned(),
                 })
             };
             let deadline = Delay::from(Duration::from_millis(timeout_ms));

@@ -1,6 +1,7 @@
 //! Authentication and authorization: the platform's admin key (`Authorization: Bearer
 //! <ADMIN_API_KEY>`, compared in constant time), or a tenant token minted by
-//! `POST /v1/tenants/{id}/portal` that reaches that tenant's routes only.
+//! `POST /v1/tenants/{id}/portal` that reaches that tenant's routes only. A WebSocket client
+//! may give a tenant token (never the admin key) in the `access_token` query parameter.
 
 use super::error::{ApiError, ApiResult};
 use super::routes::{Access, Params};
@@ -41,22 +42,33 @@ pub fn token_key(env: &Env) -> ApiResult<TokenKey> {
     TokenKey::derive(&raw).map_err(ApiError::Internal)
 }
 
+/// Where a credential came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Header,
+    /// The `access_token` query parameter: URLs land in logs, proxies and browser history.
+    Query,
+}
+
 /// The bearer credential: the `Authorization` header, or (for WebSocket clients, which
 /// cannot set headers in a browser) an `access_token` query parameter when `query_ok`.
-fn credential(req: &Request, query_ok: bool) -> Option<String> {
+fn credential(req: &Request, query_ok: bool) -> Option<(String, Source)> {
     let header = req
         .headers()
         .get("authorization")
         .ok()
         .flatten()
-        .and_then(|h| h.strip_prefix("Bearer ").map(str::to_string));
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .map(|t| (t.to_string(), Source::Header))
+        });
     header.or_else(|| {
         query_ok
             .then(|| req.url().ok())
             .flatten()?
             .query_pairs()
             .find(|(k, _)| k == "access_token")
-            .map(|(_, v)| v.into_owned())
+            .map(|(_, v)| (v.into_owned(), Source::Query))
     })
 }
 
@@ -72,7 +84,7 @@ pub fn authorize(
     if access == Access::Public {
         return Ok(Principal::Anonymous);
     }
-    let given = credential(req, query_token_ok).ok_or(ApiError::Unauthorized)?;
+    let (given, source) = credential(req, query_token_ok).ok_or(ApiError::Unauthorized)?;
     if tokens::looks_like_token(&given) {
         let claims =
             tokens::verify(&token_key(env)?, &given, now).map_err(|_| ApiError::Unauthorized)?;
@@ -88,6 +100,11 @@ pub fn authorize(
             tenant_id: claims.tid,
             subject: claims.sub,
         });
+    }
+    // Only a short-lived tenant token may travel in a URL: the admin key never lasts less
+    // than forever, and a URL ends up in access logs and browser history.
+    if source == Source::Query {
+        return Err(ApiError::Unauthorized);
     }
     let Ok(expected) = env.secret("ADMIN_API_KEY").map(|s| s.to_string()) else {
         console_error!("ADMIN_API_KEY is not set: every authenticated request is refused");

@@ -2,11 +2,13 @@
 //! rotate the signing secret, and the scheduler's status and circuit reset. Re-enabling and
 //! deleting publish the lifecycle events `sluice.destination.enabled` / `.deleted`.
 
+use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
 use super::http::{json, list as list_response, no_content, page_params, read_value, Ctx};
 use super::routes::Params;
 use super::tenants::{existing, tenant_id};
 use super::views;
+use crate::core::alert_limits::{check_floor, DEFAULT_TENANT_ALERT_FLOOR};
 use crate::core::audit::Change;
 use crate::core::credential_guard;
 use crate::core::crypto::{SealKey, NONCE_BYTES};
@@ -18,8 +20,8 @@ use crate::core::ids::{DestinationId, TenantId};
 use crate::core::lifecycle::Change as Lifecycle;
 use crate::core::signing::{secret_from_bytes, GENERATED_SECRET_BYTES};
 use crate::core::time::{to_rfc3339, Millis};
-use crate::core::validate::from_value;
-use crate::providers::alert_channels::EMAIL_BINDING;
+use crate::core::validate::{check_https, from_value};
+use crate::providers::alert_channels::{parse_domains, EMAIL_BINDING};
 use crate::providers::Target;
 use crate::runtime::log_change;
 use crate::runtime::random_bytes;
@@ -85,10 +87,20 @@ pub async fn load(ctx: &Ctx, p: &Params) -> ApiResult<(TenantId, DestinationRow)
 
 /// Validates an input, naming every bad field.
 fn validate(ctx: &Ctx, input: Value) -> ApiResult<DestinationSpec<Target>> {
+    let insecure = match (ctx.require_https, input.get("config")) {
+        (true, Some(config)) => check_https(config),
+        _ => vec![],
+    };
     let input: DestinationInput =
         from_value(input, "").map_err(|e| ApiError::Validation(vec![e]))?;
-    let spec =
-        destination::validate::<Target>(input, ctx.allow_private).map_err(ApiError::Validation)?;
+    let spec = match destination::validate::<Target>(input, ctx.allow_private) {
+        Ok(spec) if insecure.is_empty() => spec,
+        Ok(_) => return Err(ApiError::Validation(insecure)),
+        Err(mut errors) => {
+            errors.extend(insecure);
+            return Err(ApiError::Validation(errors));
+        }
+    };
     // Email goes out through a binding, not HTTP: only where the deployment configured it.
     if matches!(spec.target, Target::Email(_)) && ctx.env.send_email(EMAIL_BINDING).is_err() {
         return Err(ApiError::field(
@@ -97,6 +109,37 @@ fn validate(ctx: &Ctx, input: Value) -> ApiResult<DestinationSpec<Target>> {
         ));
     }
     Ok(spec)
+}
+
+/// What a portal user (tenant token) may ask of the operator's resources: email only from
+/// and to the domains the operator allows (when `config_given`), and alert thresholds no
+/// lower than its floor (when `alerts_given`). A PATCH that touches neither keeps what the
+/// admin set.
+fn check_portal_limits(
+    ctx: &Ctx,
+    spec: &DestinationSpec<Target>,
+    config_given: bool,
+    alerts_given: bool,
+) -> ApiResult<()> {
+    if !matches!(ctx.principal, Principal::Tenant { .. }) {
+        return Ok(());
+    }
+    let mut errors = vec![];
+    if let (Target::Email(email), true) = (&spec.target, config_given) {
+        let allowed = Ctx::var(&ctx.env, "ALERT_EMAIL_DOMAINS").unwrap_or_default();
+        errors.extend(email.check_tenant_domains(&parse_domains(&allowed)));
+    }
+    if alerts_given {
+        let floor = Ctx::var(&ctx.env, "ALERT_MIN_CONSECUTIVE_FAILURES")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_TENANT_ALERT_FLOOR);
+        errors.extend(check_floor(&spec.settings.alerts, floor));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
 }
 
 /// The stored row for a spec; `keys` are the signing keys to seal with it.
@@ -164,6 +207,7 @@ pub async fn create(
     let body =
         crate::core::template::expand(read_value(req, ctx).await?).map_err(ApiError::Validation)?;
     let spec = validate(ctx, body)?;
+    check_portal_limits(ctx, &spec, true, true)?;
     let secret = spec
         .target
         .signs()
@@ -314,6 +358,12 @@ pub async fn update(
         }
     }
     let spec = validate(ctx, merged)?;
+    check_portal_limits(
+        ctx,
+        &spec,
+        patch.get("config").is_some(),
+        patch.get("alerts").is_some(),
+    )?;
 
     // A given secret replaces the keys at once; turning signing on generates one.
     let mut keys = bundle.signing_keys;

@@ -4,6 +4,7 @@
 use super::error::{ApiError, ApiResult};
 use crate::core::time::Millis;
 use crate::core::validate::{from_slice, from_value, BodyError};
+use crate::core::wire::read_capped;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use worker::{D1Database, Env, Headers, Request, Response};
@@ -23,6 +24,8 @@ pub struct Ctx {
     pub now: Millis,
     /// Destination URLs may point at private/loopback addresses (local development only).
     pub allow_private: bool,
+    /// Destination and alert-channel URLs must be https (`REQUIRE_HTTPS`).
+    pub require_https: bool,
     pub max_body: usize,
 }
 
@@ -74,7 +77,9 @@ pub async fn read_optional_json<T: DeserializeOwned + Default>(
     from_value(value, "").map_err(|e| ApiError::Validation(vec![e]))
 }
 
-/// The raw body, at most `ctx.max_body` bytes (413 past it, before reading when declared).
+/// The raw body, at most `ctx.max_body` bytes: 413 before reading when the declared length
+/// is larger, and 413 as soon as the stream passes it when no length is declared (chunked),
+/// without reading (or holding) the rest.
 async fn read_bytes(req: &mut Request, ctx: &Ctx) -> ApiResult<Vec<u8>> {
     let declared = req
         .headers()
@@ -85,14 +90,19 @@ async fn read_bytes(req: &mut Request, ctx: &Ctx) -> ApiResult<Vec<u8>> {
     if declared.is_some_and(|n| n > ctx.max_body) {
         return Err(ApiError::PayloadTooLarge(ctx.max_body));
     }
-    let bytes = req
-        .bytes()
+    if req.inner().body().is_none() {
+        return Ok(vec![]);
+    }
+    let stream = req
+        .stream()
+        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    let body = read_capped(stream, ctx.max_body)
         .await
         .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-    if bytes.len() > ctx.max_body {
+    if body.more {
         return Err(ApiError::PayloadTooLarge(ctx.max_body));
     }
-    Ok(bytes)
+    Ok(body.bytes)
 }
 
 /// `?limit=` (1 to 100, default 20) and `?cursor=`.

@@ -1,7 +1,8 @@
 //! `POST …/destinations/{id}/test`: one test event sent at once, outside the queue, through
 //! the destination's own provider, credentials and transport. It checks a target and its
 //! credentials against the real service (a wrong key, a missing queue…) before events flow,
-//! and is the dashboard's "test-send".
+//! and is the dashboard's "test-send". Test sends are limited per destination
+//! (`core::rate_limit::TEST_SENDS`), and an alert channel's test sends a fixed sample.
 
 use super::destinations::load;
 use super::error::{ApiError, ApiResult};
@@ -10,11 +11,13 @@ use super::routes::Params;
 use crate::core::alerts::{sample, AlertDestination};
 use crate::core::engine::QueuedDelivery;
 use crate::core::ids::{DeliveryId, EventId};
+use crate::core::rate_limit::TEST_SENDS;
 use crate::core::topics::validate_topic;
 use crate::core::validate::{check_metadata, FieldError};
 use crate::runtime::random_bytes;
 use crate::scheduler::client::SchedulerClient;
 use crate::store::destinations::DestinationRow;
+use crate::store::rate_limits;
 use serde::Deserialize;
 use serde_json::{json as value, Value};
 use std::collections::BTreeMap;
@@ -67,8 +70,26 @@ pub async fn test(
     if let Err(e) = validate_topic(&topic) {
         errors.push(FieldError::new("topic", e));
     }
+    // An alert channel may reach the operator's resources (the email binding) or a paging
+    // service: its test sends a fixed sample, never text of the caller's choosing.
+    if channel && body.data.is_some() {
+        errors.push(FieldError::new(
+            "data",
+            "an alert channel's test sends a fixed sample alert; leave data out",
+        ));
+    }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
+    }
+    let window = TEST_SENDS.start(ctx.now);
+    let sent = rate_limits::hit(&ctx.db, &tenant, &format!("test:{}", row.id), window).await?;
+    if !TEST_SENDS.allows(sent) {
+        return Err(ApiError::TooMany(format!(
+            "at most {} test sends per destination every {} s; try again in {} s",
+            TEST_SENDS.max,
+            TEST_SENDS.window_ms / 1000,
+            TEST_SENDS.seconds_left(ctx.now)
+        )));
     }
     let data = match body.data {
         Some(data) => data,

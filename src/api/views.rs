@@ -1,8 +1,10 @@
 //! How stored rows look in API responses: RFC 3339 times, parsed JSON columns, no secrets
-//! (destination configs are stored masked; sealed credentials are never read here).
+//! (destination configs are stored masked, and a templated destination's URL shows no path;
+//! sealed credentials are never read here).
 
 use super::error::ApiError;
 use crate::core::destination::DeliverySettings;
+use crate::core::redact::shown_config;
 use crate::core::time::to_rfc3339;
 use crate::log::rows::{AttemptRow, DeliveryRow, EventRow};
 use crate::scheduler::protocol::SchedulerStatus;
@@ -40,7 +42,7 @@ pub fn destination(d: &DestinationRow) -> Result<Value, ApiError> {
         "topics": parse("topics", &d.topics)?,
         "enabled": d.enabled,
         "disabled_reason": d.disabled_reason,
-        "config": parse("config", &d.config)?,
+        "config": shown_config(d.template.as_deref(), &parse("config", &d.config)?),
         "timeout_ms": settings.timeout_ms,
         "retry": settings.retry,
         "circuit_breaker": settings.circuit_breaker,

@@ -3,44 +3,28 @@
 //! its secrets. Without a guard, whoever may edit a destination but not read its credentials
 //! (a portal user with a tenant token) could point its URL at a host of their own and have
 //! Sluice send the stored password there. So when a PATCH moves any endpoint of a destination
-//! to another host, every credential the destination keeps must come with that PATCH, in
-//! clear. Another path, port or scheme on the same host keeps them: credentials are issued
-//! for a host, and whoever runs it already has them.
+//! to another origin (scheme, host or port), every credential the destination keeps must come
+//! with that PATCH, in clear. A scheme change would send them in clear text (https → http), a
+//! port change to another service of the same host (whoever runs a shared host's other port
+//! need not be whoever the credentials were issued to). Another path on the same origin keeps
+//! them: credentials are issued for an origin, and whoever runs it already has them.
 
 use serde_json::Value;
 
 use super::destination::MASK;
-use super::validate::FieldError;
+use super::validate::{endpoint_fields, FieldError};
 
-/// The config fields that say where requests (and so credentials) go, at any depth.
-const ENDPOINT_KEYS: [&str; 4] = ["url", "endpoint", "queue_url", "token_uri"];
-
-/// The host of a URL (as the URL parser normalises it), or the text itself when it does not
-/// parse.
-fn host(raw: &str) -> String {
+/// The origin of a URL (scheme, host and port, as the URL parser normalises them: the
+/// default port of the scheme is no port), or the text itself when it does not parse.
+fn origin(raw: &str) -> String {
     match url::Url::parse(raw) {
-        Ok(u) => u.host_str().unwrap_or_default().to_string(),
+        Ok(u) => format!(
+            "{}://{}:{}",
+            u.scheme(),
+            u.host_str().unwrap_or_default(),
+            u.port_or_known_default().unwrap_or_default()
+        ),
         Err(_) => raw.to_string(),
-    }
-}
-
-/// Every endpoint field of a config with its host, as `(path, host)`.
-fn endpoints(config: &Value, path: &str, out: &mut Vec<(String, String)>) {
-    if let Value::Object(map) = config {
-        for (key, value) in map {
-            let here = if path.is_empty() {
-                key.clone()
-            } else {
-                format!("{path}.{key}")
-            };
-            match value {
-                Value::String(s) if ENDPOINT_KEYS.contains(&key.as_str()) => {
-                    out.push((here, host(s)))
-                }
-                Value::Object(_) => endpoints(value, &here, out),
-                _ => {}
-            }
-        }
     }
 }
 
@@ -79,9 +63,13 @@ pub fn check(
     patch: Option<&Value>,
     secret_paths: &[&str],
 ) -> Vec<FieldError> {
-    let (mut before, mut after) = (vec![], vec![]);
-    endpoints(old, "", &mut before);
-    endpoints(new, "", &mut after);
+    let origins = |config: &Value| -> Vec<(String, String)> {
+        endpoint_fields(config)
+            .into_iter()
+            .map(|(path, raw)| (path, origin(&raw)))
+            .collect()
+    };
+    let (before, after) = (origins(old), origins(new));
     let moved = after
         .iter()
         .any(|(path, o)| before.iter().any(|(p, b)| p == path && b != o))
@@ -103,8 +91,8 @@ pub fn check(
         .map(|path| {
             FieldError::new(
                 format!("config.{path}"),
-                "the destination's endpoint moves to another host: give this credential again \
-                 in the same request (a kept or masked one does not follow it)",
+                "the destination's endpoint moves to another origin (scheme, host or port): give \
+                 this credential again in the same request (a kept or masked one does not follow it)",
             )
         })
         .collect()
@@ -132,12 +120,12 @@ mod tests {
     }
 
     #[test]
-    fn same_host_keeps_credentials() {
+    fn same_origin_keeps_credentials() {
         let old = webhook("https://a.example/hooks");
         for url in [
             "https://a.example:443/other?x=1",
-            "https://A.EXAMPLE:8443/hooks",
-            "http://a.example/hooks",
+            "https://A.EXAMPLE/hooks",
+            "https://a.example/hooks/../other",
         ] {
             assert_eq!(check(&old, &webhook(url), None, &WEBHOOK), vec![], "{url}");
         }
@@ -158,8 +146,12 @@ mod tests {
         assert_eq!(check(&old, &new, Some(&masked), &WEBHOOK).len(), 2);
         let given = json!({"url": "https://evil.example/hooks", "auth": {"token": "new"}, "headers": {"x-key": "new"}});
         assert_eq!(check(&old, &new, Some(&given), &WEBHOOK), vec![]);
-        // A subdomain, an address or a spelling of the same name is another host.
+        // A subdomain, an address or a spelling of the same name is another host; another
+        // scheme (credentials in clear) or port (another service) is another origin.
         for url in [
+            "http://a.example/hooks",
+            "https://a.example:8443/hooks",
+            "http://a.example:443/hooks",
             "https://b.a.example/hooks",
             "https://93.184.215.14/hooks",
             "https://a.example.evil/hooks",

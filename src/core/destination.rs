@@ -7,6 +7,7 @@ use crate::core::alerts::{
 use crate::core::breaker::BreakerSettings;
 use crate::core::filter::{Filter, FilterError};
 use crate::core::rate_limit::{RateLimit, MAX_PER_SECOND, MIN_PER_SECOND};
+use crate::core::redact::is_masked_url_of;
 use crate::core::retry::{Backoff, RetryPolicy, MAX_DELAY_MS, MAX_RETRIES_LIMIT};
 use crate::core::time::Millis;
 use crate::core::topics::{TopicPattern, MAX_PATTERNS};
@@ -417,8 +418,9 @@ fn check_breaker(s: &BreakerSettings) -> Vec<FieldError> {
     errors
 }
 
-/// JSON Merge Patch (RFC 7396), except that a string equal to `MASK` keeps the current value:
-/// a client may send back what it read without wiping the credentials it could not see.
+/// JSON Merge Patch (RFC 7396), except that a string equal to `MASK` (or to the shown form of
+/// a URL whose path is masked) keeps the current value: a client may send back what it read
+/// without wiping the credentials it could not see.
 pub fn merge_patch(target: &mut Value, patch: &Value) {
     match patch {
         Value::Object(fields) => {
@@ -432,6 +434,12 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
                         map.remove(k);
                     }
                     Value::String(s) if s == MASK && map.contains_key(k) => {}
+                    // A URL shown with its path masked (`core::redact::shown_config`).
+                    Value::String(s)
+                        if map
+                            .get(k)
+                            .and_then(Value::as_str)
+                            .is_some_and(|cur| is_masked_url_of(s, cur)) => {}
                     _ => merge_patch(map.entry(k.clone()).or_insert(Value::Null), v),
                 }
             }
@@ -594,6 +602,17 @@ mod tests {
         assert_eq!(doc["auth"]["token"], "new");
         merge_patch(&mut doc, &json!({"auth": null}));
         assert!(doc.get("auth").is_none());
+        // A templated URL read back with its path masked keeps the stored one; another
+        // origin with a masked path is a new (if odd) URL.
+        let zap = "https://hooks.zapier.com/hooks/catch/1/abc";
+        let mut doc = json!({"url": zap});
+        merge_patch(
+            &mut doc,
+            &json!({"url": "https://hooks.zapier.com/********"}),
+        );
+        assert_eq!(doc["url"], zap);
+        merge_patch(&mut doc, &json!({"url": "https://b.example/********"}));
+        assert_eq!(doc["url"], "https://b.example/********");
     }
 
     #[test]

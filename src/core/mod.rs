@@ -1,6 +1,7 @@
 //! The functional core: everything that decides, in plain Rust with no `worker` types.
 //! Time and randomness are passed in; nothing here reads a clock or a random source.
 
+pub mod alert_limits;
 pub mod alerts;
 pub mod audit;
 pub mod breaker;

@@ -1,5 +1,7 @@
 //! Per-destination pacing: a token bucket refilled at `per_second`, holding at most one
-//! second's worth (so a burst after a quiet spell is at most `per_second` deliveries).
+//! second's worth (so a burst after a quiet spell is at most `per_second` deliveries). And
+//! fixed-window limits on what a tenant may make Sluice do on its behalf (test sends, alerts),
+//! counted in D1 (`store::rate_limits`) since no single object sees every hit.
 
 use crate::core::time::Millis;
 use serde::{Deserialize, Serialize};
@@ -56,6 +58,39 @@ impl Bucket {
     }
 }
 
+/// At most `max` hits per `window_ms`, in fixed windows aligned on multiples of `window_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub max: u32,
+    pub window_ms: Millis,
+}
+
+/// `POST …/test` of one destination: each sends a real request (an email through the
+/// operator's binding, a page to a PagerDuty service), so a person clicking "test" a few
+/// times is fine and a script is not.
+pub const TEST_SENDS: Window = Window {
+    max: 10,
+    window_ms: 60_000,
+};
+
+impl Window {
+    /// The start of the window that holds `now` (the counter's key).
+    pub fn start(&self, now: Millis) -> Millis {
+        now - now.rem_euclid(self.window_ms.max(1))
+    }
+
+    /// Whether the hit that made the window's count `count` (itself included) is allowed.
+    pub fn allows(&self, count: u32) -> bool {
+        count <= self.max
+    }
+
+    /// Seconds until the window that holds `now` ends (for `Retry-After` and messages).
+    pub fn seconds_left(&self, now: Millis) -> Millis {
+        let end = self.start(now) + self.window_ms;
+        ((end - now) + 999) / 1000
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +138,18 @@ mod tests {
         }
         let span = times.last().unwrap() - times.first().unwrap();
         assert!((3_950..=4_100).contains(&span), "span {span} ms");
+    }
+
+    #[test]
+    fn fixed_windows() {
+        let w = Window {
+            max: 3,
+            window_ms: 60_000,
+        };
+        assert_eq!(w.start(125_000), 120_000);
+        assert_eq!(w.start(120_000), 120_000);
+        assert!(w.allows(1) && w.allows(3) && !w.allows(4));
+        assert_eq!(w.seconds_left(125_000), 55);
+        assert_eq!(w.seconds_left(179_999), 1);
     }
 }

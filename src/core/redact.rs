@@ -3,7 +3,8 @@
 //! convention (auth, cookies, API keys, signatures, AWS session tokens), any header whose
 //! name says it holds a secret, and the headers a destination declares secret
 //! (`Provider::secret_headers`: a webhook's custom headers, its api_key header, its HMAC
-//! signature header).
+//! signature header). Also URLs whose path is the credential (Slack, Discord and Zapier
+//! webhook URLs): shown as their origin and a masked path.
 
 use crate::core::destination::MASK;
 
@@ -100,9 +101,76 @@ pub fn mask_echoes(text: &str, secrets: &[String]) -> String {
     out
 }
 
+/// A URL whose path and query are its credential, as it may be shown: the origin and
+/// `/********` (`https://hooks.zapier.com/********`). Text that is not a URL is masked whole.
+pub fn mask_url_path(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(u) if u.has_host() => format!("{}/{MASK}", u.origin().ascii_serialization()),
+        _ => MASK.to_string(),
+    }
+}
+
+/// Whether `shown` is what `mask_url_path` shows of `real`: a client that sends back the URL
+/// it read keeps the stored one (like `MASK` for any credential).
+pub fn is_masked_url_of(shown: &str, real: &str) -> bool {
+    shown.ends_with(MASK) && mask_url_path(real) == shown
+}
+
+/// A destination's config as every view, alert and log shows it: the stored config (its
+/// credentials already masked), and for a destination made from a template whose URL is
+/// the service's credential (`url_is_secret`: a Slack, Discord or Zapier webhook URL), the
+/// URL's path masked.
+pub fn shown_config(template: Option<&str>, config: &serde_json::Value) -> serde_json::Value {
+    let mut shown = config.clone();
+    if template
+        .and_then(crate::core::template::find)
+        .is_some_and(|t| t.url_is_secret)
+    {
+        if let Some(url) = shown.get_mut("url") {
+            if let Some(raw) = url.as_str() {
+                *url = serde_json::Value::String(mask_url_path(raw));
+            }
+        }
+    }
+    shown
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn templated_urls_show_their_origin_only() {
+        let zapier = "https://hooks.zapier.com/hooks/catch/123456/abcdef/?x=1";
+        assert_eq!(mask_url_path(zapier), "https://hooks.zapier.com/********");
+        assert_eq!(
+            mask_url_path("http://127.0.0.1:9000/services/T0/B0/XyZ"),
+            "http://127.0.0.1:9000/********"
+        );
+        assert_eq!(mask_url_path("not a url"), MASK);
+        let config = serde_json::json!({"url": zapier, "headers": {"x-key": MASK}});
+        let shown = shown_config(Some("zapier"), &config);
+        assert_eq!(shown["url"], "https://hooks.zapier.com/********");
+        assert_eq!(shown["headers"]["x-key"], MASK);
+        assert!(!shown.to_string().contains("abcdef"));
+        // A destination of no template shows its URL (its credentials are in `auth`), and so
+        // does one of a template whose URL is the service's public endpoint.
+        assert_eq!(shown_config(None, &config), config);
+        assert_eq!(shown_config(Some("datadog"), &config), config);
+        for name in ["slack", "discord"] {
+            assert_eq!(
+                shown_config(Some(name), &config)["url"],
+                shown["url"],
+                "{name}"
+            );
+        }
+        assert!(is_masked_url_of(
+            "https://hooks.zapier.com/********",
+            zapier
+        ));
+        assert!(!is_masked_url_of("https://evil.example/********", zapier));
+        assert!(!is_masked_url_of(zapier, zapier));
+    }
 
     #[test]
     fn echoed_credentials_are_masked_in_the_answer() {

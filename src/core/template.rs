@@ -34,6 +34,10 @@ pub struct Template {
     #[serde(rename = "type")]
     pub kind: String,
     pub url_pattern: String,
+    /// The URL is the service's credential (a Slack, Discord or Zapier webhook URL): shown
+    /// with its path masked (`core::redact::shown_config`).
+    #[serde(default)]
+    pub url_is_secret: bool,
     pub required_headers: Vec<RequiredHeader>,
     pub params: Vec<Param>,
     pub config: Value,

@@ -137,24 +137,69 @@ pub fn check_url(raw: &str, allow_private: bool) -> Result<url::Url, String> {
     Ok(url)
 }
 
-fn is_private_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
-    ip.is_private()
-        || ip.is_loopback()
-        || ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_broadcast()
-        || ip.is_multicast()
-        || a == 0
-        // 100.64.0.0/10, carrier-grade NAT
-        || (a == 100 && (b & 0xc0) == 64)
-        // 240.0.0.0/4, reserved
-        || a >= 240
+/// An IPv4 address in `net/len`.
+fn in_v4(ip: Ipv4Addr, net: [u8; 4], len: u32) -> bool {
+    let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+    u32::from(ip) & mask == u32::from(Ipv4Addr::from(net)) & mask
 }
 
+/// IPv4 ranges of the IANA IPv4 Special-Purpose Address Registry (RFC 6890 and later) that a
+/// webhook has no business reaching: every entry except the few that are globally reachable
+/// services (the `192.0.0.9`/`.10` anycast and the AS112 ones are refused too: no receiver
+/// lives there). Multicast (224/4) and the limited broadcast are in the 224/3 entry.
+const SPECIAL_V4: &[([u8; 4], u32)] = &[
+    ([0, 0, 0, 0], 8),       // "this network" (RFC 791)
+    ([10, 0, 0, 0], 8),      // private (RFC 1918)
+    ([100, 64, 0, 0], 10),   // shared address space, carrier-grade NAT (RFC 6598)
+    ([127, 0, 0, 0], 8),     // loopback
+    ([169, 254, 0, 0], 16),  // link-local, cloud metadata services
+    ([172, 16, 0, 0], 12),   // private (RFC 1918)
+    ([192, 0, 0, 0], 24),    // IETF protocol assignments (RFC 6890)
+    ([192, 0, 2, 0], 24),    // documentation TEST-NET-1 (RFC 5737)
+    ([192, 31, 196, 0], 24), // AS112-v4 (RFC 7535)
+    ([192, 52, 193, 0], 24), // AMT (RFC 7450)
+    ([192, 88, 99, 0], 24),  // deprecated 6to4 relay anycast (RFC 7526)
+    ([192, 168, 0, 0], 16),  // private (RFC 1918)
+    ([192, 175, 48, 0], 24), // direct delegation AS112 (RFC 7534)
+    ([198, 18, 0, 0], 15),   // benchmarking (RFC 2544)
+    ([198, 51, 100, 0], 24), // documentation TEST-NET-2 (RFC 5737)
+    ([203, 0, 113, 0], 24),  // documentation TEST-NET-3 (RFC 5737)
+    ([224, 0, 0, 0], 3),     // multicast 224/4, reserved 240/4, broadcast
+];
+
+fn is_private_v4(ip: Ipv4Addr) -> bool {
+    SPECIAL_V4.iter().any(|(net, len)| in_v4(ip, *net, *len))
+}
+
+/// An IPv6 address in `net/len`.
+fn in_v6(ip: Ipv6Addr, net: [u16; 8], len: u32) -> bool {
+    let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+    u128::from(ip) & mask == u128::from(Ipv6Addr::from(net)) & mask
+}
+
+/// IPv6 ranges of the IANA IPv6 Special-Purpose Address Registry (and the other
+/// non-global blocks) that are refused outright, whatever they might embed.
+const SPECIAL_V6: &[([u16; 8], u32)] = &[
+    ([0, 0, 0, 0, 0, 0, 0, 0], 128),             // unspecified
+    ([0, 0, 0, 0, 0, 0, 0, 1], 128),             // loopback
+    ([0x64, 0xff9b, 1, 0, 0, 0, 0, 0], 48),      // local-use NAT64 (RFC 8215)
+    ([0x100, 0, 0, 0, 0, 0, 0, 0], 64),          // discard-only (RFC 6666)
+    ([0x100, 0, 0, 1, 0, 0, 0, 0], 64),          // dummy IPv6 prefix (RFC 9780)
+    ([0x2001, 0, 0, 0, 0, 0, 0, 0], 23), // IETF protocol assignments, Teredo, ORCHID, benchmarking
+    ([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32), // documentation (RFC 3849)
+    ([0x2620, 0x4f, 0x8000, 0, 0, 0, 0, 0], 48), // direct delegation AS112 (RFC 7534)
+    ([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20), // documentation (RFC 9637)
+    ([0x5f00, 0, 0, 0, 0, 0, 0, 0], 16), // segment routing SIDs (RFC 9602)
+    ([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7),  // unique local
+    ([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10), // link-local
+    ([0xfec0, 0, 0, 0, 0, 0, 0, 0], 10), // site-local (deprecated, still routed by some)
+    ([0xff00, 0, 0, 0, 0, 0, 0, 0], 8),  // multicast
+];
+
 /// An IPv4 address carried inside an IPv6 one, in the forms a network may route to it:
-/// IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`, deprecated but still
-/// parsed), NAT64 (`64:ff9b::a.b.c.d`) and 6to4 (`2002:AABB:CCDD::`).
+/// IPv4-mapped (`::ffff:a.b.c.d`), IPv4-translated (`::ffff:0:a.b.c.d`, RFC 2765),
+/// IPv4-compatible (`::a.b.c.d`, deprecated but still parsed), NAT64 (`64:ff9b::a.b.c.d`)
+/// and 6to4 (`2002:AABB:CCDD::`).
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
     let low = || Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
@@ -163,6 +208,7 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     }
     match s {
         [0, 0, 0, 0, 0, 0, hi, _] if hi != 0 => Some(low()),
+        [0, 0, 0, 0, 0xffff, 0, _, _] => Some(low()),
         [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(low()),
         [0x2002, hi, lo, ..] => Some(Ipv4Addr::new(
             (hi >> 8) as u8,
@@ -175,16 +221,15 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
 }
 
 fn is_private_v6(ip: Ipv6Addr) -> bool {
-    if let Some(v4) = embedded_v4(ip) {
-        return is_private_v4(v4);
+    if SPECIAL_V6.iter().any(|(net, len)| in_v6(ip, *net, *len)) {
+        return true;
     }
-    let first = ip.segments()[0];
-    ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
-        || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
-        || (first & 0xffc0) == 0xfec0 // site-local fec0::/10 (deprecated)
+    // The rest of the IPv4-embedding prefixes (`::/96` compatible, `::ffff:0:0/96` mapped,
+    // `::ffff:0:0:0/96` translated, `64:ff9b::/96`, `2002::/16`) follow their IPv4 address.
+    embedded_v4(ip).is_some_and(is_private_v4)
+        // The rest of the deprecated IPv4-compatible `::/96` (`::1.2.3.4` has its IPv4 above;
+        // `::0.0.x.y` would be "this network").
+        || (u128::from(ip) >> 32 == 0)
 }
 
 /// Whether an IP literal is private/loopback/link-local (exposed for tests of callers).
@@ -193,6 +238,47 @@ pub fn is_private_ip(ip: IpAddr) -> bool {
         IpAddr::V4(v4) => is_private_v4(v4),
         IpAddr::V6(v6) => is_private_v6(v6),
     }
+}
+
+/// The config fields that say where requests (and so credentials) go, at any depth.
+pub const ENDPOINT_KEYS: [&str; 4] = ["url", "endpoint", "queue_url", "token_uri"];
+
+/// Every endpoint field of a config (`ENDPOINT_KEYS`, at any depth) with its text, as
+/// `(dotted path, value)`.
+pub fn endpoint_fields(config: &serde_json::Value) -> Vec<(String, String)> {
+    fn walk(v: &serde_json::Value, path: &str, out: &mut Vec<(String, String)>) {
+        if let serde_json::Value::Object(map) = v {
+            for (key, value) in map {
+                let here = join_path(path, key);
+                match value {
+                    serde_json::Value::String(s) if ENDPOINT_KEYS.contains(&key.as_str()) => {
+                        out.push((here, s.clone()))
+                    }
+                    serde_json::Value::Object(_) => walk(value, &here, out),
+                    _ => {}
+                }
+            }
+        }
+    }
+    let mut out = vec![];
+    walk(config, "", &mut out);
+    out
+}
+
+/// With `REQUIRE_HTTPS` on, every endpoint of a config must be `https`: credentials, signed
+/// payloads and the events themselves never cross the network in clear text. Fields are named
+/// `config.…`; a URL that does not parse is left to the type's own check.
+pub fn check_https(config: &serde_json::Value) -> Vec<FieldError> {
+    endpoint_fields(config)
+        .into_iter()
+        .filter(|(_, raw)| url::Url::parse(raw).is_ok_and(|u| u.scheme() == "http"))
+        .map(|(path, _)| {
+            FieldError::new(
+                join_path("config", &path),
+                "the URL must use https (REQUIRE_HTTPS is on)",
+            )
+        })
+        .collect()
 }
 
 /// An HTTP header name: RFC 9110 token characters.
@@ -345,6 +431,11 @@ mod tests {
             "http://[64:ff9b::5db8:d70e]/",
             "http://[2002:5db8:d70e::1]/",
             "http://[::ffff:93.184.215.14]/",
+            "http://[::ffff:0:5db8:d70e]/",
+            "http://198.20.0.1/",
+            "http://192.0.3.1/",
+            "http://[2001:4860:4860::8888]/",
+            "http://[2400:cb00::1]/",
         ] {
             assert!(check_url(public, false).is_ok(), "{public} is public");
         }
@@ -383,6 +474,38 @@ mod tests {
             "http://0x7f000001/",
             "http://0177.0.0.1/",
             "http://0/",
+            // The rest of the IANA special-purpose registries.
+            "http://192.0.0.1/",
+            "http://192.0.0.170/",
+            "http://192.0.2.1/",
+            "http://198.18.0.1/",
+            "http://198.19.255.254/",
+            "http://198.51.100.7/",
+            "http://203.0.113.9/",
+            "http://192.88.99.1/",
+            "http://192.31.196.1/",
+            "http://192.175.48.1/",
+            "http://192.52.193.1/",
+            "http://0.1.2.3/",
+            "http://[::ffff:0:7f00:1]/",
+            "http://[::ffff:0:a9fe:a9fe]/",
+            "http://[::ffff:0:0]/",
+            "http://[::ffff:10.0.0.1]/",
+            "http://[::ffff:198.18.0.1]/",
+            "http://[64:ff9b:1::5db8:d70e]/",
+            "http://[64:ff9b:1:ffff::1]/",
+            "http://[64:ff9b::c612:1]/",
+            "http://[100::1]/",
+            "http://[2001::1]/",
+            "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+            "http://[2001:2::1]/",
+            "http://[2001:10::1]/",
+            "http://[2001:db8::1]/",
+            "http://[2002:c612:1::]/",
+            "http://[2620:4f:8000::1]/",
+            "http://[3fff::1]/",
+            "http://[5f00::1]/",
+            "http://[::2]/",
         ] {
             assert!(
                 check_url(private, false).is_err(),
@@ -393,6 +516,32 @@ mod tests {
                 "{private} allowed in development"
             );
         }
+    }
+
+    #[test]
+    fn https_required_in_every_endpoint_field() {
+        let config = serde_json::json!({
+            "url": "http://a.example/x",
+            "endpoint": "https://b.example",
+            "queue_url": "HTTP://c.example/1/q",
+            "service_account": {"token_uri": "http://d.example/token", "url_like": "http://e"},
+            "headers": {"url": 5},
+            "other": "http://f.example",
+        });
+        let mut fields: Vec<String> = check_https(&config).into_iter().map(|e| e.field).collect();
+        fields.sort();
+        assert_eq!(
+            fields,
+            [
+                "config.queue_url",
+                "config.service_account.token_uri",
+                "config.url"
+            ]
+        );
+        assert_eq!(
+            check_https(&serde_json::json!({"url": "https://a.example", "endpoint": "nonsense"})),
+            vec![]
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a st
         .map(|(_, v)| v.as_str())
 }
 
-/// What came back. The body is whole (up to `MAX_RESPONSE_BYTES`): batch APIs answer per
+/// What came back. The body is whole up to `MAX_RESPONSE_BYTES` (read no further): batch APIs answer per
 /// entry in it; only the attempt record keeps a `snippet`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpResponse {
@@ -62,6 +62,37 @@ pub type TransportResult = Result<HttpResponse, TransportError>;
 /// KiB; anything far beyond this is not an answer we need.
 pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
+/// What `read_capped` read: at most the cap, and whether the stream had more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capped {
+    pub bytes: Vec<u8>,
+    /// The stream went on past the cap; the rest was never read.
+    pub more: bool,
+}
+
+/// Reads a body stream up to `cap` bytes and stops there: a peer that streams hundreds of
+/// MB costs at most `cap` bytes of the isolate's 128 MB, which every destination's scheduler
+/// and every request of the isolate share. The stream is dropped on return, which cancels
+/// the rest of it (the Workers `ReadableStream` behind it cancels on drop).
+pub async fn read_capped<S, E>(stream: S, cap: usize) -> Result<Capped, E>
+where
+    S: futures::Stream<Item = Result<Vec<u8>, E>>,
+{
+    use futures::StreamExt;
+    let mut stream = std::pin::pin!(stream);
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        let room = cap - bytes.len();
+        if chunk.len() > room {
+            bytes.extend_from_slice(&chunk[..room]);
+            return Ok(Capped { bytes, more: true });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Capped { bytes, more: false })
+}
+
 /// We keep the first 1 KiB of a response body for inspection; more is noise and cost.
 pub const RESPONSE_SNIPPET_BYTES: usize = 1024;
 
@@ -80,6 +111,52 @@ pub fn snippet(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use futures::executor::block_on;
+    use futures::stream::{self, StreamExt};
+
+    fn chunks(sizes: &[usize]) -> Vec<Result<Vec<u8>, String>> {
+        sizes.iter().map(|n| Ok(vec![b'x'; *n])).collect()
+    }
+
+    #[test]
+    fn read_capped_stops_at_the_cap_without_reading_on() {
+        // A stream that would go on forever (and fail the test if read) past the first
+        // chunks: what a receiver streaming hundreds of MB looks like.
+        let endless = || {
+            stream::iter(chunks(&[400, 400, 400])).chain(stream::repeat_with(
+                || -> Result<Vec<u8>, String> { panic!("read past the cap") },
+            ))
+        };
+        let c = block_on(read_capped(endless(), 1000)).unwrap();
+        assert_eq!((c.bytes.len(), c.more), (1000, true));
+        let c = block_on(read_capped(endless(), 800)).unwrap();
+        assert_eq!((c.bytes.len(), c.more), (800, true));
+    }
+
+    #[test]
+    fn read_capped_reads_a_short_body_whole() {
+        let c = block_on(read_capped(stream::iter(chunks(&[3, 4])), 7)).unwrap();
+        assert_eq!(
+            c,
+            Capped {
+                bytes: vec![b'x'; 7],
+                more: false
+            }
+        );
+        let c = block_on(read_capped(stream::iter(chunks(&[])), 7)).unwrap();
+        assert_eq!(
+            c,
+            Capped {
+                bytes: vec![],
+                more: false
+            }
+        );
+        let c = block_on(read_capped(stream::iter(chunks(&[3, 5])), 7)).unwrap();
+        assert_eq!((c.bytes.len(), c.more), (7, true));
+        let failing = stream::iter(vec![Ok(vec![1u8]), Err("reset".to_string())]);
+        assert_eq!(block_on(read_capped(failing, 7)), Err("reset".to_string()));
+    }
 
     #[test]
     fn snippet_cuts_on_char_boundary() {

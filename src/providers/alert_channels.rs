@@ -307,6 +307,60 @@ impl EmailConfig {
     }
 }
 
+/// Whether `address` is at `domain` or one of its subdomains (any case).
+fn at_domain(address: &str, domain: &str) -> bool {
+    let Some((_, at)) = address.rsplit_once('@') else {
+        return false;
+    };
+    let (at, domain) = (at.to_ascii_lowercase(), domain.to_ascii_lowercase());
+    at == domain || at.ends_with(&format!(".{domain}"))
+}
+
+impl EmailConfig {
+    /// What a tenant token (a portal user) may do with the operator's email binding: send
+    /// from and to the domains the operator allows (`ALERT_EMAIL_DOMAINS`), and nothing when
+    /// it allows none. Otherwise any portal user could send mail of the operator's to anyone
+    /// (spam, phishing under the operator's sender reputation). The admin key is not held to
+    /// this. `allowed` are bare domains, a subdomain of one counting as allowed.
+    pub fn check_tenant_domains(&self, allowed: &[String]) -> Vec<FieldError> {
+        if allowed.is_empty() {
+            return vec![FieldError::new(
+                "type",
+                "email alert channels are created by the operator (admin key): this deployment \
+                 allows portal users no email domain (ALERT_EMAIL_DOMAINS)",
+            )];
+        }
+        let ok = |a: &str| allowed.iter().any(|d| at_domain(a, d));
+        let refuse = |field: String| {
+            FieldError::new(
+                field,
+                format!(
+                    "a portal user may send email only from and to {} (ALERT_EMAIL_DOMAINS)",
+                    allowed.join(", ")
+                ),
+            )
+        };
+        let mut errors = vec![];
+        if !ok(&self.from) {
+            errors.push(refuse("config.from".into()));
+        }
+        for (i, a) in self.to.iter().enumerate() {
+            if !ok(a) {
+                errors.push(refuse(format!("config.to[{i}]")));
+            }
+        }
+        errors
+    }
+}
+
+/// The operator's list of email domains open to portal users: comma- or space-separated.
+pub fn parse_domains(raw: &str) -> Vec<String> {
+    raw.split([',', ' '])
+        .map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase())
+        .filter(|d| !d.is_empty())
+        .collect()
+}
+
 /// The email's subject and plain-text body.
 pub fn email_message(a: &AlertContent) -> (String, String) {
     let d = &a.destination;

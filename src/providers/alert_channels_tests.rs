@@ -388,3 +388,27 @@ fn every_channel_tells_a_delivery_that_failed_for_good() {
         "{text}"
     );
 }
+
+#[test]
+fn portal_users_email_only_allowed_domains() {
+    let c = EmailConfig {
+        from: "alerts@ops.acme.example".into(),
+        to: vec![
+            "oncall@Acme.Example".into(),
+            "victim@elsewhere.example".into(),
+        ],
+    };
+    let fields = |errors: Vec<FieldError>| errors.into_iter().map(|e| e.field).collect::<Vec<_>>();
+    assert_eq!(fields(c.check_tenant_domains(&[])), ["type"]);
+    let allowed = parse_domains(" acme.example, @partner.example ");
+    assert_eq!(allowed, ["acme.example", "partner.example"]);
+    assert_eq!(fields(c.check_tenant_domains(&allowed)), ["config.to[1]"]);
+    let spoofed = EmailConfig {
+        from: "ceo@bank.example".into(),
+        to: vec!["a@evilacme.example".into()],
+    };
+    assert_eq!(
+        fields(spoofed.check_tenant_domains(&allowed)),
+        ["config.from", "config.to[0]"]
+    );
+}

@@ -6,9 +6,11 @@
 //! operator tenant, as an event on
 //! `sluice.alert.triggered` / `sluice.alert.resolved` that alert channels subscribe to.
 //! Destination lifecycle events (`core::lifecycle`: auto-disabled here; re-enabled and deleted
-//! from the API) travel the same way, on `sluice.destination.*`.
+//! from the API) travel the same way, on `sluice.destination.*`. A tenant's raises are
+//! rate-limited (`core::alert_limits::ALERTS_PER_TENANT`).
 
 use super::sql_queue::SqlQueue;
+use crate::core::alert_limits::ALERTS_PER_TENANT;
 use crate::core::alerts::{
     self, AlertAction, AlertContent, AlertDestination, AlertState, AttemptSeen, Counts,
     FailedDelivery, Incident, RunSeen, Snapshot, Trigger, OPERATOR_TENANT,
@@ -18,13 +20,15 @@ use crate::core::destination::DeliverySettings;
 use crate::core::engine::{AttemptOutcome, RunReport};
 use crate::core::ids::{new_ulid, EventId, TenantId};
 use crate::core::lifecycle::{self, Change};
+use crate::core::redact::shown_config;
 use crate::core::time::Millis;
 use crate::core::topics::TopicPattern;
 use crate::intake::{self, IntakeError, Publication, Routing};
 use crate::store::destinations::DestinationRow;
+use crate::store::rate_limits;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use worker::{D1Database, Env};
+use worker::{console_warn, D1Database, Env};
 
 const STATE_KEY: &str = "alerts";
 
@@ -49,9 +53,13 @@ fn patterns(row: &DestinationRow) -> Vec<TopicPattern> {
     serde_json::from_str(&row.topics).unwrap_or_default()
 }
 
-/// The destination as alerts and lifecycle events name it (no credentials).
+/// The destination as alerts and lifecycle events name it (no credentials; as the API shows
+/// it: a templated destination's URL path is its credential).
 fn describe(row: &DestinationRow) -> AlertDestination {
-    let config: serde_json::Value = serde_json::from_str(&row.config).unwrap_or_default();
+    let config = shown_config(
+        row.template.as_deref(),
+        &serde_json::from_str(&row.config).unwrap_or_default(),
+    );
     AlertDestination {
         id: row.id.to_string(),
         name: row.name.clone(),
@@ -182,6 +190,27 @@ pub fn observe(
 /// who never asked for alerts sees only its own events in its log. Idempotent: the event id
 /// is fixed per incident step.
 pub async fn publish(env: &Env, db: &D1Database, alert: &AlertEvent) -> Result<(), String> {
+    // A tenant raises a bounded number of alerts an hour, whatever its thresholds and its
+    // number of destinations (`core::alert_limits`); resolves always pass.
+    if alert.topic == alerts::TOPIC_TRIGGERED {
+        let window = ALERTS_PER_TENANT.start(alert.at);
+        let raised = rate_limits::hit(db, &alert.tenant_id, "alerts", window)
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        if !ALERTS_PER_TENANT.allows(raised) {
+            console_warn!(
+                "{}",
+                serde_json::json!({
+                    "event": "alert_rate_limited",
+                    "tenant_id": alert.tenant_id,
+                    "event_id": alert.event_id,
+                    "destination_id": alert.content.destination.id,
+                    "limit_per_hour": ALERTS_PER_TENANT.max,
+                })
+            );
+            return Ok(());
+        }
+    }
     let data = match &alert.data {
         Some(data) => data.to_string(),
         None => serde_json::to_string(&alert.content).map_err(|e| e.to_string())?,

@@ -9,6 +9,7 @@ pub mod log_buckets;
 #[cfg(target_arch = "wasm32")]
 pub mod monitoring;
 pub mod monitoring_sql;
+pub mod rate_limits;
 #[cfg(target_arch = "wasm32")]
 pub mod tenants;
 #[cfg(all(test, not(target_arch = "wasm32")))]

@@ -98,7 +98,13 @@ export class Sluice {
     // Most tests publish to ad-hoc topics; the catalogue test turns this off.
     // Metrics reach D1 after every scheduler run here (a minute apart in production), so that
     // tests can read them at once.
-    this.vars = { ALLOW_PRIVATE_DESTINATIONS: 'true', ALLOW_UNKNOWN_TOPICS: 'true', METRICS_FLUSH_SECONDS: '0', ...vars };
+    this.vars = {
+      ALLOW_PRIVATE_DESTINATIONS: 'true',
+      REQUIRE_HTTPS: 'false',
+      ALLOW_UNKNOWN_TOPICS: 'true',
+      METRICS_FLUSH_SECONDS: '0',
+      ...vars,
+    };
     this.proc = null;
     this.port = null;
     this.log = '';
