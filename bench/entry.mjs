@@ -6,11 +6,16 @@
 //   list.length) and round trips (each of those calls: 1), split into reads and writes by
 //   the statement's first word;
 // - the Durable Objects' own SQLite (`ctx.storage.sql.exec`): statements;
+// - requests to the Durable Objects (`fetch` and `alarm` calls), per class;
 // - outbound `fetch` (the subrequests a delivery makes), per host:port.
 // GET /__bench/counters answers them as JSON; nothing else changes.
 
 import { env } from 'cloudflare:workers';
-import Sluice, { DeliveryScheduler as Scheduler } from '../build/index.js';
+import Sluice, {
+  DeliveryScheduler as Scheduler,
+  EventLog as Log,
+  EventIndex as Index,
+} from '../build/index.js';
 
 const counters = {
   // Changes when the isolate starts again (wrangler reloads it when the watched `src` changes,
@@ -19,6 +24,7 @@ const counters = {
   boot: null,
   d1: { statements: 0, calls: 0, reads: 0, writes: 0, batches: 0 },
   do_sql: { statements: 0 },
+  do_requests: { total: 0, by_class: {} },
   fetch: { total: 0, by_host: {} },
 };
 
@@ -110,12 +116,29 @@ globalThis.fetch = function (input, init) {
 
 patchD1(env.DB);
 
-export const DeliveryScheduler = new Proxy(Scheduler, {
-  construct(target, args, newTarget) {
-    patchDoSql(args[0]);
-    return Reflect.construct(target, args, newTarget);
-  },
-});
+/** A Durable Object class whose instances count their SQL statements and their requests. */
+function counted(name, Class) {
+  return new Proxy(Class, {
+    construct(target, args, newTarget) {
+      patchDoSql(args[0]);
+      const instance = Reflect.construct(target, args, newTarget);
+      for (const method of ['fetch', 'alarm']) {
+        const original = instance[method];
+        if (typeof original !== 'function') continue;
+        instance[method] = function (...a) {
+          counters.do_requests.total += 1;
+          counters.do_requests.by_class[name] = (counters.do_requests.by_class[name] ?? 0) + 1;
+          return original.apply(this, a);
+        };
+      }
+      return instance;
+    },
+  });
+}
+
+export const DeliveryScheduler = counted('DeliveryScheduler', Scheduler);
+export const EventLog = counted('EventLog', Log);
+export const EventIndex = counted('EventIndex', Index);
 
 export default class BenchEntry extends Sluice {
   async fetch(request) {

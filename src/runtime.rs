@@ -132,3 +132,19 @@ pub async fn set_alarm_at(storage: &Storage, at: Millis) -> worker::Result<()> {
     let date = js_sys::Date::new(&worker::wasm_bindgen::JsValue::from_f64(at as f64));
     storage.set_alarm(worker::ScheduledTime::new(date)).await
 }
+
+/// Sends one JSON message to a Durable Object (the scheduler and data-plane protocols).
+pub async fn post_json(
+    stub: &worker::Stub,
+    url: &str,
+    body: String,
+) -> worker::Result<worker::Response> {
+    let headers = Headers::new();
+    headers.set("content-type", "application/json")?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(body.into()));
+    stub.fetch_with_request(Request::new_with_init(url, &init)?)
+        .await
+}

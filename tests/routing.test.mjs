@@ -1,8 +1,9 @@
-// Publishing from the per-isolate routing cache (core::routing_cache, migration 0009): once a
-// tenant's destinations are cached, a publish stores the event with a guarded INSERT and no
-// reads. Every change to the destinations must still be seen by the very next publish: a new
-// destination gets it, a disabled one records it as skipped, a deleted one gets nothing, and a
-// tenant deleted and created again under the same id routes by its new destinations.
+// Publishing from the per-isolate routing cache (core::routing_cache): once a tenant's
+// destinations are cached, a publish reads nothing from D1. Every change made through the API
+// forgets the cached view in that isolate (others see it within ROUTING_CACHE_SECONDS), so the
+// very next publish sees it: a new destination gets it, a disabled one records it as skipped,
+// a deleted one gets nothing, and a tenant deleted and created again under the same id routes
+// by its new destinations.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -55,12 +56,11 @@ test('every destination change is seen by the next publish of a warm tenant', { 
   const p6 = await publish(suite.sluice, tenant, 'invoice.paid', { n: 6 }, { id: 'after-delete' });
   assert.deepEqual(byDestination(p6), { [a.destinationId]: 'skipped' });
 
-  // A repeated id through the warm path is still a duplicate with the first deliveries
-  // (those that remain: B's went with B).
+  // A repeated id through the warm path is still a duplicate with the first deliveries (the
+  // event log keeps B's, though B is gone, until retention drops them).
   const again = await publish(suite.sluice, tenant, 'order.created', { n: 3 }, { id: 'after-create' });
   assert.equal(again.duplicate, true);
-  const aFirst = p3.deliveries.find((d) => d.destination_id === a.destinationId);
-  assert.deepEqual(again.deliveries.map((d) => d.id), [aFirst.id]);
+  assert.deepEqual(again.deliveries.map((d) => d.id).sort(), p3.deliveries.map((d) => d.id).sort());
   await new Promise((r) => setTimeout(r, 500));
   assert.equal(rxB.requests.filter((r) => r.headers['webhook-id'] === 'after-create').length, 1);
   assert.equal(rxB.requests.filter((r) => r.headers['webhook-id'] === 'after-patch').length, 0);

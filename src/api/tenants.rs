@@ -6,6 +6,7 @@ use super::http::{json, list as list_response, no_content, page_params, read_jso
 use super::routes::Params;
 use super::views;
 use crate::core::ids::TenantId;
+use crate::core::log::MAX_LOG_SHARDS;
 use crate::core::validate::{check_metadata, check_text, FieldError};
 use crate::scheduler::client::SchedulerClient;
 use crate::store::{page, tenants as store};
@@ -23,6 +24,7 @@ pub struct TenantCreate {
     name: Option<String>,
     #[serde(default)]
     metadata: BTreeMap<String, String>,
+    log_shards: Option<u32>,
 }
 
 /// A merge patch: an absent field is kept, `null` clears it.
@@ -32,6 +34,18 @@ pub struct TenantUpdate {
     #[serde(default, deserialize_with = "present")]
     name: Option<Option<String>>,
     metadata: Option<BTreeMap<String, String>>,
+    log_shards: Option<u32>,
+}
+
+/// The data plane's fan-out for a tenant's new buckets: 1 to `MAX_LOG_SHARDS`.
+fn check_log_shards(n: Option<u32>) -> ApiResult<()> {
+    match n {
+        Some(n) if !(1..=MAX_LOG_SHARDS).contains(&n) => Err(ApiError::field(
+            "log_shards",
+            format!("an integer from 1 to {MAX_LOG_SHARDS}"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Tells a field sent as `null` (Some(None)) from one not sent (None).
@@ -71,6 +85,7 @@ pub async fn existing(ctx: &Ctx, p: &Params) -> ApiResult<TenantId> {
 pub async fn create(req: &mut Request, ctx: &Ctx) -> ApiResult<Response> {
     let body: TenantCreate = read_json(req, ctx).await?;
     check(body.name.as_ref(), &body.metadata)?;
+    check_log_shards(body.log_shards)?;
     let id = body.id.unwrap_or_else(|| {
         TenantId::generate(
             ctx.now as u64,
@@ -83,6 +98,7 @@ pub async fn create(req: &mut Request, ctx: &Ctx) -> ApiResult<Response> {
         metadata: serde_json::to_string(&body.metadata).unwrap_or_else(|_| "{}".into()),
         created_at: ctx.now,
         updated_at: ctx.now,
+        log_shards: body.log_shards.unwrap_or(1),
     };
     match store::insert(&ctx.db, &row).await {
         Err(crate::store::StoreError::Conflict) => Err(ApiError::Conflict(format!(
@@ -123,8 +139,12 @@ pub async fn update(p: &Params, req: &mut Request, ctx: &Ctx) -> ApiResult<Respo
     let mut row = store::get(&ctx.db, &id)
         .await?
         .ok_or_else(|| ApiError::NotFound("tenant".into()))?;
+    check_log_shards(patch.log_shards)?;
     if let Some(name) = patch.name {
         row.name = name;
+    }
+    if let Some(n) = patch.log_shards {
+        row.log_shards = n;
     }
     let metadata = match patch.metadata {
         Some(m) => m,

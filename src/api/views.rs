@@ -26,6 +26,7 @@ pub fn tenant(t: &TenantRow) -> Result<Value, ApiError> {
         "id": t.id,
         "name": t.name,
         "metadata": parse("metadata", &t.metadata)?,
+        "log_shards": t.log_shards,
         "created_at": to_rfc3339(t.created_at),
         "updated_at": to_rfc3339(t.updated_at),
     }))

@@ -9,7 +9,7 @@ use crate::core::log::{index_name, index_slot_of, shard_name, Layout, ShardRef};
 use crate::core::time::Millis;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use worker::{Env, Headers, Method, Request, RequestInit, SqlStorage, SqlStorageValue};
+use worker::{Env, SqlStorage, SqlStorageValue};
 
 pub const LOG_BINDING: &str = "EVENT_LOG";
 pub const INDEX_BINDING: &str = "EVENT_INDEX";
@@ -80,14 +80,7 @@ impl<'a> LogClient<'a> {
             request,
         })
         .map_err(|e| LogError(e.to_string()))?;
-        let headers = Headers::new();
-        headers.set("content-type", "application/json")?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(body.into()));
-        let req = Request::new_with_init("https://log.internal/", &init)?;
-        let mut resp = stub.fetch_with_request(req).await?;
+        let mut resp = crate::runtime::post_json(&stub, "https://log.internal/", body).await?;
         match resp.status_code() {
             200 => Ok(resp.json().await?),
             status => Err(LogError(format!(

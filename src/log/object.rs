@@ -23,8 +23,9 @@ use worker::{
     State,
 };
 
-/// Deliveries handed off per alarm run (each destination's in one call).
-const HANDOFF_LIMIT: usize = 500;
+/// Deliveries handed off per alarm run (each destination's in one call), and the payload
+/// bytes one run may hold in memory (a payload may be 256 KiB; the isolate has 128 MB).
+const HANDOFF_LIMIT: (usize, usize) = (500, 4 * 1024 * 1024);
 /// A scheduler that could not take its deliveries is asked again this much later.
 const HANDOFF_RETRY_MS: Millis = 5_000;
 /// An expired shard with pending deliveries looks again this often.
@@ -220,9 +221,10 @@ impl DurableObject for EventLog {
                 deliveries,
                 snapshots,
             } => {
-                // The alarm first: if the writes below happen, their hand-off is scheduled.
-                let owes = deliveries.iter().any(|d| d.status == "pending");
-                self.wake_by(if owes { t } else { expires_at }).await?;
+                // The alarm first: if the writes below happen, their hand-off (or the count of
+                // a filtered or skipped delivery) is scheduled.
+                self.wake_by(if deliveries.is_empty() { expires_at } else { t })
+                    .await?;
                 if s.meta::<TenantId>("tenant_id").ok().flatten().is_none() {
                     let meta = s
                         .set_meta("tenant_id", &tenant_id)

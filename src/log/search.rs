@@ -48,16 +48,24 @@ impl Built {
     }
 }
 
-/// The SQL and its values for one page (`limit + 1` rows) of a shard's events, served by
-/// `events_by_time` (or `events_by_topic`): `(created_at, id)` order, walked from the cursor
-/// with a row-value comparison. A shard holds one tenant's events only.
-pub fn search_sql(q: &EventQuery) -> (String, Vec<SqlValue>) {
+/// Events one shard examines per call for a search that looks inside them (delivery status
+/// or destination, a JSON path, text): past it the shard answers where it stopped, and the
+/// page continues from there on the next call.
+pub const SCAN_BUDGET: usize = 5_000;
+
+impl EventQuery {
+    /// Whether the search looks at more than the indexed columns (topic, time).
+    pub fn scans(&self) -> bool {
+        self.status.is_some()
+            || self.destination.is_some()
+            || self.path_equals.is_some()
+            || self.contains.is_some()
+    }
+}
+
+/// The conditions served by the indexes (topic, time range, cursor): what a scan walks.
+fn walk(b: &mut Built, q: &EventQuery) {
     use SqlValue::{Int, Str};
-    let mut b = Built::default();
-    b.push(
-        "SELECT id, topic, data, metadata, created_at FROM events e WHERE 1 = 1",
-        vec![],
-    );
     if let Some(t) = &q.topic {
         b.push(" AND e.topic = ?", vec![Str(t.clone())]);
     }
@@ -66,6 +74,46 @@ pub fn search_sql(q: &EventQuery) -> (String, Vec<SqlValue>) {
     }
     if let Some(t) = q.until {
         b.push(" AND e.created_at < ?", vec![Int(t)]);
+    }
+    if let Some((t, id)) = &q.after {
+        let cmp = if q.newest_first { "<" } else { ">" };
+        b.push(
+            &format!(" AND (e.created_at, e.id) {cmp} (?, ?)"),
+            vec![Int(*t), Str(id.clone())],
+        );
+    }
+}
+
+fn order(q: &EventQuery) -> &'static str {
+    if q.newest_first {
+        " ORDER BY e.created_at DESC, e.id DESC"
+    } else {
+        " ORDER BY e.created_at ASC, e.id ASC"
+    }
+}
+
+/// The SQL and its values for one page (`limit + 1` rows) of a shard's events, served by
+/// `events_by_time` (or `events_by_topic`): `(created_at, id)` order, walked from the cursor
+/// with a row-value comparison. A search that looks inside events examines at most
+/// `SCAN_BUDGET` of them (`scan_end_sql` tells where that scan ends). A shard holds one
+/// tenant's events only.
+pub fn search_sql(q: &EventQuery) -> (String, Vec<SqlValue>) {
+    use SqlValue::{Int, Str};
+    let mut b = Built::default();
+    if q.scans() {
+        b.push(
+            "SELECT id, topic, data, metadata, created_at FROM (SELECT * FROM events e WHERE 1 = 1",
+            vec![],
+        );
+        walk(&mut b, q);
+        b.push(order(q), vec![]);
+        b.push(" LIMIT ?) e WHERE 1 = 1", vec![Int(SCAN_BUDGET as i64)]);
+    } else {
+        b.push(
+            "SELECT id, topic, data, metadata, created_at FROM events e WHERE 1 = 1",
+            vec![],
+        );
+        walk(&mut b, q);
     }
     if q.status.is_some() || q.destination.is_some() {
         b.push(
@@ -89,20 +137,21 @@ pub fn search_sql(q: &EventQuery) -> (String, Vec<SqlValue>) {
     if let Some(text) = &q.contains {
         b.push(" AND instr(e.data, ?) > 0", vec![Str(text.clone())]);
     }
-    let (cmp, dir) = if q.newest_first {
-        ("<", "DESC")
-    } else {
-        (">", "ASC")
-    };
-    if let Some((t, id)) = &q.after {
-        b.push(
-            &format!(" AND (e.created_at, e.id) {cmp} (?, ?)"),
-            vec![Int(*t), Str(id.clone())],
-        );
-    }
+    b.push(order(q), vec![]);
+    b.push(" LIMIT ?", vec![Int(q.limit as i64 + 1)]);
+    (b.text, b.values)
+}
+
+/// The last event a budgeted scan examines (`created_at`, `id`), if the budget ends it
+/// before the shard's events do.
+pub fn scan_end_sql(q: &EventQuery) -> (String, Vec<SqlValue>) {
+    let mut b = Built::default();
+    b.push("SELECT created_at, id FROM events e WHERE 1 = 1", vec![]);
+    walk(&mut b, q);
+    b.push(order(q), vec![]);
     b.push(
-        &format!(" ORDER BY e.created_at {dir}, e.id {dir} LIMIT ?"),
-        vec![Int(q.limit as i64 + 1)],
+        " LIMIT 1 OFFSET ?",
+        vec![SqlValue::Int(SCAN_BUDGET as i64 - 1)],
     );
     (b.text, b.values)
 }

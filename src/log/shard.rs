@@ -6,7 +6,7 @@
 use super::rows::{
     AttemptRow, DeliveryRow, DeliverySummary, EventDetail, EventRow, EventSummary, NewDelivery,
 };
-use super::search::{search_sql, EventQuery, SqlValue};
+use super::search::{scan_end_sql, search_sql, EventQuery, SqlValue};
 use super::sql::{Arg, Sql};
 use crate::core::engine::{AttemptOutcome, AttemptRecord, QueuedDelivery};
 use crate::core::ids::{DeliveryId, DestinationId, EventId, TenantId};
@@ -56,6 +56,15 @@ pub struct Stored {
     pub created: bool,
     /// The event's deliveries: this call's, or for a repeated id the first call's.
     pub deliveries: Vec<DeliverySummary>,
+}
+
+/// A page of one shard's event log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchPage {
+    pub events: Vec<EventSummary>,
+    /// The scan budget ended at this `(created_at, id)` before the shard's events did:
+    /// nothing after it was looked at.
+    pub scanned_to: Option<(Millis, String)>,
 }
 
 /// A destination as its scheduler is told about it (`store::destinations::DestinationRow`,
@@ -301,10 +310,32 @@ impl<'a, S: Sql> Shard<'a, S> {
         }))
     }
 
-    /// A page (`limit + 1` rows) of the events matching `q`, with their delivery counts.
-    pub fn search(&self, q: &EventQuery) -> Result<Vec<EventSummary>, String> {
+    /// A page (`limit + 1` rows) of the events matching `q`, with their delivery counts, and
+    /// where a budgeted scan stopped short of the shard's end (`search::SCAN_BUDGET`).
+    pub fn search(&self, q: &EventQuery) -> Result<SearchPage, String> {
         let (sql, values) = search_sql(q);
         let events: Vec<EventRow> = self.query(&sql, &args(values))?;
+        let scanned_to = if q.scans() && events.len() <= q.limit {
+            #[derive(Deserialize)]
+            struct End {
+                created_at: Millis,
+                id: String,
+            }
+            let (sql, values) = scan_end_sql(q);
+            self.query::<End>(&sql, &args(values))?
+                .into_iter()
+                .next()
+                .map(|e| (e.created_at, e.id))
+        } else {
+            None
+        };
+        Ok(SearchPage {
+            events: self.with_counts(events)?,
+            scanned_to,
+        })
+    }
+
+    fn with_counts(&self, events: Vec<EventRow>) -> Result<Vec<EventSummary>, String> {
         if events.is_empty() {
             return Ok(vec![]);
         }
@@ -503,15 +534,42 @@ impl<'a, S: Sql> Shard<'a, S> {
         Ok(Retried { ids, more })
     }
 
-    /// The hand-offs due at `now`, at most `limit`, grouped by destination, each delivery
-    /// with its payload read from the event.
+    /// The hand-offs due at `now`, at most `limit` and at most `max_bytes` of payloads (but
+    /// always the first), grouped by destination, each delivery with its payload read from
+    /// the event. Payloads are up to `MAX_BODY_BYTES` each: the byte budget, not the count,
+    /// is what bounds the memory of one hand-off run.
     pub fn due_handoffs(
         &self,
         tenant: &TenantId,
         shard: ShardRef,
         now: Millis,
-        limit: usize,
+        (limit, max_bytes): (usize, usize),
     ) -> Result<Vec<Handoff>, String> {
+        #[derive(Deserialize)]
+        struct Sized {
+            delivery_id: String,
+            size: usize,
+        }
+        let sizes: Vec<Sized> = self.query(
+            "SELECT h.delivery_id, length(e.data) AS size FROM handoffs h \
+             JOIN deliveries d ON d.id = h.delivery_id JOIN events e ON e.id = d.event_id \
+             WHERE h.due_at <= ?1 ORDER BY h.destination_id, h.due_at, h.delivery_id LIMIT ?2",
+            &[now.into(), (limit as i64).into()],
+        )?;
+        let mut total = 0;
+        let chosen: Vec<&str> = sizes
+            .iter()
+            .take_while(|r| {
+                let first = total == 0;
+                total += r.size.max(1);
+                first || total <= max_bytes
+            })
+            .map(|r| r.delivery_id.as_str())
+            .collect();
+        if chosen.is_empty() {
+            return Ok(vec![]);
+        }
+        let chosen = serde_json::to_string(&chosen).map_err(|e| e.to_string())?;
         #[derive(Deserialize)]
         struct Due {
             delivery_id: DeliveryId,
@@ -530,9 +588,10 @@ impl<'a, S: Sql> Shard<'a, S> {
             "SELECT h.delivery_id, h.destination_id, h.manual, d.attempts, e.id AS event_id, e.topic, e.data, \
              e.metadata, e.created_at, s.updated_at AS snapshot_at, s.row AS snapshot FROM handoffs h \
              JOIN deliveries d ON d.id = h.delivery_id JOIN events e ON e.id = d.event_id \
-             LEFT JOIN destinations s ON s.id = h.destination_id WHERE h.due_at <= ?1 \
-             ORDER BY h.destination_id, h.due_at, h.delivery_id LIMIT ?2",
-            &[now.into(), (limit as i64).into()],
+             LEFT JOIN destinations s ON s.id = h.destination_id \
+             WHERE h.delivery_id IN (SELECT value FROM json_each(?1)) \
+             ORDER BY h.destination_id, h.due_at, h.delivery_id",
+            &[chosen.into()],
         )?;
         let mut out: Vec<Handoff> = vec![];
         for d in due {

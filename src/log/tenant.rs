@@ -7,7 +7,7 @@ use super::client::{LogClient, LogError, LogSettings};
 use super::protocol::{IndexRequest, LogRequest};
 use super::rows::{AttemptRow, DeliveryRow, EventDetail, EventSummary};
 use super::search::EventQuery;
-use super::shard::{Retried, RetryScope, Snapshot};
+use super::shard::{Retried, RetryScope, SearchPage, Snapshot};
 use crate::core::ids::{DeliveryId, DestinationId, EventId, TenantId};
 use crate::core::log::{
     merge, plan, ulid_time, Plan, Position, ShardRef, INDEX_SLOTS, MAX_SHARDS_PER_CALL,
@@ -103,11 +103,34 @@ impl<'a> TenantLog<'a> {
         let mut page: Vec<EventSummary> = vec![];
         for &(bucket, n) in &buckets {
             let targets: Vec<ShardRef> = shards(bucket, n).collect();
-            let parts: Vec<Vec<EventSummary>> = self
+            let parts: Vec<SearchPage> = self
                 .each(&targets, || LogRequest::Search { query: q.clone() })
                 .await?;
+            // A shard whose scan budget ran out looked at nothing past `scanned_to`: the page
+            // stops at the least advanced of those, and rows other shards found beyond it
+            // wait for the next call.
+            let key = |t: Millis, id: &str| (t, id.to_string());
+            let stop = parts
+                .iter()
+                .filter_map(|p| p.scanned_to.clone())
+                .reduce(|a, b| if (a <= b) == q.newest_first { b } else { a });
+            let within = |e: &EventSummary| {
+                stop.as_ref().is_none_or(|(t, id)| {
+                    let row = key(e.event.created_at, e.event.id.as_str());
+                    let stop = key(*t, id);
+                    if q.newest_first {
+                        row >= stop
+                    } else {
+                        row <= stop
+                    }
+                })
+            };
+            let rows: Vec<Vec<EventSummary>> = parts
+                .into_iter()
+                .map(|p| p.events.into_iter().filter(within).collect())
+                .collect();
             let (rows, overflow) = merge(
-                parts,
+                rows,
                 |e| (e.event.created_at, e.event.id.to_string()),
                 q.newest_first,
                 q.limit - page.len(),
@@ -119,12 +142,19 @@ impl<'a> TenantLog<'a> {
                     at: e.event.created_at,
                     id: e.event.id.to_string(),
                 });
-                let next = if overflow || more || bucket != buckets.last().map_or(bucket, |b| b.0) {
+                let next = if overflow
+                    || more
+                    || stop.is_some()
+                    || bucket != buckets.last().map_or(bucket, |b| b.0)
+                {
                     last.map(|p| p.encode())
                 } else {
                     None
                 };
                 return Ok((page, next));
+            }
+            if let Some((at, id)) = stop {
+                return Ok((page, Some(Position { at, id }.encode())));
             }
         }
         let next = match (more, buckets.last()) {

@@ -51,14 +51,8 @@ impl<'a> SchedulerClient<'a> {
             request,
         })
         .map_err(|e| SchedulerError::Unavailable(e.to_string()))?;
-        let headers = Headers::new();
-        headers.set("content-type", "application/json")?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(body.into()));
-        let req = Request::new_with_init("https://scheduler.internal/", &init)?;
-        let mut resp = stub.fetch_with_request(req).await?;
+        let mut resp =
+            crate::runtime::post_json(&stub, "https://scheduler.internal/", body).await?;
         match resp.status_code() {
             200 => Ok(resp.json().await?),
             410 => Err(SchedulerError::Gone),

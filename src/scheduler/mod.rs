@@ -103,6 +103,9 @@ async fn write_records(
         crate::store::destinations::auto_disable(db, &tenant, &destination, &reason, at)
             .await
             .map_err(d1)?;
+        // Publishing in this isolate routes by the change at once (elsewhere within the
+        // routing cache's TTL).
+        crate::intake::forget_tenant(&tenant);
     }
     for alert in &alerts {
         alerting::publish(env, db, alert).await?;

@@ -14,13 +14,20 @@ pub struct TenantRow {
     pub metadata: String,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// Log shards per bucket for the buckets created from now on (`core::log`).
+    #[serde(default = "one")]
+    pub log_shards: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 pub async fn insert(db: &D1Database, t: &TenantRow) -> StoreResult<()> {
     stmt(
         db,
-        "INSERT INTO tenants (id, name, metadata, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        &[t.id.as_str().into(), t.name.as_ref().into(), (&t.metadata).into(), t.created_at.into(), t.updated_at.into()],
+        "INSERT INTO tenants (id, name, metadata, created_at, updated_at, log_shards) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        &[t.id.as_str().into(), t.name.as_ref().into(), (&t.metadata).into(), t.created_at.into(), t.updated_at.into(), i64::from(t.log_shards).into()],
     )?
     .run()
     .await?;
@@ -63,12 +70,13 @@ pub async fn list(
 pub async fn update(db: &D1Database, t: &TenantRow) -> StoreResult<()> {
     stmt(
         db,
-        "UPDATE tenants SET name = ?2, metadata = ?3, updated_at = ?4 WHERE id = ?1",
+        "UPDATE tenants SET name = ?2, metadata = ?3, updated_at = ?4, log_shards = ?5 WHERE id = ?1",
         &[
             t.id.as_str().into(),
             t.name.as_ref().into(),
             (&t.metadata).into(),
             t.updated_at.into(),
+            i64::from(t.log_shards).into(),
         ],
     )?
     .run()

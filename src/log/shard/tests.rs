@@ -11,6 +11,8 @@ const SHARD: ShardRef = ShardRef {
     bucket: 20_416,
     slot: 1,
 };
+/// No count or byte limit on a hand-off run.
+const ALL: (usize, usize) = (1_000, usize::MAX);
 
 fn tenant() -> TenantId {
     TenantId::parse("acme").unwrap()
@@ -104,7 +106,7 @@ fn an_event_is_stored_once_and_a_repeat_gets_the_first_deliveries() {
     let ids: Vec<_> = again.deliveries.iter().map(|d| d.id.clone()).collect();
     assert_eq!(ids, vec![dlv(1), dlv(2)]);
     // Only the pending delivery is owed to a scheduler; the filtered one is counted.
-    let owed = s.due_handoffs(&tenant(), SHARD, NOW, 100).unwrap();
+    let owed = s.due_handoffs(&tenant(), SHARD, NOW, ALL).unwrap();
     assert_eq!(owed.len(), 1);
     assert_eq!(owed[0].destination.destination_id, des('a'));
     let q = &owed[0].deliveries[0];
@@ -134,7 +136,7 @@ fn hand_offs_leave_the_outbox_only_when_taken() {
         )
         .unwrap();
     }
-    let owed = s.due_handoffs(&tenant(), SHARD, NOW, 100).unwrap();
+    let owed = s.due_handoffs(&tenant(), SHARD, NOW, ALL).unwrap();
     assert_eq!(
         owed.iter().map(|h| h.deliveries.len()).collect::<Vec<_>>(),
         vec![2, 1]
@@ -148,12 +150,12 @@ fn hand_offs_leave_the_outbox_only_when_taken() {
         .collect();
     s.handed_off(&taken).unwrap();
     assert!(s
-        .due_handoffs(&tenant(), SHARD, NOW, 100)
+        .due_handoffs(&tenant(), SHARD, NOW, ALL)
         .unwrap()
         .is_empty());
     assert_eq!(s.next_handoff().unwrap(), Some(NOW + 5_000));
     assert_eq!(
-        s.due_handoffs(&tenant(), SHARD, NOW + 5_000, 100)
+        s.due_handoffs(&tenant(), SHARD, NOW + 5_000, ALL)
             .unwrap()
             .len(),
         1
@@ -175,12 +177,12 @@ fn hand_offs_leave_the_outbox_only_when_taken() {
         NOW,
     )
     .unwrap();
-    let owed = s.due_handoffs(&tenant(), SHARD, NOW + 5_000, 100).unwrap();
+    let owed = s.due_handoffs(&tenant(), SHARD, NOW + 5_000, ALL).unwrap();
     assert_eq!(owed[0].destination.updated_at, 7);
     // A deleted destination: what it was owed fails, and leaves the outbox.
     s.destination_gone(&des('b'), NOW + 6_000).unwrap();
     assert!(s
-        .due_handoffs(&tenant(), SHARD, NOW + 9_000, 100)
+        .due_handoffs(&tenant(), SHARD, NOW + 9_000, ALL)
         .unwrap()
         .is_empty());
     assert_eq!(s.delivery(&dlv(2)).unwrap().unwrap().0.status, "failed");
@@ -241,7 +243,7 @@ fn manual_retries_mark_owe_and_respect_the_cap_and_scope() {
         s.retry(&one, 1, "admin", NOW + 200).unwrap().ids,
         vec![dlv(0)]
     );
-    let owed = s.due_handoffs(&tenant(), SHARD, NOW + 200, 100).unwrap();
+    let owed = s.due_handoffs(&tenant(), SHARD, NOW + 200, ALL).unwrap();
     assert_eq!(owed[0].deliveries[0].manual.as_deref(), Some("admin"));
     assert_eq!(owed[0].deliveries[0].attempts, 1);
     s.record(&[attempt(&dlv(0), 2, AttemptOutcome::Failed, NOW + 300)])
@@ -337,6 +339,7 @@ fn the_event_log_searches_through_its_indexes() {
     let ids = |q: &EventQuery| -> Vec<String> {
         s.search(q)
             .unwrap()
+            .events
             .into_iter()
             .map(|e| e.event.id.to_string())
             .collect()
@@ -369,7 +372,11 @@ fn the_event_log_searches_through_its_indexes() {
     };
     assert_eq!(ids(&after), vec!["evt-9", "evt-8", "evt-7", "evt-6"]);
     let page = s.search(&base).unwrap();
-    assert_eq!(page[0].deliveries.get("pending"), Some(&1));
+    assert_eq!(page.events[0].deliveries.get("pending"), Some(&1));
+    assert_eq!(
+        page.scanned_to, None,
+        "a search by indexed columns has no scan budget"
+    );
     for q in [&base, &paid, &filtered, &after] {
         let (sql, values) = search_sql(q);
         let plan: Vec<String> =
@@ -386,11 +393,15 @@ fn the_event_log_searches_through_its_indexes() {
                 .map(Result::unwrap)
                 .collect();
         // A shard is one tenant's: with no condition the newest page is an ordered walk of
-        // `events_by_time` that stops at the limit; never a scan of the table itself.
+        // `events_by_time` that stops at the limit; never a scan of the table itself. A
+        // search inside events scans the budgeted walk (a co-routine of at most
+        // `SCAN_BUDGET` rows), not the table.
+        let budgeted = plan.iter().any(|l| l.starts_with("CO-ROUTINE e"));
         assert!(
             plan.iter().all(|l| !l.starts_with("SCAN")
                 || l.contains("USING INDEX")
-                || l.contains("USING COVERING INDEX")),
+                || l.contains("USING COVERING INDEX")
+                || (budgeted && l == "SCAN e")),
             "{plan:?}"
         );
     }
@@ -405,4 +416,74 @@ fn meta_values_round_trip() {
     s.set_meta("shard", &SHARD).unwrap();
     assert_eq!(s.meta::<i64>("expires_at").unwrap(), Some(NOW));
     assert_eq!(s.meta::<ShardRef>("shard").unwrap(), Some(SHARD));
+}
+
+#[test]
+fn a_hand_off_run_reads_payloads_within_its_byte_budget() {
+    let db = Memory::new();
+    let s = shard(&db);
+    let big = format!(r#"{{"pad":"{}"}}"#, "x".repeat(1_000));
+    for i in 0..5u128 {
+        let e = event(&format!("e{i}"), NOW, &big);
+        s.store(
+            &e,
+            &[new(dlv(i), des('a'), "pending")],
+            &[snapshot(des('a'), 1)],
+            NOW,
+        )
+        .unwrap();
+    }
+    let count = |limits| -> usize {
+        s.due_handoffs(&tenant(), SHARD, NOW, limits)
+            .unwrap()
+            .iter()
+            .map(|h| h.deliveries.len())
+            .sum()
+    };
+    assert_eq!(count((100, 2_500)), 2, "two 1 KiB payloads fit in 2.5 KB");
+    assert_eq!(
+        count((100, 10)),
+        1,
+        "the first always goes, whatever its size"
+    );
+    assert_eq!(count((3, usize::MAX)), 3);
+    assert_eq!(count(ALL), 5);
+}
+
+#[test]
+fn a_search_inside_events_examines_a_bounded_number_and_says_where_it_stopped() {
+    use crate::log::search::SCAN_BUDGET;
+    let db = Memory::new();
+    let s = shard(&db);
+    let n = SCAN_BUDGET as i64 * 2 + 10;
+    for i in 0..n {
+        let data = if i == 3 { r#"{"needle":true}"# } else { "{}" };
+        s.store(&event(&format!("e{i:06}"), NOW + i, data), &[], &[], NOW)
+            .unwrap();
+    }
+    let mut q = EventQuery {
+        newest_first: true,
+        limit: 10,
+        contains: Some("needle".into()),
+        ..Default::default()
+    };
+    // The needle is older than two budgets: two calls find nothing and say where they stopped.
+    let mut calls = 0;
+    let found = loop {
+        calls += 1;
+        let page = s.search(&q).unwrap();
+        if !page.events.is_empty() {
+            break page.events;
+        }
+        let (at, id) = page
+            .scanned_to
+            .expect("budget ran out: a position to continue from");
+        q.after = Some((at, id));
+    };
+    assert_eq!(calls, 3);
+    assert_eq!(found[0].event.id.as_str(), "e000003");
+    // At the end of the shard there is nothing more to say.
+    q.after = Some((NOW + 3, "e000003".into()));
+    let last = s.search(&q).unwrap();
+    assert!(last.events.is_empty() && last.scanned_to.is_none());
 }
