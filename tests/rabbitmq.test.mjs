@@ -174,10 +174,14 @@ test('rabbitmq: a refused connection is retried; after a PATCH to the right endp
   assert.notEqual(waiting.status, 'failed');
   assert.match(waiting.last_error, /network error/);
 
-  // Send back the config as read (password masked) with the right endpoint: the stored
-  // password is kept.
+  // Send back the config as read (password masked) with the right endpoint: another port is
+  // another origin, so the masked password does not follow it (422 naming it); given again,
+  // the PATCH goes through.
   const shown = (await sluice.api('GET', t.base)).json;
-  const patched = await sluice.api('PATCH', t.base, { config: { ...shown.config, endpoint: rabbit.url } });
+  const masked = await sluice.api('PATCH', t.base, { config: { ...shown.config, endpoint: rabbit.url } });
+  assert.equal(masked.status, 422, masked.text);
+  assert.deepEqual(masked.json.errors.map((e) => e.field), ['config.password']);
+  const patched = await sluice.api('PATCH', t.base, { config: { ...shown.config, endpoint: rabbit.url, password: USER.password } });
   assert.equal(patched.status, 200, patched.text);
 
   const d = await settled(t, id, 'delivered');
