@@ -1,0 +1,331 @@
+//! One log shard's logic, over the `Sql` port: its schema, storing an event with its
+//! deliveries (idempotent on the event id), the hand-off outbox to the destinations'
+//! schedulers, attempt records, manual retries, the reads the API pages through, and what
+//! retention needs to know. The Durable Object is a thin shell around this.
+
+use super::rows::{
+    AttemptRow, DeliveryRow, DeliverySummary, EventDetail, EventRow, EventSummary, NewDelivery,
+};
+use super::search::{scan_end_sql, search_sql, EventQuery, SqlValue};
+use super::sql::{Arg, Sql};
+use crate::core::engine::{AttemptOutcome, AttemptRecord, QueuedDelivery};
+use crate::core::ids::{DeliveryId, DestinationId, EventId, TenantId};
+use crate::core::log::ShardRef;
+use crate::core::time::Millis;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The shard's tables. `handoffs` is the outbox of deliveries owed to a scheduler (a new
+/// event's pending ones, and manual retries); `destinations` the snapshot each hand-off is
+/// sent with; `counts` the filtered and skipped deliveries not yet added to `/metrics`.
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+  id TEXT PRIMARY KEY, topic TEXT NOT NULL, data TEXT NOT NULL, metadata TEXT NOT NULL,
+  created_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (created_at, id);
+CREATE INDEX IF NOT EXISTS events_by_topic ON events (topic, created_at, id);
+CREATE TABLE IF NOT EXISTS deliveries (
+  id TEXT PRIMARY KEY, event_id TEXT NOT NULL, destination_id TEXT NOT NULL, topic TEXT NOT NULL,
+  status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER,
+  last_status_code INTEGER, last_error TEXT, manual_retries INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS deliveries_by_event ON deliveries (event_id);
+CREATE INDEX IF NOT EXISTS deliveries_by_destination ON deliveries (destination_id, id);
+CREATE INDEX IF NOT EXISTS deliveries_by_destination_status ON deliveries (destination_id, status, id);
+CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (status) WHERE status = 'pending';
+CREATE TABLE IF NOT EXISTS attempts (
+  id TEXT PRIMARY KEY, delivery_id TEXT NOT NULL, attempt INTEGER NOT NULL, trigger TEXT NOT NULL,
+  started_at INTEGER NOT NULL, duration_ms INTEGER NOT NULL, status_code INTEGER, outcome TEXT NOT NULL,
+  error TEXT, response_body TEXT, requested_by TEXT, request_headers TEXT);
+CREATE INDEX IF NOT EXISTS attempts_by_delivery ON attempts (delivery_id, attempt);
+CREATE TABLE IF NOT EXISTS handoffs (
+  delivery_id TEXT PRIMARY KEY, destination_id TEXT NOT NULL, manual TEXT, due_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS handoffs_by_due ON handoffs (due_at);
+CREATE TABLE IF NOT EXISTS destinations (id TEXT PRIMARY KEY, updated_at INTEGER NOT NULL, row TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS counts (
+  destination_id TEXT NOT NULL, status TEXT NOT NULL, n INTEGER NOT NULL,
+  PRIMARY KEY (destination_id, status));
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+";
+
+/// What storing an event did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stored {
+    /// This call wrote the event; `false`: the id was here already (a repeated publish).
+    pub created: bool,
+    /// The event's deliveries: this call's, or for a repeated id the first call's.
+    pub deliveries: Vec<DeliverySummary>,
+}
+
+/// A page of one shard's event log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchPage {
+    pub events: Vec<EventSummary>,
+    /// The scan budget ended at this `(created_at, id)` before the shard's events did:
+    /// nothing after it was looked at.
+    pub scanned_to: Option<(Millis, String)>,
+}
+
+/// A destination as its scheduler is told about it (`store::destinations::DestinationRow`,
+/// kept as JSON text here so that the shard's logic needs no runtime type), with the time
+/// it was last changed: only a newer snapshot replaces an older one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub destination_id: DestinationId,
+    pub updated_at: Millis,
+    pub row: String,
+}
+
+/// Deliveries owed to one destination's scheduler.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Handoff {
+    pub destination: Snapshot,
+    pub deliveries: Vec<QueuedDelivery>,
+}
+
+/// Which failed deliveries a manual retry takes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "scope", rename_all = "snake_case")]
+pub enum RetryScope {
+    /// One delivery (failed or delivered).
+    Delivery { id: DeliveryId },
+    /// Every failed delivery of an event, to these destinations (the enabled ones).
+    Event {
+        id: EventId,
+        destinations: Vec<DestinationId>,
+    },
+    /// One destination's failed deliveries created in `[since, until)`, oldest first.
+    Destination {
+        id: DestinationId,
+        since: Millis,
+        until: Millis,
+        limit: usize,
+    },
+}
+
+/// What a manual retry marked, and whether the scope held more than it took.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Retried {
+    pub ids: Vec<DeliveryId>,
+    pub more: bool,
+}
+
+pub struct Shard<'a, S: Sql> {
+    sql: &'a S,
+}
+
+#[derive(Deserialize)]
+struct Count {
+    n: u64,
+}
+
+#[derive(Deserialize)]
+struct Value {
+    value: String,
+}
+
+fn args(values: Vec<SqlValue>) -> Vec<Arg> {
+    values
+        .into_iter()
+        .map(|v| match v {
+            SqlValue::Str(s) => Arg::Str(s),
+            SqlValue::Int(n) => Arg::Int(n),
+        })
+        .collect()
+}
+
+/// The delivery columns, in `DeliveryRow` order.
+const DELIVERY: &str = "id, event_id, destination_id, topic, status, attempts, next_attempt_at, \
+    last_status_code, last_error, manual_retries, created_at, updated_at";
+const ATTEMPT: &str = "id, delivery_id, attempt, trigger, started_at, duration_ms, status_code, \
+    outcome, error, response_body, requested_by, request_headers";
+
+impl<'a, S: Sql> Shard<'a, S> {
+    pub fn new(sql: &'a S) -> Self {
+        Shard { sql }
+    }
+
+    pub fn migrate(&self) -> Result<(), String> {
+        self.sql.exec(SCHEMA, &[]).map(|_| ())
+    }
+
+    fn query<T: DeserializeOwned>(&self, sql: &str, args: &[Arg]) -> Result<Vec<T>, String> {
+        self.sql.query(sql, args)
+    }
+
+    pub fn meta<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, String> {
+        let rows: Vec<Value> =
+            self.query("SELECT value FROM meta WHERE key = ?1", &[key.into()])?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .and_then(|r| serde_json::from_str(&r.value).ok()))
+    }
+
+    pub fn set_meta<T: Serialize>(&self, key: &str, value: &T) -> Result<(), String> {
+        let json = serde_json::to_string(value).map_err(|e| e.to_string())?;
+        self.sql
+            .exec(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                &[key.into(), json.into()],
+            )
+            .map(|_| ())
+    }
+
+    /// Stores an event with its deliveries and their hand-offs, unless the event is here
+    /// already: then nothing is written and the first call's deliveries come back.
+    pub fn store(
+        &self,
+        event: &EventRow,
+        deliveries: &[NewDelivery],
+        snapshots: &[Snapshot],
+        now: Millis,
+    ) -> Result<Stored, String> {
+        let created = self.sql.exec(
+            "INSERT OR IGNORE INTO events (id, topic, data, metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            &[
+                event.id.as_str().into(),
+                (&event.topic).into(),
+                (&event.data).into(),
+                (&event.metadata).into(),
+                event.created_at.into(),
+            ],
+        )? > 0;
+        if !created {
+            return Ok(Stored {
+                created: false,
+                deliveries: self.deliveries_of(&event.id)?,
+            });
+        }
+        self.refresh(snapshots)?;
+        for d in deliveries {
+            self.sql.exec(
+                "INSERT INTO deliveries (id, event_id, destination_id, topic, status, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                &[
+                    d.id.as_str().into(),
+                    event.id.as_str().into(),
+                    d.destination_id.as_str().into(),
+                    (&event.topic).into(),
+                    (&d.status).into(),
+                    event.created_at.into(),
+                ],
+            )?;
+            if d.status == "pending" {
+                self.owe(&d.id, &d.destination_id, None, now)?;
+            } else {
+                // Filtered and skipped deliveries are never attempted: counted for /metrics here.
+                self.sql.exec(
+                    "INSERT INTO counts (destination_id, status, n) VALUES (?1, ?2, 1) \
+                     ON CONFLICT (destination_id, status) DO UPDATE SET n = n + 1",
+                    &[d.destination_id.as_str().into(), (&d.status).into()],
+                )?;
+            }
+        }
+        Ok(Stored {
+            created: true,
+            deliveries: deliveries
+                .iter()
+                .map(|d| DeliverySummary {
+                    id: d.id.clone(),
+                    destination_id: d.destination_id.clone(),
+                    status: d.status.clone(),
+                })
+                .collect(),
+        })
+    }
+
+    /// Keeps the newest snapshot of each destination (a hand-off is sent with it).
+    pub fn refresh(&self, snapshots: &[Snapshot]) -> Result<(), String> {
+        for s in snapshots {
+            self.sql.exec(
+                "INSERT INTO destinations (id, updated_at, row) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, row = excluded.row \
+                 WHERE excluded.updated_at > destinations.updated_at",
+                &[
+                    s.destination_id.as_str().into(),
+                    s.updated_at.into(),
+                    (&s.row).into(),
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn owe(
+        &self,
+        delivery: &DeliveryId,
+        destination: &DestinationId,
+        manual: Option<&str>,
+        due_at: Millis,
+    ) -> Result<(), String> {
+        self.sql
+            .exec(
+                "INSERT OR REPLACE INTO handoffs (delivery_id, destination_id, manual, due_at) VALUES (?1, ?2, ?3, ?4)",
+                &[
+                    delivery.as_str().into(),
+                    destination.as_str().into(),
+                    manual.into(),
+                    due_at.into(),
+                ],
+            )
+            .map(|_| ())
+    }
+
+    /// Records attempts and the delivery states they lead to. A delivery's row never goes
+    /// backwards: an older record arriving late does not overwrite a newer one, and a record
+    /// sent twice is stored once.
+    pub fn record(&self, records: &[AttemptRecord]) -> Result<(), String> {
+        for r in records {
+            let headers = r
+                .request_headers
+                .as_ref()
+                .map(|h| serde_json::to_string(h).unwrap_or_default());
+            self.sql.exec(
+                &format!(
+                    "INSERT OR IGNORE INTO attempts ({ATTEMPT}) VALUES (?1, ?2, ?3, \
+                     CASE WHEN ?10 IS NULL THEN 'scheduled' ELSE 'manual' END, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                ),
+                &[
+                    r.id.as_str().into(),
+                    r.delivery_id.as_str().into(),
+                    r.attempt.into(),
+                    r.started_at.into(),
+                    (r.duration_ms as i64).into(),
+                    r.status_code.map(u32::from).into(),
+                    r.outcome.as_str().into(),
+                    r.error.clone().into(),
+                    r.response_body.clone().into(),
+                    r.requested_by.clone().into(),
+                    headers.into(),
+                ],
+            )?;
+            let status = match r.outcome {
+                AttemptOutcome::Delivered => "delivered",
+                AttemptOutcome::Retry => "pending",
+                AttemptOutcome::Failed => "failed",
+            };
+            self.sql.exec(
+                "UPDATE deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4, last_status_code = ?5, \
+                 last_error = ?6, updated_at = ?7 WHERE id = ?1 AND attempts <= ?3",
+                &[
+                    r.delivery_id.as_str().into(),
+                    status.into(),
+                    r.attempt.into(),
+                    r.next_attempt_at.into(),
+                    r.status_code.map(u32::from).into(),
+                    r.error.clone().into(),
+                    (r.started_at + r.duration_ms as i64).into(),
+                ],
+            )?;
+        }
+        Ok(())
+    }
+}
+
+mod outbox;
+mod reads;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests;
+mod upkeep;

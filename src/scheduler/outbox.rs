@@ -1,0 +1,156 @@
+//! What the scheduler owes others, and how it pays: attempt records to their events' log
+//! shards, an auto-disable to D1 and alerts through `intake` (all through the outbox, so a
+//! failed write loses nothing), and its tally and state to D1 at most once per flush interval.
+
+use super::*;
+
+/// Writes outbox records: attempts to their events' log shards (one call per shard), any
+/// auto-disable to D1, and publishes any alert (an event like any other, through `intake`).
+pub(super) async fn write_records(
+    db: &worker::D1Database,
+    env: &Env,
+    records: Vec<OutboxRecord>,
+) -> std::result::Result<(), String> {
+    let mut attempts: BTreeMap<(TenantId, ShardRef), Vec<AttemptRecord>> = BTreeMap::new();
+    let mut disables = vec![];
+    let mut alerts = vec![];
+    for r in records {
+        match r {
+            OutboxRecord::Attempt(a) => attempts
+                .entry((a.tenant_id.clone(), a.shard))
+                .or_default()
+                .push(a),
+            OutboxRecord::Disabled {
+                tenant_id,
+                destination_id,
+                reason,
+                at,
+            } => disables.push((tenant_id, destination_id, reason, at)),
+            OutboxRecord::Alert(a) => alerts.push(a),
+        }
+    }
+    let log = LogClient::new(env);
+    let calls = attempts.into_iter().map(|((tenant, shard), attempts)| {
+        let log = &log;
+        async move {
+            log.shard::<()>(&tenant, shard, LogRequest::Record { attempts })
+                .await
+        }
+    });
+    for result in join_all(calls).await {
+        result.map_err(|e| e.0)?;
+    }
+    let d1 = |e: crate::store::StoreError| format!("{e:?}");
+    for (tenant, destination, reason, at) in disables {
+        crate::store::destinations::auto_disable(db, &tenant, &destination, &reason, at)
+            .await
+            .map_err(d1)?;
+        // Publishing in this isolate routes by the change at once (elsewhere within the
+        // routing cache's TTL).
+        crate::intake::forget_tenant(&tenant);
+    }
+    for alert in &alerts {
+        alerting::publish(env, db, alert).await?;
+    }
+    Ok(())
+}
+
+impl DeliveryScheduler {
+    /// Writes buffered records (`write_records`); on failure they stay for the next run.
+    /// Returns whether the outbox is empty.
+    pub(super) async fn flush_outbox(&self) -> bool {
+        let Ok(db) = self.env.d1("DB") else {
+            console_error!("D1 binding DB is missing");
+            return false;
+        };
+        loop {
+            let batch = self.queue.outbox(OUTBOX_FLUSH_LIMIT);
+            let Some((last_id, _)) = batch.last() else {
+                return true;
+            };
+            let last_id = *last_id;
+            match write_records(&db, &self.env, batch.into_iter().map(|(_, r)| r).collect()).await {
+                Ok(()) => self.queue.drop_outbox_through(last_id),
+                Err(e) => {
+                    console_error!("recording attempts failed, will retry: {e}");
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// The queue depth and circuit for /metrics, and whether they changed since the last
+    /// report.
+    pub(super) fn state_report(&self) -> Option<(SchedulerState, bool)> {
+        let loaded = self.load()?;
+        let breaker = self.queue.breaker();
+        let current = (
+            self.queue.depth(),
+            breaker.state,
+            breaker.consecutive_failures,
+        );
+        let changed = self.queue.get::<(u64, CircuitState, u32)>(REPORTED_KEY) != Some(current);
+        Some((
+            SchedulerState {
+                tenant_id: loaded.row.tenant_id.clone(),
+                destination_id: loaded.row.id.clone(),
+                queue_depth: current.0,
+                circuit: current.1,
+                consecutive_failures: current.2,
+                at: now(),
+            },
+            changed,
+        ))
+    }
+
+    /// Writes the tally and a changed state to D1 if the flush interval has passed since the
+    /// last write (`METRICS_FLUSH_SECONDS`, a minute by default): D1's writes then follow
+    /// the number of destinations, not the event rate. Returns when to try again, if
+    /// something is left to write.
+    pub(super) async fn flush_metrics(&self) -> Option<Millis> {
+        let tally: Tally = self.queue.get(TALLY_KEY).unwrap_or_default();
+        let (state, changed) = self.state_report()?;
+        if tally.is_empty() && !changed {
+            return None;
+        }
+        let flush_ms = LogSettings::from_env(&self.env).flush_ms;
+        let due = flush_at(self.queue.get(FLUSHED_KEY), flush_ms);
+        if now() < due {
+            return Some(due);
+        }
+        let Ok(db) = self.env.d1("DB") else {
+            console_error!("D1 binding DB is missing");
+            return None;
+        };
+        match crate::store::monitoring::flush(&db, &state, &tally).await {
+            Ok(()) => {
+                self.queue.put(TALLY_KEY, &Tally::default());
+                self.queue.put(
+                    REPORTED_KEY,
+                    &(state.queue_depth, state.circuit, state.consecutive_failures),
+                );
+                self.queue.put(FLUSHED_KEY, &now());
+                None
+            }
+            Err(e) => {
+                console_error!("writing metrics to D1 failed, will retry: {e:?}");
+                Some(now() + OUTBOX_RETRY_MS)
+            }
+        }
+    }
+
+    /// Reports a changed state now, outside a run (when the interval allows it).
+    pub(super) async fn report_state_now(&self) {
+        if self.running.get() {
+            return;
+        }
+        if let Some(at) = self.flush_metrics().await {
+            let storage = self.state.storage();
+            if let Ok(current) = storage.get_alarm().await {
+                if current.is_none_or(|c| c > at) {
+                    let _ = set_alarm_at(&storage, at).await;
+                }
+            }
+        }
+    }
+}
