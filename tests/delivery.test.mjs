@@ -438,15 +438,22 @@ test('credentials are masked, kept by a masked PATCH, and a PATCH reconfigures t
   assert.equal(shown.config.auth.username, 'user');
   assert.equal(shown.signing_secret, undefined);
 
-  // Send back what was read, with a new URL: the masked values keep the real credentials.
-  const patched = await sluice.api('PATCH', w.base, { config: { ...shown.config, url: rx2.url }, name: 'moved' });
+  // Send back what was read, with a URL on another origin (another port): the masked values
+  // do not follow it (issue 13: a scheme or port change moves the credentials).
+  const moved = await sluice.api('PATCH', w.base, { config: { ...shown.config, url: rx2.url } });
+  assert.equal(moved.status, 422, moved.text);
+  assert.deepEqual(moved.json.errors.map((e) => e.field).sort(), ['config.auth.password', 'config.headers.x-api-token']);
+  // Another path of the same origin: the masked values keep the real credentials.
+  const newUrl = `${rx1.url}/moved`;
+  const patched = await sluice.api('PATCH', w.base, { config: { ...shown.config, url: newUrl }, name: 'moved' });
   assert.equal(patched.status, 200, patched.text);
   assert.equal(patched.json.name, 'moved');
-  assert.equal(patched.json.config.url, rx2.url);
+  assert.equal(patched.json.config.url, newUrl);
 
   await publish(sluice, w.tenantId, 'patch.test', { n: 1 });
-  const [req] = await rx2.waitFor(1, 15_000);
-  assert.equal(rx1.count, 0, 'the old URL gets nothing after the PATCH');
+  const [req] = await rx1.waitFor(1, 15_000);
+  assert.equal(req.url, '/hook/moved', 'sent to the new URL');
+  assert.equal(rx2.count, 0);
   assert.equal(req.headers.authorization, 'Basic ' + Buffer.from('user:pw-marker-123').toString('base64'));
   assert.equal(req.headers['x-api-token'], 'hdr-marker-456');
   new Webhook(w.secret).verify(req.body, req.headers);
