@@ -605,7 +605,13 @@ async function main() {
   const t0 = now();
   const R = { machine: machine() };
   const rx = await startFastReceiver();
-  const sluice = await startSluice({ name: SMOKE ? 'bench-smoke' : 'bench', extraArgs: ['--script', 'bench/entry.mjs'] });
+  // Metrics reach D1 at most once a minute per destination, as in production (the tests flush
+  // them after every run instead).
+  const sluice = await startSluice({
+    name: SMOKE ? 'bench-smoke' : 'bench',
+    vars: { METRICS_FLUSH_SECONDS: '60' },
+    extraArgs: ['--script', 'bench/entry.mjs'],
+  });
   const root = sluice.proc.pid;
   const backends = { stops: [] };
   let stopping = false;
