@@ -384,22 +384,18 @@ pub fn is_alert_pattern(p: &TopicPattern) -> bool {
     }
 }
 
-#[path = "alert_settings.rs"]
 mod alert_settings;
 pub use alert_settings::{check_settings, AlertSettings, FailureRate};
 use alert_settings::{MAX_WINDOW_MS, MIN_WINDOW_MS};
 
-#[path = "alert_failed.rs"]
 mod alert_failed;
 use alert_failed::FailedWindow;
 pub use alert_failed::{DeliveryFailedCap, FailedDelivery, FailedNotice, Suppressed};
 
-#[path = "alert_content.rs"]
 mod alert_content;
 pub use alert_content::{
     content, event_id, sample, target_label, topic, AlertContent, AlertDestination, AlertLinks,
 };
 
 #[cfg(test)]
-#[path = "alerts_tests.rs"]
 pub(crate) mod tests;

@@ -589,5 +589,4 @@ fn open_until(b: &Breaker) -> Option<Millis> {
 }
 
 #[cfg(test)]
-#[path = "engine_tests.rs"]
 mod tests;

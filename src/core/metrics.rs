@@ -199,5 +199,4 @@ pub fn render(all: &[DestinationMetrics]) -> String {
 }
 
 #[cfg(test)]
-#[path = "metrics_tests.rs"]
 mod tests;

@@ -667,5 +667,4 @@ fn truncate(text: String, n: usize) -> String {
 }
 
 #[cfg(test)]
-#[path = "transform_tests.rs"]
 mod tests;

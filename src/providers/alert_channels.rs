@@ -437,5 +437,4 @@ impl Provider for PagerDuty {
 }
 
 #[cfg(test)]
-#[path = "alert_channels_tests.rs"]
 mod tests;

@@ -484,5 +484,4 @@ impl Provider for PubSub {
 }
 
 #[cfg(test)]
-#[path = "pubsub_tests.rs"]
 mod tests;

@@ -248,5 +248,4 @@ impl Future for AllAcked<'_> {
 }
 
 #[cfg(test)]
-#[path = "websocket_tests.rs"]
 mod tests;

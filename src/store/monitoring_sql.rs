@@ -159,5 +159,4 @@ pub const DELETE_FOR_TENANT: &[&str] = &[
 ];
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
-#[path = "monitoring_sql_tests.rs"]
 mod tests;

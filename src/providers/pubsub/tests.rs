@@ -6,8 +6,8 @@ use crate::core::wire::TransportError;
 use std::collections::BTreeMap;
 
 /// A throwaway RSA key made for these tests (never a real account's).
-const TEST_KEY: &str = include_str!("testdata/pubsub_test_key.pem");
-const TEST_PUBLIC_KEY: &str = include_str!("testdata/pubsub_test_key.pub.pem");
+const TEST_KEY: &str = include_str!("../testdata/pubsub_test_key.pem");
+const TEST_PUBLIC_KEY: &str = include_str!("../testdata/pubsub_test_key.pub.pem");
 const NOW: Millis = 1_700_000_000_000;
 
 fn config() -> PubSubConfig {

@@ -1,0 +1,209 @@
+//! The AWS client: endpoints, SigV4 signatures against botocore, batch plans.
+
+use super::testing::creds;
+use super::*;
+
+/// The AWS SigV4 test suite's `get-vanilla` case (aws-sig-v4-test-suite): GET / on
+/// example.amazonaws.com, 2015-08-30T12:36:00Z, service `service`, region `us-east-1`.
+#[test]
+fn signs_the_aws_test_suite_vanilla_get() {
+    let mut request = HttpRequest {
+        method: "GET",
+        url: "https://example.amazonaws.com/".into(),
+        headers: vec![],
+        body: vec![],
+    };
+    sign(
+        &mut request,
+        &creds(),
+        "us-east-1",
+        "service",
+        1_440_938_160_000,
+    )
+    .unwrap();
+    assert_eq!(request.header("x-amz-date"), Some("20150830T123600Z"));
+    assert_eq!(
+        request.header("authorization"),
+        Some(
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, \
+             SignedHeaders=host;x-amz-date, \
+             Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
+        )
+    );
+    // Signing again replaces, never duplicates, the signing headers.
+    sign(
+        &mut request,
+        &creds(),
+        "us-east-1",
+        "service",
+        1_440_938_160_000,
+    )
+    .unwrap();
+    let dates = request
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "x-amz-date")
+        .count();
+    assert_eq!(dates, 1);
+}
+
+#[test]
+fn session_token_is_signed_and_sent() {
+    let mut c = creds();
+    c.session_token = Some("token-123".into());
+    let mut request = HttpRequest {
+        method: "GET",
+        url: "https://example.amazonaws.com/".into(),
+        headers: vec![],
+        body: vec![],
+    };
+    sign(&mut request, &c, "us-east-1", "service", 1_440_938_160_000).unwrap();
+    assert_eq!(request.header("x-amz-security-token"), Some("token-123"));
+    assert!(request
+        .header("authorization")
+        .unwrap()
+        .contains("SignedHeaders=host;x-amz-date;x-amz-security-token"));
+}
+
+#[test]
+fn credentials_debug_hides_secrets() {
+    let mut c = creds();
+    c.session_token = Some("tok-secret".into());
+    let shown = format!("{c:?}");
+    assert!(shown.contains("AKIDEXAMPLE"));
+    assert!(!shown.contains("EXAMPLEKEY") && !shown.contains("tok-secret"));
+}
+
+#[test]
+fn credential_and_region_checks() {
+    assert!(creds().validate("config").is_empty());
+    let bad = AwsCredentials {
+        access_key_id: "has space".into(),
+        secret_access_key: String::new(),
+        session_token: Some(String::new()),
+    };
+    let fields: Vec<_> = bad
+        .validate("config")
+        .into_iter()
+        .map(|e| e.field)
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "config.access_key_id",
+            "config.secret_access_key",
+            "config.session_token"
+        ]
+    );
+    for ok in ["us-east-1", "us-gov-west-1", "eu-central-2"] {
+        assert!(check_region("config.region", ok).is_none(), "{ok}");
+    }
+    for bad in ["", "US-EAST-1", "us-east-1.", "us east", "-us", "us-"] {
+        assert!(check_region("config.region", bad).is_some(), "{bad:?}");
+    }
+    assert!(check_endpoint("e", "http://localhost:4566", true).is_none());
+    assert!(check_endpoint("e", "http://localhost:4566/", true).is_none());
+    assert!(check_endpoint("e", "http://localhost:4566", false).is_some());
+    assert!(check_endpoint("e", "https://x.example/path", true).is_some());
+}
+
+/// The base is what `fetch` sends (host lower-cased, IPv4 shorthand expanded, default
+/// port dropped, IDN in punycode), so the host signed is the host sent.
+#[test]
+fn endpoints_are_used_in_canonical_form() {
+    for (raw, base) in [
+        ("http://localhost:4566", "http://localhost:4566"),
+        ("http://localhost:4566/", "http://localhost:4566"),
+        ("http://LOCALHOST:4566", "http://localhost:4566"),
+        (
+            "HTTP://LocalStack.Example:4566/",
+            "http://localstack.example:4566",
+        ),
+        ("http://127.1:9000", "http://127.0.0.1:9000"),
+        ("http://0x7f.0.0.1:9000", "http://127.0.0.1:9000"),
+        ("https://minio.example:443", "https://minio.example"),
+        ("http://[0:0::1]:4566", "http://[::1]:4566"),
+        ("https://bücher.example", "https://xn--bcher-kva.example"),
+    ] {
+        assert_eq!(endpoint_base(raw), base, "{raw}");
+    }
+}
+
+#[test]
+fn signed_header_values_are_printable_ascii() {
+    assert!(check_signed_header_value("application/json; charset=utf-8").is_ok());
+    assert!(check_signed_header_value(" !~").is_ok());
+    for bad in ["text/plain; name=café", "a\tb", "a\u{7f}", "\u{a0}", "x\ny"] {
+        assert!(check_signed_header_value(bad).is_err(), "{bad:?}");
+    }
+    let mut c = creds();
+    c.session_token = Some("tøken".into());
+    let fields: Vec<_> = c.validate("config").into_iter().map(|e| e.field).collect();
+    assert_eq!(fields, ["config.session_token"]);
+}
+
+#[test]
+fn batches_are_packed_in_order() {
+    let plan = plan_batch(
+        [Ok(4), Err("bad".to_string()), Ok(11), Ok(5), Ok(1), Ok(1)],
+        10,
+        10,
+    );
+    assert_eq!(
+        plan,
+        [
+            Slot::Sent(0),
+            Slot::Rejected("bad".into()),
+            Slot::Rejected("the message is 11 bytes; the service takes at most 10".into()),
+            Slot::Sent(1),
+            Slot::Sent(2),
+            Slot::Deferred,
+        ]
+    );
+    let plan = plan_batch([Ok(1), Ok(1), Ok(1)], 2, 100);
+    assert_eq!(fitting(&plan), 2);
+    assert_eq!(plan, [Slot::Sent(0), Slot::Sent(1), Slot::Deferred]);
+}
+
+#[test]
+fn error_shapes_are_read() {
+    let r = HttpResponse {
+        status: 400,
+        headers: vec![(
+            "x-amzn-query-error".into(),
+            "AWS.SimpleQueueService.NonExistentQueue;Sender".into(),
+        )],
+        body: r#"{"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"The specified queue does not exist."}"#.into(),
+    };
+    let e = AwsError::from_json(&r);
+    assert_eq!(e.code.as_deref(), Some("QueueDoesNotExist"));
+    assert_eq!(
+        e.query_code.as_deref(),
+        Some("AWS.SimpleQueueService.NonExistentQueue")
+    );
+    assert_eq!(
+        error_verdict("SQS", &r, &e, 0),
+        Verdict::Permanent {
+            error: "SQS HTTP 400 QueueDoesNotExist (AWS.SimpleQueueService.NonExistentQueue): \
+                    The specified queue does not exist."
+                .into()
+        }
+    );
+    let x = HttpResponse {
+        status: 503,
+        headers: vec![],
+        body: "<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>Please reduce \
+               your request rate &amp; retry.</Message></Error>"
+            .into(),
+    };
+    let e = AwsError::from_xml(&x);
+    assert_eq!(e.code.as_deref(), Some("SlowDown"));
+    assert_eq!(
+        e.message.as_deref(),
+        Some("Please reduce your request rate & retry.")
+    );
+    assert_eq!(
+        short_code("InvalidSignatureException:http://internal.amazon.com/"),
+        "InvalidSignatureException"
+    );
+}
