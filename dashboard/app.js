@@ -69,6 +69,15 @@ export function go(hash) {
   else location.hash = hash;
 }
 
+/** Renders the current page again after `ms`, unless the user has gone to another page by then
+ * (a late refresh must never redraw, and so empty, the form the user is now filling in). */
+function refreshLater(ms) {
+  const at = location.hash;
+  setTimeout(() => {
+    if (location.hash === at) render();
+  }, ms);
+}
+
 let renderSeq = 0;
 async function render() {
   const seq = ++renderSeq;
@@ -470,7 +479,7 @@ async function deliveriesSection(d, q) {
     const fails = [];
     await Promise.all(chosen.map((id) => api('POST', tpath('destinations', d.id, 'deliveries', id, 'retry')).catch((err) => fails.push(`${id}: ${explain(err)}`))));
     result.replaceChildren(fails.length ? errorBox(`${chosen.length - fails.length} retried; ${fails.length} could not be: ${fails.join('; ')}`) : h('p.ok', `${chosen.length} ${chosen.length === 1 ? 'delivery' : 'deliveries'} queued for a manual retry. Their attempts appear below in a moment.`));
-    setTimeout(() => render(), 1500);
+    refreshLater(1500);
   });
   const all = h('input', { type: 'checkbox', id: nextId(), 'aria-label': 'Select every retryable delivery on this page' });
   all.addEventListener('change', () => {
@@ -823,7 +832,7 @@ async function eventPage(q, id) {
           try {
             const r = await api('POST', tpath('events', id, 'retry'));
             toast(`${r.count ?? failed} failed ${failed === 1 ? 'delivery' : 'deliveries'} queued for retry`);
-            setTimeout(render, 1500);
+            refreshLater(1500);
           } catch (err) {
             toast(explain(err));
           }
@@ -850,7 +859,7 @@ function deliveryCard(d, names) {
             try {
               await api('POST', tpath('destinations', d.destination_id, 'deliveries', d.id, 'retry'));
               toast('Retry queued');
-              setTimeout(render, 1200);
+              refreshLater(1200);
             } catch (err) {
               ev.target.disabled = false;
               toast(explain(err));
