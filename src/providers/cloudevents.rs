@@ -142,7 +142,7 @@ pub fn frame(config: &CloudEventsConfig, d: &QueuedDelivery) -> Result<Framed, S
 mod tests {
     use super::*;
     use crate::core::validate::from_value;
-    use crate::providers::aws::testing::delivery;
+    use crate::providers::testing::delivery;
 
     fn config(mode: Mode) -> CloudEventsConfig {
         CloudEventsConfig {

@@ -301,4 +301,6 @@ impl Provider for AnyProvider {
 #[cfg(test)]
 mod payload_tests;
 #[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
 mod tests;

@@ -387,7 +387,7 @@ mod tests {
     use super::*;
     use crate::core::validate::from_value;
     use crate::core::wire::TransportError;
-    use crate::providers::aws::testing::{delivery, response, NOW};
+    use crate::providers::testing::{delivery, response, NOW};
 
     fn config() -> RabbitMqConfig {
         RabbitMqConfig {

@@ -1,7 +1,7 @@
 //! The AWS client: endpoints, SigV4 signatures against botocore, batch plans.
 
-use super::testing::creds;
 use super::*;
+use crate::providers::testing::creds;
 
 /// The AWS SigV4 test suite's `get-vanilla` case (aws-sig-v4-test-suite): GET / on
 /// example.amazonaws.com, 2015-08-30T12:36:00Z, service `service`, region `us-east-1`.

@@ -3,7 +3,7 @@
 use super::*;
 use crate::core::validate::from_value;
 use crate::core::wire::TransportError;
-use crate::providers::aws::testing::{creds, delivery, response, NOW};
+use crate::providers::testing::{creds, delivery, kinds, response, NOW};
 
 fn config() -> EventBridgeConfig {
     EventBridgeConfig {
@@ -13,17 +13,6 @@ fn config() -> EventBridgeConfig {
         source: "sluice".into(),
         endpoint: None,
     }
-}
-
-fn kinds(verdicts: &[Verdict]) -> Vec<&'static str> {
-    verdicts
-        .iter()
-        .map(|v| match v {
-            Verdict::Delivered => "delivered",
-            Verdict::Transient { .. } => "transient",
-            Verdict::Permanent { .. } => "permanent",
-        })
-        .collect()
 }
 
 /// `PutEvents` with two entries, shaped as in the EventBridge API reference. The

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::core::wire::TransportError;
-use crate::providers::aws::testing::{delivery, response, NOW};
+use crate::providers::testing::{delivery, kinds, response, NOW};
 
 fn config(api_version: ApiVersion) -> KafkaConfig {
     KafkaConfig {
@@ -24,17 +24,6 @@ fn v3() -> Kafka {
 
 fn v2() -> Kafka {
     Kafka::new(config(ApiVersion::V2))
-}
-
-fn kinds(verdicts: &[Verdict]) -> Vec<&'static str> {
-    verdicts
-        .iter()
-        .map(|v| match v {
-            Verdict::Delivered => "delivered",
-            Verdict::Transient { .. } => "transient",
-            Verdict::Permanent { .. } => "permanent",
-        })
-        .collect()
 }
 
 fn headers(request: &HttpRequest) -> Vec<(&str, &str)> {

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::core::validate::from_value;
-use crate::providers::aws::testing::{creds, delivery, response, NOW};
+use crate::providers::testing::{creds, delivery, response, NOW};
 
 fn config() -> S3Config {
     S3Config {

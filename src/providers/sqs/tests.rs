@@ -3,7 +3,7 @@
 use super::*;
 use crate::core::validate::from_value;
 use crate::core::wire::TransportError;
-use crate::providers::aws::testing::{creds, delivery, response, NOW};
+use crate::providers::testing::{creds, delivery, kinds, response, NOW};
 
 fn config(queue_url: &str, region: &str) -> SqsConfig {
     SqsConfig {
@@ -21,17 +21,6 @@ fn standard() -> Sqs {
         "https://sqs.us-east-1.amazonaws.com/123456789012/orders",
         "us-east-1",
     ))
-}
-
-fn kinds(verdicts: &[Verdict]) -> Vec<&'static str> {
-    verdicts
-        .iter()
-        .map(|v| match v {
-            Verdict::Delivered => "delivered",
-            Verdict::Transient { .. } => "transient",
-            Verdict::Permanent { .. } => "permanent",
-        })
-        .collect()
 }
 
 // The expected `authorization` values below were computed independently with botocore
