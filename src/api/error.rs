@@ -118,6 +118,12 @@ impl From<StoreError> for ApiError {
                 ApiError::Conflict("a resource with this id already exists".into())
             }
             StoreError::Db(why) => ApiError::Unavailable(format!("D1: {why}")),
+            // Retrying cannot help and the client did nothing wrong: say what to do about it.
+            StoreError::Unreadable(e) => ApiError::Conflict(format!(
+                "destination {} is stored in a form this version cannot read (its {}); \
+                 delete it and create it again",
+                e.destination_id, e.column
+            )),
         }
     }
 }

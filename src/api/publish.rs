@@ -7,7 +7,7 @@ use super::error::{ApiError, ApiResult};
 use super::http::{json, read_json_raw, Ctx};
 use crate::core::alerts::RESERVED_TOPIC_PREFIX;
 use crate::core::ids::{EventId, TenantId};
-use crate::core::topics::{subscribed, validate_topic, TopicPattern};
+use crate::core::topics::{subscribed, validate_topic};
 use crate::core::validate::{check_metadata, FieldError};
 use crate::intake::{self, IntakeError, Publication, Routing};
 use crate::runtime::random_bytes;
@@ -38,10 +38,7 @@ fn allow_unknown_topics(ctx: &Ctx) -> bool {
 fn subscribers(candidates: &[DestinationRow], topic: &str) -> Vec<DestinationRow> {
     candidates
         .iter()
-        .filter(|d| {
-            let patterns: Vec<TopicPattern> = serde_json::from_str(&d.topics).unwrap_or_default();
-            subscribed(&patterns, topic)
-        })
+        .filter(|d| subscribed(&d.topics, topic))
         .cloned()
         .collect()
 }

@@ -8,6 +8,7 @@ use super::routes::Params;
 use super::tenants::tenant_id;
 use super::views;
 use crate::core::audit::{Change, RetryScope};
+use crate::core::delivery::DeliveryStatus;
 use crate::core::ids::{DeliveryId, DestinationId, EventId, TenantId};
 use crate::core::time::Millis;
 use crate::intake;
@@ -66,7 +67,7 @@ pub async fn retry_delivery(p: &Params, ctx: &Ctx) -> ApiResult<Response> {
         .await?
         .filter(|(_, d, _)| d.destination_id == destination.id)
         .ok_or_else(|| not_found("delivery"))?;
-    if row.status == "pending" {
+    if row.status == DeliveryStatus::Pending {
         return Err(ApiError::Conflict("the delivery is already pending".into()));
     }
     let cap = cap(ctx);

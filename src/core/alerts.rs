@@ -10,6 +10,7 @@
 //! Apart from incidents, a delivery that failed for good raises its own alert naming the event
 //! (capped per destination, see `alert_failed`): one dropped event in five is still told.
 
+use crate::core::destination::DestinationKind;
 use crate::core::time::Millis;
 use crate::core::topics::TopicPattern;
 use serde::{Deserialize, Serialize};
@@ -373,6 +374,16 @@ pub fn receives_alerts(topics: &[TopicPattern], topic: &str) -> bool {
     topics
         .iter()
         .any(|p| !matches!(p, TopicPattern::All) && p.matches(topic))
+}
+
+/// Whether a destination is an alert channel: its type formats alerts only (Slack, Discord,
+/// PagerDuty, email), or it subscribes to an alert topic by name, so that real alerts reach
+/// it (`receives_alerts`). The one answer for routing, for validation and for the test-send,
+/// which gives an alert channel a sample alert instead of a plain test event.
+pub fn is_alert_channel(kind: DestinationKind, topics: &[TopicPattern]) -> bool {
+    kind.alerts_only()
+        || receives_alerts(topics, TOPIC_TRIGGERED)
+        || receives_alerts(topics, TOPIC_RESOLVED)
 }
 
 /// Whether a pattern only ever matches alert topics (what alert-only types may subscribe to).

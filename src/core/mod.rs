@@ -8,6 +8,7 @@ pub mod breaker;
 pub mod classify;
 pub mod credential_guard;
 pub mod crypto;
+pub mod delivery;
 pub mod destination;
 pub mod engine;
 pub mod filter;

@@ -1,12 +1,12 @@
 //! Publishing an event, for `POST /v1/publish` and for the schedulers' alerts alike: find the
-//! tenant's destinations (cached per isolate, `core::routing_cache`), decide each one's
+//! tenant's destinations (cached per isolate, `core::routing_cache`, parsed with their
+//! filters compiled, so a publish compiles no regex), decide each one's
 //! delivery (pending, or recorded as skipped or filtered), claim the event id at its index
 //! object, and store the event with its deliveries in its log shard, which hands the pending
 //! ones to their schedulers from its own outbox. One durable write in the data plane; on the
 //! warm path nothing is read from or written to D1.
 
-pub mod filters;
-
+use crate::core::delivery::DeliveryStatus;
 use crate::core::ids::{DeliveryId, EventId, TenantId};
 use crate::core::log::ShardRef;
 use crate::core::routing_cache::{RoutingCache, DEFAULT_LIMIT, DEFAULT_TTL_MS};
@@ -18,7 +18,6 @@ use crate::log::shard::{Snapshot, Stored};
 use crate::runtime::random_bytes;
 use crate::store::destinations::{self, DestinationRow};
 use crate::store::{log_buckets, StoreError};
-use filters::passes_filter;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -201,18 +200,20 @@ pub async fn publish(
         .then(|| filter_subject(&p));
     let status = |d: &DestinationRow| match (
         d.enabled,
-        subject.as_ref().is_none_or(|s| passes_filter(d, s)),
+        subject
+            .as_ref()
+            .is_none_or(|s| d.filter.as_ref().is_none_or(|f| f.matches(s))),
     ) {
-        (false, _) => "skipped",
-        (true, false) => "filtered",
-        (true, true) => "pending",
+        (false, _) => DeliveryStatus::Skipped,
+        (true, false) => DeliveryStatus::Filtered,
+        (true, true) => DeliveryStatus::Pending,
     };
     let deliveries: Vec<NewDelivery> = targets
         .iter()
         .map(|d| NewDelivery {
             id: DeliveryId::generate(now as u64, u128::from_le_bytes(random_bytes())),
             destination_id: d.id.clone(),
-            status: status(d).into(),
+            status: status(d),
         })
         .collect();
     let snapshots = snapshots(&targets, &deliveries);
@@ -274,7 +275,7 @@ fn snapshots(targets: &[DestinationRow], deliveries: &[NewDelivery]) -> Vec<Snap
     targets
         .iter()
         .zip(deliveries)
-        .filter(|(_, d)| d.status == "pending")
+        .filter(|(_, d)| d.status == DeliveryStatus::Pending)
         .filter_map(|(t, _)| {
             Some(Snapshot {
                 destination_id: t.id.clone(),

@@ -18,7 +18,7 @@ pub mod webhook_config;
 pub mod websocket;
 
 use crate::core::classify::Verdict;
-use crate::core::destination::{SecretBundle, TargetConfig, MASK};
+use crate::core::destination::{DestinationKind, SecretBundle, TargetConfig, MASK};
 use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::time::Millis;
 use crate::core::validate::{from_value, FieldError};
@@ -195,10 +195,7 @@ impl TargetConfig for Target {
     }
 
     fn alerts_only(&self) -> bool {
-        matches!(
-            self,
-            Target::Slack(_) | Target::Discord(_) | Target::PagerDuty(_) | Target::Email(_)
-        )
+        DestinationKind::parse(self.kind()).is_some_and(DestinationKind::alerts_only)
     }
 }
 

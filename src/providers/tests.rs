@@ -277,3 +277,10 @@ fn rabbitmq_parses_checks_and_masks_its_password() {
         vec!["config.endpoint", "config.vhost", "config.routing_key"]
     );
 }
+
+#[test]
+fn the_stored_type_names_are_the_provider_types() {
+    use crate::core::destination::DestinationKind;
+    let kinds: Vec<&str> = DestinationKind::ALL.iter().map(|k| k.as_str()).collect();
+    assert_eq!(kinds, TYPES);
+}

@@ -22,7 +22,6 @@ use crate::core::ids::{new_ulid, EventId, TenantId};
 use crate::core::lifecycle::{self, Change};
 use crate::core::redact::shown_config;
 use crate::core::time::Millis;
-use crate::core::topics::TopicPattern;
 use crate::intake::{self, IntakeError, Publication, Routing};
 use crate::store::destinations::DestinationRow;
 use crate::store::rate_limits;
@@ -49,22 +48,15 @@ pub struct AlertEvent {
     pub data: Option<serde_json::Value>,
 }
 
-fn patterns(row: &DestinationRow) -> Vec<TopicPattern> {
-    serde_json::from_str(&row.topics).unwrap_or_default()
-}
-
 /// The destination as alerts and lifecycle events name it (no credentials; as the API shows
 /// it: a templated destination's URL path is its credential).
 fn describe(row: &DestinationRow) -> AlertDestination {
-    let config = shown_config(
-        row.template.as_deref(),
-        &serde_json::from_str(&row.config).unwrap_or_default(),
-    );
+    let config = shown_config(row.template.as_deref(), &row.config);
     AlertDestination {
         id: row.id.to_string(),
         name: row.name.clone(),
-        kind: row.kind.clone(),
-        target: alerts::target_label(&row.kind, &config),
+        kind: row.kind.to_string(),
+        target: alerts::target_label(row.kind.as_str(), &config),
     }
 }
 
@@ -154,7 +146,7 @@ pub fn observe(
     let mut new_id = || format!("inc_{}", new_ulid(now as u64, random));
     let actions = alerts::observe(&mut state, &settings.alerts, &run, &mut new_id);
     queue.put(STATE_KEY, &state);
-    let who = alerts::recipients(row.tenant_id.as_str(), &patterns(row));
+    let who = alerts::recipients(row.tenant_id.as_str(), &row.topics);
     let mut events: Vec<AlertEvent> = actions
         .iter()
         .filter_map(|action| {
@@ -235,7 +227,7 @@ pub async fn publish(env: &Env, db: &D1Database, alert: &AlertEvent) -> Result<(
         let select = |destinations: &[DestinationRow], topic: &str| -> Vec<DestinationRow> {
             destinations
                 .iter()
-                .filter(|d| alerts::receives_alerts(&patterns(d), topic))
+                .filter(|d| alerts::receives_alerts(&d.topics, topic))
                 .cloned()
                 .collect()
         };

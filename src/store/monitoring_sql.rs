@@ -4,6 +4,7 @@
 //! stats reads with their query plans.
 
 use super::SqlValue;
+use crate::core::delivery::DeliveryStatus;
 use crate::core::metrics::LATENCY_BUCKETS;
 use crate::core::tally::{Counts, Tally};
 use crate::core::time::Millis;
@@ -74,10 +75,9 @@ pub fn tally_statements(
 /// Adds `?3` deliveries that were never attempted (`filtered` or `skipped`, as counted by a
 /// log shard) to a destination's counters (`?1` destination, `?2` tenant); nothing for a
 /// destination deleted meanwhile. `None` for other statuses.
-pub fn add_count(status: &str) -> Option<String> {
+pub fn add_count(status: DeliveryStatus) -> Option<String> {
     let column = match status {
-        "filtered" => "filtered",
-        "skipped" => "skipped",
+        DeliveryStatus::Filtered | DeliveryStatus::Skipped => status.as_str(),
         _ => return None,
     };
     Some(format!(

@@ -643,3 +643,31 @@ fn a_failed_delivery_alert_names_the_event_attempts_and_error() {
     );
     assert_eq!(event_id(&summary[0]), "alert-inc_w1-failed-summary");
 }
+
+#[test]
+fn an_alert_channel_is_one_that_real_alerts_reach() {
+    use crate::core::destination::DestinationKind;
+    // A webhook on `sluice.*` gets real alerts, so its test-send is a sample alert too.
+    assert!(is_alert_channel(
+        DestinationKind::Webhook,
+        &patterns(&["sluice.*"])
+    ));
+    assert!(receives_alerts(&patterns(&["sluice.*"]), TOPIC_TRIGGERED));
+    assert!(is_alert_channel(
+        DestinationKind::Webhook,
+        &patterns(&["sluice.alert.resolved"])
+    ));
+    assert!(!is_alert_channel(
+        DestinationKind::Webhook,
+        &patterns(&["*"])
+    ));
+    assert!(!is_alert_channel(
+        DestinationKind::Webhook,
+        &patterns(&["order.*"])
+    ));
+    assert!(is_alert_channel(
+        DestinationKind::Slack,
+        &patterns(&["sluice.alert.*"])
+    ));
+    assert!(is_alert_channel(DestinationKind::Email, &[]));
+}
