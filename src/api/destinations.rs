@@ -8,7 +8,7 @@ use super::http::{json, list as list_response, no_content, page_params, read_val
 use super::routes::Params;
 use super::tenants::{existing, tenant_id};
 use super::views;
-use crate::core::alert_limits::{check_floor, DEFAULT_TENANT_ALERT_FLOOR};
+use crate::core::alert_limits::check_floor;
 use crate::core::audit::Change;
 use crate::core::credential_guard;
 use crate::core::crypto::{SealKey, NONCE_BYTES};
@@ -24,7 +24,7 @@ use crate::core::validate::{check_https, from_value};
 use crate::providers::alert_channels::{parse_domains, EMAIL_BINDING};
 use crate::providers::Target;
 use crate::runtime::log_change;
-use crate::runtime::random_bytes;
+use crate::runtime::{encryption_key, random_bytes};
 use crate::scheduler::alerting;
 use crate::scheduler::client::SchedulerClient;
 use crate::scheduler::protocol::SchedulerStatus;
@@ -35,22 +35,8 @@ use worker::{console_error, Request, Response};
 
 /// After a rotation the previous secret keeps signing this long, so receivers can switch over.
 pub const ROTATION_GRACE_MS: Millis = 24 * 3_600_000;
-/// Destinations one tenant may have unless `MAX_DESTINATIONS_PER_TENANT` says otherwise: a
-/// publish evaluates every matching destination's filter (issue 13), so their number is capped.
-pub const DEFAULT_MAX_DESTINATIONS_PER_TENANT: u32 = 100;
-
-fn max_destinations(ctx: &Ctx) -> u32 {
-    Ctx::var(&ctx.env, "MAX_DESTINATIONS_PER_TENANT")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_MAX_DESTINATIONS_PER_TENANT)
-}
-
 fn seal_key(ctx: &Ctx) -> ApiResult<SealKey> {
-    let raw = ctx
-        .env
-        .secret("ENCRYPTION_KEY")
-        .map_err(|_| ApiError::Internal("ENCRYPTION_KEY is not set".into()))?
-        .to_string();
+    let raw = encryption_key(&ctx.env).map_err(ApiError::Internal)?;
     SealKey::from_base64(&raw).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
@@ -87,13 +73,14 @@ pub async fn load(ctx: &Ctx, p: &Params) -> ApiResult<(TenantId, DestinationRow)
 
 /// Validates an input, naming every bad field.
 fn validate(ctx: &Ctx, input: Value) -> ApiResult<DestinationSpec<Target>> {
-    let insecure = match (ctx.require_https, input.get("config")) {
+    let insecure = match (ctx.settings.require_https, input.get("config")) {
         (true, Some(config)) => check_https(config),
         _ => vec![],
     };
     let input: DestinationInput =
         from_value(input, "").map_err(|e| ApiError::Validation(vec![e]))?;
-    let spec = match destination::validate::<Target>(input, ctx.allow_private) {
+    let spec = match destination::validate::<Target>(input, ctx.settings.allow_private_destinations)
+    {
         Ok(spec) if insecure.is_empty() => spec,
         Ok(_) => return Err(ApiError::Validation(insecure)),
         Err(mut errors) => {
@@ -126,13 +113,11 @@ fn check_portal_limits(
     }
     let mut errors = vec![];
     if let (Target::Email(email), true) = (&spec.target, config_given) {
-        let allowed = Ctx::var(&ctx.env, "ALERT_EMAIL_DOMAINS").unwrap_or_default();
-        errors.extend(email.check_tenant_domains(&parse_domains(&allowed)));
+        let allowed = &ctx.settings.alert_email_domains;
+        errors.extend(email.check_tenant_domains(&parse_domains(allowed)));
     }
     if alerts_given {
-        let floor = Ctx::var(&ctx.env, "ALERT_MIN_CONSECUTIVE_FAILURES")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(DEFAULT_TENANT_ALERT_FLOOR);
+        let floor = ctx.settings.alert_min_consecutive_failures;
         errors.extend(check_floor(&spec.settings.alerts, floor));
     }
     if errors.is_empty() {
@@ -225,7 +210,7 @@ pub async fn create(
         .collect();
     let id = DestinationId::generate(ctx.now as u64, u128::from_le_bytes(random_bytes()));
     let row = to_row(ctx, id, tenant, &spec, keys, ctx.now)?;
-    let max = max_destinations(ctx);
+    let max = ctx.settings.max_destinations_per_tenant;
     if !store::insert_within(&ctx.db, &row, max).await? {
         return Err(ApiError::Conflict(format!(
             "this tenant already has {max} destinations, the most MAX_DESTINATIONS_PER_TENANT \

@@ -2,6 +2,7 @@
 //! pagination parameters, JSON responses.
 
 use super::error::{ApiError, ApiResult};
+use crate::core::settings::Settings;
 use crate::core::time::Millis;
 use crate::core::validate::{from_slice, from_value, BodyError};
 use crate::core::wire::read_capped;
@@ -9,9 +10,6 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use worker::{D1Database, Env, Headers, Request, Response};
 
-/// Default largest body, in bytes: 256 KiB, the payload limit of SQS and EventBridge, so an
-/// event accepted here fits every destination type.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 262_144;
 pub const DEFAULT_PAGE: usize = 20;
 pub const MAX_PAGE: usize = 100;
 
@@ -22,20 +20,11 @@ pub struct Ctx {
     pub env: Env,
     pub db: D1Database,
     pub now: Millis,
-    /// Destination URLs may point at private/loopback addresses (local development only).
-    pub allow_private: bool,
-    /// Destination and alert-channel URLs must be https (`REQUIRE_HTTPS`).
-    pub require_https: bool,
-    pub max_body: usize,
+    /// The deployment's settings, read once (`runtime::settings`).
+    pub settings: Settings,
 }
 
-impl Ctx {
-    pub fn var(env: &Env, name: &str) -> Option<String> {
-        env.var(name).ok().map(|v| v.to_string())
-    }
-}
-
-/// Reads a JSON body of at most `ctx.max_body` bytes into `T`: 413 if larger, 400 if it is
+/// Reads a JSON body of at most `ctx.settings.max_body_bytes` bytes into `T`: 413 if larger, 400 if it is
 /// not JSON, 422 naming the field if it does not fit `T`.
 pub async fn read_json<T: DeserializeOwned>(req: &mut Request, ctx: &Ctx) -> ApiResult<T> {
     let value = read_value(req, ctx).await?;
@@ -77,7 +66,7 @@ pub async fn read_optional_json<T: DeserializeOwned + Default>(
     from_value(value, "").map_err(|e| ApiError::Validation(vec![e]))
 }
 
-/// The raw body, at most `ctx.max_body` bytes: 413 before reading when the declared length
+/// The raw body, at most `ctx.settings.max_body_bytes` bytes: 413 before reading when the declared length
 /// is larger, and 413 as soon as the stream passes it when no length is declared (chunked),
 /// without reading (or holding) the rest.
 async fn read_bytes(req: &mut Request, ctx: &Ctx) -> ApiResult<Vec<u8>> {
@@ -87,8 +76,8 @@ async fn read_bytes(req: &mut Request, ctx: &Ctx) -> ApiResult<Vec<u8>> {
         .ok()
         .flatten()
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > ctx.max_body) {
-        return Err(ApiError::PayloadTooLarge(ctx.max_body));
+    if declared.is_some_and(|n| n > ctx.settings.max_body_bytes) {
+        return Err(ApiError::PayloadTooLarge(ctx.settings.max_body_bytes));
     }
     if req.inner().body().is_none() {
         return Ok(vec![]);
@@ -96,11 +85,11 @@ async fn read_bytes(req: &mut Request, ctx: &Ctx) -> ApiResult<Vec<u8>> {
     let stream = req
         .stream()
         .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-    let body = read_capped(stream, ctx.max_body)
+    let body = read_capped(stream, ctx.settings.max_body_bytes)
         .await
         .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
     if body.more {
-        return Err(ApiError::PayloadTooLarge(ctx.max_body));
+        return Err(ApiError::PayloadTooLarge(ctx.settings.max_body_bytes));
     }
     Ok(body.bytes)
 }

@@ -32,7 +32,7 @@ pub struct PublishRequest {
 
 /// Deployments may accept topics outside the catalogue (`ALLOW_UNKNOWN_TOPICS = "true"`).
 fn allow_unknown_topics(ctx: &Ctx) -> bool {
-    Ctx::var(&ctx.env, "ALLOW_UNKNOWN_TOPICS").as_deref() == Some("true")
+    ctx.settings.allow_unknown_topics
 }
 
 fn subscribers(candidates: &[DestinationRow], topic: &str) -> Vec<DestinationRow> {

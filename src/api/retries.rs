@@ -22,13 +22,10 @@ use serde::Deserialize;
 use serde_json::json;
 use worker::{Request, Response};
 
-pub const DEFAULT_MAX_MANUAL_RETRIES: u32 = 10;
 /// One bulk call re-queues at most this many deliveries; the answer says if more remain.
 pub const BULK_RETRY_LIMIT: usize = 1_000;
 fn cap(ctx: &Ctx) -> u32 {
-    Ctx::var(&ctx.env, "MAX_MANUAL_RETRIES")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_MAX_MANUAL_RETRIES)
+    ctx.settings.max_manual_retries
 }
 
 fn not_found(what: &str) -> ApiError {

@@ -51,15 +51,11 @@ impl Default for Layout {
 }
 
 impl Layout {
-    /// A layout from the `LOG_BUCKET_SECONDS` setting; anything but a positive whole number
-    /// of seconds is the default.
-    pub fn from_setting(seconds: Option<&str>) -> Self {
-        seconds
-            .and_then(|s| s.trim().parse::<i64>().ok())
-            .filter(|s| *s > 0)
-            .map_or_else(Layout::default, |s| Layout {
-                bucket_ms: s.saturating_mul(1000),
-            })
+    /// Buckets of `seconds` (`LOG_BUCKET_SECONDS`, checked positive by `core::settings`).
+    pub fn from_seconds(seconds: i64) -> Self {
+        Layout {
+            bucket_ms: seconds.saturating_mul(1000),
+        }
     }
 
     pub fn bucket_of(&self, t: Millis) -> i64 {

@@ -20,6 +20,7 @@ pub mod rate_limit;
 pub mod redact;
 pub mod retry;
 pub mod routing_cache;
+pub mod settings;
 pub mod signing;
 pub mod stats;
 pub mod tally;

@@ -55,11 +55,7 @@ impl DeliveryScheduler {
     }
 
     pub(super) fn unseal(&self, row: DestinationRow) -> std::result::Result<Loaded, String> {
-        let key = self
-            .env
-            .secret("ENCRYPTION_KEY")
-            .map_err(|_| "ENCRYPTION_KEY is not set")?
-            .to_string();
+        let key = crate::runtime::encryption_key(&self.env)?;
         let key = SealKey::from_base64(&key).map_err(|e| e.to_string())?;
         let plain = key.open(&row.secrets).map_err(|e| e.to_string())?;
         let secrets: SecretBundle = serde_json::from_slice(&plain).map_err(|e| e.to_string())?;

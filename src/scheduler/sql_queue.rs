@@ -265,8 +265,7 @@ impl QueueStore for SqlQueue {
         );
     }
 
-    fn remove(&self, id: &DeliveryId) {
-        let now = worker::Date::now().as_millis() as i64;
+    fn remove(&self, id: &DeliveryId, now: Millis) {
         self.exec(
             "DELETE FROM queue WHERE delivery_id = ?",
             vec![s(id.as_str())],
