@@ -141,7 +141,10 @@ impl From<SchedulerError> for ApiError {
     fn from(e: SchedulerError) -> Self {
         match e {
             SchedulerError::Gone => ApiError::NotFound("destination".into()),
-            SchedulerError::Full(why) => ApiError::TooMany(why),
+            // The snapshot is handed over before each connection: its absence is transient.
+            e @ SchedulerError::NotConfigured => ApiError::Unavailable(e.to_string()),
+            e @ SchedulerError::Full { .. } => ApiError::TooMany(e.to_string()),
+            e @ SchedulerError::NotWebSocket => ApiError::Conflict(e.to_string()),
             SchedulerError::Unavailable(why) => ApiError::Unavailable(format!("scheduler: {why}")),
         }
     }

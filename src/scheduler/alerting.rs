@@ -31,6 +31,26 @@ use worker::{console_warn, D1Database, Env};
 
 const STATE_KEY: &str = "alerts";
 
+/// Why an alert (or a lifecycle event) could not be published; it stays in the outbox.
+#[derive(Debug)]
+pub enum PublishError {
+    /// D1 or the data plane failed (`intake`), or the tenant's alert count could not be read.
+    Intake(IntakeError),
+    Encode(serde_json::Error),
+    /// `OPERATOR_TENANT` is not a tenant id (a build mistake).
+    OperatorTenant,
+}
+
+impl std::fmt::Display for PublishError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PublishError::Intake(e) => write!(f, "publish: {e:?}"),
+            PublishError::Encode(e) => write!(f, "alert content: {e}"),
+            PublishError::OperatorTenant => f.write_str("the operator tenant id is invalid"),
+        }
+    }
+}
+
 /// An alert (or a lifecycle event) waiting in the outbox to be published.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AlertEvent {
@@ -181,14 +201,14 @@ pub fn observe(
 /// with no channel listening; a tenant's only when it has an alert channel, so that a tenant
 /// who never asked for alerts sees only its own events in its log. Idempotent: the event id
 /// is fixed per incident step.
-pub async fn publish(env: &Env, db: &D1Database, alert: &AlertEvent) -> Result<(), String> {
+pub async fn publish(env: &Env, db: &D1Database, alert: &AlertEvent) -> Result<(), PublishError> {
     // A tenant raises a bounded number of alerts an hour, whatever its thresholds and its
     // number of destinations (`core::alert_limits`); resolves always pass.
     if alert.topic == alerts::TOPIC_TRIGGERED {
         let window = ALERTS_PER_TENANT.start(alert.at);
         let raised = rate_limits::hit(db, &alert.tenant_id, "alerts", window)
             .await
-            .map_err(|e| format!("{e:?}"))?;
+            .map_err(|e| PublishError::Intake(e.into()))?;
         if !ALERTS_PER_TENANT.allows(raised) {
             console_warn!(
                 "{}",
@@ -205,9 +225,9 @@ pub async fn publish(env: &Env, db: &D1Database, alert: &AlertEvent) -> Result<(
     }
     let data = match &alert.data {
         Some(data) => data.to_string(),
-        None => serde_json::to_string(&alert.content).map_err(|e| e.to_string())?,
+        None => serde_json::to_string(&alert.content).map_err(PublishError::Encode)?,
     };
-    let operator = TenantId::parse(OPERATOR_TENANT).map_err(|e| e.to_string())?;
+    let operator = TenantId::parse(OPERATOR_TENANT).map_err(|_| PublishError::OperatorTenant)?;
     let audiences = [
         (alert.tenant_id.clone(), alert.to_tenant, false),
         (operator, alert.to_operator, true),
@@ -240,7 +260,7 @@ pub async fn publish(env: &Env, db: &D1Database, alert: &AlertEvent) -> Result<(
         match intake::publish(env, db, publication, routing).await {
             // The tenant was deleted (or the operator tenant's migration is missing).
             Err(IntakeError::TenantNotFound) => continue,
-            Err(e) => return Err(format!("{e:?}")),
+            Err(e) => return Err(PublishError::Intake(e)),
             Ok(_) => {}
         }
     }
