@@ -34,7 +34,7 @@ use serde_json::{json, Value};
 use worker::{console_error, Request, Response};
 
 /// After a rotation the previous secret keeps signing this long, so receivers can switch over.
-pub const ROTATION_GRACE_MS: Millis = 24 * 3_600_000;
+const ROTATION_GRACE_MS: Millis = 24 * 3_600_000;
 fn seal_key(ctx: &Ctx) -> ApiResult<SealKey> {
     let raw = encryption_key(&ctx.env).map_err(ApiError::Internal)?;
     SealKey::from_base64(&raw).map_err(|e| ApiError::Internal(e.to_string()))

@@ -23,9 +23,9 @@ use std::collections::BTreeMap;
 use worker::{Request, Response};
 
 /// The topic of a test event unless the request names one.
-pub const TEST_TOPIC: &str = "sluice.test";
+const TEST_TOPIC: &str = "sluice.test";
 /// The topic of an alert channel's test: the one real alerts come on.
-pub const TEST_ALERT_TOPIC: &str = "sluice.alert.triggered";
+const TEST_ALERT_TOPIC: &str = "sluice.alert.triggered";
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]

@@ -23,7 +23,7 @@ use serde_json::json;
 use worker::{Request, Response};
 
 /// One bulk call re-queues at most this many deliveries; the answer says if more remain.
-pub const BULK_RETRY_LIMIT: usize = 1_000;
+const BULK_RETRY_LIMIT: usize = 1_000;
 fn cap(ctx: &Ctx) -> u32 {
     ctx.settings.max_manual_retries
 }

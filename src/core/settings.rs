@@ -11,33 +11,17 @@ use std::fmt;
 
 /// Default largest request body (`MAX_BODY_BYTES`): 256 KiB, the payload size SQS, EventBridge
 /// and Pub/Sub messages take, with room for the envelope.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 262_144;
+const DEFAULT_MAX_BODY_BYTES: usize = 262_144;
 /// Default retention of events, deliveries and attempts (`RETENTION_DAYS`).
-pub const DEFAULT_RETENTION_DAYS: f64 = 30.0;
+const DEFAULT_RETENTION_DAYS: f64 = 30.0;
 /// Default: `/metrics` counters kept by shards and schedulers reach D1 at most once a
 /// minute (`METRICS_FLUSH_SECONDS`), so D1's writes do not grow with the event rate.
-pub const DEFAULT_FLUSH_MS: Millis = 60_000;
+const DEFAULT_FLUSH_MS: Millis = 60_000;
 /// Default manual retries of one delivery (`MAX_MANUAL_RETRIES`).
-pub const DEFAULT_MAX_MANUAL_RETRIES: u32 = 10;
+const DEFAULT_MAX_MANUAL_RETRIES: u32 = 10;
 /// Destinations one tenant may have unless `MAX_DESTINATIONS_PER_TENANT` says otherwise: a
 /// publish evaluates every matching destination's filter, so their number is capped.
-pub const DEFAULT_MAX_DESTINATIONS_PER_TENANT: u32 = 100;
-
-/// Every variable `Settings::parse` reads.
-pub const NAMES: &[&str] = &[
-    "ALLOW_PRIVATE_DESTINATIONS",
-    "REQUIRE_HTTPS",
-    "ALERT_EMAIL_DOMAINS",
-    "ALERT_MIN_CONSECUTIVE_FAILURES",
-    "MAX_BODY_BYTES",
-    "ALLOW_UNKNOWN_TOPICS",
-    "RETENTION_DAYS",
-    "LOG_BUCKET_SECONDS",
-    "METRICS_FLUSH_SECONDS",
-    "ROUTING_CACHE_SECONDS",
-    "MAX_MANUAL_RETRIES",
-    "MAX_DESTINATIONS_PER_TENANT",
-];
+const DEFAULT_MAX_DESTINATIONS_PER_TENANT: u32 = 100;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {

@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use worker::{Env, SqlStorage, SqlStorageValue};
 
-pub const LOG_BINDING: &str = "EVENT_LOG";
-pub const INDEX_BINDING: &str = "EVENT_INDEX";
+const LOG_BINDING: &str = "EVENT_LOG";
+const INDEX_BINDING: &str = "EVENT_INDEX";
 
 /// How the data plane is laid out and kept, from the Worker's settings.
 #[derive(Debug, Clone, Copy)]

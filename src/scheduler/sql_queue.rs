@@ -13,7 +13,7 @@ use worker::{console_error, SqlStorage, SqlStorageValue};
 
 /// Completed deliveries are remembered this long, so that a repeated enqueue of the same
 /// delivery (a publish retried after a lost answer) does not send it again.
-pub const DONE_RETENTION_MS: Millis = 7 * 86_400_000;
+const DONE_RETENTION_MS: Millis = 7 * 86_400_000;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS queue (

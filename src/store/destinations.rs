@@ -115,7 +115,7 @@ pub async fn list_all(db: &D1Database, tenant: &TenantId) -> StoreResult<Vec<Des
 
 /// Every destination of a tenant: a publish matches topics against them, queues for the
 /// enabled ones and records the disabled ones as skipped.
-pub fn for_tenant_stmt(db: &D1Database, tenant: &TenantId) -> StoreResult<D1PreparedStatement> {
+fn for_tenant_stmt(db: &D1Database, tenant: &TenantId) -> StoreResult<D1PreparedStatement> {
     stmt(
         db,
         &format!("SELECT {COLUMNS} FROM destinations WHERE tenant_id = ?1 ORDER BY id"),

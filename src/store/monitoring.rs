@@ -193,7 +193,7 @@ pub async fn flush(db: &D1Database, state: &SchedulerState, tally: &Tally) -> St
     super::batch(db, statements).await.map(|_| ())
 }
 
-pub fn report_state_stmt(
+fn report_state_stmt(
     db: &D1Database,
     s: &SchedulerState,
 ) -> StoreResult<worker::D1PreparedStatement> {

@@ -76,10 +76,10 @@ pub fn tally_statements(
 /// log shard) to a destination's counters (`?1` destination, `?2` tenant); nothing for a
 /// destination deleted meanwhile. `None` for other statuses.
 pub fn add_count(status: DeliveryStatus) -> Option<String> {
-    let column = match status {
-        DeliveryStatus::Filtered | DeliveryStatus::Skipped => status.as_str(),
-        _ => return None,
-    };
+    if !status.never_attempted() {
+        return None;
+    }
+    let column = status.as_str();
     Some(format!(
         "INSERT INTO destination_metrics (destination_id, tenant_id, {column}) \
          SELECT id, tenant_id, ?3 FROM destinations WHERE id = ?1 AND tenant_id = ?2 \

@@ -12,7 +12,21 @@ fn parse(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
 #[test]
 fn unset_and_empty_variables_take_the_defaults() {
     assert_eq!(parse(&[]).unwrap(), Settings::default());
-    let empty: Vec<(&str, &str)> = NAMES.iter().map(|n| (*n, "")).collect();
+    let names = [
+        "ALLOW_PRIVATE_DESTINATIONS",
+        "REQUIRE_HTTPS",
+        "ALERT_EMAIL_DOMAINS",
+        "ALERT_MIN_CONSECUTIVE_FAILURES",
+        "MAX_BODY_BYTES",
+        "ALLOW_UNKNOWN_TOPICS",
+        "RETENTION_DAYS",
+        "LOG_BUCKET_SECONDS",
+        "METRICS_FLUSH_SECONDS",
+        "ROUTING_CACHE_SECONDS",
+        "MAX_MANUAL_RETRIES",
+        "MAX_DESTINATIONS_PER_TENANT",
+    ];
+    let empty: Vec<(&str, &str)> = names.iter().map(|n| (*n, "")).collect();
     assert_eq!(parse(&empty).unwrap(), Settings::default());
 }
 

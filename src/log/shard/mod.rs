@@ -213,7 +213,7 @@ impl<'a, S: Sql> Shard<'a, S> {
                     event.created_at.into(),
                 ],
             )?;
-            if d.status == DeliveryStatus::Pending {
+            if !d.status.never_attempted() {
                 self.owe(&d.id, &d.destination_id, None, now)?;
             } else {
                 // Filtered and skipped deliveries are never attempted: counted for /metrics here.
