@@ -10,9 +10,7 @@
 //! Apart from incidents, a delivery that failed for good raises its own alert naming the event
 //! (capped per destination, see `alert_failed`): one dropped event in five is still told.
 
-use crate::core::destination::DestinationKind;
 use crate::core::time::Millis;
-use crate::core::topics::TopicPattern;
 use serde::{Deserialize, Serialize};
 
 pub const TOPIC_TRIGGERED: &str = "sluice.alert.triggered";
@@ -344,56 +342,10 @@ fn cut(s: &str, max_chars: usize) -> String {
     }
 }
 
-/// Who hears about a destination's alerts. Alert channels never alert themselves: a
-/// destination that receives alerts reports its own failures to the operator only, and the
-/// operator's destinations to nobody (their alerts are log lines), so no failure can loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Recipients {
-    pub tenant: bool,
-    pub operator: bool,
-}
-
-pub fn recipients(tenant: &str, topics: &[TopicPattern]) -> Recipients {
-    if tenant == OPERATOR_TENANT {
-        return Recipients {
-            tenant: false,
-            operator: false,
-        };
-    }
-    let alert_channel =
-        receives_alerts(topics, TOPIC_TRIGGERED) || receives_alerts(topics, TOPIC_RESOLVED);
-    Recipients {
-        tenant: !alert_channel,
-        operator: true,
-    }
-}
-
-/// Whether a destination subscribes to an alert topic by name: `*` does not count (alerts are
-/// opted into), `sluice.alert.*` and the exact topics do.
-pub fn receives_alerts(topics: &[TopicPattern], topic: &str) -> bool {
-    topics
-        .iter()
-        .any(|p| !matches!(p, TopicPattern::All) && p.matches(topic))
-}
-
-/// Whether a destination is an alert channel: its type formats alerts only (Slack, Discord,
-/// PagerDuty, email), or it subscribes to an alert topic by name, so that real alerts reach
-/// it (`receives_alerts`). The one answer for routing, for validation and for the test-send,
-/// which gives an alert channel a sample alert instead of a plain test event.
-pub fn is_alert_channel(kind: DestinationKind, topics: &[TopicPattern]) -> bool {
-    kind.alerts_only()
-        || receives_alerts(topics, TOPIC_TRIGGERED)
-        || receives_alerts(topics, TOPIC_RESOLVED)
-}
-
-/// Whether a pattern only ever matches alert topics (what alert-only types may subscribe to).
-pub fn is_alert_pattern(p: &TopicPattern) -> bool {
-    match p {
-        TopicPattern::All => false,
-        TopicPattern::Exact(t) => t == TOPIC_TRIGGERED || t == TOPIC_RESOLVED,
-        TopicPattern::Prefix(p) => p == "sluice.alert",
-    }
-}
+mod alert_channels;
+pub use alert_channels::{
+    is_alert_channel, is_alert_pattern, receives_alerts, recipients, Recipients,
+};
 
 mod alert_settings;
 pub use alert_settings::{check_settings, AlertSettings, FailureRate};
