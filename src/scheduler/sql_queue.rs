@@ -140,7 +140,18 @@ impl SqlQueue {
                 raw
             }
         };
-        raw.and_then(|r| serde_json::from_str(&r).ok())
+        // A stored value that no longer parses (a destination snapshot with an unreadable
+        // column) reads as absent, and says so in the log.
+        raw.and_then(|r| match serde_json::from_str(&r) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                worker::console_error!(
+                    "{}",
+                    serde_json::json!({ "event": "scheduler_state_unreadable", "key": key, "error": e.to_string() })
+                );
+                None
+            }
+        })
     }
 
     /// Writes the value unless the row holds it already.
