@@ -7,6 +7,8 @@ use crate::core::wire::{
     read_capped, HttpRequest, HttpResponse, TransportError, TransportResult, MAX_RESPONSE_BYTES,
 };
 use futures::future::{select, Either};
+use futures::stream::{self, StreamExt};
+use std::future::Future;
 use std::time::Duration;
 use worker::{
     console_error, AbortController, Delay, Fetch, Headers, Method, Request, RequestInit,
@@ -146,5 +148,17 @@ pub async fn post_json(
         .with_headers(headers)
         .with_body(Some(body.into()));
     stub.fetch_with_request(Request::new_with_init(url, &init)?)
+        .await
+}
+
+/// Calls one invocation keeps open at once: production allows 6 simultaneous connections per
+/// invocation and queues the rest, so more buys nothing.
+pub const MAX_CONNECTIONS: usize = 6;
+
+/// Runs calls at most `MAX_CONNECTIONS` at a time; answers in order.
+pub async fn bounded<F: Future>(calls: Vec<F>) -> Vec<F::Output> {
+    stream::iter(calls)
+        .buffered(MAX_CONNECTIONS)
+        .collect()
         .await
 }
