@@ -8,6 +8,8 @@ use crate::core::wire::{
     read_capped, HttpRequest, HttpResponse, TransportError, TransportResult, MAX_RESPONSE_BYTES,
 };
 use futures::future::{select, Either};
+use futures::stream::{self, StreamExt};
+use std::future::Future;
 use std::time::Duration;
 use worker::{
     console_error, AbortController, Delay, Env, Fetch, Headers, Method, Request, RequestInit,
@@ -184,4 +186,16 @@ pub fn encryption_key(env: &Env) -> Result<String, String> {
     env.secret("ENCRYPTION_KEY")
         .map(|s| s.to_string())
         .map_err(|_| "ENCRYPTION_KEY is not set".to_string())
+}
+
+/// Calls one invocation keeps open at once: production allows 6 simultaneous connections per
+/// invocation and queues the rest, so more buys nothing.
+pub const MAX_CONNECTIONS: usize = 6;
+
+/// Runs calls at most `MAX_CONNECTIONS` at a time; answers in order.
+pub async fn bounded<F: Future>(calls: Vec<F>) -> Vec<F::Output> {
+    stream::iter(calls)
+        .buffered(MAX_CONNECTIONS)
+        .collect()
+        .await
 }

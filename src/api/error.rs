@@ -76,9 +76,11 @@ impl ApiError {
         }
     }
 
-    pub fn into_response(self) -> Response {
+    /// The status and the problem document (RFC 9457); an unavailable or internal cause is
+    /// logged here, never sent.
+    pub fn problem(&self) -> (u16, serde_json::Value) {
         let (status, slug, title) = self.parts();
-        if let ApiError::Unavailable(why) | ApiError::Internal(why) = &self {
+        if let ApiError::Unavailable(why) | ApiError::Internal(why) = self {
             console_error!(
                 "{}",
                 json!({ "event": "api_error", "status": status, "error": why })
@@ -90,9 +92,14 @@ impl ApiError {
             "status": status,
             "detail": self.detail(),
         });
-        if let ApiError::Validation(errors) = &self {
+        if let ApiError::Validation(errors) = self {
             body["errors"] = json!(errors);
         }
+        (status, body)
+    }
+
+    pub fn into_response(self) -> Response {
+        let (status, body) = self.problem();
         let headers = Headers::new();
         let _ = headers.set("content-type", "application/problem+json");
         if let ApiError::MethodNotAllowed(allowed) = &self {

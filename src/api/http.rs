@@ -32,7 +32,7 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request, ctx: &Ctx) -> Api
 }
 
 pub async fn read_value(req: &mut Request, ctx: &Ctx) -> ApiResult<serde_json::Value> {
-    let bytes = read_bytes(req, ctx).await?;
+    let bytes = read_bytes(req, ctx.settings.max_body_bytes).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::MalformedJson("a JSON body is required".into()));
     }
@@ -42,7 +42,15 @@ pub async fn read_value(req: &mut Request, ctx: &Ctx) -> ApiResult<serde_json::V
 /// Like `read_json`, read straight from the bytes: fields typed `Box<RawValue>` keep the
 /// text exactly as sent (the publish body's `data`).
 pub async fn read_json_raw<T: DeserializeOwned>(req: &mut Request, ctx: &Ctx) -> ApiResult<T> {
-    let bytes = read_bytes(req, ctx).await?;
+    read_json_raw_within(req, ctx.settings.max_body_bytes).await
+}
+
+/// `read_json_raw` with a body limit of its own (a batch of events is larger than one).
+pub async fn read_json_raw_within<T: DeserializeOwned>(
+    req: &mut Request,
+    max_body: usize,
+) -> ApiResult<T> {
+    let bytes = read_bytes(req, max_body).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::MalformedJson("a JSON body is required".into()));
     }
@@ -57,7 +65,7 @@ pub async fn read_optional_json<T: DeserializeOwned + Default>(
     req: &mut Request,
     ctx: &Ctx,
 ) -> ApiResult<T> {
-    let bytes = read_bytes(req, ctx).await?;
+    let bytes = read_bytes(req, ctx.settings.max_body_bytes).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
@@ -66,18 +74,18 @@ pub async fn read_optional_json<T: DeserializeOwned + Default>(
     from_value(value, "").map_err(|e| ApiError::Validation(vec![e]))
 }
 
-/// The raw body, at most `ctx.settings.max_body_bytes` bytes: 413 before reading when the declared length
+/// The raw body, at most `max_body` bytes: 413 before reading when the declared length
 /// is larger, and 413 as soon as the stream passes it when no length is declared (chunked),
 /// without reading (or holding) the rest.
-async fn read_bytes(req: &mut Request, ctx: &Ctx) -> ApiResult<Vec<u8>> {
+async fn read_bytes(req: &mut Request, max_body: usize) -> ApiResult<Vec<u8>> {
     let declared = req
         .headers()
         .get("content-length")
         .ok()
         .flatten()
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > ctx.settings.max_body_bytes) {
-        return Err(ApiError::PayloadTooLarge(ctx.settings.max_body_bytes));
+    if declared.is_some_and(|n| n > max_body) {
+        return Err(ApiError::PayloadTooLarge(max_body));
     }
     if req.inner().body().is_none() {
         return Ok(vec![]);
@@ -85,11 +93,11 @@ async fn read_bytes(req: &mut Request, ctx: &Ctx) -> ApiResult<Vec<u8>> {
     let stream = req
         .stream()
         .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-    let body = read_capped(stream, ctx.settings.max_body_bytes)
+    let body = read_capped(stream, max_body)
         .await
         .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
     if body.more {
-        return Err(ApiError::PayloadTooLarge(ctx.settings.max_body_bytes));
+        return Err(ApiError::PayloadTooLarge(max_body));
     }
     Ok(body.bytes)
 }

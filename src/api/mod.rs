@@ -156,6 +156,7 @@ mod dispatch {
             Op::DeleteTopic => topics::delete(p, ctx).await,
             Op::TestFilter => filters::test(req, ctx).await,
             Op::Publish => publish::publish(req, ctx).await,
+            Op::PublishBatch => publish::publish_batch(req, ctx).await,
             Op::MintPortalToken => tenants::mint_portal_token(p, req, ctx).await,
             Op::DestinationSocket => destinations::socket(p, req, ctx, &scheduler).await,
             Op::TestDestination => probe::test(p, req, ctx, &scheduler).await,

@@ -1,22 +1,28 @@
-//! `POST /v1/publish`: validate, then hand the event to `intake`, which stores it with one
-//! delivery per matching destination (`skipped` for a disabled one, `filtered` when its
-//! filter says no) in its log shard; the shard hands the pending ones to their schedulers.
-//! 202 once that is durable. Idempotent on (tenant, event id).
+//! `POST /v1/publish` (one event) and `POST /v1/publish/batch` (up to 100): validate, then
+//! hand the events to `intake`, which stores each with one delivery per matching destination
+//! (`skipped` for a disabled one, `filtered` when its filter says no) in its log shard; the
+//! shard hands the pending ones to their schedulers. 202 once that is durable. Idempotent on
+//! (tenant, event id).
 
 use super::error::{ApiError, ApiResult};
-use super::http::{json, read_json_raw, Ctx};
+use super::http::{json, read_json_raw, read_json_raw_within, Ctx};
 use crate::core::alerts::RESERVED_TOPIC_PREFIX;
 use crate::core::ids::{EventId, TenantId};
 use crate::core::topics::{subscribed, validate_topic};
-use crate::core::validate::{check_metadata, FieldError};
-use crate::intake::{self, IntakeError, Publication, Routing};
+use crate::core::validate::{check_metadata, from_slice, BodyError, FieldError};
+use crate::intake::{self, IntakeError, Outcome, Publication, Routing};
 use crate::runtime::random_bytes;
 use crate::store::destinations::DestinationRow;
 use serde::Deserialize;
-use serde_json::json;
 use serde_json::value::RawValue;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use worker::{Request, Response};
+
+/// Events one batch may carry.
+pub const MAX_BATCH_EVENTS: usize = 100;
+/// Largest batch body, in bytes (each event's `data` stays within `MAX_BODY_BYTES`).
+pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +34,13 @@ pub struct PublishRequest {
     id: Option<EventId>,
     #[serde(default)]
     metadata: BTreeMap<String, String>,
+}
+
+/// A batch: each event is read on its own, so that one malformed event is refused alone.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchRequest {
+    events: Vec<Box<RawValue>>,
 }
 
 /// Deployments may accept topics outside the catalogue (`ALLOW_UNKNOWN_TOPICS = "true"`).
@@ -56,8 +69,8 @@ impl From<IntakeError> for ApiError {
     }
 }
 
-pub async fn publish(req: &mut Request, ctx: &Ctx) -> ApiResult<Response> {
-    let body: PublishRequest = read_json_raw(req, ctx).await?;
+/// A valid request as a publication (its id made now when the publisher gave none).
+fn publication(body: PublishRequest, ctx: &Ctx) -> ApiResult<Publication> {
     let mut errors = check_metadata("metadata", &body.metadata);
     if let Err(e) = validate_topic(&body.topic) {
         errors.push(FieldError::new("topic", e));
@@ -70,27 +83,101 @@ pub async fn publish(req: &mut Request, ctx: &Ctx) -> ApiResult<Response> {
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
+    let generated_id = body.id.is_none();
     let id = body
         .id
         .unwrap_or_else(|| EventId::generate(ctx.now as u64, u128::from_le_bytes(random_bytes())));
-    let publication = Publication {
+    Ok(Publication {
         tenant_id: body.tenant_id,
         id,
         topic: body.topic,
         data: String::from(Box::<str>::from(body.data)),
         metadata: body.metadata,
         at: ctx.now,
-    };
-    let routing = Routing {
+        generated_id,
+    })
+}
+
+fn routing(ctx: &Ctx) -> Routing<'static> {
+    Routing {
         any_topic: allow_unknown_topics(ctx),
         select: &subscribers,
         keep_without_targets: true,
-    };
-    let published = intake::publish(&ctx.env, &ctx.db, publication, routing)
-        .await?
-        .ok_or_else(|| ApiError::Unavailable("the event was not stored".into()))?;
+    }
+}
+
+/// What an accepted publish answers.
+fn accepted(outcome: Outcome) -> ApiResult<Value> {
+    let published =
+        outcome?.ok_or_else(|| ApiError::Unavailable("the event was not stored".into()))?;
+    Ok(json!({
+        "id": published.event_id,
+        "duplicate": published.duplicate,
+        "deliveries": published.deliveries,
+    }))
+}
+
+pub async fn publish(req: &mut Request, ctx: &Ctx) -> ApiResult<Response> {
+    let body: PublishRequest = read_json_raw(req, ctx).await?;
+    let p = publication(body, ctx)?;
+    let outcome = intake::publish(&ctx.env, &ctx.db, p, routing(ctx)).await;
+    json(202, &accepted(outcome)?)
+}
+
+/// One event of a batch, read from its own text: refused alone when it is not valid.
+fn batch_item(raw: &RawValue, ctx: &Ctx) -> ApiResult<Publication> {
+    let body: PublishRequest = from_slice(raw.get().as_bytes(), "").map_err(|e| match e {
+        BodyError::Malformed(why) => ApiError::MalformedJson(why),
+        BodyError::Field(f) => ApiError::Validation(vec![f]),
+    })?;
+    if body.data.get().len() > ctx.settings.max_body_bytes {
+        return Err(ApiError::PayloadTooLarge(ctx.settings.max_body_bytes));
+    }
+    publication(body, ctx)
+}
+
+/// `POST /v1/publish/batch`: up to `MAX_BATCH_EVENTS` events, each accepted or refused on its
+/// own. 200 with one result per event, in order: `status` 202 with what a single publish
+/// answers, or the problem's status with the problem as `error`.
+pub async fn publish_batch(req: &mut Request, ctx: &Ctx) -> ApiResult<Response> {
+    let body: BatchRequest = read_json_raw_within(req, MAX_BATCH_BYTES).await?;
+    if body.events.is_empty() || body.events.len() > MAX_BATCH_EVENTS {
+        return Err(ApiError::field(
+            "events",
+            format!("from 1 to {MAX_BATCH_EVENTS} events per request"),
+        ));
+    }
+    let mut results: Vec<Option<Value>> = vec![None; body.events.len()];
+    let mut valid = Vec::with_capacity(body.events.len());
+    let mut positions = Vec::with_capacity(body.events.len());
+    for (i, raw) in body.events.iter().enumerate() {
+        match batch_item(raw, ctx) {
+            Ok(p) => {
+                positions.push(i);
+                valid.push(p);
+            }
+            Err(e) => results[i] = Some(refused(&e)),
+        }
+    }
+    let outcomes = intake::publish_all(&ctx.env, &ctx.db, valid, &routing(ctx)).await;
+    for (i, outcome) in positions.into_iter().zip(outcomes) {
+        results[i] = Some(match accepted(outcome) {
+            Ok(mut answer) => {
+                answer["status"] = json!(202);
+                answer
+            }
+            Err(e) => refused(&e),
+        });
+    }
+    let results: Vec<Value> = results.into_iter().flatten().collect();
+    let accepted = results.iter().filter(|r| r["status"] == 202).count();
     json(
-        202,
-        &json!({ "id": published.event_id, "duplicate": published.duplicate, "deliveries": published.deliveries }),
+        200,
+        &json!({ "accepted": accepted, "refused": results.len() - accepted, "results": results }),
     )
+}
+
+fn refused(e: &ApiError) -> Value {
+    let (status, problem) = e.problem();
+    json!({ "status": status, "error": problem })
 }

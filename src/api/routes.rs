@@ -38,6 +38,7 @@ pub enum Op {
     GetTemplate,
     TestTransform,
     Publish,
+    PublishBatch,
     MintPortalToken,
     DestinationSocket,
     TestDestination,
@@ -240,6 +241,7 @@ pub const ROUTES: &[Route] = &[
         route("POST", "/v1/transforms/test", Op::TestTransform),
     ),
     route("POST", "/v1/publish", Op::Publish),
+    route("POST", "/v1/publish/batch", Op::PublishBatch),
     // Monitoring: every tenant's series, so the admin key only.
     route("GET", "/metrics", Op::Metrics),
     route(

@@ -110,6 +110,27 @@ pub fn index_name(tenant: &str, slot: u32) -> String {
     format!("idx/{tenant}/{slot}")
 }
 
+/// The time whose bucket holds an event: its publish time `now`, except for an id of the form
+/// Sluice generates (`evt_` + ULID) made within the dedup window before `now`, whose bucket is
+/// that of its ULID's time. An event published without an id gets such an id made at `now`,
+/// so it is found from its id alone, without its index object; a publisher sending that id
+/// back lands in the shard that already holds it, which answers that it is a repeat.
+pub fn home_time(event_id: &str, now: Millis, window_ms: Millis) -> Millis {
+    match generated_event_time(event_id) {
+        Some(t) if t <= now && now - t < window_ms => t,
+        _ => now,
+    }
+}
+
+/// Whether an event id has the form Sluice generates (`evt_` + ULID): such an id is found by
+/// its time when its index object does not know it.
+pub fn generated_event_time(event_id: &str) -> Option<Millis> {
+    event_id
+        .strip_prefix("evt_")
+        .filter(|ulid| ulid.len() == 26)
+        .and_then(ulid_time)
+}
+
 /// How long the index remembers an id: the retention, and never less than a day.
 pub fn dedup_window_ms(retention_ms: Millis) -> Millis {
     retention_ms.max(MIN_DEDUP_WINDOW_MS)

@@ -13,6 +13,7 @@ pub mod destination;
 pub mod engine;
 pub mod filter;
 pub mod ids;
+pub mod jwt;
 pub mod lifecycle;
 pub mod log;
 pub mod metrics;

@@ -62,7 +62,7 @@ pub fn mint(
         iat,
         exp: iat + ttl_secs.min(MAX_TTL_SECS) as i64,
     };
-    let token = jsonwebtoken::encode(
+    let token = super::jwt::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &claims,
         &jsonwebtoken::EncodingKey::from_secret(&key.0),
@@ -78,7 +78,7 @@ pub fn verify(key: &TokenKey, token: &str, now: Millis) -> Result<TenantClaims, 
     validation.validate_exp = false;
     validation.set_required_spec_claims(&["exp", "iss", "sub"]);
     validation.set_issuer(&[ISSUER]);
-    let claims = jsonwebtoken::decode::<TenantClaims>(
+    let claims = super::jwt::decode::<TenantClaims>(
         token,
         &jsonwebtoken::DecodingKey::from_secret(&key.0),
         &validation,

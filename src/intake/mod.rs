@@ -1,58 +1,33 @@
-//! Publishing an event, for `POST /v1/publish` and for the schedulers' alerts alike: find the
-//! tenant's destinations (cached per isolate, `core::routing_cache`, parsed with their
-//! filters compiled, so a publish compiles no regex), decide each one's
-//! delivery (pending, or recorded as skipped or filtered), claim the event id at its index
-//! object, and store the event with its deliveries in its log shard, which hands the pending
-//! ones to their schedulers from its own outbox. One durable write in the data plane; on the
-//! warm path nothing is read from or written to D1.
+//! Publishing events, for `POST /v1/publish` (one event or a batch) and for the schedulers'
+//! alerts alike: find each tenant's destinations (`routing`, cached per isolate, parsed with
+//! their filters compiled, so a publish compiles no regex), decide each one's delivery
+//! (pending, or recorded as skipped or filtered), claim publisher-given event
+//! ids at their index objects, and store the events with their deliveries in their log
+//! shards, which hand the pending ones to their schedulers from their own outbox.
+//!
+//! A batch costs one call per index object and one per log shard it touches, not one per
+//! event; an id Sluice generates needs no claim (nothing can hold it yet, and its time tells
+//! its shard, `core::log::home_time`). On the warm path nothing is read from or written to D1.
+
+mod routing;
 
 use crate::core::delivery::DeliveryStatus;
 use crate::core::ids::{DeliveryId, EventId, TenantId};
-use crate::core::log::ShardRef;
-use crate::core::routing_cache::{RoutingCache, DEFAULT_LIMIT, DEFAULT_TTL_MS};
+use crate::core::log::{dedup_window_ms, home_time, index_slot_of, ShardRef};
 use crate::core::time::Millis;
 use crate::log::client::{LogClient, LogError, LogSettings};
-use crate::log::protocol::{IndexRequest, Located, LogRequest};
+use crate::log::protocol::{Claim, IndexRequest, Located, LogRequest, NewEvent};
 use crate::log::rows::{DeliverySummary, EventRow, NewDelivery};
 use crate::log::shard::{Snapshot, Stored};
-use crate::runtime::random_bytes;
-use crate::store::destinations::{self, DestinationRow};
-use crate::store::{log_buckets, StoreError};
+use crate::runtime::{bounded, random_bytes};
+use crate::store::destinations::DestinationRow;
+use crate::store::StoreError;
+use routing::{destinations_of, shards_of};
 use serde_json::Value;
-use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
-use std::rc::Rc;
+use std::collections::BTreeMap;
 use worker::{D1Database, Env};
 
-thread_local! {
-    /// Each tenant's destinations and the topic catalogue as last read.
-    static ROUTING: RefCell<RoutingCache<Vec<DestinationRow>>> =
-        RefCell::new(RoutingCache::new(DEFAULT_LIMIT, DEFAULT_TTL_MS));
-    /// Each (tenant, bucket)'s shard count, once registered (it never changes).
-    static BUCKETS: RefCell<HashMap<(TenantId, i64), u32>> = RefCell::new(HashMap::new());
-}
-
-/// Buckets remembered per isolate; past this the map starts over.
-const BUCKET_CACHE_LIMIT: usize = 10_000;
-
-/// Something of the tenant changed (a destination, or the tenant itself): the next publish
-/// reads its routing again.
-pub fn forget_tenant(tenant: &TenantId) {
-    ROUTING.with(|c| c.borrow_mut().forget_tenant(tenant));
-    BUCKETS.with(|b| b.borrow_mut().retain(|(t, _), _| t != tenant));
-}
-
-/// Forgets every tenant's routing (a change whose tenant is not in the path: a tenant
-/// created with its id in the body).
-pub fn forget_all() {
-    ROUTING.with(|c| c.borrow_mut().forget_all());
-    BUCKETS.with(|b| b.borrow_mut().clear());
-}
-
-/// The topic catalogue changed.
-pub fn forget_topics() {
-    ROUTING.with(|c| c.borrow_mut().forget_topics());
-}
+pub use routing::{forget_all, forget_tenant, forget_topics};
 
 /// An event to publish.
 pub struct Publication {
@@ -63,6 +38,9 @@ pub struct Publication {
     pub data: String,
     pub metadata: BTreeMap<String, String>,
     pub at: Millis,
+    /// Sluice made the id for this publish: no earlier publish can hold it, so it is not
+    /// claimed at its index object.
+    pub generated_id: bool,
 }
 
 /// How an event finds its destinations among its tenant's.
@@ -103,67 +81,8 @@ impl From<LogError> for IntakeError {
     }
 }
 
-fn routing_ttl(env: &Env) -> Millis {
-    crate::runtime::settings_or_default(env).routing_cache_ms
-}
-
-/// The tenant's destinations: cached, or read from D1 (the tenant and the topic checked).
-async fn destinations_of(
-    env: &Env,
-    db: &D1Database,
-    tenant: &TenantId,
-    topic: &str,
-    any_topic: bool,
-    now: Millis,
-) -> Result<Rc<Vec<DestinationRow>>, IntakeError> {
-    let ttl = routing_ttl(env);
-    let cached = ROUTING.with(|c| {
-        let mut c = c.borrow_mut();
-        c.set_ttl(ttl);
-        c.get(tenant, topic, any_topic, now)
-    });
-    if let Some(d) = cached {
-        return Ok(d);
-    }
-    let known = destinations::routing_context(db, tenant, topic).await?;
-    if !known.tenant_exists {
-        return Err(IntakeError::TenantNotFound);
-    }
-    if !known.topic_known && !any_topic {
-        return Err(IntakeError::UnknownTopic(topic.to_string()));
-    }
-    Ok(ROUTING.with(|c| {
-        let mut c = c.borrow_mut();
-        if known.topic_known {
-            c.remember_topic(topic, now);
-        }
-        c.remember(tenant.clone(), now, known.destinations)
-    }))
-}
-
-/// The bucket's shard count: cached, or registered in the directory.
-async fn shards_of(
-    db: &D1Database,
-    tenant: &TenantId,
-    bucket: i64,
-    now: Millis,
-) -> Result<u32, IntakeError> {
-    let key = (tenant.clone(), bucket);
-    if let Some(n) = BUCKETS.with(|b| b.borrow().get(&key).copied()) {
-        return Ok(n);
-    }
-    let n = log_buckets::register(db, tenant, bucket, now)
-        .await?
-        .ok_or(IntakeError::TenantNotFound)?;
-    BUCKETS.with(|b| {
-        let mut b = b.borrow_mut();
-        if b.len() >= BUCKET_CACHE_LIMIT {
-            b.clear();
-        }
-        b.insert(key, n);
-    });
-    Ok(n)
-}
+/// What one publication's answer is.
+pub type Outcome = Result<Option<Published>, IntakeError>;
 
 /// The document a destination's payload filter is evaluated against: the whole event.
 fn filter_subject(p: &Publication) -> Value {
@@ -172,16 +91,71 @@ fn filter_subject(p: &Publication) -> Value {
     crate::core::filter::document(p.id.as_str(), &p.topic, &time, &p.metadata, data)
 }
 
-/// Publishes an event: `None` when no destination takes it and the routing says not to keep
+/// An event ready to be stored: its deliveries decided, its shard chosen.
+struct Prepared {
+    /// Its place in the batch.
+    at: usize,
+    tenant: TenantId,
+    event: EventRow,
+    deliveries: Vec<NewDelivery>,
+    snapshots: Vec<Snapshot>,
+    /// Its shard if it is new; a claim may answer another (where the id already lives).
+    shard: ShardRef,
+    claim: bool,
+}
+
+/// Publishes one event: `None` when no destination takes it and the routing says not to keep
 /// it. A repeated id (within the dedup window) stores nothing and answers with the first
 /// publish's deliveries.
-pub async fn publish(
+pub async fn publish(env: &Env, db: &D1Database, p: Publication, routing: Routing<'_>) -> Outcome {
+    publish_all(env, db, vec![p], &routing)
+        .await
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Err(IntakeError::Unavailable("no answer".into())))
+}
+
+/// Publishes events: one answer each, in order. Each stands alone: one refused (its tenant
+/// unknown, its topic outside the catalogue) or not stored (its shard unreachable) leaves the
+/// others as they are. Ids repeated within the batch are stored once.
+pub async fn publish_all(
     env: &Env,
     db: &D1Database,
-    p: Publication,
-    routing: Routing<'_>,
-) -> Result<Option<Published>, IntakeError> {
+    batch: Vec<Publication>,
+    routing: &Routing<'_>,
+) -> Vec<Outcome> {
     let settings = LogSettings::from_env(env);
+    let mut answers: Vec<Option<Outcome>> = batch.iter().map(|_| None).collect();
+    let mut ready = Vec::with_capacity(batch.len());
+    for (at, p) in batch.into_iter().enumerate() {
+        match prepare(env, db, at, p, routing, &settings).await {
+            Ok(Some(x)) => ready.push(x),
+            other => answers[at] = Some(other.map(|_| None)),
+        }
+    }
+    let log = LogClient::new(env);
+    for (at, e) in claim(&log, &mut ready, &settings).await {
+        answers[at] = Some(Err(e));
+    }
+    ready.retain(|x| answers[x.at].is_none());
+    for (at, outcome) in store(&log, ready, &settings).await {
+        answers[at] = Some(outcome);
+    }
+    answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(IntakeError::Unavailable("no answer".into()))))
+        .collect()
+}
+
+/// Decides an event's deliveries and its shard; `None` when nothing is to be stored.
+async fn prepare(
+    env: &Env,
+    db: &D1Database,
+    at: usize,
+    p: Publication,
+    routing: &Routing<'_>,
+    settings: &LogSettings,
+) -> Result<Option<Prepared>, IntakeError> {
     let now = p.at;
     let all = destinations_of(env, db, &p.tenant_id, &p.topic, routing.any_topic, now).await?;
     let targets = (routing.select)(&all, &p.topic);
@@ -213,57 +187,149 @@ pub async fn publish(
         })
         .collect();
     let snapshots = snapshots(&targets, &deliveries);
-
     let layout = settings.layout;
-    let bucket = layout.bucket_of(now);
-    let shards = shards_of(db, &p.tenant_id, bucket, now).await?;
-    let mine = layout.shard_of(p.id.as_str(), now, shards);
-    let log = LogClient::new(env);
-    let located: Located = log
-        .index(
-            &p.tenant_id,
-            &p.id,
-            IndexRequest::Claim {
-                event_id: p.id.clone(),
-                shard: mine,
-                at: now,
-                keep_ms: crate::core::log::dedup_window_ms(settings.retention_ms),
-            },
-        )
-        .await?;
-    // A repeated id goes to the first publish's shard, where it is found (or, if that publish
-    // never got to store it, stored now, dated inside that shard's bucket).
-    let shard: ShardRef = located.shard;
-    let created_at = if shard.bucket == bucket {
-        now
-    } else {
-        now.min(layout.bucket_end(shard.bucket) - 1)
-    };
-    let stored: Stored = log
-        .shard(
-            &p.tenant_id,
-            shard,
-            LogRequest::Store {
-                tenant_id: p.tenant_id.clone(),
-                shard,
-                expires_at: layout.expires_at(shard.bucket, settings.retention_ms),
-                event: EventRow {
-                    id: p.id.clone(),
-                    topic: p.topic,
-                    data: p.data,
-                    metadata: serde_json::to_string(&p.metadata).unwrap_or_else(|_| "{}".into()),
-                    created_at,
-                },
-                deliveries,
-                snapshots,
-            },
-        )
-        .await?;
-    Ok(Some(Published {
-        event_id: p.id,
-        duplicate: !stored.created,
-        deliveries: stored.deliveries,
+    let window = dedup_window_ms(settings.retention_ms);
+    let home = home_time(p.id.as_str(), now, window);
+    let shards = shards_of(db, &p.tenant_id, layout.bucket_of(home), now).await?;
+    let shard = layout.shard_of(p.id.as_str(), home, shards);
+    Ok(Some(Prepared {
+        at,
+        claim: !p.generated_id,
+        tenant: p.tenant_id,
+        event: EventRow {
+            id: p.id,
+            topic: p.topic,
+            data: p.data,
+            metadata: serde_json::to_string(&p.metadata).unwrap_or_else(|_| "{}".into()),
+            created_at: now,
+        },
+        deliveries,
+        snapshots,
+        shard,
     }))
+}
+
+/// Claims the publisher-given ids, one call per index object: each event then goes to the
+/// shard its id lives in. Answers the events whose claim failed.
+async fn claim(
+    log: &LogClient<'_>,
+    ready: &mut [Prepared],
+    settings: &LogSettings,
+) -> Vec<(usize, IntakeError)> {
+    let mut groups: BTreeMap<(TenantId, u32), Vec<usize>> = BTreeMap::new();
+    for (i, x) in ready.iter().enumerate().filter(|(_, x)| x.claim) {
+        let slot = index_slot_of(x.event.id.as_str());
+        groups.entry((x.tenant.clone(), slot)).or_default().push(i);
+    }
+    let keep_ms = dedup_window_ms(settings.retention_ms);
+    let calls = groups.iter().map(|((tenant, slot), members)| {
+        let claims = members
+            .iter()
+            .map(|&i| Claim {
+                event_id: ready[i].event.id.clone(),
+                shard: ready[i].shard,
+                at: ready[i].event.created_at,
+            })
+            .collect();
+        log.index_slot::<Vec<Located>>(tenant, *slot, IndexRequest::ClaimIds { claims, keep_ms })
+    });
+    let mut failed = Vec::new();
+    for (members, answer) in groups.values().zip(bounded(calls.collect()).await) {
+        match answer {
+            Ok(located) if located.len() == members.len() => {
+                for (&i, l) in members.iter().zip(located) {
+                    // A repeated id goes to the first publish's shard, where it is found (or,
+                    // if that publish never got to store it, stored now, dated inside that
+                    // shard's bucket).
+                    let x = &mut ready[i];
+                    if l.shard.bucket != x.shard.bucket {
+                        let end = settings.layout.bucket_end(l.shard.bucket);
+                        x.event.created_at = x.event.created_at.min(end - 1);
+                    }
+                    x.shard = l.shard;
+                }
+            }
+            Ok(_) => failed.extend(members.iter().map(|&i| {
+                let why = "the index answered a different number of claims".to_string();
+                (ready[i].at, IntakeError::Unavailable(why))
+            })),
+            Err(e) => failed.extend(
+                members
+                    .iter()
+                    .map(|&i| (ready[i].at, IntakeError::Unavailable(e.0.clone()))),
+            ),
+        }
+    }
+    failed
+}
+
+/// The events of one shard's call: who they answer, what is stored.
+#[derive(Default)]
+struct ShardBatch {
+    answers: Vec<(usize, EventId)>,
+    events: Vec<NewEvent>,
+    /// Each destination's snapshot once (they are alike within a publish).
+    snapshots: BTreeMap<String, Snapshot>,
+}
+
+/// Stores the events, one call per shard; answers each event's outcome.
+async fn store(
+    log: &LogClient<'_>,
+    ready: Vec<Prepared>,
+    settings: &LogSettings,
+) -> Vec<(usize, Outcome)> {
+    let mut groups: BTreeMap<(TenantId, ShardRef), ShardBatch> = BTreeMap::new();
+    for x in ready {
+        let group = groups.entry((x.tenant, x.shard)).or_default();
+        group.answers.push((x.at, x.event.id.clone()));
+        for s in x.snapshots {
+            group.snapshots.insert(s.destination_id.to_string(), s);
+        }
+        group.events.push(NewEvent {
+            event: x.event,
+            deliveries: x.deliveries,
+        });
+    }
+    let mut answers_of = Vec::with_capacity(groups.len());
+    let mut calls = Vec::with_capacity(groups.len());
+    for ((tenant, shard), group) in groups {
+        answers_of.push(group.answers);
+        let request = LogRequest::StoreEvents {
+            tenant_id: tenant.clone(),
+            shard,
+            expires_at: settings
+                .layout
+                .expires_at(shard.bucket, settings.retention_ms),
+            events: group.events,
+            snapshots: group.snapshots.into_values().collect(),
+        };
+        calls.push(async move { log.shard::<Vec<Stored>>(&tenant, shard, request).await });
+    }
+    let mut out = Vec::new();
+    for (members, answer) in answers_of.into_iter().zip(bounded(calls).await) {
+        match answer {
+            Ok(stored) if stored.len() == members.len() => {
+                out.extend(members.into_iter().zip(stored).map(|((at, id), s)| {
+                    let published = Published {
+                        event_id: id,
+                        duplicate: !s.created,
+                        deliveries: s.deliveries,
+                    };
+                    (at, Ok(Some(published)))
+                }));
+            }
+            Ok(_) => out.extend(members.into_iter().map(|(at, _)| {
+                let why = "the shard answered a different number of events".to_string();
+                (at, Err(IntakeError::Unavailable(why)))
+            })),
+            Err(e) => out.extend(
+                members
+                    .into_iter()
+                    .map(|(at, _)| (at, Err(IntakeError::Unavailable(e.0.clone())))),
+            ),
+        }
+    }
+    out
 }
 
 /// The snapshots the pending deliveries' hand-offs are sent with.
@@ -272,13 +338,7 @@ fn snapshots(targets: &[DestinationRow], deliveries: &[NewDelivery]) -> Vec<Snap
         .iter()
         .zip(deliveries)
         .filter(|(_, d)| d.status == DeliveryStatus::Pending)
-        .filter_map(|(t, _)| {
-            Some(Snapshot {
-                destination_id: t.id.clone(),
-                updated_at: t.updated_at,
-                row: serde_json::to_string(t).ok()?,
-            })
-        })
+        .filter_map(|(t, _)| snapshot(t))
         .collect()
 }
 

@@ -2,7 +2,7 @@
 //! tenant (the ids whose hash falls on this object), kept for the dedup window. The first
 //! claim of an id wins; every later publish of it is told where the first one went.
 
-use super::protocol::Located;
+use super::protocol::{Claim, Located};
 use super::sql::{Arg, Sql};
 use crate::core::ids::EventId;
 use crate::core::log::ShardRef;
@@ -58,6 +58,14 @@ impl<'a, S: Sql> Index<'a, S> {
         )? > 0;
         let shard = self.locate(id, at)?.unwrap_or(shard);
         Ok(Located { shard, first })
+    }
+
+    /// Claims each id in turn (a later claim of an id sees an earlier one of the same call).
+    pub fn claim_all(&self, claims: &[Claim], keep_ms: Millis) -> Result<Vec<Located>, String> {
+        claims
+            .iter()
+            .map(|c| self.claim(&c.event_id, c.shard, c.at, keep_ms))
+            .collect()
     }
 
     /// Where an id lives, unless it is past its window.
@@ -151,5 +159,22 @@ mod tests {
         assert_eq!(idx.prune(2 * DAY).unwrap(), 1);
         assert_eq!(idx.next_expiry().unwrap(), None);
         assert!(idx.claim(&id, tomorrow, 2 * DAY, DAY).unwrap().first);
+    }
+
+    #[test]
+    fn claims_of_one_call_see_each_other() {
+        let db = Memory::new();
+        let idx = Index::new(&db);
+        idx.migrate().unwrap();
+        let claim = |id: &str, slot: u32| Claim {
+            event_id: EventId::parse(id).unwrap(),
+            shard: ShardRef { bucket: 11, slot },
+            at: 0,
+        };
+        let located = idx
+            .claim_all(&[claim("a", 0), claim("b", 1), claim("a", 2)], DAY)
+            .unwrap();
+        let seen: Vec<(u32, bool)> = located.iter().map(|l| (l.shard.slot, l.first)).collect();
+        assert_eq!(seen, vec![(0, true), (1, true), (0, false)]);
     }
 }

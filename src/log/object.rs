@@ -213,18 +213,17 @@ impl DurableObject for EventLog {
         let s = self.shard();
         let t = now();
         match request {
-            LogRequest::Store {
+            LogRequest::StoreEvents {
                 tenant_id,
                 shard,
                 expires_at,
-                event,
-                deliveries,
+                events,
                 snapshots,
             } => {
                 // The alarm first: if the writes below happen, their hand-off (or the count of
                 // a filtered or skipped delivery) is scheduled.
-                self.wake_by(if deliveries.is_empty() { expires_at } else { t })
-                    .await?;
+                let owed = events.iter().any(|e| !e.deliveries.is_empty());
+                self.wake_by(if owed { t } else { expires_at }).await?;
                 if s.meta::<TenantId>("tenant_id").ok().flatten().is_none() {
                     let meta = s
                         .set_meta("tenant_id", &tenant_id)
@@ -234,7 +233,7 @@ impl DurableObject for EventLog {
                         return answer::<()>(Err(e));
                     }
                 }
-                answer(s.store(&event, &deliveries, &snapshots, t))
+                answer(s.store_all(&events, &snapshots, t))
             }
             LogRequest::Event { id } => answer(s.event(&id)),
             LogRequest::Search { query } => answer(s.search(&query)),
@@ -311,21 +310,17 @@ impl DurableObject for EventIndex {
         };
         let index = Index::new(&self.sql);
         match request {
-            IndexRequest::Claim {
-                event_id,
-                shard,
-                at,
-                keep_ms,
-            } => {
+            IndexRequest::ClaimIds { claims, keep_ms } => {
                 let storage = self.state.storage();
+                let first = claims.iter().map(|c| c.at).min().unwrap_or_else(now);
                 if storage.get_alarm().await?.is_none() {
                     set_alarm_at(
                         &storage,
-                        at.saturating_add(keep_ms).max(now() + PRUNE_EVERY_MS),
+                        first.saturating_add(keep_ms).max(now() + PRUNE_EVERY_MS),
                     )
                     .await?;
                 }
-                answer(index.claim(&event_id, shard, at, keep_ms))
+                answer(index.claim_all(&claims, keep_ms))
             }
             IndexRequest::Locate { event_id } => answer(index.locate(&event_id, now())),
             IndexRequest::Purge => {

@@ -23,14 +23,14 @@ pub struct LogEnvelope<T> {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum LogRequest {
-    /// An event and its deliveries (answer: `Stored`). The first store also tells the shard
-    /// whose it is and when it expires.
-    Store {
+    /// Events with their deliveries (answer: one `Stored` each, in order), with the snapshots
+    /// of the destinations their pending deliveries go to. The first store also tells the
+    /// shard whose it is and when it expires.
+    StoreEvents {
         tenant_id: TenantId,
         shard: ShardRef,
         expires_at: Millis,
-        event: EventRow,
-        deliveries: Vec<NewDelivery>,
+        events: Vec<NewEvent>,
         snapshots: Vec<Snapshot>,
     },
     /// One event with its deliveries and attempts (`Option<EventDetail>`).
@@ -63,12 +63,11 @@ pub enum LogRequest {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum IndexRequest {
-    /// Takes the id for `shard` unless it is taken: answers where it lives (`Located`).
-    Claim {
-        event_id: EventId,
-        shard: ShardRef,
-        at: Millis,
-        /// How long to remember the id (the dedup window).
+    /// Takes each id for its shard unless it is taken: answers where each lives
+    /// (`Vec<Located>`, in order).
+    ClaimIds {
+        claims: Vec<Claim>,
+        /// How long to remember the ids (the dedup window).
         keep_ms: Millis,
     },
     /// Where an event lives (`Option<ShardRef>`).
@@ -76,6 +75,21 @@ pub enum IndexRequest {
         event_id: EventId,
     },
     Purge,
+}
+
+/// An event to store, with its deliveries.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct NewEvent {
+    pub event: EventRow,
+    pub deliveries: Vec<NewDelivery>,
+}
+
+/// An event id to take for a shard, published at `at`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claim {
+    pub event_id: EventId,
+    pub shard: ShardRef,
+    pub at: Millis,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,7 +10,8 @@ use super::search::EventQuery;
 use super::shard::{Retried, RetryScope, SearchPage, Snapshot};
 use crate::core::ids::{DeliveryId, DestinationId, EventId, TenantId};
 use crate::core::log::{
-    merge, plan, ulid_time, Plan, Position, ShardRef, INDEX_SLOTS, MAX_SHARDS_PER_CALL,
+    generated_event_time, merge, plan, ulid_time, Plan, Position, ShardRef, INDEX_SLOTS,
+    MAX_SHARDS_PER_CALL,
 };
 use crate::core::time::Millis;
 use crate::store::{log_buckets, StoreError};
@@ -166,9 +167,10 @@ impl<'a> TenantLog<'a> {
         Ok((page, next))
     }
 
-    /// Where an event lives, by its index object.
+    /// Where an event lives: by its index object, or for an id Sluice generated (never
+    /// claimed there) by its time: the shard its bucket and slot name, if the bucket exists.
     pub async fn locate(&self, id: &EventId) -> ReadResult<Option<ShardRef>> {
-        Ok(self
+        let indexed: Option<ShardRef> = self
             .client
             .index(
                 self.tenant,
@@ -177,7 +179,21 @@ impl<'a> TenantLog<'a> {
                     event_id: id.clone(),
                 },
             )
-            .await?)
+            .await?;
+        let Some(made) = indexed
+            .is_none()
+            .then(|| generated_event_time(id.as_str()))
+            .flatten()
+        else {
+            return Ok(indexed);
+        };
+        let layout = self.settings.layout;
+        let bucket = layout.bucket_of(made);
+        let buckets = self.buckets().await?;
+        Ok(buckets
+            .iter()
+            .find(|(b, _)| *b == bucket)
+            .map(|&(_, n)| layout.shard_of(id.as_str(), made, n)))
     }
 
     pub async fn event(&self, id: &EventId) -> ReadResult<Option<(ShardRef, EventDetail)>> {

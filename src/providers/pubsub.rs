@@ -246,7 +246,7 @@ impl ServiceAccountKey {
             iat,
             exp: iat + ASSERTION_LIFETIME_SECS,
         };
-        jsonwebtoken::encode(&header, &claims, &key)
+        crate::core::jwt::encode(&header, &claims, &key)
             .map_err(|e| format!("could not sign with this key: {e}"))
     }
 }

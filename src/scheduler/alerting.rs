@@ -243,6 +243,7 @@ pub async fn publish(env: &Env, db: &D1Database, alert: &AlertEvent) -> Result<(
             data: data.clone(),
             metadata: BTreeMap::new(),
             at: alert.at,
+            generated_id: false,
         };
         let select = |destinations: &[DestinationRow], topic: &str| -> Vec<DestinationRow> {
             destinations

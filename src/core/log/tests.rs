@@ -164,3 +164,25 @@ fn generated_ids_tell_their_time() {
     assert_eq!(ulid_time(id.as_str()), Some(1_764_000_000_123));
     assert_eq!(ulid_time("dlv_notaulid"), None);
 }
+
+#[test]
+fn an_id_of_sluices_form_lives_in_the_bucket_of_its_time() {
+    let made = 1_764_000_000_123;
+    let id = crate::core::ids::EventId::generate(made as u64, 42);
+    assert_eq!(generated_event_time(id.as_str()), Some(made));
+    // Published at once, or sent back within the window: the bucket of its time.
+    assert_eq!(home_time(id.as_str(), made, DAY), made);
+    assert_eq!(home_time(id.as_str(), made + DAY - 1, DAY), made);
+    // Past the window, from the future, or not of that form: the publish time's bucket.
+    assert_eq!(home_time(id.as_str(), made + DAY, DAY), made + DAY);
+    assert_eq!(home_time(id.as_str(), made - 1, DAY), made - 1);
+    for other in [
+        "order-1",
+        "evt_short",
+        "dlv_01KBB8Q4QVM2A4W5T4X2Y3Z0AB",
+        "evt_not-a-ulid-but-26-chars",
+    ] {
+        assert_eq!(generated_event_time(other), None, "{other}");
+        assert_eq!(home_time(other, made, DAY), made, "{other}");
+    }
+}

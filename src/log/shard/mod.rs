@@ -3,6 +3,7 @@
 //! schedulers, attempt records, manual retries, the reads the API pages through, and what
 //! retention needs to know. The Durable Object is a thin shell around this.
 
+use super::protocol::NewEvent;
 use super::rows::{
     AttemptRow, DeliveryRow, DeliverySummary, EventDetail, EventRow, EventSummary, NewDelivery,
 };
@@ -235,6 +236,21 @@ impl<'a, S: Sql> Shard<'a, S> {
                 })
                 .collect(),
         })
+    }
+
+    /// Stores events in turn, as `store` does each (an id repeated within the call is stored
+    /// once), the destinations' snapshots refreshed once.
+    pub fn store_all(
+        &self,
+        events: &[NewEvent],
+        snapshots: &[Snapshot],
+        now: Millis,
+    ) -> Result<Vec<Stored>, String> {
+        self.refresh(snapshots)?;
+        events
+            .iter()
+            .map(|e| self.store(&e.event, &e.deliveries, &[], now))
+            .collect()
     }
 
     /// Keeps the newest snapshot of each destination (a hand-off is sent with it).

@@ -87,6 +87,25 @@ fn attempt(delivery: &DeliveryId, n: u32, outcome: AttemptOutcome, at: Millis) -
 }
 
 #[test]
+fn a_batch_stores_each_event_once_in_order() {
+    let db = Memory::new();
+    let s = shard(&db);
+    let item = |id: &str, delivery: u128| NewEvent {
+        event: event(id, NOW, "{}"),
+        deliveries: vec![new(dlv(delivery), des('a'), "pending")],
+    };
+    // e2 twice in one call: stored once, the second answered with the first's deliveries.
+    let batch = [item("e1", 1), item("e2", 2), item("e2", 3)];
+    let stored = s.store_all(&batch, &[snapshot(des('a'), 5)], NOW).unwrap();
+    let created: Vec<bool> = stored.iter().map(|x| x.created).collect();
+    assert_eq!(created, vec![true, true, false]);
+    assert_eq!(stored[2].deliveries[0].id, dlv(2));
+    let owed = s.due_handoffs(&tenant(), SHARD, NOW, ALL).unwrap();
+    assert_eq!(owed.len(), 1, "one destination");
+    assert_eq!(owed[0].deliveries.len(), 2, "e1 and e2, each once");
+}
+
+#[test]
 fn an_event_is_stored_once_and_a_repeat_gets_the_first_deliveries() {
     let db = Memory::new();
     let s = shard(&db);

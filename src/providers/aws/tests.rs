@@ -108,7 +108,10 @@ fn credential_and_region_checks() {
 }
 
 /// The base is what `fetch` sends (host lower-cased, IPv4 shorthand expanded, default
-/// port dropped, IDN in punycode), so the host signed is the host sent.
+/// port dropped), so the host signed is the host sent. An internationalised host is taken
+/// in its punycode form only: without Unicode tables in the wasm, its Unicode form is
+/// refused when the destination is created (`check_url`), never signed as one host and
+/// sent as another.
 #[test]
 fn endpoints_are_used_in_canonical_form() {
     for (raw, base) in [
@@ -123,10 +126,15 @@ fn endpoints_are_used_in_canonical_form() {
         ("http://0x7f.0.0.1:9000", "http://127.0.0.1:9000"),
         ("https://minio.example:443", "https://minio.example"),
         ("http://[0:0::1]:4566", "http://[::1]:4566"),
-        ("https://bücher.example", "https://xn--bcher-kva.example"),
+        (
+            "https://XN--BCHER-KVA.example",
+            "https://xn--bcher-kva.example",
+        ),
     ] {
         assert_eq!(endpoint_base(raw), base, "{raw}");
     }
+    let refused = crate::core::validate::check_url("https://bücher.example", false);
+    assert!(refused.is_err(), "{refused:?}");
 }
 
 #[test]

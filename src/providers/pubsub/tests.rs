@@ -70,7 +70,7 @@ fn the_assertion_is_an_rs256_jwt_for_the_token_uri_that_the_public_key_verifies(
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     validation.set_audience(&["https://oauth2.googleapis.com/token"]);
     validation.validate_exp = false;
-    let claims = jsonwebtoken::decode::<Value>(&jwt, &key, &validation)
+    let claims = crate::core::jwt::decode::<Value>(&jwt, &key, &validation)
         .unwrap()
         .claims;
     assert_eq!(
