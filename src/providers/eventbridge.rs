@@ -10,9 +10,9 @@ use crate::core::time::Millis;
 use crate::core::validate::{check_text, FieldError};
 use crate::core::wire::{HttpRequest, TransportResult};
 use crate::providers::aws::{
-    self, check_endpoint, check_region, deferred_verdict, dns_suffix, endpoint_base, entry_verdict,
-    error_verdict, plan_batch, response_or_verdict, AwsCredentials, AwsError, Slot,
+    entry_verdict, error_verdict, response_or_verdict, AwsError, AwsTarget, EVENTBRIDGE,
 };
+use crate::providers::batch::{BatchPlan, Limits, Oversize};
 use serde::{Deserialize, Serialize};
 
 /// `PutEvents` takes at most 10 entries.
@@ -26,7 +26,13 @@ pub const MAX_SOURCE_LEN: usize = 256;
 /// An event bus name or ARN is at most 1600 characters.
 pub const MAX_BUS_LEN: usize = 1600;
 
-const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+/// EventBridge's limits on one `PutEvents`.
+const LIMITS: Limits = Limits {
+    max_entries: MAX_BATCH_ENTRIES,
+    max_bytes: MAX_BATCH_BYTES,
+    oversize: Oversize::Reject,
+    names: "size or entry limit",
+};
 
 fn default_bus() -> String {
     "default".into()
@@ -43,15 +49,13 @@ pub struct EventBridgeConfig {
     /// A bus name or ARN; the account's default bus when left out.
     #[serde(default = "default_bus")]
     pub event_bus_name: String,
-    pub region: String,
+    /// The region, the credentials, and another origin to send to instead of
+    /// `https://events.{region}.amazonaws.com`.
     #[serde(flatten)]
-    pub credentials: AwsCredentials,
+    pub aws: AwsTarget,
     /// The events' `Source`, for rules to match on.
     #[serde(default = "default_source")]
     pub source: String,
-    /// Another origin to send to instead of `https://events.{region}.amazonaws.com`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<String>,
 }
 
 impl EventBridgeConfig {
@@ -61,8 +65,7 @@ impl EventBridgeConfig {
         if let Err(e) = check_bus(&self.event_bus_name) {
             errors.push(FieldError::new("config.event_bus_name", e));
         }
-        errors.extend(check_region("config.region", &self.region));
-        errors.extend(self.credentials.validate("config"));
+        errors.extend(self.aws.validate("config", allow_private));
         let source = check_text(&self.source, MAX_SOURCE_LEN).and_then(|()| {
             if self.source.is_empty() {
                 Err("this field may not be empty".into())
@@ -75,22 +78,12 @@ impl EventBridgeConfig {
         if let Err(e) = source {
             errors.push(FieldError::new("config.source", e));
         }
-        if let Some(endpoint) = &self.endpoint {
-            errors.extend(check_endpoint("config.endpoint", endpoint, allow_private));
-        }
         errors
     }
 
     /// The URL requests go to: the endpoint override, or the region's EventBridge endpoint.
     pub fn endpoint_url(&self) -> String {
-        match &self.endpoint {
-            Some(e) => format!("{}/", endpoint_base(e)),
-            None => format!(
-                "https://events.{}.{}/",
-                self.region,
-                dns_suffix(&self.region)
-            ),
-        }
+        self.aws.service_url(&EVENTBRIDGE)
     }
 }
 
@@ -187,7 +180,7 @@ impl EventBridge {
     }
 
     /// Which deliveries go into the request; `build` and `interpret` agree by calling this.
-    fn plan(&self, batch: &[QueuedDelivery]) -> Vec<Slot> {
+    fn plan(&self, batch: &[QueuedDelivery]) -> BatchPlan {
         let sizes = batch.iter().map(|d| {
             // EventBridge refuses any Detail that is not a JSON object (MalformedDetail).
             if d.payload.trim_start().starts_with('{') {
@@ -196,7 +189,7 @@ impl EventBridge {
                 Err("EventBridge takes only a JSON object as an event's detail".into())
             }
         });
-        plan_batch(sizes, MAX_BATCH_ENTRIES, MAX_BATCH_BYTES)
+        BatchPlan::pack(sizes, LIMITS)
     }
 }
 
@@ -206,45 +199,23 @@ impl Provider for EventBridge {
     }
 
     fn fit(&self, batch: &[QueuedDelivery]) -> usize {
-        aws::fitting(&self.plan(batch))
+        self.plan(batch).fitting()
     }
 
     fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<HttpRequest, String> {
         let plan = self.plan(batch);
-        let entries: Vec<Entry> = batch
-            .iter()
-            .zip(&plan)
-            .filter(|(_, slot)| matches!(slot, Slot::Sent(_)))
-            .map(|(d, _)| self.entry(d))
-            .collect();
-        if entries.is_empty() {
-            let reasons: Vec<&str> = plan
-                .iter()
-                .filter_map(|s| match s {
-                    Slot::Rejected(r) => Some(r.as_str()),
-                    _ => None,
-                })
-                .collect();
-            return Err(format!("no event can be sent: {}", reasons.join("; ")));
+        if let Some(error) = plan.nothing_sent("event") {
+            return Err(error);
         }
+        let entries: Vec<Entry> = plan.sent().map(|i| self.entry(&batch[i])).collect();
         let body = serde_json::to_vec(&PutEvents { entries }).map_err(|e| e.to_string())?;
-        let mut request = HttpRequest {
-            method: "POST",
-            url: self.config.endpoint_url(),
-            headers: vec![
-                ("content-type".into(), CONTENT_TYPE.into()),
-                ("x-amz-target".into(), "AWSEvents.PutEvents".into()),
-            ],
+        self.config.aws.json_call(
+            &EVENTBRIDGE,
+            self.config.endpoint_url(),
+            "AWSEvents.PutEvents",
             body,
-        };
-        aws::sign(
-            &mut request,
-            &self.config.credentials,
-            &self.config.region,
-            "events",
             now,
-        )?;
-        Ok(request)
+        )
     }
 
     /// `FailedEntryCount` and one result per entry, in request order: an `EventId` is
@@ -260,7 +231,7 @@ impl Provider for EventBridge {
         let answer = match response_or_verdict(result, now) {
             Err(v) => Err(v),
             Ok(r) if !(200..300).contains(&r.status) => Err(error_verdict(
-                "EventBridge",
+                EVENTBRIDGE.label,
                 r,
                 &AwsError::from_json(r),
                 now,
@@ -272,16 +243,10 @@ impl Provider for EventBridge {
                 })
             }
         };
-        plan.iter()
-            .map(|slot| match (slot, &answer) {
-                (Slot::Sent(n), Ok(response)) => entry_result(response.entries.get(*n)),
-                (Slot::Sent(_), Err(v)) => v.clone(),
-                (Slot::Rejected(reason), _) => Verdict::Permanent {
-                    error: reason.clone(),
-                },
-                (Slot::Deferred, _) => deferred_verdict(),
-            })
-            .collect()
+        plan.verdicts(|_, n| match &answer {
+            Ok(response) => entry_result(response.entries.get(n)),
+            Err(v) => v.clone(),
+        })
     }
 }
 

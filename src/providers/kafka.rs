@@ -11,6 +11,7 @@ use crate::core::classify::{classify, classify_status, Verdict};
 use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::time::Millis;
 use crate::core::wire::{HttpRequest, HttpResponse, TransportResult};
+use crate::providers::batch::{BatchPlan, Limits, Oversize};
 use crate::providers::kafka_config::{ApiVersion, KafkaAuth, KafkaConfig, RecordKey};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -25,6 +26,14 @@ pub const MAX_V2_RECORDS: usize = 100;
 /// alone: whether Kafka takes it is the broker's call (`message.max.bytes`).
 pub const MAX_V2_BATCH_BYTES: usize = 1_048_576;
 
+/// The limits on one v2 request; a record larger than all of them still goes, alone.
+const V2_LIMITS: Limits = Limits {
+    max_entries: MAX_V2_RECORDS,
+    max_bytes: MAX_V2_BATCH_BYTES,
+    oversize: Oversize::SendAlone,
+    names: "record or size limit",
+};
+
 const V2_CONTENT_TYPE: &str = "application/vnd.kafka.json.v2+json";
 const V2_ACCEPT: &str = "application/vnd.kafka.v2+json";
 /// The most of a proxy's error message kept in an attempt's error text.
@@ -36,17 +45,6 @@ const V2_RETRIABLE: i64 = 2;
 /// The Kafka provider of one destination.
 pub struct Kafka {
     config: KafkaConfig,
-}
-
-/// Where a delivery stands in a v2 request.
-#[derive(Debug, Clone, PartialEq)]
-enum Slot {
-    /// In the request, as record number `n`.
-    Sent(usize),
-    /// Cannot be sent (its data is not JSON): failed for good.
-    Rejected(String),
-    /// The request was full: it goes with a later one.
-    Deferred,
 }
 
 /// An error answer of the proxy: `{"error_code": 40401, "message": "Topic not found."}`.
@@ -122,31 +120,18 @@ impl Kafka {
     /// `interpret` agree by calling this. The first sendable one always goes; more follow
     /// while the request stays within `MAX_V2_RECORDS` and `MAX_V2_BATCH_BYTES`; after the
     /// first that does not fit, the rest wait, so that order holds.
-    fn plan_v2(&self, batch: &[QueuedDelivery]) -> (Vec<Slot>, Vec<String>) {
-        let mut records = vec![];
-        let mut total = 0;
-        let mut full = false;
-        let slots = batch
+    fn plan_v2(&self, batch: &[QueuedDelivery]) -> (BatchPlan, Vec<String>) {
+        let records: Vec<Result<String, String>> =
+            batch.iter().map(|d| self.v2_record(d)).collect();
+        let sizes = records
             .iter()
-            .map(|d| match self.v2_record(d) {
-                Err(reason) => Slot::Rejected(reason),
-                Ok(_) if full => Slot::Deferred,
-                Ok(record)
-                    if !records.is_empty()
-                        && (records.len() == MAX_V2_RECORDS
-                            || total + record.len() > MAX_V2_BATCH_BYTES) =>
-                {
-                    full = true;
-                    Slot::Deferred
-                }
-                Ok(record) => {
-                    total += record.len();
-                    records.push(record);
-                    Slot::Sent(records.len() - 1)
-                }
-            })
+            .map(|r| r.as_ref().map(String::len).map_err(String::clone));
+        let plan = BatchPlan::pack(sizes, V2_LIMITS);
+        let sent = plan
+            .sent()
+            .filter_map(|i| records[i].as_ref().ok().cloned())
             .collect();
-        (slots, records)
+        (plan, sent)
     }
 }
 
@@ -171,12 +156,7 @@ impl Provider for Kafka {
     fn fit(&self, batch: &[QueuedDelivery]) -> usize {
         match self.config.api_version {
             ApiVersion::V3 => batch.len(),
-            ApiVersion::V2 => self
-                .plan_v2(batch)
-                .0
-                .iter()
-                .take_while(|slot| !matches!(slot, Slot::Deferred))
-                .count(),
+            ApiVersion::V2 => self.plan_v2(batch).0.fitting(),
         }
     }
 
@@ -195,16 +175,9 @@ impl Provider for Kafka {
                 })
             }
             ApiVersion::V2 => {
-                let (slots, records) = self.plan_v2(batch);
-                if records.is_empty() {
-                    let reasons: Vec<String> = slots
-                        .into_iter()
-                        .filter_map(|s| match s {
-                            Slot::Rejected(r) => Some(r),
-                            _ => None,
-                        })
-                        .collect();
-                    return Err(format!("no record can be sent: {}", reasons.join("; ")));
+                let (plan, records) = self.plan_v2(batch);
+                if let Some(error) = plan.nothing_sent("record") {
+                    return Err(error);
                 }
                 Ok(HttpRequest {
                     method: "POST",
@@ -235,23 +208,11 @@ impl Provider for Kafka {
                     Ok(response) => v2_answer(response, now),
                     Err(_) => Err(classify(result, now)),
                 };
-                let (slots, _) = self.plan_v2(batch);
-                slots
-                    .iter()
-                    .map(|slot| match (slot, &answer) {
-                        (Slot::Sent(_), Err(whole)) => whole.clone(),
-                        (Slot::Sent(n), Ok(offsets)) => v2_record_verdict(offsets.get(*n)),
-                        (Slot::Rejected(reason), _) => Verdict::Permanent {
-                            error: reason.clone(),
-                        },
-                        (Slot::Deferred, _) => Verdict::Transient {
-                            error: "not sent: the request was full (record or size limit); \
-                                    sent with a later one"
-                                .into(),
-                            retry_after_ms: Some(0),
-                        },
-                    })
-                    .collect()
+                let (plan, _) = self.plan_v2(batch);
+                plan.verdicts(|_, n| match &answer {
+                    Err(whole) => whole.clone(),
+                    Ok(offsets) => v2_record_verdict(offsets.get(n)),
+                })
             }
         }
     }

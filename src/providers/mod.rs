@@ -4,6 +4,7 @@
 
 pub mod alert_channels;
 pub mod aws;
+pub mod batch;
 pub mod cloudevents;
 pub mod eventbridge;
 pub mod kafka;

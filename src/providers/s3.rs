@@ -8,8 +8,8 @@ use crate::core::time::Millis;
 use crate::core::validate::{check_text, FieldError};
 use crate::core::wire::{HttpRequest, TransportResult};
 use crate::providers::aws::{
-    self, check_endpoint, check_region, check_signed_header_value, dns_suffix, endpoint_base,
-    error_verdict, response_or_verdict, AwsCredentials, AwsError,
+    check_signed_header_value, error_verdict, response_or_verdict, AwsError, AwsTarget,
+    S3 as S3_SERVICE,
 };
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::{Deserialize, Serialize};
@@ -41,9 +41,10 @@ fn default_content_type() -> String {
 #[serde(deny_unknown_fields)]
 pub struct S3Config {
     pub bucket: String,
-    pub region: String,
+    /// The region, the credentials, and another origin to send to (LocalStack, MinIO,
+    /// moto), which is always addressed path style.
     #[serde(flatten)]
-    pub credentials: AwsCredentials,
+    pub aws: AwsTarget,
     /// Where each event goes, e.g. `{tenant_id}/{topic}/{yyyy}/{mm}/{dd}/{event_id}.json`.
     #[serde(default = "default_key_template")]
     pub key_template: String,
@@ -53,9 +54,6 @@ pub struct S3Config {
     /// `https://{bucket}.s3.{region}.amazonaws.com/…` (needed for bucket names with dots).
     #[serde(default)]
     pub path_style: bool,
-    /// Another origin to send to (LocalStack, MinIO, moto); always path style.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<String>,
 }
 
 impl S3Config {
@@ -64,14 +62,13 @@ impl S3Config {
         let mut errors = vec![];
         if let Err(e) = check_bucket(&self.bucket) {
             errors.push(FieldError::new("config.bucket", e));
-        } else if self.bucket.contains('.') && !self.path_style && self.endpoint.is_none() {
+        } else if self.bucket.contains('.') && !self.path_style && self.aws.endpoint.is_none() {
             errors.push(FieldError::new(
                 "config.bucket",
                 "a bucket name with dots needs `path_style: true` (TLS certificates do not cover it)",
             ));
         }
-        errors.extend(check_region("config.region", &self.region));
-        errors.extend(self.credentials.validate("config"));
+        errors.extend(self.aws.validate("config", allow_private));
         if let Err(e) = check_key_template(&self.key_template) {
             errors.push(FieldError::new("config.key_template", e));
         }
@@ -86,27 +83,20 @@ impl S3Config {
         if let Err(e) = content_type {
             errors.push(FieldError::new("config.content_type", e));
         }
-        if let Some(endpoint) = &self.endpoint {
-            errors.extend(check_endpoint("config.endpoint", endpoint, allow_private));
-        }
         errors
     }
 
     /// The object's URL, `key` already URI-encoded.
     fn object_url(&self, encoded_key: &str) -> String {
-        let (bucket, region) = (&self.bucket, &self.region);
-        match &self.endpoint {
-            Some(e) => format!("{}/{bucket}/{encoded_key}", endpoint_base(e)),
-            None if self.path_style => {
-                format!(
-                    "https://s3.{region}.{}/{bucket}/{encoded_key}",
-                    dns_suffix(region)
-                )
-            }
-            None => format!(
-                "https://{bucket}.s3.{region}.{}/{encoded_key}",
-                dns_suffix(region)
-            ),
+        let bucket = &self.bucket;
+        if self.path_style || self.aws.endpoint.is_some() {
+            format!(
+                "{}{bucket}/{encoded_key}",
+                self.aws.service_url(&S3_SERVICE)
+            )
+        } else {
+            let origin = self.aws.regional_origin(&format!("{bucket}.s3"));
+            format!("{origin}/{encoded_key}")
         }
     }
 }
@@ -243,7 +233,7 @@ impl Provider for S3 {
     fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<HttpRequest, String> {
         let d = batch.first().ok_or("empty batch")?;
         let key = object_key(&self.config.key_template, d)?;
-        let mut request = HttpRequest {
+        let request = HttpRequest {
             method: "PUT",
             url: self.config.object_url(&encode_key(&key)),
             headers: vec![
@@ -257,13 +247,7 @@ impl Provider for S3 {
             ],
             body: d.payload.as_bytes().to_vec(),
         };
-        aws::sign_s3(
-            &mut request,
-            &self.config.credentials,
-            &self.config.region,
-            now,
-        )?;
-        Ok(request)
+        self.config.aws.signed(&S3_SERVICE, request, now)
     }
 
     /// 2xx stored; S3's XML error otherwise: `SlowDown` (503), `InternalError` (500) and other
@@ -278,7 +262,7 @@ impl Provider for S3 {
         let verdict = match response_or_verdict(result, now) {
             Err(v) => v,
             Ok(r) if (200..300).contains(&r.status) => Verdict::Delivered,
-            Ok(r) => error_verdict("S3", r, &AwsError::from_xml(r), now),
+            Ok(r) => error_verdict(S3_SERVICE.label, r, &AwsError::from_xml(r), now),
         };
         vec![verdict; batch.len()]
     }

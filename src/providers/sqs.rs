@@ -13,9 +13,9 @@ use crate::core::time::Millis;
 use crate::core::validate::{check_header_name, check_url, FieldError};
 use crate::core::wire::{HttpRequest, TransportResult};
 use crate::providers::aws::{
-    self, check_endpoint, check_region, deferred_verdict, dns_suffix, endpoint_base, entry_verdict,
-    error_verdict, plan_batch, response_or_verdict, AwsCredentials, AwsError, Slot,
+    self, entry_verdict, error_verdict, response_or_verdict, AwsError, AwsTarget, SQS,
 };
+use crate::providers::batch::{BatchPlan, Limits, Oversize};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -32,7 +32,13 @@ pub const MAX_QUEUE_NAME_LEN: usize = 80;
 /// The group of FIFO messages when neither the config nor the metadata gives one.
 pub const DEFAULT_GROUP_ID: &str = "default";
 
-const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
+/// SQS's limits on one `SendMessageBatch`.
+const LIMITS: Limits = Limits {
+    max_entries: MAX_BATCH_ENTRIES,
+    max_bytes: MAX_BATCH_BYTES,
+    oversize: Oversize::Reject,
+    names: "size or entry limit",
+};
 
 /// Where and how to send: the destination config of type `sqs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,13 +46,10 @@ const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 pub struct SqsConfig {
     /// E.g. `https://sqs.eu-west-1.amazonaws.com/123456789012/orders.fifo`.
     pub queue_url: String,
-    pub region: String,
+    /// The region, the credentials, and another origin to send to instead of
+    /// `https://sqs.{region}.amazonaws.com` (LocalStack, moto, a VPC endpoint).
     #[serde(flatten)]
-    pub credentials: AwsCredentials,
-    /// Another origin to send to instead of `https://sqs.{region}.amazonaws.com` (LocalStack,
-    /// moto, a VPC endpoint).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<String>,
+    pub aws: AwsTarget,
     /// The `MessageGroupId` (FIFO queues; fair queues for standard ones).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_group_id: Option<String>,
@@ -71,7 +74,7 @@ impl SqsConfig {
                     .strip_prefix("sqs.")
                     .and_then(|h| h.split('.').next())
                     .filter(|_| host.contains(".amazonaws.com"));
-                if region_in_host.is_some_and(|r| r != self.region) {
+                if region_in_host.is_some_and(|r| r != self.aws.region) {
                     errors.push(FieldError::new(
                         "config.region",
                         "does not match the region of the queue URL",
@@ -79,11 +82,7 @@ impl SqsConfig {
                 }
             }
         }
-        errors.extend(check_region("config.region", &self.region));
-        errors.extend(self.credentials.validate("config"));
-        if let Some(endpoint) = &self.endpoint {
-            errors.extend(check_endpoint("config.endpoint", endpoint, allow_private));
-        }
+        errors.extend(self.aws.validate("config", allow_private));
         if let Some(group) = &self.message_group_id {
             if !is_sqs_id(group) {
                 errors.push(FieldError::new(
@@ -109,9 +108,6 @@ impl SqsConfig {
     /// SQS endpoint (what the AWS SDKs use with the JSON protocol, whatever the queue URL's
     /// legacy host); else the queue URL's own origin (LocalStack's queue URLs work as given).
     pub fn endpoint_url(&self) -> String {
-        if let Some(e) = &self.endpoint {
-            return format!("{}/", endpoint_base(e));
-        }
         let queue = url::Url::parse(&self.queue_url).ok();
         let host = queue
             .as_ref()
@@ -119,11 +115,13 @@ impl SqsConfig {
             .unwrap_or_default();
         match queue {
             Some(u)
-                if !host.ends_with(".amazonaws.com") && !host.ends_with(".amazonaws.com.cn") =>
+                if self.aws.endpoint.is_none()
+                    && !host.ends_with(".amazonaws.com")
+                    && !host.ends_with(".amazonaws.com.cn") =>
             {
                 format!("{}/", u.origin().ascii_serialization())
             }
-            _ => format!("https://sqs.{}.{}/", self.region, dns_suffix(&self.region)),
+            _ => self.aws.service_url(&SQS),
         }
     }
 }
@@ -293,7 +291,7 @@ impl Sqs {
     }
 
     /// Which deliveries go into the request; `build` and `interpret` agree by calling this.
-    fn plan(&self, batch: &[QueuedDelivery]) -> Vec<Slot> {
+    fn plan(&self, batch: &[QueuedDelivery]) -> BatchPlan {
         let sizes = batch.iter().map(|d| {
             if d.payload.chars().all(is_sqs_body_char) {
                 Ok(self.message(d).size())
@@ -301,7 +299,7 @@ impl Sqs {
                 Err("the payload holds characters that SQS does not accept in a message".into())
             }
         });
-        plan_batch(sizes, MAX_BATCH_ENTRIES, MAX_BATCH_BYTES)
+        BatchPlan::pack(sizes, LIMITS)
     }
 }
 
@@ -311,63 +309,39 @@ impl Provider for Sqs {
     }
 
     fn fit(&self, batch: &[QueuedDelivery]) -> usize {
-        aws::fitting(&self.plan(batch))
+        self.plan(batch).fitting()
     }
 
     /// One message → `SendMessage`; more → `SendMessageBatch` with `Id` = index in the batch.
     fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<HttpRequest, String> {
         let plan = self.plan(batch);
-        let included: Vec<(usize, &QueuedDelivery)> = batch
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| matches!(plan[*i], Slot::Sent(_)))
-            .collect();
+        if let Some(error) = plan.nothing_sent("message") {
+            return Err(error);
+        }
+        let included: Vec<usize> = plan.sent().collect();
         let queue_url = self.config.queue_url.as_str();
-        let (target, body) = match included[..] {
-            [] => {
-                let reasons: Vec<String> = plan
-                    .iter()
-                    .filter_map(|s| match s {
-                        Slot::Rejected(r) => Some(r.clone()),
-                        _ => None,
-                    })
-                    .collect();
-                return Err(format!("no message can be sent: {}", reasons.join("; ")));
-            }
-            [(_, d)] => {
-                let message = self.message(d);
+        let (operation, body) = match included[..] {
+            [i] => {
+                let message = self.message(&batch[i]);
                 let body = serde_json::to_vec(&SendMessage { queue_url, message });
                 ("AmazonSQS.SendMessage", body)
             }
             _ => {
                 let entries = included
                     .iter()
-                    .map(|(i, d)| Message {
+                    .map(|&i| Message {
                         id: Some(i.to_string()),
-                        ..self.message(d)
+                        ..self.message(&batch[i])
                     })
                     .collect();
                 let body = serde_json::to_vec(&SendMessageBatch { queue_url, entries });
                 ("AmazonSQS.SendMessageBatch", body)
             }
         };
-        let mut request = HttpRequest {
-            method: "POST",
-            url: self.config.endpoint_url(),
-            headers: vec![
-                ("content-type".into(), CONTENT_TYPE.into()),
-                ("x-amz-target".into(), target.into()),
-            ],
-            body: body.map_err(|e| e.to_string())?,
-        };
-        aws::sign(
-            &mut request,
-            &self.config.credentials,
-            &self.config.region,
-            "sqs",
-            now,
-        )?;
-        Ok(request)
+        let body = body.map_err(|e| e.to_string())?;
+        self.config
+            .aws
+            .json_call(&SQS, self.config.endpoint_url(), operation, body, now)
     }
 
     fn interpret(
@@ -377,11 +351,11 @@ impl Provider for Sqs {
         now: Millis,
     ) -> Vec<Verdict> {
         let plan = self.plan(batch);
-        let sent_count = plan.iter().filter(|s| matches!(s, Slot::Sent(_))).count();
+        let sent_count = plan.sent().count();
         let answer = match response_or_verdict(result, now) {
             Err(v) => Answer::All(v),
             Ok(r) if !(200..300).contains(&r.status) => {
-                Answer::All(error_verdict("SQS", r, &AwsError::from_json(r), now))
+                Answer::All(error_verdict(SQS.label, r, &AwsError::from_json(r), now))
             }
             Ok(_) if sent_count == 1 => Answer::All(Verdict::Delivered),
             Ok(r) => match serde_json::from_str::<BatchResponse>(&r.body) {
@@ -392,17 +366,10 @@ impl Provider for Sqs {
                 }),
             },
         };
-        plan.iter()
-            .enumerate()
-            .map(|(i, slot)| match (slot, &answer) {
-                (Slot::Sent(_), Answer::All(v)) => v.clone(),
-                (Slot::Sent(_), Answer::Entries(entries)) => batch_entry_verdict(entries, i),
-                (Slot::Rejected(reason), _) => Verdict::Permanent {
-                    error: reason.clone(),
-                },
-                (Slot::Deferred, _) => deferred_verdict(),
-            })
-            .collect()
+        plan.verdicts(|i, _| match &answer {
+            Answer::All(v) => v.clone(),
+            Answer::Entries(entries) => batch_entry_verdict(entries, i),
+        })
     }
 }
 

@@ -2,17 +2,15 @@
 
 use super::*;
 use crate::core::validate::from_value;
-use crate::providers::testing::{creds, delivery, response, NOW};
+use crate::providers::testing::{delivery, response, target, NOW};
 
 fn config() -> S3Config {
     S3Config {
         bucket: "sluice-archive".into(),
-        region: "eu-central-1".into(),
-        credentials: creds(),
+        aws: target("eu-central-1"),
         key_template: default_key_template(),
         content_type: default_content_type(),
         path_style: false,
-        endpoint: None,
     }
 }
 
@@ -67,10 +65,10 @@ fn put_object_wire_format() {
 #[test]
 fn put_object_endpoint_wire_format() {
     let mut c = config();
-    c.region = "us-east-1".into();
-    c.endpoint = Some("http://localhost:4566".into());
+    c.aws.region = "us-east-1".into();
+    c.aws.endpoint = Some("http://localhost:4566".into());
     c.key_template = "events/{topic}/{event_id}".into();
-    c.credentials.session_token = Some("session-token-example".into());
+    c.aws.credentials.session_token = Some("session-token-example".into());
     let request = S3::new(c)
         .build(&[delivery("evt_1", r#"{"order":1}"#)], NOW)
         .unwrap();
@@ -101,10 +99,10 @@ fn put_object_endpoint_wire_format() {
 fn endpoint_host_is_signed_as_sent() {
     let build = |endpoint: &str| {
         let mut c = config();
-        c.region = "us-east-1".into();
-        c.endpoint = Some(endpoint.into());
+        c.aws.region = "us-east-1".into();
+        c.aws.endpoint = Some(endpoint.into());
         c.key_template = "events/{topic}/{event_id}".into();
-        c.credentials.session_token = Some("session-token-example".into());
+        c.aws.credentials.session_token = Some("session-token-example".into());
         S3::new(c)
             .build(&[delivery("evt_1", r#"{"order":1}"#)], NOW)
             .unwrap()
@@ -240,16 +238,16 @@ fn config_parsing_and_validation() {
     bad.bucket = "my.bucket".into();
     bad.key_template = "{topic}".into();
     bad.content_type = "json".into();
-    bad.endpoint = Some("http://10.0.0.1:9000".into());
+    bad.aws.endpoint = Some("http://10.0.0.1:9000".into());
     let fields: Vec<String> = bad.validate(false).into_iter().map(|e| e.field).collect();
     assert_eq!(
         fields,
         [
+            "config.endpoint",
             "config.key_template",
-            "config.content_type",
-            "config.endpoint"
+            "config.content_type"
         ]
     );
-    bad.endpoint = None;
+    bad.aws.endpoint = None;
     assert_eq!(bad.validate(false)[0].field, "config.bucket");
 }

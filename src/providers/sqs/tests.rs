@@ -3,14 +3,12 @@
 use super::*;
 use crate::core::validate::from_value;
 use crate::core::wire::TransportError;
-use crate::providers::testing::{creds, delivery, kinds, response, NOW};
+use crate::providers::testing::{delivery, kinds, response, target, NOW};
 
 fn config(queue_url: &str, region: &str) -> SqsConfig {
     SqsConfig {
         queue_url: queue_url.into(),
-        region: region.into(),
-        credentials: creds(),
-        endpoint: None,
+        aws: target(region),
         message_group_id: None,
         message_group_id_from_metadata: None,
     }
@@ -69,7 +67,7 @@ fn send_message_batch_fifo_wire_format() {
         "https://sqs.eu-west-1.amazonaws.com/123456789012/orders.fifo",
         "eu-west-1",
     );
-    c.credentials.session_token = Some("session-token-example".into());
+    c.aws.credentials.session_token = Some("session-token-example".into());
     c.message_group_id_from_metadata = Some("customer".into());
     let mut first = delivery("evt_1", r#"{"order":1}"#);
     first.metadata.insert("customer".into(), "c-42".into());
@@ -105,7 +103,7 @@ fn send_message_batch_fifo_wire_format() {
 #[test]
 fn endpoint_override_and_group_ids() {
     let mut c = config("http://localhost:4566/000000000000/jobs.fifo", "us-east-1");
-    c.endpoint = Some("http://localhost:4566".into());
+    c.aws.endpoint = Some("http://localhost:4566".into());
     c.message_group_id = Some("jobs".into());
     c.message_group_id_from_metadata = Some("tenant".into());
     let sqs = Sqs::new(c);
@@ -315,7 +313,7 @@ fn config_parsing_and_validation() {
     assert_eq!(e.field, "config.secret_access_key");
 
     let mut bad = config("https://sqs.eu-west-1.amazonaws.com/orders", "us-east-1");
-    bad.endpoint = Some("http://localhost:4566".into());
+    bad.aws.endpoint = Some("http://localhost:4566".into());
     bad.message_group_id = Some("has space".into());
     bad.message_group_id_from_metadata = Some("bad field".into());
     let fields: Vec<String> = bad.validate(false).into_iter().map(|e| e.field).collect();
@@ -336,7 +334,7 @@ fn config_parsing_and_validation() {
     let shouting = config("http://LOCALHOST:4566/000000000000/q", "us-east-1");
     assert_eq!(shouting.endpoint_url(), "http://localhost:4566/");
     let mut short = config("https://sqs.us-east-1.amazonaws.com/1/q", "us-east-1");
-    short.endpoint = Some("http://127.1:9324".into());
+    short.aws.endpoint = Some("http://127.1:9324".into());
     assert_eq!(short.endpoint_url(), "http://127.0.0.1:9324/");
     let legacy = config("https://eu-west-1.queue.amazonaws.com/1/q", "eu-west-1");
     assert_eq!(
