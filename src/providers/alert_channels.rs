@@ -10,7 +10,7 @@ use crate::core::destination::MASK;
 use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::time::Millis;
 use crate::core::validate::{check_url, FieldError};
-use crate::core::wire::HttpRequest;
+use crate::core::wire::{EmailMessage, HttpRequest, Outbound};
 use crate::providers::webhook::USER_AGENT;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -248,7 +248,7 @@ pub fn pagerduty_body(routing_key: &str, a: &AlertContent) -> Value {
 }
 
 /// Email through the Worker's `send_email` binding named `EMAIL_BINDING` (Cloudflare Email
-/// Workers / Email Service). Not HTTP: the provider builds a request to `EMAIL_URL`, which the
+/// Workers / Email Service). Not HTTP: the provider builds an `Outbound::Email`, which the
 /// scheduler's transport hands to the binding instead of `fetch`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -260,8 +260,6 @@ pub struct EmailConfig {
 }
 
 pub const EMAIL_BINDING: &str = "EMAIL";
-/// The pseudo-URL of an email "request": never fetched, see `scheduler::email`.
-pub const EMAIL_URL: &str = "cf-email://send_email/EMAIL";
 const MAX_EMAIL_RECIPIENTS: usize = 10;
 /// RFC 5321: a path (address) is at most 254 octets in practice.
 const MAX_ADDRESS_LEN: usize = 254;
@@ -388,25 +386,23 @@ pub fn email_message(a: &AlertContent) -> (String, String) {
     (subject.chars().filter(|c| !c.is_control()).collect(), text)
 }
 
-/// The request the email transport takes: `{from, to, subject, text}` as JSON.
-pub fn email_request(c: &EmailConfig, a: &AlertContent) -> HttpRequest {
+/// The email of an alert, from and to the configured addresses.
+pub fn email(c: &EmailConfig, a: &AlertContent) -> EmailMessage {
     let (subject, text) = email_message(a);
-    HttpRequest {
-        method: "POST",
-        url: EMAIL_URL.into(),
-        headers: vec![("content-type".into(), "application/json".into())],
-        body: json!({"from": c.from, "to": c.to, "subject": subject, "text": text})
-            .to_string()
-            .into_bytes(),
+    EmailMessage {
+        from: c.from.clone(),
+        to: c.to.clone(),
+        subject,
+        text,
     }
 }
 
 pub struct Email(pub EmailConfig);
 
 impl Provider for Email {
-    fn build(&self, batch: &[QueuedDelivery], _now: Millis) -> Result<HttpRequest, String> {
+    fn build(&self, batch: &[QueuedDelivery], _now: Millis) -> Result<Outbound, String> {
         let (_, a) = alert(batch)?;
-        Ok(email_request(&self.0, &a))
+        Ok(Outbound::Email(email(&self.0, &a)))
     }
 }
 
@@ -415,24 +411,28 @@ pub struct Discord(pub ChatConfig);
 pub struct PagerDuty(pub PagerDutyConfig);
 
 impl Provider for Slack {
-    fn build(&self, batch: &[QueuedDelivery], _now: Millis) -> Result<HttpRequest, String> {
+    fn build(&self, batch: &[QueuedDelivery], _now: Millis) -> Result<Outbound, String> {
         let (d, a) = alert(batch)?;
-        Ok(json_post(&self.0.url, &slack_body(&a), d))
+        Ok(Outbound::Http(json_post(&self.0.url, &slack_body(&a), d)))
     }
 }
 
 impl Provider for Discord {
-    fn build(&self, batch: &[QueuedDelivery], _now: Millis) -> Result<HttpRequest, String> {
+    fn build(&self, batch: &[QueuedDelivery], _now: Millis) -> Result<Outbound, String> {
         let (d, a) = alert(batch)?;
-        Ok(json_post(&self.0.url, &discord_body(&a), d))
+        Ok(Outbound::Http(json_post(&self.0.url, &discord_body(&a), d)))
     }
 }
 
 impl Provider for PagerDuty {
-    fn build(&self, batch: &[QueuedDelivery], _now: Millis) -> Result<HttpRequest, String> {
+    fn build(&self, batch: &[QueuedDelivery], _now: Millis) -> Result<Outbound, String> {
         let (d, a) = alert(batch)?;
         let url = self.0.endpoint.as_deref().unwrap_or(PAGERDUTY_ENDPOINT);
-        Ok(json_post(url, &pagerduty_body(&self.0.routing_key, &a), d))
+        Ok(Outbound::Http(json_post(
+            url,
+            &pagerduty_body(&self.0.routing_key, &a),
+            d,
+        )))
     }
 }
 

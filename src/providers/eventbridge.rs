@@ -8,7 +8,7 @@ use crate::core::classify::Verdict;
 use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::time::Millis;
 use crate::core::validate::{check_text, FieldError};
-use crate::core::wire::{HttpRequest, TransportResult};
+use crate::core::wire::{Outbound, TransportResult};
 use crate::providers::aws::{
     entry_verdict, error_verdict, response_or_verdict, AwsError, AwsTarget, EVENTBRIDGE,
 };
@@ -202,20 +202,23 @@ impl Provider for EventBridge {
         self.plan(batch).fitting()
     }
 
-    fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<HttpRequest, String> {
+    fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<Outbound, String> {
         let plan = self.plan(batch);
         if let Some(error) = plan.nothing_sent("event") {
             return Err(error);
         }
         let entries: Vec<Entry> = plan.sent().map(|i| self.entry(&batch[i])).collect();
         let body = serde_json::to_vec(&PutEvents { entries }).map_err(|e| e.to_string())?;
-        self.config.aws.json_call(
-            &EVENTBRIDGE,
-            self.config.endpoint_url(),
-            "AWSEvents.PutEvents",
-            body,
-            now,
-        )
+        self.config
+            .aws
+            .json_call(
+                &EVENTBRIDGE,
+                self.config.endpoint_url(),
+                "AWSEvents.PutEvents",
+                body,
+                now,
+            )
+            .map(Outbound::Http)
     }
 
     /// `FailedEntryCount` and one result per entry, in request order: an `EventId` is

@@ -10,7 +10,7 @@
 use crate::core::classify::{classify, classify_status, Verdict};
 use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::time::Millis;
-use crate::core::wire::{HttpRequest, HttpResponse, TransportResult};
+use crate::core::wire::{HttpRequest, HttpResponse, Outbound, TransportResult};
 use crate::providers::batch::{BatchPlan, Limits, Oversize};
 use crate::providers::kafka_config::{ApiVersion, KafkaAuth, KafkaConfig, RecordKey};
 use base64::engine::general_purpose::STANDARD as B64;
@@ -160,31 +160,31 @@ impl Provider for Kafka {
         }
     }
 
-    fn build(&self, batch: &[QueuedDelivery], _now: Millis) -> Result<HttpRequest, String> {
+    fn build(&self, batch: &[QueuedDelivery], _now: Millis) -> Result<Outbound, String> {
         let base = self.config.base();
         let topic = &self.config.topic;
         match self.config.api_version {
             ApiVersion::V3 => {
                 let d = batch.first().ok_or("empty batch")?;
                 let cluster = self.config.cluster_id.as_deref().unwrap_or_default();
-                Ok(HttpRequest {
+                Ok(Outbound::Http(HttpRequest {
                     method: "POST",
                     url: format!("{base}/v3/clusters/{cluster}/topics/{topic}/records"),
                     headers: self.headers("application/json", "application/json"),
                     body: self.v3_record(d)?,
-                })
+                }))
             }
             ApiVersion::V2 => {
                 let (plan, records) = self.plan_v2(batch);
                 if let Some(error) = plan.nothing_sent("record") {
                     return Err(error);
                 }
-                Ok(HttpRequest {
+                Ok(Outbound::Http(HttpRequest {
                     method: "POST",
                     url: format!("{base}/topics/{topic}"),
                     headers: self.headers(V2_CONTENT_TYPE, V2_ACCEPT),
                     body: format!(r#"{{"records":[{}]}}"#, records.join(",")).into_bytes(),
-                })
+                }))
             }
         }
     }

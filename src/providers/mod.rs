@@ -23,7 +23,7 @@ use crate::core::destination::{SecretBundle, TargetConfig, MASK};
 use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::time::Millis;
 use crate::core::validate::{from_value, FieldError};
-use crate::core::wire::{HttpRequest, TransportResult};
+use crate::core::wire::{HttpRequest, Outbound, TransportResult};
 use alert_channels::{ChatConfig, EmailConfig, PagerDutyConfig};
 use eventbridge::EventBridgeConfig;
 use kafka_config::KafkaConfig;
@@ -273,7 +273,7 @@ impl Provider for AnyProvider {
         each!(self, p => p.fit(batch))
     }
 
-    fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<HttpRequest, String> {
+    fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<Outbound, String> {
         each!(self, p => p.build(batch, now))
     }
 

@@ -8,7 +8,7 @@ use crate::core::classify::{classify, parse_retry_after, Verdict};
 use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::time::Millis;
 use crate::core::validate::{check_text, check_url, FieldError};
-use crate::core::wire::{HttpRequest, HttpResponse, TransportResult};
+use crate::core::wire::{HttpRequest, HttpResponse, Outbound, TransportResult};
 use crate::providers::aws::check_endpoint;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -335,7 +335,7 @@ impl Provider for PubSub {
             .count()
     }
 
-    fn build(&self, batch: &[QueuedDelivery], _now: Millis) -> Result<HttpRequest, String> {
+    fn build(&self, batch: &[QueuedDelivery], _now: Millis) -> Result<Outbound, String> {
         let token = self
             .token
             .borrow()
@@ -355,7 +355,7 @@ impl Provider for PubSub {
                 body.len()
             ));
         }
-        Ok(HttpRequest {
+        Ok(Outbound::Http(HttpRequest {
             method: "POST",
             url: format!(
                 "{}/v1/projects/{project}/topics/{topic}:publish",
@@ -366,7 +366,7 @@ impl Provider for PubSub {
                 ("content-type".into(), "application/json".into()),
             ],
             body,
-        })
+        }))
     }
 
     fn interpret(

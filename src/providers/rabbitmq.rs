@@ -12,7 +12,7 @@ use crate::core::destination::MASK;
 use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::time::Millis;
 use crate::core::validate::{check_text, check_url, FieldError};
-use crate::core::wire::{snippet, HttpRequest, HttpResponse, TransportResult};
+use crate::core::wire::{snippet, HttpRequest, HttpResponse, Outbound, TransportResult};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -341,7 +341,7 @@ impl RabbitMq {
 }
 
 impl Provider for RabbitMq {
-    fn build(&self, batch: &[QueuedDelivery], _now: Millis) -> Result<HttpRequest, String> {
+    fn build(&self, batch: &[QueuedDelivery], _now: Millis) -> Result<Outbound, String> {
         let d = batch.first().ok_or("empty batch")?;
         let body = Publish {
             properties: Properties {
@@ -360,7 +360,7 @@ impl Provider for RabbitMq {
         };
         let body = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
         let creds = B64.encode(format!("{}:{}", self.config.username, self.config.password));
-        Ok(HttpRequest {
+        Ok(Outbound::Http(HttpRequest {
             method: "POST",
             url: self.config.publish_url(),
             headers: vec![
@@ -369,7 +369,7 @@ impl Provider for RabbitMq {
                 ("authorization".into(), format!("Basic {creds}")),
             ],
             body,
-        })
+        }))
     }
 
     fn interpret(
@@ -421,7 +421,8 @@ mod tests {
     fn publish_wire_format() {
         let request = RabbitMq::new(config())
             .build(&[delivery("evt_1", r#"{"order":1}"#)], NOW)
-            .unwrap();
+            .unwrap()
+            .expect_http();
         assert_eq!(request.method, "POST");
         assert_eq!(
             request.url,

@@ -6,7 +6,7 @@ use crate::core::classify::Verdict;
 use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::time::Millis;
 use crate::core::validate::{check_text, FieldError};
-use crate::core::wire::{HttpRequest, TransportResult};
+use crate::core::wire::{HttpRequest, Outbound, TransportResult};
 use crate::providers::aws::{
     check_signed_header_value, error_verdict, response_or_verdict, AwsError, AwsTarget,
     S3 as S3_SERVICE,
@@ -230,7 +230,7 @@ impl Provider for S3 {
         1
     }
 
-    fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<HttpRequest, String> {
+    fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<Outbound, String> {
         let d = batch.first().ok_or("empty batch")?;
         let key = object_key(&self.config.key_template, d)?;
         let request = HttpRequest {
@@ -247,7 +247,10 @@ impl Provider for S3 {
             ],
             body: d.payload.as_bytes().to_vec(),
         };
-        self.config.aws.signed(&S3_SERVICE, request, now)
+        self.config
+            .aws
+            .signed(&S3_SERVICE, request, now)
+            .map(Outbound::Http)
     }
 
     /// 2xx stored; S3's XML error otherwise: `SlowDown` (503), `InternalError` (500) and other

@@ -11,7 +11,7 @@ use crate::core::classify::Verdict;
 use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::time::Millis;
 use crate::core::validate::{check_header_name, check_url, FieldError};
-use crate::core::wire::{HttpRequest, TransportResult};
+use crate::core::wire::{Outbound, TransportResult};
 use crate::providers::aws::{
     self, entry_verdict, error_verdict, response_or_verdict, AwsError, AwsTarget, SQS,
 };
@@ -313,7 +313,7 @@ impl Provider for Sqs {
     }
 
     /// One message → `SendMessage`; more → `SendMessageBatch` with `Id` = index in the batch.
-    fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<HttpRequest, String> {
+    fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<Outbound, String> {
         let plan = self.plan(batch);
         if let Some(error) = plan.nothing_sent("message") {
             return Err(error);
@@ -342,6 +342,7 @@ impl Provider for Sqs {
         self.config
             .aws
             .json_call(&SQS, self.config.endpoint_url(), operation, body, now)
+            .map(Outbound::Http)
     }
 
     fn interpret(

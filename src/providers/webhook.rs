@@ -5,7 +5,7 @@ use crate::core::destination::SecretBundle;
 use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::signing;
 use crate::core::time::Millis;
-use crate::core::wire::HttpRequest;
+use crate::core::wire::{HttpRequest, Outbound};
 use crate::providers::cloudevents::{self, Framed};
 use crate::providers::webhook_config::{Signing, WebhookAuth, WebhookConfig};
 use base64::engine::general_purpose::STANDARD as B64;
@@ -80,7 +80,7 @@ impl Provider for Webhook {
         names
     }
 
-    fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<HttpRequest, String> {
+    fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<Outbound, String> {
         let d = batch.first().ok_or("empty batch")?;
         let framed = match &self.config.cloudevents {
             Some(ce) => cloudevents::frame(ce, d)?,
@@ -126,12 +126,12 @@ impl Provider for Webhook {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone())),
         );
-        Ok(HttpRequest {
+        Ok(Outbound::Http(HttpRequest {
             method: "POST",
             url: self.config.url.clone(),
             headers,
             body,
-        })
+        }))
     }
 }
 
@@ -205,7 +205,10 @@ mod tests {
             &bundle(&[("a-receiver-chosen-secret", None)]),
             0,
         );
-        let req = hook.build(&[delivery()], 1_614_265_330_000).unwrap();
+        let req = hook
+            .build(&[delivery()], 1_614_265_330_000)
+            .unwrap()
+            .expect_http();
         let recorded = crate::core::redact::redact(&req.headers, &hook.secret_headers());
         let shown = |name: &str| {
             recorded
@@ -230,7 +233,10 @@ mod tests {
             &bundle(&[(SECRET, None)]),
             0,
         );
-        let req = hook.build(&[delivery()], 1_614_265_330_000).unwrap();
+        let req = hook
+            .build(&[delivery()], 1_614_265_330_000)
+            .unwrap()
+            .expect_http();
         assert_eq!(req.method, "POST");
         assert_eq!(req.url, "https://example.com/hooks");
         assert_eq!(req.body, br#"{"test": 2432232314}"#);
@@ -263,7 +269,8 @@ mod tests {
             });
             let req = Webhook::new(c, &bundle(&[(SECRET, None)]), 0)
                 .build(&[delivery()], 1_614_265_330_000)
-                .unwrap();
+                .unwrap()
+                .expect_http();
             let key = signing::secret_key(SECRET).unwrap();
             let expected = signing::standard_signature_header(
                 &[key],
@@ -299,7 +306,8 @@ mod tests {
         let b = bundle(&[(&other, None), (SECRET, Some(5_000))]);
         let during = Webhook::new(config(Signing::default(), None), &b, 4_999)
             .build(&[delivery()], 4_999)
-            .unwrap();
+            .unwrap()
+            .expect_http();
         assert_eq!(
             during
                 .header("webhook-signature")
@@ -310,7 +318,8 @@ mod tests {
         );
         let after = Webhook::new(config(Signing::default(), None), &b, 5_000)
             .build(&[delivery()], 5_000)
-            .unwrap();
+            .unwrap()
+            .expect_http();
         assert_eq!(
             after
                 .header("webhook-signature")
@@ -352,7 +361,8 @@ mod tests {
         for (auth, header, value) in cases {
             let req = Webhook::new(config(Signing::None, Some(auth)), &b, 0)
                 .build(&[delivery()], 0)
-                .unwrap();
+                .unwrap()
+                .expect_http();
             assert_eq!(req.header(header), Some(value));
             assert_eq!(req.header("webhook-signature"), None);
         }
@@ -371,7 +381,8 @@ mod tests {
         d.payload = r#"{"a":1}"#.into();
         let req = Webhook::new(config(signing, None), &bundle(&[("secret", None)]), 0)
             .build(&[d], 1_614_265_330_000)
-            .unwrap();
+            .unwrap()
+            .expect_http();
         assert_eq!(req.header("x-timestamp"), Some("1614265330"));
         // Same value as the openssl-computed vector in core::signing.
         assert_eq!(

@@ -4,15 +4,16 @@
 //! `{"type": "ack", "event_id": "…"}`. A delivery counts as delivered when at least one client
 //! acknowledged it within the destination's `timeout_ms`; otherwise it is retried per policy.
 //!
-//! The provider here is pure: it builds the messages (as the body of a request whose URL is
-//! `BROADCAST_URL`) and reads the acknowledgements back from the answer that the scheduler's
-//! socket transport makes up. `AckBoard` is where the acknowledgements meet the wait.
+//! The provider here is pure: it builds the messages (an `Outbound::Broadcast`, which the
+//! scheduler's transport sends to its sockets) and reads the acknowledgements back from the
+//! `BroadcastAnswer` the transport returns. `AckBoard` is where the acknowledgements meet the
+//! wait.
 
 use crate::core::classify::{classify, Verdict};
 use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::time::{to_rfc3339, Millis};
 use crate::core::validate::FieldError;
-use crate::core::wire::{HttpRequest, TransportResult};
+use crate::core::wire::{BroadcastMessage, Outbound, TransportResult};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::cell::RefCell;
@@ -21,8 +22,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-/// The "URL" of a broadcast: the scheduler's transport sends it to its sockets, not the network.
-pub const BROADCAST_URL: &str = "websocket://clients";
 /// Events per broadcast round (each is its own message; the round waits for all acks).
 pub const MAX_BATCH: usize = 20;
 pub const DEFAULT_MAX_CLIENTS: u32 = 100;
@@ -57,7 +56,8 @@ impl WebSocketConfig {
     }
 }
 
-/// What the scheduler's socket transport answers, as the body of a made-up 200.
+/// What the scheduler's socket transport answers about a broadcast: the body of a 200, the
+/// shape every transport result has, so that attempt records show it like any answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BroadcastAnswer {
     /// Clients the messages went to.
@@ -132,15 +132,17 @@ impl Provider for WebSocketProvider {
         MAX_BATCH
     }
 
-    fn build(&self, batch: &[QueuedDelivery], _now: Millis) -> Result<HttpRequest, String> {
-        // A JSON array of the messages, each spliced in as its own text.
-        let messages = batch.iter().map(message).collect::<Result<Vec<_>, _>>()?;
-        Ok(HttpRequest {
-            method: "SEND",
-            url: BROADCAST_URL.into(),
-            headers: vec![],
-            body: format!("[{}]", messages.join(",")).into_bytes(),
-        })
+    fn build(&self, batch: &[QueuedDelivery], _now: Millis) -> Result<Outbound, String> {
+        let messages = batch
+            .iter()
+            .map(|d| {
+                Ok(BroadcastMessage {
+                    event_id: d.event_id.to_string(),
+                    text: message(d)?,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Outbound::Broadcast(messages))
     }
 
     fn interpret(

@@ -7,7 +7,7 @@ use crate::core::classify::Verdict;
 use crate::core::destination::DeliverySettings;
 use crate::core::redact::{redact, secret_values};
 use crate::core::time::Millis;
-use crate::core::wire::TransportResult;
+use crate::core::wire::{Outbound, TransportResult};
 
 /// What one request of a round did.
 #[derive(Debug)]
@@ -47,7 +47,7 @@ pub(super) async fn obtain_credential<T: Transport, P: Provider>(
             },
         )),
         Ok(request) => {
-            let result = transport.send(request, timeout_ms).await;
+            let result = transport.send(Outbound::Http(request), timeout_ms).await;
             match provider.accept_credential(&result, now) {
                 Ok(()) => None,
                 Err(verdict) => Some((Some(result), verdict)),
@@ -83,14 +83,14 @@ where
             };
         }
         match provider.build(batch, now) {
-            Ok(request) => {
+            Ok(outbound) => {
                 let declared = provider.secret_headers();
                 let sent = Sent {
-                    headers: redact(&request.headers, &declared),
-                    secrets: secret_values(&request.headers, &declared),
+                    headers: redact(outbound.headers(), &declared),
+                    secrets: secret_values(outbound.headers(), &declared),
                 };
                 let started = clock.now();
-                let result = transport.send(request, settings.timeout_ms).await;
+                let result = transport.send(outbound, settings.timeout_ms).await;
                 let finished = clock.now();
                 Exchange {
                     verdicts: provider.interpret(batch, &result, finished),

@@ -9,7 +9,7 @@ use crate::core::ids::{AttemptId, DeliveryId, EventId, TenantId};
 use crate::core::log::ShardRef;
 use crate::core::rate_limit::Bucket;
 use crate::core::time::Millis;
-use crate::core::wire::{HttpRequest, TransportResult};
+use crate::core::wire::{HttpRequest, Outbound, TransportResult};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -48,8 +48,8 @@ pub trait Provider {
     fn fit(&self, batch: &[QueuedDelivery]) -> usize {
         batch.len()
     }
-    /// The request for a batch (each delivery's attempt number is `attempts + 1`).
-    fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<HttpRequest, String>;
+    /// What to send for a batch (each delivery's attempt number is `attempts + 1`).
+    fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<Outbound, String>;
     /// One verdict per delivery of the batch, in order.
     fn interpret(
         &self,
@@ -76,10 +76,10 @@ pub trait Provider {
     }
 }
 
-/// Sends a request, aborting it after `timeout_ms`.
+/// Sends what a provider built, aborting it after `timeout_ms`.
 #[allow(async_fn_in_trait)]
 pub trait Transport {
-    async fn send(&self, request: HttpRequest, timeout_ms: u64) -> TransportResult;
+    async fn send(&self, outbound: Outbound, timeout_ms: u64) -> TransportResult;
 }
 
 /// The durable queue and breaker state of one destination.

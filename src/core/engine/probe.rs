@@ -44,9 +44,9 @@ pub async fn probe<T: Transport, P: Provider, C: Clock>(
                     error: format!("could not build the request: {e}"),
                 },
             ),
-            Ok(request) => {
-                secrets = secret_values(&request.headers, &provider.secret_headers());
-                let result = transport.send(request, timeout_ms).await;
+            Ok(outbound) => {
+                secrets = secret_values(outbound.headers(), &provider.secret_headers());
+                let result = transport.send(outbound, timeout_ms).await;
                 let verdict = provider
                     .interpret(batch, &result, clock.now())
                     .pop()

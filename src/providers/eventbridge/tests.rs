@@ -23,7 +23,10 @@ fn put_events_wire_format() {
         delivery("evt_1", r#"{"order":1}"#),
         delivery("evt_2", r#"{"order":2}"#),
     ];
-    let request = EventBridge::new(config()).build(&batch, NOW).unwrap();
+    let request = EventBridge::new(config())
+        .build(&batch, NOW)
+        .unwrap()
+        .expect_http();
     assert_eq!(request.method, "POST");
     assert_eq!(request.url, "https://events.us-east-1.amazonaws.com/");
     assert_eq!(
@@ -66,7 +69,7 @@ fn entries_fit_the_limits() {
     ];
     let eb = EventBridge::new(config());
     let body: serde_json::Value =
-        serde_json::from_slice(&eb.build(&batch, NOW).unwrap().body).unwrap();
+        serde_json::from_slice(&eb.build(&batch, NOW).unwrap().expect_http().body).unwrap();
     assert_eq!(body["Entries"].as_array().unwrap().len(), 2);
     let ok = r#"{"FailedEntryCount":0,"Entries":[{"EventId":"a"},{"EventId":"b"}]}"#;
     assert_eq!(

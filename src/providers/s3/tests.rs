@@ -33,7 +33,7 @@ const PAYLOAD_SHA256: &str = "a781679e01308cfef90983a4c1350319a7e3993c3a3f5a8c84
 #[test]
 fn put_object_wire_format() {
     let d = delivery("evt:2023.11", r#"{"order":1}"#);
-    let request = S3::new(config()).build(&[d], NOW).unwrap();
+    let request = S3::new(config()).build(&[d], NOW).unwrap().expect_http();
     assert_eq!(request.method, "PUT");
     assert_eq!(
         request.url,
@@ -71,7 +71,8 @@ fn put_object_endpoint_wire_format() {
     c.aws.credentials.session_token = Some("session-token-example".into());
     let request = S3::new(c)
         .build(&[delivery("evt_1", r#"{"order":1}"#)], NOW)
-        .unwrap();
+        .unwrap()
+        .expect_http();
     assert_eq!(
         request.url,
         "http://localhost:4566/sluice-archive/events/order.created/evt_1"
@@ -106,6 +107,7 @@ fn endpoint_host_is_signed_as_sent() {
         S3::new(c)
             .build(&[delivery("evt_1", r#"{"order":1}"#)], NOW)
             .unwrap()
+            .expect_http()
     };
     let canonical = build("http://localhost:4566");
     for raw in ["http://LOCALHOST:4566", "HTTP://LocalHost:4566/"] {
@@ -139,7 +141,7 @@ fn urls_and_keys() {
     c.path_style = true;
     let d = delivery("evt_1", "{}");
     assert_eq!(
-        S3::new(c).build(std::slice::from_ref(&d), NOW).unwrap().url,
+        S3::new(c).build(std::slice::from_ref(&d), NOW).unwrap().expect_http().url,
         "https://s3.eu-central-1.amazonaws.com/sluice-archive/acme/order.created/2023/11/14/evt_1.json"
     );
     assert_eq!(encode_key("a b/ü+~*.json"), "a%20b/%C3%BC%2B~%2A.json");

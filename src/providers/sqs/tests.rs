@@ -31,7 +31,8 @@ fn standard() -> Sqs {
 fn send_message_wire_format() {
     let request = standard()
         .build(&[delivery("evt_1", r#"{"order":1}"#)], NOW)
-        .unwrap();
+        .unwrap()
+        .expect_http();
     assert_eq!(request.method, "POST");
     assert_eq!(request.url, "https://sqs.us-east-1.amazonaws.com/");
     assert_eq!(
@@ -72,7 +73,10 @@ fn send_message_batch_fifo_wire_format() {
     let mut first = delivery("evt_1", r#"{"order":1}"#);
     first.metadata.insert("customer".into(), "c-42".into());
     let second = delivery("evt_2", r#"{"order":2}"#);
-    let request = Sqs::new(c).build(&[first, second], NOW).unwrap();
+    let request = Sqs::new(c)
+        .build(&[first, second], NOW)
+        .unwrap()
+        .expect_http();
     assert_eq!(request.url, "https://sqs.eu-west-1.amazonaws.com/");
     assert_eq!(
         String::from_utf8(request.body.clone()).unwrap(),
@@ -109,7 +113,7 @@ fn endpoint_override_and_group_ids() {
     let sqs = Sqs::new(c);
     let mut d = delivery(&"e".repeat(128), "{}");
     d.metadata.insert("tenant".into(), "has space".into());
-    let request = sqs.build(&[d.clone()], NOW).unwrap();
+    let request = sqs.build(&[d.clone()], NOW).unwrap().expect_http();
     assert_eq!(request.url, "http://localhost:4566/");
     let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
     // 128 allowed characters pass as they are; a space is not allowed, so it is hashed.
@@ -120,14 +124,17 @@ fn endpoint_override_and_group_ids() {
     );
     d.metadata.clear();
     let body: serde_json::Value =
-        serde_json::from_slice(&sqs.build(&[d], NOW).unwrap().body).unwrap();
+        serde_json::from_slice(&sqs.build(&[d], NOW).unwrap().expect_http().body).unwrap();
     assert_eq!(body["MessageGroupId"], "jobs");
     assert_eq!(sqs_id(&"x".repeat(129)).len(), 64);
 }
 
 #[test]
 fn standard_queues_get_no_fifo_fields() {
-    let request = standard().build(&[delivery("evt_1", "{}")], NOW).unwrap();
+    let request = standard()
+        .build(&[delivery("evt_1", "{}")], NOW)
+        .unwrap()
+        .expect_http();
     let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
     assert!(body.get("MessageGroupId").is_none());
     assert!(body.get("MessageDeduplicationId").is_none());
@@ -144,7 +151,7 @@ fn batches_fit_the_size_limit() {
         delivery("evt_4", &big),
         delivery("evt_5", "{}"),
     ];
-    let request = standard().build(&batch, NOW).unwrap();
+    let request = standard().build(&batch, NOW).unwrap().expect_http();
     let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
     let ids: Vec<&str> = body["Entries"]
         .as_array()
@@ -173,7 +180,8 @@ fn batches_fit_the_size_limit() {
     // Eleven small ones: ten go, one waits.
     let eleven: Vec<_> = (0..11).map(|i| delivery(&format!("e{i}"), "{}")).collect();
     let body: serde_json::Value =
-        serde_json::from_slice(&standard().build(&eleven, NOW).unwrap().body).unwrap();
+        serde_json::from_slice(&standard().build(&eleven, NOW).unwrap().expect_http().body)
+            .unwrap();
     assert_eq!(body["Entries"].as_array().unwrap().len(), 10);
 }
 

@@ -11,11 +11,11 @@ struct TokenProvider {
 }
 
 impl Provider for TokenProvider {
-    fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<HttpRequest, String> {
-        let mut request = EchoProvider.build(batch, now)?;
+    fn build(&self, batch: &[QueuedDelivery], _now: Millis) -> Result<Outbound, String> {
+        let mut request = EchoProvider.request(batch)?;
         let token = self.token.borrow().clone().ok_or("no token")?;
         request.headers.push(("authorization".into(), token));
-        Ok(request)
+        Ok(Outbound::Http(request))
     }
     fn credential_request(&self, _now: Millis) -> Option<Result<HttpRequest, String>> {
         self.token.borrow().is_none().then(|| {
@@ -113,14 +113,14 @@ fn a_probe_runs_the_credential_step_and_one_request_and_leaves_the_queue_alone()
 struct HeaderProvider;
 
 impl Provider for HeaderProvider {
-    fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<HttpRequest, String> {
-        let mut request = EchoProvider.build(batch, now)?;
+    fn build(&self, batch: &[QueuedDelivery], _now: Millis) -> Result<Outbound, String> {
+        let mut request = EchoProvider.request(batch)?;
         request.headers.extend([
             ("authorization".into(), "Bearer s3cret".into()),
             ("x-custom".into(), "hidden".into()),
             ("x-visible".into(), "shown".into()),
         ]);
-        Ok(request)
+        Ok(Outbound::Http(request))
     }
     fn secret_headers(&self) -> Vec<String> {
         vec!["X-Custom".into()]

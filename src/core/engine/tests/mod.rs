@@ -12,7 +12,7 @@ use crate::core::ids::{DeliveryId, EventId, TenantId};
 use crate::core::retry::Backoff;
 use crate::core::retry::RetryPolicy;
 use crate::core::wire::HttpResponse;
-use crate::core::wire::{HttpRequest, TransportResult};
+use crate::core::wire::{HttpRequest, Outbound, TransportResult};
 use futures::executor::block_on;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -83,7 +83,10 @@ struct FakeTransport<'a> {
 }
 
 impl Transport for FakeTransport<'_> {
-    async fn send(&self, request: HttpRequest, _timeout_ms: u64) -> TransportResult {
+    async fn send(&self, outbound: Outbound, _timeout_ms: u64) -> TransportResult {
+        let Outbound::Http(request) = outbound else {
+            panic!("the engine's test providers speak HTTP only");
+        };
         self.sent.borrow_mut().push(request);
         self.clock.now.set(self.clock.now.get() + 5);
         self.script
@@ -122,8 +125,8 @@ impl Wakeup for FakeWakeup {
 
 struct EchoProvider;
 
-impl Provider for EchoProvider {
-    fn build(&self, batch: &[QueuedDelivery], _now: Millis) -> Result<HttpRequest, String> {
+impl EchoProvider {
+    fn request(&self, batch: &[QueuedDelivery]) -> Result<HttpRequest, String> {
         if batch[0].payload == "unbuildable" {
             return Err("bad config".into());
         }
@@ -133,6 +136,12 @@ impl Provider for EchoProvider {
             headers: vec![("x-attempt".into(), (batch[0].attempts + 1).to_string())],
             body: batch[0].payload.clone().into_bytes(),
         })
+    }
+}
+
+impl Provider for EchoProvider {
+    fn build(&self, batch: &[QueuedDelivery], _now: Millis) -> Result<Outbound, String> {
+        self.request(batch).map(Outbound::Http)
     }
 }
 
