@@ -5,17 +5,15 @@
 pub mod alert_channels;
 pub mod aws;
 pub mod batch;
-pub mod cloudevents;
 pub mod eventbridge;
 pub mod kafka;
-pub mod kafka_config;
+pub mod placeholders;
 pub mod pubsub;
 pub mod rabbitmq;
 pub mod s3;
 pub mod sqs;
 pub mod transformed;
 pub mod webhook;
-pub mod webhook_config;
 pub mod websocket;
 
 use crate::core::classify::Verdict;
@@ -26,13 +24,13 @@ use crate::core::validate::{from_value, FieldError};
 use crate::core::wire::{HttpRequest, Outbound, TransportResult};
 use alert_channels::{ChatConfig, EmailConfig, PagerDutyConfig};
 use eventbridge::EventBridgeConfig;
-use kafka_config::KafkaConfig;
+use kafka::KafkaConfig;
 use pubsub::{PubSubConfig, TokenCache};
 use rabbitmq::RabbitMqConfig;
 use s3::S3Config;
 use serde_json::Value;
 use sqs::SqsConfig;
-use webhook_config::WebhookConfig;
+use webhook::WebhookConfig;
 use websocket::WebSocketConfig;
 
 /// Every destination type, by the name clients use in `type`.

@@ -7,7 +7,7 @@ use crate::core::destination::{validate, DestinationInput, DestinationSpec, DEFA
 use crate::core::retry::RetryPolicy;
 use crate::core::topics::TopicPattern;
 use serde_json::json;
-use webhook_config::Signing;
+use webhook::Signing;
 
 fn input(v: Value) -> DestinationInput {
     from_value(v, "").unwrap()

@@ -1,9 +1,11 @@
 use super::*;
 use crate::core::alerts::tests::{sample_destination, sample_snapshot};
 use crate::core::alerts::{content, AlertAction, FailedDelivery, FailedNotice, Suppressed};
+use crate::core::destination::MASK;
 use crate::core::destination::{validate, DestinationInput, TargetConfig};
 use crate::core::ids::{DeliveryId, EventId, TenantId};
 use crate::core::validate::from_value;
+use crate::core::validate::FieldError;
 use crate::providers::Target;
 
 fn raised() -> AlertContent {

@@ -3,6 +3,7 @@
 use super::*;
 use crate::core::validate::from_value;
 use crate::core::wire::TransportError;
+use crate::providers::aws;
 use crate::providers::testing::{delivery, kinds, response, target, NOW};
 
 fn config(queue_url: &str, region: &str) -> SqsConfig {

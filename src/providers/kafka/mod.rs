@@ -12,11 +12,13 @@ use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::time::Millis;
 use crate::core::wire::{HttpRequest, HttpResponse, Outbound, TransportResult};
 use crate::providers::batch::{BatchPlan, Limits, Oversize};
-use crate::providers::kafka_config::{ApiVersion, KafkaAuth, KafkaConfig, RecordKey};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
+
+mod config;
+pub use config::*;
 
 /// Records per v2 request: enough to drain a burst in a few requests, small enough that one
 /// slow request does not hold many deliveries.

@@ -12,7 +12,6 @@
 use crate::core::classify::{classify, Verdict};
 use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::time::{to_rfc3339, Millis};
-use crate::core::validate::FieldError;
 use crate::core::wire::{BroadcastMessage, Outbound, TransportResult};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -22,39 +21,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
+mod config;
+pub use config::*;
+
 /// Events per broadcast round (each is its own message; the round waits for all acks).
 pub const MAX_BATCH: usize = 20;
-pub const DEFAULT_MAX_CLIENTS: u32 = 100;
-/// Durable Objects accept up to 32,768 WebSocket connections; keep well under.
-pub const MAX_MAX_CLIENTS: u32 = 1_000;
 /// Largest message a client may send (an ack is tiny).
 pub const MAX_CLIENT_MESSAGE_BYTES: usize = 4_096;
-
-fn default_max_clients() -> u32 {
-    DEFAULT_MAX_CLIENTS
-}
-
-/// The destination config of type `websocket`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebSocketConfig {
-    /// Connections beyond this many are refused (HTTP 429).
-    #[serde(default = "default_max_clients")]
-    pub max_clients: u32,
-}
-
-impl WebSocketConfig {
-    pub fn validate(&self, _allow_private: bool) -> Vec<FieldError> {
-        if (1..=MAX_MAX_CLIENTS).contains(&self.max_clients) {
-            vec![]
-        } else {
-            vec![FieldError::new(
-                "config.max_clients",
-                format!("between 1 and {MAX_MAX_CLIENTS}"),
-            )]
-        }
-    }
-}
 
 /// What the scheduler's socket transport answers about a broadcast: the body of a 200, the
 /// shape every transport result has, so that attempt records show it like any answer.

@@ -1,10 +1,10 @@
 //! The webhook destination's `config`: target URL, custom headers, auth and signing, with
 //! its validation and masking. The request itself is built in `webhook`.
 
+use super::cloudevents::CloudEventsConfig;
 use crate::core::destination::MASK;
 use crate::core::signing::{self, HmacAlgorithm, SignatureEncoding};
 use crate::core::validate::{check_header_name, check_header_value, check_url, FieldError};
-use crate::providers::cloudevents::CloudEventsConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
