@@ -1,4 +1,5 @@
 use super::*;
+use crate::core::topics::TopicPattern;
 use serde_json::json;
 
 fn fail(at: Millis) -> AttemptSeen {

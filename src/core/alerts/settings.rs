@@ -1,7 +1,7 @@
 //! A destination's `alerts` settings: which triggers raise an alert and their thresholds,
 //! with their defaults and checks (fields named `alerts.…`).
 
-use super::alert_failed::{check_cap, DeliveryFailedCap};
+use super::failed::{check_cap, DeliveryFailedCap};
 use crate::core::validate::FieldError;
 use serde::{Deserialize, Serialize};
 

@@ -8,10 +8,9 @@
 //! later failures only count; the first delivered attempt resolves it. Auto-disable is the one
 //! escalation: it raises a second alert in the same incident (same PagerDuty dedup key), once.
 //! Apart from incidents, a delivery that failed for good raises its own alert naming the event
-//! (capped per destination, see `alert_failed`): one dropped event in five is still told.
+//! (capped per destination, see `failed`): one dropped event in five is still told.
 
 use crate::core::time::Millis;
-use crate::core::topics::TopicPattern;
 use serde::{Deserialize, Serialize};
 
 pub const TOPIC_TRIGGERED: &str = "sluice.alert.triggered";
@@ -343,57 +342,19 @@ fn cut(s: &str, max_chars: usize) -> String {
     }
 }
 
-/// Who hears about a destination's alerts. Alert channels never alert themselves: a
-/// destination that receives alerts reports its own failures to the operator only, and the
-/// operator's destinations to nobody (their alerts are log lines), so no failure can loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Recipients {
-    pub tenant: bool,
-    pub operator: bool,
-}
+mod settings;
+pub use settings::{check_settings, AlertSettings, FailureRate};
+use settings::{MAX_WINDOW_MS, MIN_WINDOW_MS};
 
-pub fn recipients(tenant: &str, topics: &[TopicPattern]) -> Recipients {
-    if tenant == OPERATOR_TENANT {
-        return Recipients {
-            tenant: false,
-            operator: false,
-        };
-    }
-    let alert_channel =
-        receives_alerts(topics, TOPIC_TRIGGERED) || receives_alerts(topics, TOPIC_RESOLVED);
-    Recipients {
-        tenant: !alert_channel,
-        operator: true,
-    }
-}
+mod failed;
+use failed::FailedWindow;
 
-/// Whether a destination subscribes to an alert topic by name: `*` does not count (alerts are
-/// opted into), `sluice.alert.*` and the exact topics do.
-pub fn receives_alerts(topics: &[TopicPattern], topic: &str) -> bool {
-    topics
-        .iter()
-        .any(|p| !matches!(p, TopicPattern::All) && p.matches(topic))
-}
+mod recipients;
+pub use failed::{DeliveryFailedCap, FailedDelivery, FailedNotice, Suppressed};
+pub use recipients::*;
 
-/// Whether a pattern only ever matches alert topics (what alert-only types may subscribe to).
-pub fn is_alert_pattern(p: &TopicPattern) -> bool {
-    match p {
-        TopicPattern::All => false,
-        TopicPattern::Exact(t) => t == TOPIC_TRIGGERED || t == TOPIC_RESOLVED,
-        TopicPattern::Prefix(p) => p == "sluice.alert",
-    }
-}
-
-mod alert_settings;
-pub use alert_settings::{check_settings, AlertSettings, FailureRate};
-use alert_settings::{MAX_WINDOW_MS, MIN_WINDOW_MS};
-
-mod alert_failed;
-use alert_failed::FailedWindow;
-pub use alert_failed::{DeliveryFailedCap, FailedDelivery, FailedNotice, Suppressed};
-
-mod alert_content;
-pub use alert_content::{
+mod content;
+pub use content::{
     content, event_id, sample, target_label, topic, AlertContent, AlertDestination, AlertLinks,
 };
 
