@@ -3,6 +3,7 @@
 
 use crate::core::destination::MASK;
 use crate::core::validate::{check_url, FieldError};
+use crate::providers::TypeConfig;
 use serde::{Deserialize, Serialize};
 
 /// Slack or Discord: an incoming-webhook URL, which is the credential (masked, sealed).
@@ -171,4 +172,43 @@ pub fn parse_domains(raw: &str) -> Vec<String> {
         .map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase())
         .filter(|d| !d.is_empty())
         .collect()
+}
+
+/// Slack and Discord: the webhook URL is the secret.
+impl TypeConfig for ChatConfig {
+    const ALERTS_ONLY: bool = true;
+
+    fn check(&self, allow_private: bool) -> Vec<FieldError> {
+        self.validate(allow_private)
+    }
+
+    fn masked(&self) -> serde_json::Value {
+        serde_json::to_value(ChatConfig::masked(self)).unwrap_or_default()
+    }
+}
+
+impl TypeConfig for PagerDutyConfig {
+    const ALERTS_ONLY: bool = true;
+
+    fn check(&self, allow_private: bool) -> Vec<FieldError> {
+        self.validate(allow_private)
+    }
+
+    fn masked(&self) -> serde_json::Value {
+        serde_json::to_value(PagerDutyConfig::masked(self)).unwrap_or_default()
+    }
+}
+
+/// Addresses only, nothing secret; the binding, not a URL, is where it goes, so
+/// `allow_private` does not apply.
+impl TypeConfig for EmailConfig {
+    const ALERTS_ONLY: bool = true;
+
+    fn check(&self, _allow_private: bool) -> Vec<FieldError> {
+        self.validate()
+    }
+
+    fn masked(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
 }

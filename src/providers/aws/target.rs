@@ -4,6 +4,7 @@
 
 use super::credentials::AwsCredentials;
 use super::sign::{sign, SigningRules};
+use crate::core::destination::MASK;
 use crate::core::time::Millis;
 use crate::core::validate::{check_url, join_path, FieldError};
 use crate::core::wire::HttpRequest;
@@ -122,6 +123,18 @@ impl AwsTarget {
             ));
         }
         errors
+    }
+
+    /// A config that flattens an `AwsTarget`, as the API shows it: the secret access key and
+    /// the session token masked, the access key id left visible.
+    pub fn masked_json(config: &impl Serialize) -> serde_json::Value {
+        let mut v = serde_json::to_value(config).unwrap_or_default();
+        for key in ["secret_access_key", "session_token"] {
+            if let Some(field) = v.get_mut(key) {
+                *field = serde_json::Value::String(MASK.into());
+            }
+        }
+        v
     }
 
     /// The base URL of a service's requests, with a trailing slash: the endpoint override,

@@ -3,6 +3,7 @@
 
 use crate::core::validate::{check_text, FieldError};
 use crate::providers::aws::{AwsTarget, EVENTBRIDGE};
+use crate::providers::TypeConfig;
 use serde::{Deserialize, Serialize};
 
 /// `Source` is 1 to 256 characters.
@@ -95,5 +96,15 @@ pub(super) fn check_bus(bus: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err("a bus name is letters, digits, '/', '.', '-' and '_', or an event bus ARN".into())
+    }
+}
+
+impl TypeConfig for EventBridgeConfig {
+    fn check(&self, allow_private: bool) -> Vec<FieldError> {
+        self.validate(allow_private)
+    }
+
+    fn masked(&self) -> serde_json::Value {
+        AwsTarget::masked_json(self)
     }
 }

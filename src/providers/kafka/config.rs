@@ -5,6 +5,7 @@
 
 use crate::core::destination::MASK;
 use crate::core::validate::{check_header_value, check_url, sqlite_json_path, FieldError};
+use crate::providers::TypeConfig;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -196,6 +197,16 @@ fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
         }
     }
     Some(current)
+}
+
+impl TypeConfig for KafkaConfig {
+    fn check(&self, allow_private: bool) -> Vec<FieldError> {
+        self.validate(allow_private)
+    }
+
+    fn masked(&self) -> serde_json::Value {
+        serde_json::to_value(KafkaConfig::masked(self)).unwrap_or_default()
+    }
 }
 
 #[cfg(test)]

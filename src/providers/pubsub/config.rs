@@ -2,9 +2,11 @@
 //! the endpoint override, and their checks.
 
 use super::*;
+use crate::core::destination::MASK;
 use crate::core::time::Millis;
 use crate::core::validate::{check_text, check_url, FieldError};
 use crate::providers::aws::check_endpoint;
+use crate::providers::TypeConfig;
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_ENDPOINT: &str = "https://pubsub.googleapis.com";
@@ -227,5 +229,18 @@ impl ServiceAccountKey {
         };
         jsonwebtoken::encode(&header, &claims, &key)
             .map_err(|e| format!("could not sign with this key: {e}"))
+    }
+}
+
+impl TypeConfig for PubSubConfig {
+    fn check(&self, allow_private: bool) -> Vec<FieldError> {
+        self.validate(allow_private)
+    }
+
+    /// The service account key's private key is the secret; the rest of it stays visible.
+    fn masked(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        v["service_account"]["private_key"] = serde_json::Value::String(MASK.into());
+        v
     }
 }

@@ -5,6 +5,7 @@ use crate::core::destination::MASK;
 use crate::core::engine::QueuedDelivery;
 use crate::core::validate::{check_text, check_url, FieldError};
 use crate::providers::placeholders::render;
+use crate::providers::TypeConfig;
 use serde::{Deserialize, Serialize};
 
 /// AMQP 0-9-1 carries exchange names and routing keys as `shortstr`: at most 255 bytes.
@@ -165,4 +166,14 @@ pub fn routing_key(template: &str, d: &QueuedDelivery) -> Result<String, String>
         ));
     }
     Ok(key)
+}
+
+impl TypeConfig for RabbitMqConfig {
+    fn check(&self, allow_private: bool) -> Vec<FieldError> {
+        self.validate(allow_private)
+    }
+
+    fn masked(&self) -> serde_json::Value {
+        serde_json::to_value(RabbitMqConfig::masked(self)).unwrap_or_default()
+    }
 }

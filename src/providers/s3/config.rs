@@ -4,6 +4,7 @@
 use crate::core::validate::{check_text, FieldError};
 use crate::providers::aws::{check_signed_header_value, AwsTarget, S3 as S3_SERVICE};
 use crate::providers::placeholders::render;
+use crate::providers::TypeConfig;
 use serde::{Deserialize, Serialize};
 
 /// S3 object keys are at most 1024 bytes of UTF-8.
@@ -134,4 +135,14 @@ pub(super) fn check_key_template(template: &str) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+impl TypeConfig for S3Config {
+    fn check(&self, allow_private: bool) -> Vec<FieldError> {
+        self.validate(allow_private)
+    }
+
+    fn masked(&self) -> serde_json::Value {
+        AwsTarget::masked_json(self)
+    }
 }

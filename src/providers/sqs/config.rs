@@ -3,6 +3,7 @@
 
 use crate::core::validate::{check_header_name, check_url, FieldError};
 use crate::providers::aws::{self, AwsTarget, SQS};
+use crate::providers::TypeConfig;
 use serde::{Deserialize, Serialize};
 
 /// `MessageGroupId` and `MessageDeduplicationId`: up to 128 characters.
@@ -131,5 +132,15 @@ pub fn sqs_id(value: &str) -> String {
         value.to_string()
     } else {
         aws::sha256_hex(value.as_bytes())
+    }
+}
+
+impl TypeConfig for SqsConfig {
+    fn check(&self, allow_private: bool) -> Vec<FieldError> {
+        self.validate(allow_private)
+    }
+
+    fn masked(&self) -> serde_json::Value {
+        AwsTarget::masked_json(self)
     }
 }

@@ -5,6 +5,7 @@ use super::cloudevents::CloudEventsConfig;
 use crate::core::destination::MASK;
 use crate::core::signing::{self, HmacAlgorithm, SignatureEncoding};
 use crate::core::validate::{check_header_name, check_header_value, check_url, FieldError};
+use crate::providers::TypeConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -207,5 +208,15 @@ impl WebhookConfig {
             }
             _ => Ok(()),
         }
+    }
+}
+
+impl TypeConfig for WebhookConfig {
+    fn check(&self, allow_private: bool) -> Vec<FieldError> {
+        self.validate(allow_private)
+    }
+
+    fn masked(&self) -> serde_json::Value {
+        serde_json::to_value(WebhookConfig::masked(self)).unwrap_or_default()
     }
 }

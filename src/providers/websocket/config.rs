@@ -1,6 +1,7 @@
 //! The destination config of type `websocket`: how many clients may connect.
 
 use crate::core::validate::FieldError;
+use crate::providers::TypeConfig;
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_MAX_CLIENTS: u32 = 100;
@@ -29,5 +30,16 @@ impl WebSocketConfig {
                 format!("between 1 and {MAX_MAX_CLIENTS}"),
             )]
         }
+    }
+}
+
+/// Nothing in it is secret.
+impl TypeConfig for WebSocketConfig {
+    fn check(&self, allow_private: bool) -> Vec<FieldError> {
+        self.validate(allow_private)
+    }
+
+    fn masked(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
     }
 }
