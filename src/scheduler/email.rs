@@ -18,22 +18,20 @@ fn answer(status: u16, body: String) -> TransportResult {
 
 /// Sends an `email` channel's message through the `send_email` binding.
 pub async fn send_email(env: &Env, email: &EmailMessage) -> TransportResult {
-    {
-        let binding = match env.send_email(EMAIL_BINDING) {
-            Ok(b) => b,
-            Err(e) => return answer(400, format!("send_email binding {EMAIL_BINDING}: {e}")),
-        };
-        let message =
-            SendEmailBuilder::builder_with_str_and_slice(&email.from, &email.to, &email.subject)
-                .text(&email.text)
-                .build();
-        match binding.send_with_builder(&message).await {
-            Ok(sent) => answer(202, sent.message_id()),
-            Err(e) => {
-                let e = format!("{e:?}");
-                let refused = e.contains("not allowed") || e.contains("invalid");
-                answer(if refused { 400 } else { 503 }, format!("send_email: {e}"))
-            }
+    let binding = match env.send_email(EMAIL_BINDING) {
+        Ok(b) => b,
+        Err(e) => return answer(400, format!("send_email binding {EMAIL_BINDING}: {e}")),
+    };
+    let message =
+        SendEmailBuilder::builder_with_str_and_slice(&email.from, &email.to, &email.subject)
+            .text(&email.text)
+            .build();
+    match binding.send_with_builder(&message).await {
+        Ok(sent) => answer(202, sent.message_id()),
+        Err(e) => {
+            let e = format!("{e:?}");
+            let refused = e.contains("not allowed") || e.contains("invalid");
+            answer(if refused { 400 } else { 503 }, format!("send_email: {e}"))
         }
     }
 }
