@@ -1,4 +1,4 @@
-//! What keeps tenants' alerts from flooding the operator (issue 13 §9). Every tenant's
+//! What keeps tenants' alerts from flooding the operator. Every tenant's
 //! alerts also reach the operator's channels, and a tenant chooses its own thresholds for any
 //! number of destinations: so a portal user's thresholds have a floor the operator sets, and
 //! each tenant raises at most `ALERTS_PER_TENANT` alerts an hour, whatever its thresholds.
