@@ -3,6 +3,7 @@
 
 use crate::core::engine::{Clock, Wakeup};
 use crate::core::time::Millis;
+use crate::core::wire::MAX_CONNECTIONS;
 use crate::core::wire::{
     read_capped, HttpRequest, HttpResponse, TransportError, TransportResult, MAX_RESPONSE_BYTES,
 };
@@ -148,11 +149,8 @@ pub async fn post_json(
         .await
 }
 
-/// Calls one invocation keeps open at once: production allows 6 simultaneous connections per
-/// invocation and queues the rest, so more buys nothing.
-pub const MAX_CONNECTIONS: usize = 6;
-
-/// Runs calls at most `MAX_CONNECTIONS` at a time; answers in order.
+/// Runs calls at most `MAX_CONNECTIONS` at a time (what production allows one invocation);
+/// answers in order.
 pub async fn bounded<F: Future>(calls: Vec<F>) -> Vec<F::Output> {
     stream::iter(calls)
         .buffered(MAX_CONNECTIONS)

@@ -107,6 +107,11 @@ impl std::fmt::Display for TransportError {
 
 pub type TransportResult = Result<HttpResponse, TransportError>;
 
+/// Connections one invocation of a Worker or a Durable Object keeps open at once in
+/// production; more requests wait for one to close. Local workerd does not enforce it, so
+/// Sluice keeps to it itself.
+pub const MAX_CONNECTIONS: usize = 6;
+
 /// The most of a response body read for interpretation: a 10-entry batch answer is a few
 /// KiB; anything far beyond this is not an answer we need.
 pub const MAX_RESPONSE_BYTES: usize = 1 << 20;

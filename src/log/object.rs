@@ -11,6 +11,7 @@ use super::shard::Shard;
 use crate::core::ids::{DestinationId, TenantId};
 use crate::core::log::{expiry, Expiry, ShardRef};
 use crate::core::time::Millis;
+use crate::core::wire::MAX_CONNECTIONS;
 use crate::runtime::{now, set_alarm_at};
 use crate::scheduler::client::{SchedulerClient, SchedulerError};
 use crate::store::destinations::DestinationRow;
@@ -31,8 +32,6 @@ const HANDOFF_LIMIT: (usize, usize) = (500, 4 * 1024 * 1024);
 const HANDOFF_RETRY_MS: Millis = 5_000;
 /// An expired shard with pending deliveries looks again this often.
 const RECHECK_MS: Millis = 3_600_000;
-/// Scheduler calls at once: an invocation keeps at most 6 connections open in production.
-const MAX_CONCURRENT_CALLS: usize = 6;
 
 async fn envelope<T: DeserializeOwned>(req: &mut Request) -> std::result::Result<T, Response> {
     let envelope: LogEnvelope<T> = match req.json().await {
@@ -97,7 +96,7 @@ impl EventLog {
         let t = now();
         let due = s.due_handoffs(tenant, shard, t, HANDOFF_LIMIT)?;
         let scheduler = SchedulerClient::new(&self.env);
-        for chunk in due.chunks(MAX_CONCURRENT_CALLS) {
+        for chunk in due.chunks(MAX_CONNECTIONS) {
             let calls = chunk.iter().map(|h| {
                 let scheduler = &scheduler;
                 async move {

@@ -28,6 +28,7 @@ pub use settle::{decide, Outcome};
 use crate::core::breaker::{Breaker, CircuitState, Transition};
 use crate::core::destination::DeliverySettings;
 use crate::core::time::Millis;
+use crate::core::wire::MAX_CONNECTIONS;
 
 /// Extra time past a request's timeout before a leased delivery counts as abandoned (the
 /// runtime died mid-send) and becomes due again.
@@ -72,7 +73,7 @@ where
     let store = ports.store;
     let mut report = RunReport::default();
     let mut lease_wake_set = false;
-    let in_flight = settings.max_in_flight.max(1) as usize;
+    let in_flight = requests_at_once(settings);
     let mut sent_requests = 0;
     let mut holds = lease::Holds::default();
     'run: while sent_requests < limits.max_requests {
@@ -115,6 +116,13 @@ where
     report.next_wake = store.next_due().map(|due| hold.map_or(due, |h| due.max(h)));
     ports.wakeup.wake_at(report.next_wake).await;
     report
+}
+
+/// Requests one run has in flight at once: the destination's `max_in_flight`, but never more
+/// than one invocation may keep open in production (`MAX_CONNECTIONS`; local workerd does not
+/// enforce it), so that what is measured locally is what production does.
+pub fn requests_at_once(settings: &DeliverySettings) -> usize {
+    (settings.max_in_flight.max(1) as usize).min(MAX_CONNECTIONS)
 }
 
 /// When an open circuit lets the next probe through.

@@ -187,3 +187,25 @@ fn the_lease_phase_takes_the_room_and_names_its_holds() {
     assert!(paced.holds.any());
     assert_eq!(w.wakeup.0.borrow().len(), 1, "one lease wake-up per run");
 }
+
+#[test]
+fn a_run_has_at_most_six_requests_in_flight_whatever_max_in_flight_says() {
+    let mut s = settings(5, 10);
+    for (asked, at_once) in [(1, 1), (3, 3), (6, 6), (8, 6), (50, 6)] {
+        s.max_in_flight = asked;
+        assert_eq!(
+            super::requests_at_once(&s),
+            at_once,
+            "max_in_flight {asked}"
+        );
+    }
+    // Twenty due at max_in_flight 50: sent in rounds of six.
+    let c = clock();
+    let w = World::new(&c, vec![]);
+    for n in 1..=20 {
+        w.push(delivery(n, 1_000));
+    }
+    s.max_in_flight = 50;
+    let r = w.run(&s);
+    assert_eq!(r.attempts.len(), 20);
+}
