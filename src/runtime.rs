@@ -1,9 +1,10 @@
 //! The Workers runtime behind the engine's ports (used by the scheduler and the API): `fetch` with an abort on timeout, the alarm,
 //! the clock and the random source.
 
-use crate::core::engine::{Clock, Transport, Wakeup};
+use crate::core::engine::{Clock, Wakeup};
 use crate::core::settings::{Settings, SettingsError};
 use crate::core::time::Millis;
+use crate::core::wire::MAX_CONNECTIONS;
 use crate::core::wire::{
     read_capped, HttpRequest, HttpResponse, TransportError, TransportResult, MAX_RESPONSE_BYTES,
 };
@@ -16,64 +17,61 @@ use worker::{
     RequestRedirect, Storage,
 };
 
-pub struct FetchTransport;
+/// Sends an HTTP request with `fetch`, aborted after `timeout_ms`; redirects not followed.
+pub async fn fetch(request: HttpRequest, timeout_ms: u64) -> TransportResult {
+    let headers = Headers::new();
+    for (k, v) in &request.headers {
+        headers
+            .append(k, v)
+            .map_err(|e| TransportError::Network(format!("invalid header {k}: {e}")))?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::from(request.method.to_string()))
+        .with_headers(headers)
+        // Redirects are not followed: a destination URL is what the user configured.
+        .with_redirect(RequestRedirect::Manual)
+        .with_body(Some(
+            js_sys::Uint8Array::from(request.body.as_slice()).into(),
+        ));
+    let req = Request::new_with_init(&request.url, &init)
+        .map_err(|e| TransportError::Network(format!("invalid request: {e}")))?;
 
-impl Transport for FetchTransport {
-    async fn send(&self, request: HttpRequest, timeout_ms: u64) -> TransportResult {
-        let headers = Headers::new();
-        for (k, v) in &request.headers {
-            headers
-                .append(k, v)
-                .map_err(|e| TransportError::Network(format!("invalid header {k}: {e}")))?;
-        }
-        let mut init = RequestInit::new();
-        init.with_method(Method::from(request.method.to_string()))
-            .with_headers(headers)
-            // Redirects are not followed: a destination URL is what the user configured.
-            .with_redirect(RequestRedirect::Manual)
-            .with_body(Some(
-                js_sys::Uint8Array::from(request.body.as_slice()).into(),
-            ));
-        let req = Request::new_with_init(&request.url, &init)
-            .map_err(|e| TransportError::Network(format!("invalid request: {e}")))?;
-
-        // One deadline for the whole exchange, headers and body.
-        let controller = AbortController::default();
-        let signal = controller.signal();
-        let finished = {
-            let exchange = async {
-                let mut resp = Fetch::Request(req).send_with_signal(&signal).await?;
-                // Read up to the cap and cancel the rest (see `read_capped`); no body (a 204)
-                // or a broken one reads as empty.
-                let bytes = match resp.stream() {
-                    Ok(stream) => read_capped(stream, MAX_RESPONSE_BYTES)
-                        .await
-                        .map(|c| c.bytes)
-                        .unwrap_or_default(),
-                    Err(_) => vec![],
-                };
-                let headers = resp.headers().entries().collect::<Vec<_>>();
-                Ok::<_, worker::Error>(HttpResponse {
-                    status: resp.status_code(),
-                    headers,
-                    body: String::from_utf8_lossy(&bytes).into_owned(),
-                })
+    // One deadline for the whole exchange, headers and body.
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let finished = {
+        let exchange = async {
+            let mut resp = Fetch::Request(req).send_with_signal(&signal).await?;
+            // Read up to the cap and cancel the rest (see `read_capped`); no body (a 204)
+            // or a broken one reads as empty.
+            let bytes = match resp.stream() {
+                Ok(stream) => read_capped(stream, MAX_RESPONSE_BYTES)
+                    .await
+                    .map(|c| c.bytes)
+                    .unwrap_or_default(),
+                Err(_) => vec![],
             };
-            let deadline = Delay::from(Duration::from_millis(timeout_ms));
-            match select(Box::pin(exchange), deadline).await {
-                Either::Left((result, _)) => Some(result),
-                Either::Right(_) => None,
-            }
+            let headers = resp.headers().entries().collect::<Vec<_>>();
+            Ok::<_, worker::Error>(HttpResponse {
+                status: resp.status_code(),
+                headers,
+                body: String::from_utf8_lossy(&bytes).into_owned(),
+            })
         };
-        match finished {
-            Some(Ok(resp)) => Ok(resp),
-            Some(Err(e)) => Err(TransportError::Network(e.to_string())),
-            None => {
-                controller.abort();
-                Err(TransportError::Timeout {
-                    after_ms: timeout_ms,
-                })
-            }
+        let deadline = Delay::from(Duration::from_millis(timeout_ms));
+        match select(Box::pin(exchange), deadline).await {
+            Either::Left((result, _)) => Some(result),
+            Either::Right(_) => None,
+        }
+    };
+    match finished {
+        Some(Ok(resp)) => Ok(resp),
+        Some(Err(e)) => Err(TransportError::Network(e.to_string())),
+        None => {
+            controller.abort();
+            Err(TransportError::Timeout {
+                after_ms: timeout_ms,
+            })
         }
     }
 }
@@ -188,11 +186,8 @@ pub fn encryption_key(env: &Env) -> Result<String, String> {
         .map_err(|_| "ENCRYPTION_KEY is not set".to_string())
 }
 
-/// Calls one invocation keeps open at once: production allows 6 simultaneous connections per
-/// invocation and queues the rest, so more buys nothing.
-pub const MAX_CONNECTIONS: usize = 6;
-
-/// Runs calls at most `MAX_CONNECTIONS` at a time; answers in order.
+/// Runs calls at most `MAX_CONNECTIONS` at a time (what production allows one invocation);
+/// answers in order.
 pub async fn bounded<F: Future>(calls: Vec<F>) -> Vec<F::Output> {
     stream::iter(calls)
         .buffered(MAX_CONNECTIONS)

@@ -15,21 +15,23 @@ test('a batch answers each event on its own, in order, and delivers the accepted
   const rx = await suite.newReceiver();
   const w = await createWebhook(sluice, rx, { signing: { scheme: 'none' } });
   const given = uniqueId('order');
+  const nobody = uniqueId('nobody');
   const events = [
     { tenant_id: w.tenantId, topic: 'order.created', id: given, data: { n: 0 } },
     { tenant_id: w.tenantId, topic: 'order.created', data: { n: 1 } },
     { tenant_id: w.tenantId, data: { n: 2 } }, // no topic
-    { tenant_id: uniqueId('nobody'), topic: 'order.created', data: { n: 3 } },
+    { tenant_id: nobody, topic: 'order.created', data: { n: 3 } },
     { tenant_id: w.tenantId, topic: 'order.created', id: given, data: { n: 4 } }, // same id again
     { tenant_id: w.tenantId, topic: 'sluice.alert', data: { n: 5 } }, // reserved topic
     { tenant_id: w.tenantId, topic: 'order.created', data: { n: 6 }, colour: 'red' }, // unknown field
+    { tenant_id: nobody, topic: 'order.created', data: { n: 7 } }, // unknown again
   ];
   const r = await sluice.api('POST', '/v1/publish/batch', { events });
   assert.equal(r.status, 200, r.text);
   const { results } = r.json;
-  assert.deepEqual(results.map((x) => x.status), [202, 202, 422, 404, 202, 422, 422]);
+  assert.deepEqual(results.map((x) => x.status), [202, 202, 422, 404, 202, 422, 422, 404]);
   assert.equal(r.json.accepted, 3);
-  assert.equal(r.json.refused, 4);
+  assert.equal(r.json.refused, 5);
   assert.equal(results[0].id, given);
   assert.equal(results[0].duplicate, false);
   assert.equal(results[4].id, given);

@@ -401,8 +401,11 @@ test('max_in_flight: a slow receiver is served several requests at once', { time
   };
   const serial = await run(1);
   const parallel = await run(4);
-  console.log(`max_in_flight: ${N} deliveries to a 300 ms receiver: at most ${serial.atOnce} at once over ${serial.span} ms with 1, ${parallel.atOnce} at once over ${parallel.span} ms with 4`);
+  // Production keeps 6 connections per invocation: more than 6 is never in flight.
+  const capped = await run(12);
+  console.log(`max_in_flight: ${N} deliveries to a 300 ms receiver: at most ${serial.atOnce} at once over ${serial.span} ms with 1, ${parallel.atOnce} at once over ${parallel.span} ms with 4, ${capped.atOnce} with 12`);
   // Counted at the receiver, not timed: the limit holds whatever the machine's load.
   assert.equal(serial.atOnce, 1, 'one at a time');
   assert.ok(parallel.atOnce >= 2 && parallel.atOnce <= 4, `several at once, never more than 4 (${parallel.atOnce})`);
+  assert.ok(capped.atOnce >= 2 && capped.atOnce <= 6, `never more than 6 at once (${capped.atOnce})`);
 });

@@ -23,6 +23,7 @@ use sluice::core::tokens::{self, TokenKey};
 use sluice::core::topics::{validate_topic, TopicPattern};
 use sluice::core::transform::{self, Subject, Transform};
 use sluice::core::validate::{check_header_name, check_header_value, check_metadata};
+use sluice::core::wire::Outbound;
 use sluice::providers::pubsub::AccessToken;
 use sluice::providers::{for_target, Target, TYPES};
 
@@ -708,7 +709,7 @@ proptest! {
         let batch = [delivery(&topic, metadata, &payload)];
         let n = provider.fit(&batch);
         prop_assert!(n <= batch.len());
-        if let Ok(req) = provider.build(&batch, NOW) {
+        if let Ok(Outbound::Http(req)) = provider.build(&batch, NOW) {
             prop_assert!(url::Url::parse(&req.url).is_ok(), "{}", req.url);
             for (name, value) in &req.headers {
                 prop_assert!(check_header_name(name).is_ok(), "header name {:?}", name);

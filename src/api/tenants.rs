@@ -10,7 +10,6 @@ use crate::core::log::MAX_LOG_SHARDS;
 use crate::core::validate::{check_metadata, check_text, FieldError};
 use crate::scheduler::client::SchedulerClient;
 use crate::store::{page, tenants as store};
-use futures::future::join_all;
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use worker::{Request, Response};
@@ -168,7 +167,10 @@ pub async fn delete(p: &Params, ctx: &Ctx, scheduler: &SchedulerClient<'_>) -> A
         ));
     }
     let destinations = store::destination_ids(&ctx.db, &id).await?;
-    for result in join_all(destinations.iter().map(|d| scheduler.purge(d))).await {
+    // At most 6 at a time: an invocation keeps at most 6 connections open in production, and
+    // a tenant may have a hundred destinations.
+    let purges = destinations.iter().map(|d| scheduler.purge(d)).collect();
+    for result in crate::runtime::bounded(purges).await {
         result?;
     }
     // Its events, deliveries and attempts: every log shard and index object, dropped whole.

@@ -23,6 +23,55 @@ fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a st
         .map(|(_, v)| v.as_str())
 }
 
+/// What a provider wants sent. Most destinations speak HTTP; two sends never touch the
+/// network and say so: a broadcast to the WebSocket clients connected to the destination's
+/// Durable Object, and an email through the Worker's `send_email` binding. The transport
+/// matches on the kind. Every kind is answered as a `TransportResult`, so that the verdicts,
+/// the breaker and the attempt records treat all destinations alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outbound {
+    Http(HttpRequest),
+    /// One message per event, sent to every connected client, in order.
+    Broadcast(Vec<BroadcastMessage>),
+    Email(EmailMessage),
+}
+
+/// One event for the WebSocket clients: its id (what a client acknowledges) and the JSON
+/// text the clients receive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BroadcastMessage {
+    pub event_id: String,
+    pub text: String,
+}
+
+/// A plain-text email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailMessage {
+    pub from: String,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub text: String,
+}
+
+impl Outbound {
+    /// The headers sent, for the attempt record: none when the send is not HTTP.
+    pub fn headers(&self) -> &[(String, String)] {
+        match self {
+            Outbound::Http(request) => &request.headers,
+            Outbound::Broadcast(_) | Outbound::Email(_) => &[],
+        }
+    }
+
+    /// The HTTP request, in tests of providers that only speak HTTP.
+    #[cfg(test)]
+    pub fn expect_http(self) -> HttpRequest {
+        match self {
+            Outbound::Http(request) => request,
+            other => panic!("expected an HTTP request, got {other:?}"),
+        }
+    }
+}
+
 /// What came back. The body is whole up to `MAX_RESPONSE_BYTES` (read no further): batch APIs answer per
 /// entry in it; only the attempt record keeps a `snippet`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +106,11 @@ impl std::fmt::Display for TransportError {
 }
 
 pub type TransportResult = Result<HttpResponse, TransportError>;
+
+/// Connections one invocation of a Worker or a Durable Object keeps open at once in
+/// production; more requests wait for one to close. Local workerd does not enforce it, so
+/// Sluice keeps to it itself.
+pub const MAX_CONNECTIONS: usize = 6;
 
 /// The most of a response body read for interpretation: a 10-entry batch answer is a few
 /// KiB; anything far beyond this is not an answer we need.

@@ -24,7 +24,7 @@ use crate::store::destinations::DestinationRow;
 use crate::store::StoreError;
 use routing::{destinations_of, shards_of};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use worker::{D1Database, Env};
 
 pub use routing::{forget_all, forget_tenant, forget_topics};
@@ -127,10 +127,33 @@ pub async fn publish_all(
     let settings = LogSettings::from_env(env);
     let mut answers: Vec<Option<Outcome>> = batch.iter().map(|_| None).collect();
     let mut ready = Vec::with_capacity(batch.len());
+    // What D1 said is missing, once per batch: a batch naming an unknown tenant (or topic) a
+    // hundred times reads D1 once for it, not a hundred times.
+    let mut missing: BTreeSet<(TenantId, Option<String>)> = BTreeSet::new();
     for (at, p) in batch.into_iter().enumerate() {
+        if missing.contains(&(p.tenant_id.clone(), None)) {
+            answers[at] = Some(Err(IntakeError::TenantNotFound));
+            continue;
+        }
+        if missing.contains(&(p.tenant_id.clone(), Some(p.topic.clone()))) {
+            answers[at] = Some(Err(IntakeError::UnknownTopic(p.topic)));
+            continue;
+        }
+        let key = (p.tenant_id.clone(), p.topic.clone());
         match prepare(env, db, at, p, routing, &settings).await {
             Ok(Some(x)) => ready.push(x),
-            other => answers[at] = Some(other.map(|_| None)),
+            other => {
+                match &other {
+                    Err(IntakeError::TenantNotFound) => {
+                        missing.insert((key.0, None));
+                    }
+                    Err(IntakeError::UnknownTopic(_)) => {
+                        missing.insert((key.0, Some(key.1)));
+                    }
+                    _ => {}
+                }
+                answers[at] = Some(other.map(|_| None));
+            }
         }
     }
     let log = LogClient::new(env);

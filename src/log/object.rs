@@ -11,6 +11,7 @@ use super::shard::Shard;
 use crate::core::ids::{DestinationId, TenantId};
 use crate::core::log::{expiry, Expiry, ShardRef};
 use crate::core::time::Millis;
+use crate::core::wire::MAX_CONNECTIONS;
 use crate::runtime::{now, set_alarm_at};
 use crate::scheduler::client::{SchedulerClient, SchedulerError};
 use crate::store::destinations::DestinationRow;
@@ -18,6 +19,7 @@ use futures::future::join_all;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
+use std::cell::Cell;
 use worker::{
     console_error, console_log, durable_object, DurableObject, Env, Request, Response, Result,
     State,
@@ -30,8 +32,6 @@ const HANDOFF_LIMIT: (usize, usize) = (500, 4 * 1024 * 1024);
 const HANDOFF_RETRY_MS: Millis = 5_000;
 /// An expired shard with pending deliveries looks again this often.
 const RECHECK_MS: Millis = 3_600_000;
-/// Scheduler calls at once: an invocation keeps at most 6 connections open in production.
-const MAX_CONCURRENT_CALLS: usize = 6;
 
 async fn envelope<T: DeserializeOwned>(req: &mut Request) -> std::result::Result<T, Response> {
     let envelope: LogEnvelope<T> = match req.json().await {
@@ -59,6 +59,9 @@ pub struct EventLog {
     state: State,
     env: Env,
     sql: DoSql,
+    /// The alarm as this instance last set or read it (`None`: not known yet), so that a
+    /// store need not ask the runtime for it every time.
+    alarm: Cell<Option<Option<Millis>>>,
 }
 
 impl EventLog {
@@ -69,10 +72,18 @@ impl EventLog {
     /// Makes sure the alarm fires no later than `at`.
     async fn wake_by(&self, at: Millis) -> Result<()> {
         let storage = self.state.storage();
-        match storage.get_alarm().await? {
-            Some(t) if t <= at => Ok(()),
-            _ => set_alarm_at(&storage, at).await,
+        let current = match self.alarm.get() {
+            Some(known) => known,
+            None => storage.get_alarm().await?.map(|t| t as Millis),
+        };
+        match current {
+            Some(t) if t <= at => self.alarm.set(Some(Some(t))),
+            _ => {
+                set_alarm_at(&storage, at).await?;
+                self.alarm.set(Some(Some(at)));
+            }
         }
+        Ok(())
     }
 
     /// Hands due deliveries to their schedulers; what a scheduler could not take waits.
@@ -85,7 +96,7 @@ impl EventLog {
         let t = now();
         let due = s.due_handoffs(tenant, shard, t, HANDOFF_LIMIT)?;
         let scheduler = SchedulerClient::new(&self.env);
-        for chunk in due.chunks(MAX_CONCURRENT_CALLS) {
+        for chunk in due.chunks(MAX_CONNECTIONS) {
             let calls = chunk.iter().map(|h| {
                 let scheduler = &scheduler;
                 async move {
@@ -136,7 +147,9 @@ impl EventLog {
             Ok(()) => {
                 let _ = s.counted(&counts);
                 let _ = s.set_meta("counts_flushed_at", &now());
-                None
+                // Counts added while the write was on its way go with the next flush.
+                let more = s.counts().ok().is_some_and(|c| !c.is_empty());
+                more.then(|| now().saturating_add(settings.flush_ms))
             }
             Err(e) => {
                 console_error!("adding counts to /metrics failed, will retry: {e:?}");
@@ -166,16 +179,16 @@ impl EventLog {
         };
         let settings = LogSettings::from_env(&self.env);
         self.hand_off(&tenant, shard).await?;
-        let mut next = vec![
-            s.next_handoff()?,
-            self.flush_counts(&tenant, &settings).await,
-        ];
+        let mut next = vec![self.flush_counts(&tenant, &settings).await];
         let expires_at: Millis = s.meta("expires_at")?.unwrap_or(Millis::MAX);
         if now() >= expires_at && s.pending()? > 0 {
             // Past retention, still pending: a destination deleted since (its queue went
             // with it) will never finish them; they fail, with the reason.
             self.fail_deleted_destinations().await?;
         }
+        // Read after the last await: an event stored while this run waited (its own wake-up
+        // overwritten by the one this run sets) is handed off on time.
+        next.push(s.next_handoff()?);
         match expiry(now(), expires_at, s.pending()?, RECHECK_MS) {
             Expiry::Wait(t) | Expiry::Postpone(t) => next.push(Some(t)),
             Expiry::Drop => {
@@ -202,7 +215,12 @@ impl DurableObject for EventLog {
         if let Err(e) = Shard::new(&sql).migrate() {
             console_error!("log shard schema setup failed: {e}");
         }
-        EventLog { state, env, sql }
+        EventLog {
+            state,
+            env,
+            sql,
+            alarm: Cell::new(None),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -264,6 +282,7 @@ impl DurableObject for EventLog {
             }
             LogRequest::Purge => {
                 self.state.storage().delete_alarm().await?;
+                self.alarm.set(Some(None));
                 self.state.storage().delete_all().await?;
                 answer(s.migrate())
             }
@@ -271,13 +290,22 @@ impl DurableObject for EventLog {
     }
 
     async fn alarm(&self) -> Result<Response> {
-        match self.run_alarm().await {
-            Ok(Some(at)) => set_alarm_at(&self.state.storage(), at.max(now())).await?,
-            Ok(None) => {}
+        // The alarm that fired is gone: a store during this run sets one of its own.
+        self.alarm.set(Some(None));
+        let next = match self.run_alarm().await {
+            Ok(next) => next.map(|at| at.max(now())),
             Err(e) => {
                 console_error!("log shard alarm failed, will retry: {e}");
-                set_alarm_at(&self.state.storage(), now() + HANDOFF_RETRY_MS).await?;
+                Some(now() + HANDOFF_RETRY_MS)
             }
+        };
+        match next {
+            Some(at) => {
+                set_alarm_at(&self.state.storage(), at).await?;
+                self.alarm.set(Some(Some(at)));
+            }
+            // Not known: a store during the run may have set one.
+            None => self.alarm.set(None),
         }
         Response::ok("ok")
     }
@@ -287,6 +315,8 @@ impl DurableObject for EventLog {
 pub struct EventIndex {
     state: State,
     sql: DoSql,
+    /// This instance has seen its pruning alarm set (claims need not ask again).
+    alarm_set: Cell<bool>,
 }
 
 /// An index prunes at most this often (ids expire by the day; an hour late is nothing).
@@ -300,7 +330,11 @@ impl DurableObject for EventIndex {
         if let Err(e) = Index::new(&sql).migrate() {
             console_error!("index schema setup failed: {e}");
         }
-        EventIndex { state, sql }
+        EventIndex {
+            state,
+            sql,
+            alarm_set: Cell::new(false),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -313,18 +347,20 @@ impl DurableObject for EventIndex {
             IndexRequest::ClaimIds { claims, keep_ms } => {
                 let storage = self.state.storage();
                 let first = claims.iter().map(|c| c.at).min().unwrap_or_else(now);
-                if storage.get_alarm().await?.is_none() {
+                if !self.alarm_set.get() && storage.get_alarm().await?.is_none() {
                     set_alarm_at(
                         &storage,
                         first.saturating_add(keep_ms).max(now() + PRUNE_EVERY_MS),
                     )
                     .await?;
                 }
+                self.alarm_set.set(true);
                 answer(index.claim_all(&claims, keep_ms))
             }
             IndexRequest::Locate { event_id } => answer(index.locate(&event_id, now())),
             IndexRequest::Purge => {
                 self.state.storage().delete_alarm().await?;
+                self.alarm_set.set(false);
                 self.state.storage().delete_all().await?;
                 answer(index.migrate())
             }
@@ -332,6 +368,7 @@ impl DurableObject for EventIndex {
     }
 
     async fn alarm(&self) -> Result<Response> {
+        self.alarm_set.set(false);
         let index = Index::new(&self.sql);
         let t = now();
         for _ in 0..PRUNE_SLICES {
@@ -346,6 +383,7 @@ impl DurableObject for EventIndex {
         }
         if let Ok(Some(next)) = index.next_expiry() {
             set_alarm_at(&self.state.storage(), next.max(t + PRUNE_EVERY_MS)).await?;
+            self.alarm_set.set(true);
         }
         Response::ok("ok")
     }

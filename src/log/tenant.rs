@@ -14,12 +14,10 @@ use crate::core::log::{
     MAX_SHARDS_PER_CALL,
 };
 use crate::core::time::Millis;
+use crate::core::wire::MAX_CONNECTIONS;
 use crate::store::{log_buckets, StoreError};
 use futures::future::join_all;
 use worker::{D1Database, Env};
-
-/// Calls to shards at once: an invocation keeps at most 6 connections open in production.
-const MAX_CONCURRENT: usize = 6;
 
 #[derive(Debug)]
 pub enum ReadError {
@@ -62,14 +60,14 @@ impl<'a> TenantLog<'a> {
         }
     }
 
-    /// Sends one message to many shards, at most `MAX_CONCURRENT` at a time; answers in order.
+    /// Sends one message to many shards, at most `MAX_CONNECTIONS` at a time; answers in order.
     async fn each<T: serde::de::DeserializeOwned>(
         &self,
         targets: &[ShardRef],
         request: impl Fn() -> LogRequest,
     ) -> ReadResult<Vec<T>> {
         let mut out = Vec::with_capacity(targets.len());
-        for chunk in targets.chunks(MAX_CONCURRENT) {
+        for chunk in targets.chunks(MAX_CONNECTIONS) {
             let calls = chunk
                 .iter()
                 .map(|s| self.client.shard::<T>(self.tenant, *s, request()));
@@ -378,7 +376,7 @@ impl<'a> TenantLog<'a> {
         }
         let _: Vec<()> = self.each(&targets, || LogRequest::Purge).await?;
         let slots: Vec<u32> = (0..INDEX_SLOTS).collect();
-        for chunk in slots.chunks(MAX_CONCURRENT) {
+        for chunk in slots.chunks(MAX_CONNECTIONS) {
             let calls = chunk.iter().map(|s| {
                 self.client
                     .index_slot::<()>(self.tenant, *s, IndexRequest::Purge)

@@ -1,181 +1,256 @@
-//! One module per destination type: its config (parsed, checked, masked) and a pure request
-//! builder and response interpreter. The DeliveryScheduler owns the one place where requests
-//! are sent.
+//! One module per destination type, each laid out the same way: `<type>/mod.rs` builds what
+//! is sent and reads the answer (a pure `Provider`), `<type>/config.rs` holds the destination
+//! config (parsed, checked, masked, through `TypeConfig`), `<type>/tests.rs` tests both.
+//! Shared pieces sit beside them: the AWS client (`aws`), batch packing (`batch`), `{name}`
+//! templates (`placeholders`) and transforms (`transformed`). The DeliveryScheduler owns the
+//! one place where things are sent.
+//!
+//! Every type is one line of `registry!` below, which derives from it the `type` names, the
+//! `Target` enum of configs and the `AnyProvider` enum of providers, with their dispatch.
 
 pub mod alert_channels;
 pub mod aws;
-pub mod cloudevents;
+pub mod batch;
 pub mod eventbridge;
 pub mod kafka;
-pub mod kafka_config;
+pub mod placeholders;
 pub mod pubsub;
 pub mod rabbitmq;
 pub mod s3;
 pub mod sqs;
 pub mod transformed;
 pub mod webhook;
-pub mod webhook_config;
 pub mod websocket;
 
 use crate::core::classify::Verdict;
-use crate::core::destination::{DestinationKind, SecretBundle, TargetConfig, MASK};
+use crate::core::destination::{SecretBundle, TargetConfig};
 use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::time::Millis;
 use crate::core::validate::{from_value, FieldError};
-use crate::core::wire::{HttpRequest, TransportResult};
+use crate::core::wire::{HttpRequest, Outbound, TransportResult};
 use alert_channels::{ChatConfig, EmailConfig, PagerDutyConfig};
 use eventbridge::EventBridgeConfig;
-use kafka_config::KafkaConfig;
+use kafka::KafkaConfig;
 use pubsub::{PubSubConfig, TokenCache};
 use rabbitmq::RabbitMqConfig;
 use s3::S3Config;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 use sqs::SqsConfig;
-use webhook_config::WebhookConfig;
+use webhook::WebhookConfig;
 use websocket::WebSocketConfig;
-
-/// Every destination type, by the name clients use in `type`.
-pub const TYPES: &[&str] = &[
-    "webhook",
-    "aws_sqs",
-    "aws_eventbridge",
-    "aws_s3",
-    "gcp_pubsub",
-    "kafka",
-    "rabbitmq",
-    "websocket",
-    "slack",
-    "discord",
-    "pagerduty",
-    "email",
-];
 
 /// The type catalogue served at `GET /v1/destination-types`: per type a description, the
 /// JSON Schema of its `config` (secrets marked `x-secret`) and an example. A test holds it to
 /// `TYPES` and to what the parsers accept.
 pub const CATALOGUE: &str = include_str!("types.json");
 
-/// A destination's typed config, one variant per type.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Target {
-    Webhook(WebhookConfig),
-    AwsSqs(SqsConfig),
-    AwsEventBridge(EventBridgeConfig),
-    AwsS3(S3Config),
-    GcpPubSub(PubSubConfig),
-    Kafka(KafkaConfig),
-    RabbitMq(RabbitMqConfig),
-    WebSocket(WebSocketConfig),
-    Slack(ChatConfig),
-    Discord(ChatConfig),
-    PagerDuty(PagerDutyConfig),
-    Email(EmailConfig),
+/// What a destination type's config gives the registry.
+pub trait TypeConfig: Serialize + DeserializeOwned {
+    /// Only alert channels: such a destination receives alerts, never a tenant's events.
+    const ALERTS_ONLY: bool = false;
+    /// Every problem with the config, fields named `config.…`; private addresses are refused
+    /// unless `allow_private`.
+    fn check(&self, allow_private: bool) -> Vec<FieldError>;
+    /// The config as the API shows it: credentials replaced by `MASK`.
+    fn masked(&self) -> Value;
 }
 
-/// Masks the AWS secret parts of a config's JSON (the access key id stays visible).
-fn mask_aws(mut v: Value) -> Value {
-    for key in ["secret_access_key", "session_token"] {
-        if let Some(field) = v.get_mut(key) {
-            *field = Value::String(MASK.into());
+/// What a provider may need beyond its config when it is built for a run.
+pub struct Context<'a> {
+    /// The destination's decrypted secrets (signing keys).
+    pub secrets: &'a SecretBundle,
+    /// An access token kept between runs, for the types that exchange one.
+    pub tokens: &'a TokenCache,
+    pub now: Millis,
+}
+
+/// Declares every destination type: `Variant("type", Config) => Provider = |config, context|
+/// how to build the provider;`. Generates `TYPES`, `Target` (the typed config, one variant per
+/// type), `AnyProvider` (the provider of any type, so the scheduler holds one concrete type),
+/// `for_target`, and their dispatch.
+macro_rules! registry {
+    ($($variant:ident($kind:literal, $config:ty) => $provider:ty = |$c:ident, $ctx:ident| $build:expr;)*) => {
+        /// Every destination type, by the name clients use in `type`.
+        pub const TYPES: &[&str] = &[$($kind),*];
+
+        /// A destination's typed config, one variant per type.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Target {
+            $($variant($config)),*
         }
-    }
-    v
+
+        /// The provider of any type, so the scheduler holds one concrete type.
+        pub enum AnyProvider {
+            $($variant($provider)),*
+        }
+
+        impl Target {
+            /// The config of a known type, or `None` for an unknown `type`.
+            fn parse_known(kind: &str, config: Value) -> Option<Result<Self, FieldError>> {
+                match kind {
+                    $($kind => Some(from_value(config, "config").map(Target::$variant)),)*
+                    _ => None,
+                }
+            }
+
+            fn kind_name(&self) -> &'static str {
+                match self {
+                    $(Target::$variant(_) => $kind,)*
+                }
+            }
+
+            fn check_config(&self, allow_private: bool) -> Vec<FieldError> {
+                match self {
+                    $(Target::$variant(c) => TypeConfig::check(c, allow_private),)*
+                }
+            }
+
+            fn config_json(&self) -> Value {
+                match self {
+                    $(Target::$variant(c) => serde_json::to_value(c).unwrap_or(Value::Null),)*
+                }
+            }
+
+            fn masked_config(&self) -> Value {
+                match self {
+                    $(Target::$variant(c) => TypeConfig::masked(c),)*
+                }
+            }
+
+            fn only_alerts(&self) -> bool {
+                match self {
+                    $(Target::$variant(_) => <$config as TypeConfig>::ALERTS_ONLY,)*
+                }
+            }
+        }
+
+        /// Builds the provider for a destination from its config and the run's context.
+        pub fn for_target(
+            target: &Target,
+            secrets: &SecretBundle,
+            tokens: &TokenCache,
+            now: Millis,
+        ) -> AnyProvider {
+            let context = Context { secrets, tokens, now };
+            match target {
+                $(Target::$variant($c) => {
+                    let $ctx = &context;
+                    AnyProvider::$variant($build)
+                })*
+            }
+        }
+
+        impl Provider for AnyProvider {
+            fn max_batch(&self) -> usize {
+                match self {
+                    $(AnyProvider::$variant(p) => p.max_batch(),)*
+                }
+            }
+
+            fn fit(&self, batch: &[QueuedDelivery]) -> usize {
+                match self {
+                    $(AnyProvider::$variant(p) => p.fit(batch),)*
+                }
+            }
+
+            fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<Outbound, String> {
+                match self {
+                    $(AnyProvider::$variant(p) => p.build(batch, now),)*
+                }
+            }
+
+            fn interpret(
+                &self,
+                batch: &[QueuedDelivery],
+                result: &TransportResult,
+                now: Millis,
+            ) -> Vec<Verdict> {
+                match self {
+                    $(AnyProvider::$variant(p) => p.interpret(batch, result, now),)*
+                }
+            }
+
+            fn secret_headers(&self) -> Vec<String> {
+                match self {
+                    $(AnyProvider::$variant(p) => p.secret_headers(),)*
+                }
+            }
+
+            fn credential_request(&self, now: Millis) -> Option<Result<HttpRequest, String>> {
+                match self {
+                    $(AnyProvider::$variant(p) => p.credential_request(now),)*
+                }
+            }
+
+            fn accept_credential(
+                &self,
+                result: &TransportResult,
+                now: Millis,
+            ) -> Result<(), Verdict> {
+                match self {
+                    $(AnyProvider::$variant(p) => p.accept_credential(result, now),)*
+                }
+            }
+        }
+    };
+}
+
+registry! {
+    Webhook("webhook", WebhookConfig) => webhook::Webhook
+        = |c, ctx| webhook::Webhook::new(c.clone(), ctx.secrets, ctx.now);
+    AwsSqs("aws_sqs", SqsConfig) => sqs::Sqs = |c, _ctx| sqs::Sqs::new(c.clone());
+    AwsEventBridge("aws_eventbridge", EventBridgeConfig) => eventbridge::EventBridge
+        = |c, _ctx| eventbridge::EventBridge::new(c.clone());
+    AwsS3("aws_s3", S3Config) => s3::S3 = |c, _ctx| s3::S3::new(c.clone());
+    GcpPubSub("gcp_pubsub", PubSubConfig) => pubsub::PubSub
+        = |c, ctx| pubsub::PubSub::new(c.clone(), ctx.tokens.clone());
+    Kafka("kafka", KafkaConfig) => kafka::Kafka = |c, _ctx| kafka::Kafka::new(c.clone());
+    RabbitMq("rabbitmq", RabbitMqConfig) => rabbitmq::RabbitMq
+        = |c, _ctx| rabbitmq::RabbitMq::new(c.clone());
+    WebSocket("websocket", WebSocketConfig) => websocket::WebSocketProvider
+        = |_c, _ctx| websocket::WebSocketProvider;
+    Slack("slack", ChatConfig) => alert_channels::Slack
+        = |c, _ctx| alert_channels::Slack(c.clone());
+    Discord("discord", ChatConfig) => alert_channels::Discord
+        = |c, _ctx| alert_channels::Discord(c.clone());
+    PagerDuty("pagerduty", PagerDutyConfig) => alert_channels::PagerDuty
+        = |c, _ctx| alert_channels::PagerDuty(c.clone());
+    Email("email", EmailConfig) => alert_channels::Email
+        = |c, _ctx| alert_channels::Email(c.clone());
 }
 
 impl TargetConfig for Target {
     fn parse(kind: &str, config: Value) -> Result<Self, FieldError> {
-        match kind {
-            "webhook" => from_value(config, "config").map(Target::Webhook),
-            "aws_sqs" => from_value(config, "config").map(Target::AwsSqs),
-            "aws_eventbridge" => from_value(config, "config").map(Target::AwsEventBridge),
-            "aws_s3" => from_value(config, "config").map(Target::AwsS3),
-            "gcp_pubsub" => from_value(config, "config").map(Target::GcpPubSub),
-            "kafka" => from_value(config, "config").map(Target::Kafka),
-            "rabbitmq" => from_value(config, "config").map(Target::RabbitMq),
-            "websocket" => from_value(config, "config").map(Target::WebSocket),
-            "slack" => from_value(config, "config").map(Target::Slack),
-            "discord" => from_value(config, "config").map(Target::Discord),
-            "pagerduty" => from_value(config, "config").map(Target::PagerDuty),
-            "email" => from_value(config, "config").map(Target::Email),
-            other => Err(FieldError::new(
+        Target::parse_known(kind, config).unwrap_or_else(|| {
+            Err(FieldError::new(
                 "type",
                 format!(
-                    "unknown destination type '{other}'; one of {}",
+                    "unknown destination type '{kind}'; one of {}",
                     TYPES.join(", ")
                 ),
-            )),
-        }
+            ))
+        })
     }
 
     fn kind(&self) -> &'static str {
-        match self {
-            Target::Webhook(_) => "webhook",
-            Target::AwsSqs(_) => "aws_sqs",
-            Target::AwsEventBridge(_) => "aws_eventbridge",
-            Target::AwsS3(_) => "aws_s3",
-            Target::GcpPubSub(_) => "gcp_pubsub",
-            Target::Kafka(_) => "kafka",
-            Target::RabbitMq(_) => "rabbitmq",
-            Target::WebSocket(_) => "websocket",
-            Target::Slack(_) => "slack",
-            Target::Discord(_) => "discord",
-            Target::PagerDuty(_) => "pagerduty",
-            Target::Email(_) => "email",
-        }
+        self.kind_name()
     }
 
     fn check(&self, allow_private: bool) -> Vec<FieldError> {
-        match self {
-            Target::Webhook(c) => c.validate(allow_private),
-            Target::AwsSqs(c) => c.validate(allow_private),
-            Target::AwsEventBridge(c) => c.validate(allow_private),
-            Target::AwsS3(c) => c.validate(allow_private),
-            Target::GcpPubSub(c) => c.validate(allow_private),
-            Target::Kafka(c) => c.validate(allow_private),
-            Target::RabbitMq(c) => c.validate(allow_private),
-            Target::WebSocket(c) => c.validate(allow_private),
-            Target::Slack(c) | Target::Discord(c) => c.validate(allow_private),
-            Target::PagerDuty(c) => c.validate(allow_private),
-            Target::Email(c) => c.validate(),
-        }
+        self.check_config(allow_private)
     }
 
     fn to_json(&self) -> Value {
-        match self {
-            Target::Webhook(c) => serde_json::to_value(c),
-            Target::AwsSqs(c) => serde_json::to_value(c),
-            Target::AwsEventBridge(c) => serde_json::to_value(c),
-            Target::AwsS3(c) => serde_json::to_value(c),
-            Target::GcpPubSub(c) => serde_json::to_value(c),
-            Target::Kafka(c) => serde_json::to_value(c),
-            Target::RabbitMq(c) => serde_json::to_value(c),
-            Target::WebSocket(c) => serde_json::to_value(c),
-            Target::Slack(c) | Target::Discord(c) => serde_json::to_value(c),
-            Target::PagerDuty(c) => serde_json::to_value(c),
-            Target::Email(c) => serde_json::to_value(c),
-        }
-        .unwrap_or(Value::Null)
+        self.config_json()
     }
 
     fn masked(&self) -> Value {
-        match self {
-            Target::Webhook(c) => serde_json::to_value(c.masked()).unwrap_or(Value::Null),
-            Target::GcpPubSub(_) => {
-                let mut v = self.to_json();
-                v["service_account"]["private_key"] = Value::String(MASK.into());
-                v
-            }
-            Target::Kafka(c) => serde_json::to_value(c.masked()).unwrap_or(Value::Null),
-            Target::RabbitMq(c) => serde_json::to_value(c.masked()).unwrap_or(Value::Null),
-            Target::WebSocket(c) => serde_json::to_value(c).unwrap_or(Value::Null),
-            Target::Slack(c) | Target::Discord(c) => {
-                serde_json::to_value(c.masked()).unwrap_or(Value::Null)
-            }
-            Target::PagerDuty(c) => serde_json::to_value(c.masked()).unwrap_or(Value::Null),
-            aws => mask_aws(aws.to_json()),
-        }
+        self.masked_config()
     }
 
+    /// Only webhooks sign, with a secret of their own.
     fn signs(&self) -> bool {
         matches!(self, Target::Webhook(c) if c.signs())
     }
@@ -195,103 +270,7 @@ impl TargetConfig for Target {
     }
 
     fn alerts_only(&self) -> bool {
-        DestinationKind::parse(self.kind()).is_some_and(DestinationKind::alerts_only)
-    }
-}
-
-/// The provider of any type, so the scheduler holds one concrete type.
-pub enum AnyProvider {
-    Webhook(webhook::Webhook),
-    Sqs(sqs::Sqs),
-    EventBridge(eventbridge::EventBridge),
-    S3(s3::S3),
-    PubSub(pubsub::PubSub),
-    Kafka(kafka::Kafka),
-    RabbitMq(rabbitmq::RabbitMq),
-    WebSocket(websocket::WebSocketProvider),
-    Slack(alert_channels::Slack),
-    Discord(alert_channels::Discord),
-    PagerDuty(alert_channels::PagerDuty),
-    Email(alert_channels::Email),
-}
-
-/// Builds the provider for a destination from its decrypted secrets; `tokens` keeps an
-/// access token between runs for the types that exchange one.
-pub fn for_target(
-    target: &Target,
-    secrets: &SecretBundle,
-    tokens: &TokenCache,
-    now: Millis,
-) -> AnyProvider {
-    match target {
-        Target::Webhook(c) => AnyProvider::Webhook(webhook::Webhook::new(c.clone(), secrets, now)),
-        Target::AwsSqs(c) => AnyProvider::Sqs(sqs::Sqs::new(c.clone())),
-        Target::AwsEventBridge(c) => {
-            AnyProvider::EventBridge(eventbridge::EventBridge::new(c.clone()))
-        }
-        Target::AwsS3(c) => AnyProvider::S3(s3::S3::new(c.clone())),
-        Target::GcpPubSub(c) => AnyProvider::PubSub(pubsub::PubSub::new(c.clone(), tokens.clone())),
-        Target::Kafka(c) => AnyProvider::Kafka(kafka::Kafka::new(c.clone())),
-        Target::RabbitMq(c) => AnyProvider::RabbitMq(rabbitmq::RabbitMq::new(c.clone())),
-        Target::WebSocket(_) => AnyProvider::WebSocket(websocket::WebSocketProvider),
-        Target::Slack(c) => AnyProvider::Slack(alert_channels::Slack(c.clone())),
-        Target::Discord(c) => AnyProvider::Discord(alert_channels::Discord(c.clone())),
-        Target::PagerDuty(c) => AnyProvider::PagerDuty(alert_channels::PagerDuty(c.clone())),
-        Target::Email(c) => AnyProvider::Email(alert_channels::Email(c.clone())),
-    }
-}
-
-macro_rules! each {
-    ($self:ident, $p:ident => $e:expr) => {
-        match $self {
-            AnyProvider::Webhook($p) => $e,
-            AnyProvider::Sqs($p) => $e,
-            AnyProvider::EventBridge($p) => $e,
-            AnyProvider::S3($p) => $e,
-            AnyProvider::PubSub($p) => $e,
-            AnyProvider::Kafka($p) => $e,
-            AnyProvider::RabbitMq($p) => $e,
-            AnyProvider::WebSocket($p) => $e,
-            AnyProvider::Slack($p) => $e,
-            AnyProvider::Discord($p) => $e,
-            AnyProvider::PagerDuty($p) => $e,
-            AnyProvider::Email($p) => $e,
-        }
-    };
-}
-
-impl Provider for AnyProvider {
-    fn max_batch(&self) -> usize {
-        each!(self, p => p.max_batch())
-    }
-
-    fn fit(&self, batch: &[QueuedDelivery]) -> usize {
-        each!(self, p => p.fit(batch))
-    }
-
-    fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<HttpRequest, String> {
-        each!(self, p => p.build(batch, now))
-    }
-
-    fn interpret(
-        &self,
-        batch: &[QueuedDelivery],
-        result: &TransportResult,
-        now: Millis,
-    ) -> Vec<Verdict> {
-        each!(self, p => p.interpret(batch, result, now))
-    }
-
-    fn secret_headers(&self) -> Vec<String> {
-        each!(self, p => p.secret_headers())
-    }
-
-    fn credential_request(&self, now: Millis) -> Option<Result<HttpRequest, String>> {
-        each!(self, p => p.credential_request(now))
-    }
-
-    fn accept_credential(&self, result: &TransportResult, now: Millis) -> Result<(), Verdict> {
-        each!(self, p => p.accept_credential(result, now))
+        self.only_alerts()
     }
 }
 

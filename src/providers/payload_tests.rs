@@ -30,8 +30,8 @@ fn delivery() -> QueuedDelivery {
     }
 }
 
-/// The request a destination of this type and config builds for `delivery()`.
-fn request(kind: &str, config: Value) -> HttpRequest {
+/// What a destination of this type and config sends for `delivery()`.
+fn outbound(kind: &str, config: Value) -> Outbound {
     let target = Target::parse(kind, config.clone()).unwrap();
     let secrets = SecretBundle {
         config,
@@ -39,6 +39,11 @@ fn request(kind: &str, config: Value) -> HttpRequest {
     };
     let provider = for_target(&target, &secrets, &Default::default(), NOW);
     provider.build(&[delivery()], NOW).unwrap()
+}
+
+/// The request of a type that speaks HTTP.
+fn request(kind: &str, config: Value) -> HttpRequest {
+    outbound(kind, config).expect_http()
 }
 
 fn body_text(r: &HttpRequest) -> String {
@@ -111,11 +116,13 @@ fn kafka_and_websocket_splice_the_text_into_their_json() {
         "{}",
         body_text(&v2)
     );
-    let ws = request("websocket", json!({}));
+    let Outbound::Broadcast(ws) = outbound("websocket", json!({})) else {
+        panic!("a WebSocket send is a broadcast");
+    };
     assert!(
-        body_text(&ws).contains(&format!(r#""data":{PUBLISHED}"#)),
+        ws[0].text.contains(&format!(r#""data":{PUBLISHED}"#)),
         "{}",
-        body_text(&ws)
+        ws[0].text
     );
 }
 

@@ -1,7 +1,7 @@
 //! Fixtures shared by the providers' tests: a delivery, a response, AWS example credentials,
 //! a batch's verdicts at a glance.
 
-use super::aws::AwsCredentials;
+use super::aws::{AwsCredentials, AwsTarget};
 use crate::core::classify::Verdict;
 use crate::core::engine::QueuedDelivery;
 use crate::core::ids::{DeliveryId, EventId, TenantId};
@@ -57,4 +57,13 @@ pub fn kinds(verdicts: &[Verdict]) -> Vec<&'static str> {
             Verdict::Permanent { .. } => "permanent",
         })
         .collect()
+}
+
+/// The example credentials in `region`, no endpoint override.
+pub fn target(region: &str) -> AwsTarget {
+    AwsTarget {
+        region: region.into(),
+        credentials: creds(),
+        endpoint: None,
+    }
 }

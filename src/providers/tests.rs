@@ -3,11 +3,12 @@
 
 use super::*;
 use crate::core::breaker::BreakerSettings;
+use crate::core::destination::MASK;
 use crate::core::destination::{validate, DestinationInput, DestinationSpec, DEFAULT_TIMEOUT_MS};
 use crate::core::retry::RetryPolicy;
 use crate::core::topics::TopicPattern;
 use serde_json::json;
-use webhook_config::Signing;
+use webhook::Signing;
 
 fn input(v: Value) -> DestinationInput {
     from_value(v, "").unwrap()
@@ -227,6 +228,29 @@ fn the_type_catalogue_matches_the_parsers() {
     }
 }
 
+/// The registry's dispatch, for every type: the parsed config names its own type, round-trips
+/// through its JSON, builds a provider, and only the alert channels are alerts-only.
+#[test]
+fn every_registered_type_dispatches_to_its_own_module() {
+    let catalogue: Value = serde_json::from_str(CATALOGUE).unwrap();
+    let secrets = SecretBundle {
+        config: Value::Null,
+        signing_keys: vec![],
+    };
+    for t in catalogue["data"].as_array().unwrap() {
+        let kind = t["type"].as_str().unwrap();
+        let example = t["config_schema"]["examples"][0].clone();
+        let target = Target::parse(kind, example).unwrap();
+        assert_eq!(target.kind(), kind);
+        assert_eq!(Target::parse(kind, target.to_json()).unwrap(), target);
+        assert!(target.masked().is_object(), "{kind}");
+        let provider = for_target(&target, &secrets, &Default::default(), 0);
+        assert!(provider.max_batch() >= 1, "{kind}");
+        let channel = ["slack", "discord", "pagerduty", "email"].contains(&kind);
+        assert_eq!(target.alerts_only(), channel, "{kind}");
+    }
+}
+
 #[test]
 fn kafka_parses_checks_and_masks_its_password() {
     let v = json!({"type": "kafka", "config": {
@@ -283,6 +307,18 @@ fn the_stored_type_names_are_the_provider_types() {
     use crate::core::destination::DestinationKind;
     let kinds: Vec<&str> = DestinationKind::ALL.iter().map(|k| k.as_str()).collect();
     assert_eq!(kinds, TYPES);
+    // The stored kind and the parsed config agree on which types carry alerts only.
+    let catalogue: Value = serde_json::from_str(CATALOGUE).unwrap();
+    for t in catalogue["data"].as_array().unwrap() {
+        let kind = DestinationKind::parse(t["type"].as_str().unwrap()).unwrap();
+        let mut example = t["config_schema"]["examples"][0].clone();
+        if kind == DestinationKind::GcpPubsub {
+            example["service_account"]["private_key"] =
+                json!(include_str!("testdata/pubsub_test_key.pem"));
+        }
+        let target = Target::parse(kind.as_str(), example).unwrap();
+        assert_eq!(target.alerts_only(), kind.alerts_only(), "{kind}");
+    }
 }
 
 /// Every `(path, value)` leaf of a JSON object, paths dotted (`auth.token`).

@@ -11,7 +11,7 @@ use crate::core::classify::Verdict;
 use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::time::{to_rfc3339, Millis};
 use crate::core::transform::{Subject, Transform};
-use crate::core::wire::{HttpRequest, TransportResult};
+use crate::core::wire::{HttpRequest, Outbound, TransportResult};
 use serde_json::Value;
 
 pub struct Transformed<'a, P> {
@@ -83,7 +83,7 @@ impl<P: Provider> Provider for Transformed<'_, P> {
         self.inner.fit(&rewritten).min(rewritten.len())
     }
 
-    fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<HttpRequest, String> {
+    fn build(&self, batch: &[QueuedDelivery], now: Millis) -> Result<Outbound, String> {
         if self.transform.is_none() {
             return self.inner.build(batch, now);
         }
@@ -142,7 +142,7 @@ mod tests {
                 })
                 .count()
         }
-        fn build(&self, batch: &[QueuedDelivery], _: Millis) -> Result<HttpRequest, String> {
+        fn build(&self, batch: &[QueuedDelivery], _: Millis) -> Result<Outbound, String> {
             let body = format!(
                 "[{}]",
                 batch
@@ -151,12 +151,12 @@ mod tests {
                     .collect::<Vec<_>>()
                     .join(",")
             );
-            Ok(HttpRequest {
+            Ok(Outbound::Http(HttpRequest {
                 method: "POST",
                 url: "https://example.com/".into(),
                 headers: vec![],
                 body: body.into_bytes(),
-            })
+            }))
         }
     }
 
@@ -177,7 +177,7 @@ mod tests {
     }
 
     fn body(p: &impl Provider, batch: &[QueuedDelivery]) -> Value {
-        serde_json::from_slice(&p.build(batch, 0).unwrap().body).unwrap()
+        serde_json::from_slice(&p.build(batch, 0).unwrap().expect_http().body).unwrap()
     }
 
     #[test]

@@ -37,7 +37,8 @@ pub(super) async fn write_records(
                 .await
         }
     });
-    for result in join_all(calls).await {
+    // At most 6 shards at a time (the connections one invocation keeps open in production).
+    for result in crate::runtime::bounded(calls.collect()).await {
         result.map_err(|e| e.0)?;
     }
     let d1 = |e: crate::store::StoreError| format!("{e:?}");

@@ -3,14 +3,14 @@
 //! sends a broadcast's messages to every client, then waits for acknowledgements.
 
 use crate::core::engine::Transport;
-use crate::core::wire::{HttpRequest, HttpResponse, TransportError, TransportResult};
-use crate::providers::alert_channels::EMAIL_URL;
-use crate::providers::websocket::{AckBoard, BroadcastAnswer, ClientMessage, BROADCAST_URL};
-use crate::runtime::FetchTransport;
+use crate::core::wire::{
+    BroadcastMessage, HttpResponse, Outbound, TransportError, TransportResult,
+};
+use crate::providers::websocket::{AckBoard, BroadcastAnswer, ClientMessage};
+use crate::runtime::fetch;
 use futures::future::select;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use serde_json::value::RawValue;
 use std::time::Duration;
 use worker::{Delay, Response, State, WebSocket, WebSocketPair};
 
@@ -56,8 +56,8 @@ pub fn on_message(ws: &WebSocket, text: &str, board: &AckBoard) {
     }
 }
 
-/// Sends through `fetch`; a broadcast to the connected clients, an email through the
-/// `send_email` binding.
+/// Sends what a provider built, by its kind: an HTTP request through `fetch`, a broadcast to
+/// the connected clients, an email through the `send_email` binding.
 pub struct SchedulerTransport<'a> {
     pub state: &'a State,
     pub board: &'a AckBoard,
@@ -65,35 +65,27 @@ pub struct SchedulerTransport<'a> {
 }
 
 impl Transport for SchedulerTransport<'_> {
-    async fn send(&self, request: HttpRequest, timeout_ms: u64) -> TransportResult {
-        match request.url.as_str() {
-            BROADCAST_URL => self.broadcast(&request.body, timeout_ms).await,
-            EMAIL_URL => super::email::send_email(self.env, &request).await,
-            _ => FetchTransport.send(request, timeout_ms).await,
+    async fn send(&self, outbound: Outbound, timeout_ms: u64) -> TransportResult {
+        match outbound {
+            Outbound::Http(request) => fetch(request, timeout_ms).await,
+            Outbound::Broadcast(messages) => self.broadcast(&messages, timeout_ms).await,
+            Outbound::Email(email) => super::email::send_email(self.env, &email).await,
         }
     }
 }
 
 impl SchedulerTransport<'_> {
-    async fn broadcast(&self, body: &[u8], timeout_ms: u64) -> TransportResult {
-        // Each message is sent as the text the provider built (the data as published).
-        let messages: Vec<Box<RawValue>> = serde_json::from_slice(body)
-            .map_err(|e| TransportError::Network(format!("bad broadcast: {e}")))?;
-        #[derive(serde::Deserialize)]
-        struct Addressed {
-            event_id: String,
-        }
-        let ids: Vec<String> = messages
-            .iter()
-            .filter_map(|m| serde_json::from_str::<Addressed>(m.get()).ok())
-            .map(|a| a.event_id)
-            .collect();
+    /// Sends every message to every client, then waits (up to `timeout_ms`) until each event
+    /// is acknowledged; answers which were, as a 200 whose body is a `BroadcastAnswer`.
+    async fn broadcast(&self, messages: &[BroadcastMessage], timeout_ms: u64) -> TransportResult {
+        let ids: Vec<String> = messages.iter().map(|m| m.event_id.clone()).collect();
         let clients = self.state.get_websockets();
         self.board.expect(ids.iter().map(String::as_str));
         let mut reached = 0;
         for ws in &clients {
-            // A socket that is closing refuses the send; the others still get it.
-            if messages.iter().all(|m| ws.send_with_str(m.get()).is_ok()) {
+            // Each message is the text the provider built (the data as published). A socket
+            // that is closing refuses the send; the others still get it.
+            if messages.iter().all(|m| ws.send_with_str(&m.text).is_ok()) {
                 reached += 1;
             }
         }

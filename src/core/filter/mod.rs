@@ -55,7 +55,7 @@ pub const MAX_DEPTH: usize = 16;
 pub const MAX_NODES: usize = 256;
 /// Longest `$regex` pattern, in bytes.
 pub const MAX_REGEX_LEN: usize = 256;
-/// Most `$regex` operators in one filter (issue 13): each runs on every publish for every
+/// Most `$regex` operators in one filter: each runs on every publish for every
 /// filtered destination, and `/v1/filters/test` is open to any token.
 pub const MAX_REGEXES: usize = 8;
 /// Compiled size cap of one `$regex`. regex-lite searches in O(compiled size × input), about

@@ -1,5 +1,7 @@
 //! Parsing a filter document into its typed tree: the size and depth bounds first, then every
-//! position, collecting every problem with its path, and the regex budget (issue 13).
+//! position, collecting every problem with its path, and the regex budget (each `$regex`
+//! runs on every publish for every filtered destination, so their number and compiled size
+//! are capped).
 
 use regex_lite::{Regex, RegexBuilder};
 use serde_json::{Map, Value};

@@ -1,9 +1,11 @@
 use super::*;
 use crate::core::alerts::tests::{sample_destination, sample_snapshot};
 use crate::core::alerts::{content, AlertAction, FailedDelivery, FailedNotice, Suppressed};
+use crate::core::destination::MASK;
 use crate::core::destination::{validate, DestinationInput, TargetConfig};
 use crate::core::ids::{DeliveryId, EventId, TenantId};
 use crate::core::validate::from_value;
+use crate::core::validate::FieldError;
 use crate::providers::Target;
 
 fn raised() -> AlertContent {
@@ -51,7 +53,8 @@ fn slack_gets_text_and_blocks() {
         url: "https://hooks.slack.com/services/T/B/x".into(),
     })
     .build(&[delivery(&raised())], 0)
-    .unwrap();
+    .unwrap()
+    .expect_http();
     assert_eq!(r.method, "POST");
     assert_eq!(r.url, "https://hooks.slack.com/services/T/B/x");
     assert_eq!(r.header("content-type"), Some("application/json"));
@@ -96,7 +99,8 @@ fn discord_gets_content_and_an_embed() {
         url: "https://discord.com/api/webhooks/1/t".into(),
     })
     .build(&[delivery(&raised())], 0)
-    .unwrap();
+    .unwrap()
+    .expect_http();
     assert_eq!(r.url, "https://discord.com/api/webhooks/1/t");
     let field = |n: &str, v: &str| json!({"name": n, "value": v, "inline": true});
     assert_eq!(
@@ -135,7 +139,7 @@ fn pagerduty_triggers_and_resolves_with_one_dedup_key() {
         routing_key: "R0123".into(),
         endpoint: None,
     });
-    let r = pd.build(&[delivery(&raised())], 0).unwrap();
+    let r = pd.build(&[delivery(&raised())], 0).unwrap().expect_http();
     assert_eq!(r.url, "https://events.pagerduty.com/v2/enqueue");
     let b = body(&r);
     assert_eq!(
@@ -161,7 +165,7 @@ fn pagerduty_triggers_and_resolves_with_one_dedup_key() {
         routing_key: "R0123".into(),
         endpoint: Some("http://127.0.0.1:9/v2/enqueue".into()),
     });
-    let r = pd.build(&[delivery(&resolved())], 0).unwrap();
+    let r = pd.build(&[delivery(&resolved())], 0).unwrap().expect_http();
     assert_eq!(r.url, "http://127.0.0.1:9/v2/enqueue");
     assert_eq!(
         body(&r),
@@ -252,15 +256,17 @@ fn email_is_a_plain_text_message_for_the_binding() {
         from: "alerts@sluice.example.com".into(),
         to: vec!["ops@acme.example".into(), "oncall@acme.example".into()],
     };
-    let r = Email(c.clone()).build(&[delivery(&raised())], 0).unwrap();
-    assert_eq!(r.url, EMAIL_URL);
+    let Outbound::Email(email) = Email(c.clone()).build(&[delivery(&raised())], 0).unwrap() else {
+        panic!("an email channel sends an email");
+    };
     assert_eq!(
-        body(&r),
-        json!({
-            "from": "alerts@sluice.example.com",
-            "to": ["ops@acme.example", "oncall@acme.example"],
-            "subject": "[Sluice] alert: consecutive failures: Orders (webhook) of tenant acme",
-            "text": format!("{SUMMARY}\n\n\
+        email,
+        EmailMessage {
+            from: "alerts@sluice.example.com".into(),
+            to: vec!["ops@acme.example".into(), "oncall@acme.example".into()],
+            subject: "[Sluice] alert: consecutive failures: Orders (webhook) of tenant acme".into(),
+            text: format!(
+                "{SUMMARY}\n\n\
                 Tenant: acme\n\
                 Destination: Orders (des_01)\n\
                 Type: webhook\n\
@@ -271,8 +277,9 @@ fn email_is_a_plain_text_message_for_the_binding() {
                 Inspect: /v1/tenants/acme/destinations/des_01/deliveries?status=failed\n\
                 Error: HTTP 500\n\
                 Incident: inc_01 (consecutive_failures, error)\n\
-                Status: /v1/tenants/acme/destinations/des_01/status\n")
-        })
+                Status: /v1/tenants/acme/destinations/des_01/status\n"
+            )
+        }
     );
     let (subject, _) = email_message(&resolved());
     assert_eq!(

@@ -1,6 +1,9 @@
-//! The AWS client: endpoints, SigV4 signatures against botocore, batch plans.
+//! The AWS client: endpoints, SigV4 signatures against botocore, error shapes.
 
+use super::errors::short_code;
 use super::*;
+use crate::core::classify::Verdict;
+use crate::core::wire::{HttpRequest, HttpResponse};
 use crate::providers::testing::creds;
 
 /// The AWS SigV4 test suite's `get-vanilla` case (aws-sig-v4-test-suite): GET / on
@@ -18,6 +21,7 @@ fn signs_the_aws_test_suite_vanilla_get() {
         &creds(),
         "us-east-1",
         "service",
+        SigningRules::Standard,
         1_440_938_160_000,
     )
     .unwrap();
@@ -36,6 +40,7 @@ fn signs_the_aws_test_suite_vanilla_get() {
         &creds(),
         "us-east-1",
         "service",
+        SigningRules::Standard,
         1_440_938_160_000,
     )
     .unwrap();
@@ -57,7 +62,15 @@ fn session_token_is_signed_and_sent() {
         headers: vec![],
         body: vec![],
     };
-    sign(&mut request, &c, "us-east-1", "service", 1_440_938_160_000).unwrap();
+    sign(
+        &mut request,
+        &c,
+        "us-east-1",
+        "service",
+        SigningRules::Standard,
+        1_440_938_160_000,
+    )
+    .unwrap();
     assert_eq!(request.header("x-amz-security-token"), Some("token-123"));
     assert!(request
         .header("authorization")
@@ -151,29 +164,6 @@ fn signed_header_values_are_printable_ascii() {
 }
 
 #[test]
-fn batches_are_packed_in_order() {
-    let plan = plan_batch(
-        [Ok(4), Err("bad".to_string()), Ok(11), Ok(5), Ok(1), Ok(1)],
-        10,
-        10,
-    );
-    assert_eq!(
-        plan,
-        [
-            Slot::Sent(0),
-            Slot::Rejected("bad".into()),
-            Slot::Rejected("the message is 11 bytes; the service takes at most 10".into()),
-            Slot::Sent(1),
-            Slot::Sent(2),
-            Slot::Deferred,
-        ]
-    );
-    let plan = plan_batch([Ok(1), Ok(1), Ok(1)], 2, 100);
-    assert_eq!(fitting(&plan), 2);
-    assert_eq!(plan, [Slot::Sent(0), Slot::Sent(1), Slot::Deferred]);
-}
-
-#[test]
 fn error_shapes_are_read() {
     let r = HttpResponse {
         status: 400,
@@ -214,4 +204,67 @@ fn error_shapes_are_read() {
         short_code("InvalidSignatureException:http://internal.amazon.com/"),
         "InvalidSignatureException"
     );
+}
+
+/// One target, one URL rule for every service: the endpoint override as `fetch` sends it,
+/// else the service's regional host (China under `.com.cn`).
+#[test]
+fn a_target_gives_each_service_its_url() {
+    let mut t = crate::providers::testing::target("eu-west-1");
+    assert_eq!(t.service_url(&SQS), "https://sqs.eu-west-1.amazonaws.com/");
+    assert_eq!(
+        t.service_url(&EVENTBRIDGE),
+        "https://events.eu-west-1.amazonaws.com/"
+    );
+    t.region = "cn-north-1".into();
+    assert_eq!(
+        t.service_url(&S3),
+        "https://s3.cn-north-1.amazonaws.com.cn/"
+    );
+    t.endpoint = Some("HTTP://LocalHost:4566/".into());
+    assert_eq!(t.service_url(&S3), "http://localhost:4566/");
+    assert!(t.validate("config", true).is_empty());
+    t.region = "EU".into();
+    let fields: Vec<_> = t
+        .validate("config", false)
+        .into_iter()
+        .map(|e| e.field)
+        .collect();
+    assert_eq!(fields, ["config.region", "config.endpoint"]);
+}
+
+/// The target's JSON is the flat fields that every AWS config has always had.
+#[test]
+fn a_target_reads_and_writes_flat_fields() {
+    let json = serde_json::json!({"region": "us-east-1", "access_key_id": "AKIDEXAMPLE",
+        "secret_access_key": "s", "session_token": "t"});
+    let t: AwsTarget = serde_json::from_value(json.clone()).unwrap();
+    assert_eq!(t.credentials.session_token.as_deref(), Some("t"));
+    assert_eq!(t.endpoint, None);
+    assert_eq!(serde_json::to_value(&t).unwrap(), json);
+}
+
+/// A JSON-protocol call is `POST` with the operation in `x-amz-target`, signed.
+#[test]
+fn a_json_call_is_signed_for_its_service() {
+    let t = crate::providers::testing::target("us-east-1");
+    let r = t
+        .json_call(
+            &SQS,
+            "https://sqs.us-east-1.amazonaws.com/".into(),
+            "AmazonSQS.SendMessage",
+            b"{}".to_vec(),
+            crate::providers::testing::NOW,
+        )
+        .unwrap();
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.header("content-type"), Some("application/x-amz-json-1.0"));
+    assert_eq!(r.header("x-amz-target"), Some("AmazonSQS.SendMessage"));
+    assert!(r
+        .header("authorization")
+        .unwrap()
+        .contains("/us-east-1/sqs/aws4_request"));
+    assert!(t
+        .json_call(&S3, "https://x/".into(), "Op", vec![], 0)
+        .is_err());
 }

@@ -3,15 +3,13 @@
 use super::*;
 use crate::core::validate::from_value;
 use crate::core::wire::TransportError;
-use crate::providers::testing::{creds, delivery, kinds, response, NOW};
+use crate::providers::testing::{delivery, kinds, response, target, NOW};
 
 fn config() -> EventBridgeConfig {
     EventBridgeConfig {
         event_bus_name: "orders-bus".into(),
-        region: "us-east-1".into(),
-        credentials: creds(),
+        aws: target("us-east-1"),
         source: "sluice".into(),
-        endpoint: None,
     }
 }
 
@@ -25,7 +23,10 @@ fn put_events_wire_format() {
         delivery("evt_1", r#"{"order":1}"#),
         delivery("evt_2", r#"{"order":2}"#),
     ];
-    let request = EventBridge::new(config()).build(&batch, NOW).unwrap();
+    let request = EventBridge::new(config())
+        .build(&batch, NOW)
+        .unwrap()
+        .expect_http();
     assert_eq!(request.method, "POST");
     assert_eq!(request.url, "https://events.us-east-1.amazonaws.com/");
     assert_eq!(
@@ -68,7 +69,7 @@ fn entries_fit_the_limits() {
     ];
     let eb = EventBridge::new(config());
     let body: serde_json::Value =
-        serde_json::from_slice(&eb.build(&batch, NOW).unwrap().body).unwrap();
+        serde_json::from_slice(&eb.build(&batch, NOW).unwrap().expect_http().body).unwrap();
     assert_eq!(body["Entries"].as_array().unwrap().len(), 2);
     let ok = r#"{"FailedEntryCount":0,"Entries":[{"EventId":"a"},{"EventId":"b"}]}"#;
     assert_eq!(
@@ -169,7 +170,7 @@ fn config_parsing_and_validation() {
     assert_eq!(c.endpoint_url(), "http://localhost:4566/");
     assert!(c.validate(true).is_empty());
     let mut upper = c.clone();
-    upper.endpoint = Some("http://LocalHost:4566/".into());
+    upper.aws.endpoint = Some("http://LocalHost:4566/".into());
     assert_eq!(upper.endpoint_url(), "http://localhost:4566/");
     let e = from_value::<EventBridgeConfig>(
         serde_json::json!({"region": "eu-west-1", "access_key_id": "A",
@@ -193,17 +194,19 @@ fn config_parsing_and_validation() {
     }
     let mut bad = config();
     bad.event_bus_name = "no spaces".into();
-    bad.region = "EU".into();
+    bad.aws.region = "EU".into();
     bad.source = "aws.s3".into();
-    bad.endpoint = Some("ftp://x".into());
+    bad.aws.endpoint = Some("ftp://x".into());
+    // The destination's address, then the AWS target (region, credentials, endpoint), then
+    // the options, as for every AWS type.
     let fields: Vec<String> = bad.validate(false).into_iter().map(|e| e.field).collect();
     assert_eq!(
         fields,
         [
             "config.event_bus_name",
             "config.region",
-            "config.source",
-            "config.endpoint"
+            "config.endpoint",
+            "config.source"
         ]
     );
 }

@@ -40,7 +40,8 @@ fn headers(request: &HttpRequest) -> Vec<(&str, &str)> {
 fn v3_wire_format() {
     let request = v3()
         .build(&[delivery("evt_1", r#"{"order":1,"a":[true]}"#)], NOW)
-        .unwrap();
+        .unwrap()
+        .expect_http();
     assert_eq!(request.method, "POST");
     assert_eq!(
         request.url,
@@ -73,7 +74,13 @@ fn keys_from_a_payload_field() {
     c.auth = None;
     let kafka = Kafka::new(c.clone());
     let body = |k: &Kafka, payload: &str| -> Value {
-        serde_json::from_slice(&k.build(&[delivery("evt_1", payload)], NOW).unwrap().body).unwrap()
+        serde_json::from_slice(
+            &k.build(&[delivery("evt_1", payload)], NOW)
+                .unwrap()
+                .expect_http()
+                .body,
+        )
+        .unwrap()
     };
     let b = body(&kafka, r#"{"customer":{"id":"c-42"}}"#);
     assert_eq!(b["key"], json!({"type": "STRING", "data": "c-42"}));
@@ -81,7 +88,10 @@ fn keys_from_a_payload_field() {
     assert_eq!(b["key"], json!({"type": "JSON", "data": 42}));
     let b = body(&kafka, r#"{"other":1}"#);
     assert_eq!(b["key"], json!({"type": "STRING", "data": "evt_1"}));
-    let no_auth = kafka.build(&[delivery("evt_1", "{}")], NOW).unwrap();
+    let no_auth = kafka
+        .build(&[delivery("evt_1", "{}")], NOW)
+        .unwrap()
+        .expect_http();
     assert_eq!(no_auth.header("authorization"), None);
 
     c.api_version = ApiVersion::V2;
@@ -99,7 +109,7 @@ fn v2_wire_format() {
         delivery("evt_1", r#"{"order":1}"#),
         delivery("evt_2", r#" "text" "#),
     ];
-    let request = v2().build(&batch, NOW).unwrap();
+    let request = v2().build(&batch, NOW).unwrap().expect_http();
     assert_eq!(
         request.url,
         "https://pkc-abcde.us-west4.gcp.confluent.cloud:443/kafka/topics/orders"
@@ -124,7 +134,8 @@ fn v2_batches_respect_the_record_and_byte_limits() {
     let many: Vec<_> = (0..MAX_V2_RECORDS + 1)
         .map(|i| delivery(&format!("e{i}"), "{}"))
         .collect();
-    let body: Value = serde_json::from_slice(&v2().build(&many, NOW).unwrap().body).unwrap();
+    let body: Value =
+        serde_json::from_slice(&v2().build(&many, NOW).unwrap().expect_http().body).unwrap();
     assert_eq!(body["records"].as_array().unwrap().len(), MAX_V2_RECORDS);
 
     let big = format!("\"{}\"", "a".repeat(600_000));
@@ -132,7 +143,8 @@ fn v2_batches_respect_the_record_and_byte_limits() {
     // The first record goes whatever its size; a record that does not fit waits, and
     // everything after it too (order); data that is not JSON can never go.
     let batch = [delivery("evt_1", &huge), delivery("evt_2", "{}")];
-    let body: Value = serde_json::from_slice(&v2().build(&batch, NOW).unwrap().body).unwrap();
+    let body: Value =
+        serde_json::from_slice(&v2().build(&batch, NOW).unwrap().expect_http().body).unwrap();
     assert_eq!(body["records"].as_array().unwrap().len(), 1);
     let batch = [
         delivery("evt_1", "not json"),
@@ -140,7 +152,8 @@ fn v2_batches_respect_the_record_and_byte_limits() {
         delivery("evt_3", &big),
         delivery("evt_4", "{}"),
     ];
-    let body: Value = serde_json::from_slice(&v2().build(&batch, NOW).unwrap().body).unwrap();
+    let body: Value =
+        serde_json::from_slice(&v2().build(&batch, NOW).unwrap().expect_http().body).unwrap();
     assert_eq!(body["records"][0]["key"], "evt_2");
     assert_eq!(body["records"].as_array().unwrap().len(), 1);
     let ok = r#"{"key_schema_id":null,"value_schema_id":null,"offsets":[{"partition":0,"offset":7,"error_code":null,"error":null}]}"#;

@@ -108,7 +108,7 @@ fn without_a_token_the_exchange_comes_first_and_its_answer_is_kept() {
         r#"{"access_token":"ya29.abc","expires_in":3599,"token_type":"Bearer"}"#,
     );
     assert_eq!(p.accept_credential(&answer, NOW), Ok(()));
-    let request = p.build(&[delivery(1, "{}")], NOW).unwrap();
+    let request = p.build(&[delivery(1, "{}")], NOW).unwrap().expect_http();
     assert_eq!(request.header("authorization"), Some("Bearer ya29.abc"));
     // Held until a minute before it expires, then exchanged again.
     assert!(p.credential_request(NOW + 3_000_000).is_none());
@@ -145,7 +145,8 @@ fn publish_request_matches_the_rest_reference() {
             &[delivery(1, r#"{"id":1}"#), delivery(2, r#"{"id":2}"#)],
             NOW,
         )
-        .unwrap();
+        .unwrap()
+        .expect_http();
     assert_eq!(request.method, "POST");
     assert_eq!(
         request.url,
@@ -173,7 +174,10 @@ fn full_topic_names_endpoints_and_ordering_keys() {
     let p = with_token(c);
     let mut without = delivery(2, "{}");
     without.metadata.clear();
-    let request = p.build(&[delivery(1, "{}"), without], NOW).unwrap();
+    let request = p
+        .build(&[delivery(1, "{}"), without], NOW)
+        .unwrap()
+        .expect_http();
     assert_eq!(
         request.url,
         "http://127.0.0.1:8085/v1/projects/other-proj/topics/audit:publish"

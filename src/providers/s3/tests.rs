@@ -2,17 +2,15 @@
 
 use super::*;
 use crate::core::validate::from_value;
-use crate::providers::testing::{creds, delivery, response, NOW};
+use crate::providers::testing::{delivery, response, target, NOW};
 
 fn config() -> S3Config {
     S3Config {
         bucket: "sluice-archive".into(),
-        region: "eu-central-1".into(),
-        credentials: creds(),
+        aws: target("eu-central-1"),
         key_template: default_key_template(),
         content_type: default_content_type(),
         path_style: false,
-        endpoint: None,
     }
 }
 
@@ -35,7 +33,7 @@ const PAYLOAD_SHA256: &str = "a781679e01308cfef90983a4c1350319a7e3993c3a3f5a8c84
 #[test]
 fn put_object_wire_format() {
     let d = delivery("evt:2023.11", r#"{"order":1}"#);
-    let request = S3::new(config()).build(&[d], NOW).unwrap();
+    let request = S3::new(config()).build(&[d], NOW).unwrap().expect_http();
     assert_eq!(request.method, "PUT");
     assert_eq!(
         request.url,
@@ -67,13 +65,14 @@ fn put_object_wire_format() {
 #[test]
 fn put_object_endpoint_wire_format() {
     let mut c = config();
-    c.region = "us-east-1".into();
-    c.endpoint = Some("http://localhost:4566".into());
+    c.aws.region = "us-east-1".into();
+    c.aws.endpoint = Some("http://localhost:4566".into());
     c.key_template = "events/{topic}/{event_id}".into();
-    c.credentials.session_token = Some("session-token-example".into());
+    c.aws.credentials.session_token = Some("session-token-example".into());
     let request = S3::new(c)
         .build(&[delivery("evt_1", r#"{"order":1}"#)], NOW)
-        .unwrap();
+        .unwrap()
+        .expect_http();
     assert_eq!(
         request.url,
         "http://localhost:4566/sluice-archive/events/order.created/evt_1"
@@ -101,13 +100,14 @@ fn put_object_endpoint_wire_format() {
 fn endpoint_host_is_signed_as_sent() {
     let build = |endpoint: &str| {
         let mut c = config();
-        c.region = "us-east-1".into();
-        c.endpoint = Some(endpoint.into());
+        c.aws.region = "us-east-1".into();
+        c.aws.endpoint = Some(endpoint.into());
         c.key_template = "events/{topic}/{event_id}".into();
-        c.credentials.session_token = Some("session-token-example".into());
+        c.aws.credentials.session_token = Some("session-token-example".into());
         S3::new(c)
             .build(&[delivery("evt_1", r#"{"order":1}"#)], NOW)
             .unwrap()
+            .expect_http()
     };
     let canonical = build("http://localhost:4566");
     for raw in ["http://LOCALHOST:4566", "HTTP://LocalHost:4566/"] {
@@ -141,7 +141,7 @@ fn urls_and_keys() {
     c.path_style = true;
     let d = delivery("evt_1", "{}");
     assert_eq!(
-        S3::new(c).build(std::slice::from_ref(&d), NOW).unwrap().url,
+        S3::new(c).build(std::slice::from_ref(&d), NOW).unwrap().expect_http().url,
         "https://s3.eu-central-1.amazonaws.com/sluice-archive/acme/order.created/2023/11/14/evt_1.json"
     );
     assert_eq!(encode_key("a b/ü+~*.json"), "a%20b/%C3%BC%2B~%2A.json");
@@ -240,16 +240,16 @@ fn config_parsing_and_validation() {
     bad.bucket = "my.bucket".into();
     bad.key_template = "{topic}".into();
     bad.content_type = "json".into();
-    bad.endpoint = Some("http://10.0.0.1:9000".into());
+    bad.aws.endpoint = Some("http://10.0.0.1:9000".into());
     let fields: Vec<String> = bad.validate(false).into_iter().map(|e| e.field).collect();
     assert_eq!(
         fields,
         [
+            "config.endpoint",
             "config.key_template",
-            "config.content_type",
-            "config.endpoint"
+            "config.content_type"
         ]
     );
-    bad.endpoint = None;
+    bad.aws.endpoint = None;
     assert_eq!(bad.validate(false)[0].field, "config.bucket");
 }

@@ -3,14 +3,13 @@
 use super::*;
 use crate::core::validate::from_value;
 use crate::core::wire::TransportError;
-use crate::providers::testing::{creds, delivery, kinds, response, NOW};
+use crate::providers::aws;
+use crate::providers::testing::{delivery, kinds, response, target, NOW};
 
 fn config(queue_url: &str, region: &str) -> SqsConfig {
     SqsConfig {
         queue_url: queue_url.into(),
-        region: region.into(),
-        credentials: creds(),
-        endpoint: None,
+        aws: target(region),
         message_group_id: None,
         message_group_id_from_metadata: None,
     }
@@ -33,7 +32,8 @@ fn standard() -> Sqs {
 fn send_message_wire_format() {
     let request = standard()
         .build(&[delivery("evt_1", r#"{"order":1}"#)], NOW)
-        .unwrap();
+        .unwrap()
+        .expect_http();
     assert_eq!(request.method, "POST");
     assert_eq!(request.url, "https://sqs.us-east-1.amazonaws.com/");
     assert_eq!(
@@ -69,12 +69,15 @@ fn send_message_batch_fifo_wire_format() {
         "https://sqs.eu-west-1.amazonaws.com/123456789012/orders.fifo",
         "eu-west-1",
     );
-    c.credentials.session_token = Some("session-token-example".into());
+    c.aws.credentials.session_token = Some("session-token-example".into());
     c.message_group_id_from_metadata = Some("customer".into());
     let mut first = delivery("evt_1", r#"{"order":1}"#);
     first.metadata.insert("customer".into(), "c-42".into());
     let second = delivery("evt_2", r#"{"order":2}"#);
-    let request = Sqs::new(c).build(&[first, second], NOW).unwrap();
+    let request = Sqs::new(c)
+        .build(&[first, second], NOW)
+        .unwrap()
+        .expect_http();
     assert_eq!(request.url, "https://sqs.eu-west-1.amazonaws.com/");
     assert_eq!(
         String::from_utf8(request.body.clone()).unwrap(),
@@ -105,13 +108,13 @@ fn send_message_batch_fifo_wire_format() {
 #[test]
 fn endpoint_override_and_group_ids() {
     let mut c = config("http://localhost:4566/000000000000/jobs.fifo", "us-east-1");
-    c.endpoint = Some("http://localhost:4566".into());
+    c.aws.endpoint = Some("http://localhost:4566".into());
     c.message_group_id = Some("jobs".into());
     c.message_group_id_from_metadata = Some("tenant".into());
     let sqs = Sqs::new(c);
     let mut d = delivery(&"e".repeat(128), "{}");
     d.metadata.insert("tenant".into(), "has space".into());
-    let request = sqs.build(&[d.clone()], NOW).unwrap();
+    let request = sqs.build(&[d.clone()], NOW).unwrap().expect_http();
     assert_eq!(request.url, "http://localhost:4566/");
     let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
     // 128 allowed characters pass as they are; a space is not allowed, so it is hashed.
@@ -122,14 +125,17 @@ fn endpoint_override_and_group_ids() {
     );
     d.metadata.clear();
     let body: serde_json::Value =
-        serde_json::from_slice(&sqs.build(&[d], NOW).unwrap().body).unwrap();
+        serde_json::from_slice(&sqs.build(&[d], NOW).unwrap().expect_http().body).unwrap();
     assert_eq!(body["MessageGroupId"], "jobs");
     assert_eq!(sqs_id(&"x".repeat(129)).len(), 64);
 }
 
 #[test]
 fn standard_queues_get_no_fifo_fields() {
-    let request = standard().build(&[delivery("evt_1", "{}")], NOW).unwrap();
+    let request = standard()
+        .build(&[delivery("evt_1", "{}")], NOW)
+        .unwrap()
+        .expect_http();
     let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
     assert!(body.get("MessageGroupId").is_none());
     assert!(body.get("MessageDeduplicationId").is_none());
@@ -146,7 +152,7 @@ fn batches_fit_the_size_limit() {
         delivery("evt_4", &big),
         delivery("evt_5", "{}"),
     ];
-    let request = standard().build(&batch, NOW).unwrap();
+    let request = standard().build(&batch, NOW).unwrap().expect_http();
     let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
     let ids: Vec<&str> = body["Entries"]
         .as_array()
@@ -175,7 +181,8 @@ fn batches_fit_the_size_limit() {
     // Eleven small ones: ten go, one waits.
     let eleven: Vec<_> = (0..11).map(|i| delivery(&format!("e{i}"), "{}")).collect();
     let body: serde_json::Value =
-        serde_json::from_slice(&standard().build(&eleven, NOW).unwrap().body).unwrap();
+        serde_json::from_slice(&standard().build(&eleven, NOW).unwrap().expect_http().body)
+            .unwrap();
     assert_eq!(body["Entries"].as_array().unwrap().len(), 10);
 }
 
@@ -315,7 +322,7 @@ fn config_parsing_and_validation() {
     assert_eq!(e.field, "config.secret_access_key");
 
     let mut bad = config("https://sqs.eu-west-1.amazonaws.com/orders", "us-east-1");
-    bad.endpoint = Some("http://localhost:4566".into());
+    bad.aws.endpoint = Some("http://localhost:4566".into());
     bad.message_group_id = Some("has space".into());
     bad.message_group_id_from_metadata = Some("bad field".into());
     let fields: Vec<String> = bad.validate(false).into_iter().map(|e| e.field).collect();
@@ -336,7 +343,7 @@ fn config_parsing_and_validation() {
     let shouting = config("http://LOCALHOST:4566/000000000000/q", "us-east-1");
     assert_eq!(shouting.endpoint_url(), "http://localhost:4566/");
     let mut short = config("https://sqs.us-east-1.amazonaws.com/1/q", "us-east-1");
-    short.endpoint = Some("http://127.1:9324".into());
+    short.aws.endpoint = Some("http://127.1:9324".into());
     assert_eq!(short.endpoint_url(), "http://127.0.0.1:9324/");
     let legacy = config("https://eu-west-1.queue.amazonaws.com/1/q", "eu-west-1");
     assert_eq!(

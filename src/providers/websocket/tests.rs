@@ -38,11 +38,18 @@ fn answer(clients: usize, acked: &[&str]) -> TransportResult {
 #[test]
 fn each_event_is_one_message_with_its_data_as_json() {
     let d = delivery(1);
-    let request = WebSocketProvider
+    let Outbound::Broadcast(sent) = WebSocketProvider
         .build(&[d.clone(), delivery(2)], 0)
-        .unwrap();
-    assert_eq!(request.url, BROADCAST_URL);
-    let messages: Vec<Value> = serde_json::from_slice(&request.body).unwrap();
+        .unwrap()
+    else {
+        panic!("a WebSocket send is a broadcast");
+    };
+    let ids: Vec<&str> = sent.iter().map(|m| m.event_id.as_str()).collect();
+    assert_eq!(ids, ["evt-1", "evt-2"]);
+    let messages: Vec<Value> = sent
+        .iter()
+        .map(|m| serde_json::from_str(&m.text).unwrap())
+        .collect();
     assert_eq!(
         messages[0],
         json!({
