@@ -68,7 +68,7 @@ mod native {
                     .map(|d| NewDelivery {
                         id: DeliveryId::generate(t as u64, u128::from(i) * 100 + d),
                         destination_id: DestinationId::generate(1, d + 1),
-                        status: "pending".into(),
+                        status: sluice::core::delivery::DeliveryStatus::Pending,
                     })
                     .collect();
                 let event = EventRow {

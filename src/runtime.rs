@@ -2,6 +2,7 @@
 //! the clock and the random source.
 
 use crate::core::engine::{Clock, Wakeup};
+use crate::core::settings::{Settings, SettingsError};
 use crate::core::time::Millis;
 use crate::core::wire::MAX_CONNECTIONS;
 use crate::core::wire::{
@@ -12,7 +13,7 @@ use futures::stream::{self, StreamExt};
 use std::future::Future;
 use std::time::Duration;
 use worker::{
-    console_error, AbortController, Delay, Fetch, Headers, Method, Request, RequestInit,
+    console_error, AbortController, Delay, Env, Fetch, Headers, Method, Request, RequestInit,
     RequestRedirect, Storage,
 };
 
@@ -78,6 +79,7 @@ pub async fn fetch(request: HttpRequest, timeout_ms: u64) -> TransportResult {
 /// The runtime clock and `crypto.getRandomValues`.
 pub struct RuntimeClock;
 
+/// The wall clock: the one place Sluice reads it (the engine's `Clock` port reads it here).
 pub fn now() -> Millis {
     worker::Date::now().as_millis() as Millis
 }
@@ -147,6 +149,41 @@ pub async fn post_json(
         .with_body(Some(body.into()));
     stub.fetch_with_request(Request::new_with_init(url, &init)?)
         .await
+}
+
+thread_local! {
+    /// The settings as first read in this isolate: vars change only with a deployment, which
+    /// starts new isolates.
+    static SETTINGS: std::cell::OnceCell<Result<Settings, SettingsError>> =
+        const { std::cell::OnceCell::new() };
+}
+
+/// The deployment's settings (`core::settings`), read from the environment once per isolate.
+pub fn settings(env: &Env) -> Result<Settings, SettingsError> {
+    SETTINGS.with(|s| {
+        s.get_or_init(|| Settings::parse(|name| env.var(name).ok().map(|v| v.to_string())))
+            .clone()
+    })
+}
+
+/// The settings for the Durable Objects and the cron: a bad value is logged and the defaults
+/// are used, so that queued deliveries keep moving; the API answers every request with the
+/// error meanwhile, so the misconfiguration cannot go unseen.
+pub fn settings_or_default(env: &Env) -> Settings {
+    settings(env).unwrap_or_else(|e| {
+        console_error!(
+            "{}",
+            serde_json::json!({ "event": "settings_invalid", "error": e.to_string() })
+        );
+        Settings::default()
+    })
+}
+
+/// `ENCRYPTION_KEY`, the secret that seals destination credentials and signs tenant tokens.
+pub fn encryption_key(env: &Env) -> Result<String, String> {
+    env.secret("ENCRYPTION_KEY")
+        .map(|s| s.to_string())
+        .map_err(|_| "ENCRYPTION_KEY is not set".to_string())
 }
 
 /// Runs calls at most `MAX_CONNECTIONS` at a time (what production allows one invocation);

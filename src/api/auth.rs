@@ -35,10 +35,7 @@ impl Principal {
 
 /// The signing key of tenant tokens, from `ENCRYPTION_KEY`.
 pub fn token_key(env: &Env) -> ApiResult<TokenKey> {
-    let raw = env
-        .secret("ENCRYPTION_KEY")
-        .map_err(|_| ApiError::Internal("ENCRYPTION_KEY is not set".into()))?
-        .to_string();
+    let raw = crate::runtime::encryption_key(env).map_err(ApiError::Internal)?;
     TokenKey::derive(&raw).map_err(ApiError::Internal)
 }
 

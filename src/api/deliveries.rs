@@ -5,8 +5,8 @@ use super::http::{json, list as list_response, page_params, query_param, Ctx};
 use super::routes::Params;
 use super::tenants::tenant_id;
 use super::views;
+use crate::core::delivery::DeliveryStatus;
 use crate::core::ids::{DeliveryId, DestinationId};
-use crate::log::rows::STATUSES;
 use crate::log::tenant::TenantLog;
 use crate::store::destinations;
 use serde_json::json;
@@ -26,10 +26,10 @@ pub async fn list(p: &Params, req: &Request, ctx: &Ctx) -> ApiResult<Response> {
     }
     let status = query_param(req, "status");
     if let Some(s) = &status {
-        if !STATUSES.contains(&s.as_str()) {
+        if DeliveryStatus::parse(s).is_none() {
             return Err(ApiError::field(
                 "status",
-                format!("one of {}", STATUSES.join(", ")),
+                format!("one of {}", DeliveryStatus::names()),
             ));
         }
     }

@@ -125,6 +125,12 @@ impl From<StoreError> for ApiError {
                 ApiError::Conflict("a resource with this id already exists".into())
             }
             StoreError::Db(why) => ApiError::Unavailable(format!("D1: {why}")),
+            // Retrying cannot help and the client did nothing wrong: say what to do about it.
+            StoreError::Unreadable(e) => ApiError::Conflict(format!(
+                "destination {} is stored in a form this version cannot read (its {}); \
+                 delete it and create it again",
+                e.destination_id, e.column
+            )),
         }
     }
 }
@@ -142,7 +148,10 @@ impl From<SchedulerError> for ApiError {
     fn from(e: SchedulerError) -> Self {
         match e {
             SchedulerError::Gone => ApiError::NotFound("destination".into()),
-            SchedulerError::Full(why) => ApiError::TooMany(why),
+            // The snapshot is handed over before each connection: its absence is transient.
+            e @ SchedulerError::NotConfigured => ApiError::Unavailable(e.to_string()),
+            e @ SchedulerError::Full { .. } => ApiError::TooMany(e.to_string()),
+            e @ SchedulerError::NotWebSocket => ApiError::Conflict(e.to_string()),
             SchedulerError::Unavailable(why) => ApiError::Unavailable(format!("scheduler: {why}")),
         }
     }

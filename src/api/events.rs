@@ -6,8 +6,9 @@ use super::http::{json, list as list_response, page_params, query_param, Ctx};
 use super::routes::Params;
 use super::tenants::existing;
 use super::views;
+use crate::core::delivery::DeliveryStatus;
 use crate::core::ids::{DestinationId, EventId};
-use crate::log::rows::{EventDetail, STATUSES};
+use crate::log::rows::EventDetail;
 use crate::log::search::EventQuery;
 use crate::log::tenant::TenantLog;
 use chrono::DateTime;
@@ -49,11 +50,11 @@ pub async fn list(p: &Params, req: &Request, ctx: &Ctx) -> ApiResult<Response> {
     let status = query_param(req, "status");
     if status
         .as_ref()
-        .is_some_and(|s| !STATUSES.contains(&s.as_str()))
+        .is_some_and(|s| DeliveryStatus::parse(s).is_none())
     {
         return Err(ApiError::field(
             "status",
-            format!("one of {}", STATUSES.join(", ")),
+            format!("one of {}", DeliveryStatus::names()),
         ));
     }
     let destination = query_param(req, "destination_id")

@@ -2,6 +2,7 @@
 //! pagination parameters, JSON responses.
 
 use super::error::{ApiError, ApiResult};
+use crate::core::settings::Settings;
 use crate::core::time::Millis;
 use crate::core::validate::{from_slice, from_value, BodyError};
 use crate::core::wire::read_capped;
@@ -9,11 +10,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use worker::{D1Database, Env, Headers, Request, Response};
 
-/// Default largest body, in bytes: 256 KiB, the payload limit of SQS and EventBridge, so an
-/// event accepted here fits every destination type.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 262_144;
-pub const DEFAULT_PAGE: usize = 20;
-pub const MAX_PAGE: usize = 100;
+const DEFAULT_PAGE: usize = 20;
+const MAX_PAGE: usize = 100;
 
 /// What every handler gets.
 pub struct Ctx {
@@ -22,20 +20,11 @@ pub struct Ctx {
     pub env: Env,
     pub db: D1Database,
     pub now: Millis,
-    /// Destination URLs may point at private/loopback addresses (local development only).
-    pub allow_private: bool,
-    /// Destination and alert-channel URLs must be https (`REQUIRE_HTTPS`).
-    pub require_https: bool,
-    pub max_body: usize,
+    /// The deployment's settings, read once (`runtime::settings`).
+    pub settings: Settings,
 }
 
-impl Ctx {
-    pub fn var(env: &Env, name: &str) -> Option<String> {
-        env.var(name).ok().map(|v| v.to_string())
-    }
-}
-
-/// Reads a JSON body of at most `ctx.max_body` bytes into `T`: 413 if larger, 400 if it is
+/// Reads a JSON body of at most `ctx.settings.max_body_bytes` bytes into `T`: 413 if larger, 400 if it is
 /// not JSON, 422 naming the field if it does not fit `T`.
 pub async fn read_json<T: DeserializeOwned>(req: &mut Request, ctx: &Ctx) -> ApiResult<T> {
     let value = read_value(req, ctx).await?;
@@ -43,7 +32,7 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request, ctx: &Ctx) -> Api
 }
 
 pub async fn read_value(req: &mut Request, ctx: &Ctx) -> ApiResult<serde_json::Value> {
-    let bytes = read_bytes(req, ctx.max_body).await?;
+    let bytes = read_bytes(req, ctx.settings.max_body_bytes).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::MalformedJson("a JSON body is required".into()));
     }
@@ -53,7 +42,7 @@ pub async fn read_value(req: &mut Request, ctx: &Ctx) -> ApiResult<serde_json::V
 /// Like `read_json`, read straight from the bytes: fields typed `Box<RawValue>` keep the
 /// text exactly as sent (the publish body's `data`).
 pub async fn read_json_raw<T: DeserializeOwned>(req: &mut Request, ctx: &Ctx) -> ApiResult<T> {
-    read_json_raw_within(req, ctx.max_body).await
+    read_json_raw_within(req, ctx.settings.max_body_bytes).await
 }
 
 /// `read_json_raw` with a body limit of its own (a batch of events is larger than one).
@@ -76,7 +65,7 @@ pub async fn read_optional_json<T: DeserializeOwned + Default>(
     req: &mut Request,
     ctx: &Ctx,
 ) -> ApiResult<T> {
-    let bytes = read_bytes(req, ctx.max_body).await?;
+    let bytes = read_bytes(req, ctx.settings.max_body_bytes).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }

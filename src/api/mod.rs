@@ -40,7 +40,7 @@ pub use dispatch::handle;
 #[cfg(target_arch = "wasm32")]
 mod dispatch {
     use super::error::{ApiError, ApiResult};
-    use super::http::{json, Ctx, DEFAULT_MAX_BODY_BYTES};
+    use super::http::{json, Ctx};
     use super::routes::{resolve, Op, Params, Resolved};
     use super::{
         auth, deliveries, destinations, events, filters, monitoring, probe, publish, retries,
@@ -67,27 +67,18 @@ mod dispatch {
             Resolved::MethodNotAllowed(allowed) => return Err(ApiError::MethodNotAllowed(allowed)),
             Resolved::NotFound => return Err(ApiError::NotFound(format!("route {path}"))),
         };
-        let now = crate::core::time::Millis::try_from(worker::Date::now().as_millis()).unwrap_or(0);
+        let now = crate::runtime::now();
         let socket = route.op == Op::DestinationSocket;
         let principal = auth::authorize(&req, &env, route.access, &params, socket, now)?;
-        let allow_private = Ctx::var(&env, "ALLOW_PRIVATE_DESTINATIONS").as_deref() == Some("true");
+        let settings = crate::runtime::settings(&env)
+            .map_err(|e| ApiError::Internal(format!("settings: {e}")))?;
         let ctx = Ctx {
             principal,
             db: env
                 .d1("DB")
                 .map_err(|e| ApiError::Internal(format!("D1 binding DB: {e}")))?,
             now,
-            allow_private,
-            // On unless turned off, or unless the deployment is local development (private
-            // destinations allowed), where test receivers listen on http://127.0.0.1.
-            require_https: match Ctx::var(&env, "REQUIRE_HTTPS").as_deref() {
-                Some("false") => false,
-                Some("true") => true,
-                _ => !allow_private,
-            },
-            max_body: Ctx::var(&env, "MAX_BODY_BYTES")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            settings,
             env,
         };
         let result = dispatch(route.op, &params, &mut req, &ctx).await;

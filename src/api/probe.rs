@@ -8,7 +8,7 @@ use super::destinations::load;
 use super::error::{ApiError, ApiResult};
 use super::http::{json, read_optional_json, Ctx};
 use super::routes::Params;
-use crate::core::alerts::{sample, AlertDestination};
+use crate::core::alerts::{is_alert_channel, sample, AlertDestination};
 use crate::core::engine::QueuedDelivery;
 use crate::core::ids::{DeliveryId, EventId};
 use crate::core::rate_limit::TEST_SENDS;
@@ -16,7 +16,6 @@ use crate::core::topics::validate_topic;
 use crate::core::validate::{check_metadata, FieldError};
 use crate::runtime::random_bytes;
 use crate::scheduler::client::SchedulerClient;
-use crate::store::destinations::DestinationRow;
 use crate::store::rate_limits;
 use serde::Deserialize;
 use serde_json::{json as value, Value};
@@ -24,21 +23,9 @@ use std::collections::BTreeMap;
 use worker::{Request, Response};
 
 /// The topic of a test event unless the request names one.
-pub const TEST_TOPIC: &str = "sluice.test";
+const TEST_TOPIC: &str = "sluice.test";
 /// The topic of an alert channel's test: the one real alerts come on.
-pub const TEST_ALERT_TOPIC: &str = "sluice.alert.triggered";
-
-/// Whether a destination is an alert channel: one of the alert-only types, or subscribed to
-/// the alert topics by name.
-fn receives_alerts(row: &DestinationRow) -> bool {
-    matches!(
-        row.kind.as_str(),
-        "slack" | "discord" | "pagerduty" | "email"
-    ) || serde_json::from_str::<Vec<String>>(&row.topics)
-        .unwrap_or_default()
-        .iter()
-        .any(|t| t.starts_with("sluice.alert"))
-}
+const TEST_ALERT_TOPIC: &str = "sluice.alert.triggered";
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -58,7 +45,7 @@ pub async fn test(
     let body: TestRequest = read_optional_json(req, ctx).await?;
     let (tenant, row) = load(ctx, p).await?;
     // An alert channel gets a sample alert, which every channel type can format.
-    let channel = receives_alerts(&row);
+    let channel = is_alert_channel(row.kind, &row.topics);
     let topic = body.topic.unwrap_or_else(|| {
         if channel {
             TEST_ALERT_TOPIC.into()
@@ -97,8 +84,8 @@ pub async fn test(
             let destination = AlertDestination {
                 id: row.id.to_string(),
                 name: row.name.clone(),
-                kind: row.kind.clone(),
-                target: row.kind.clone(),
+                kind: row.kind.to_string(),
+                target: row.kind.to_string(),
             };
             serde_json::to_value(sample(tenant.as_str(), destination, ctx.now))
                 .map_err(|e| ApiError::Internal(format!("sample alert: {e}")))?

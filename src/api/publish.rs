@@ -8,7 +8,7 @@ use super::error::{ApiError, ApiResult};
 use super::http::{json, read_json_raw, read_json_raw_within, Ctx};
 use crate::core::alerts::RESERVED_TOPIC_PREFIX;
 use crate::core::ids::{EventId, TenantId};
-use crate::core::topics::{subscribed, validate_topic, TopicPattern};
+use crate::core::topics::{subscribed, validate_topic};
 use crate::core::validate::{check_metadata, from_slice, BodyError, FieldError};
 use crate::intake::{self, IntakeError, Outcome, Publication, Routing};
 use crate::runtime::random_bytes;
@@ -45,16 +45,13 @@ struct BatchRequest {
 
 /// Deployments may accept topics outside the catalogue (`ALLOW_UNKNOWN_TOPICS = "true"`).
 fn allow_unknown_topics(ctx: &Ctx) -> bool {
-    Ctx::var(&ctx.env, "ALLOW_UNKNOWN_TOPICS").as_deref() == Some("true")
+    ctx.settings.allow_unknown_topics
 }
 
 fn subscribers(candidates: &[DestinationRow], topic: &str) -> Vec<DestinationRow> {
     candidates
         .iter()
-        .filter(|d| {
-            let patterns: Vec<TopicPattern> = serde_json::from_str(&d.topics).unwrap_or_default();
-            subscribed(&patterns, topic)
-        })
+        .filter(|d| subscribed(&d.topics, topic))
         .cloned()
         .collect()
 }
@@ -133,8 +130,8 @@ fn batch_item(raw: &RawValue, ctx: &Ctx) -> ApiResult<Publication> {
         BodyError::Malformed(why) => ApiError::MalformedJson(why),
         BodyError::Field(f) => ApiError::Validation(vec![f]),
     })?;
-    if body.data.get().len() > ctx.max_body {
-        return Err(ApiError::PayloadTooLarge(ctx.max_body));
+    if body.data.get().len() > ctx.settings.max_body_bytes {
+        return Err(ApiError::PayloadTooLarge(ctx.settings.max_body_bytes));
     }
     publication(body, ctx)
 }

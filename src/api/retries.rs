@@ -8,6 +8,7 @@ use super::routes::Params;
 use super::tenants::tenant_id;
 use super::views;
 use crate::core::audit::{Change, RetryScope};
+use crate::core::delivery::DeliveryStatus;
 use crate::core::ids::{DeliveryId, DestinationId, EventId, TenantId};
 use crate::core::time::Millis;
 use crate::intake;
@@ -21,13 +22,10 @@ use serde::Deserialize;
 use serde_json::json;
 use worker::{Request, Response};
 
-pub const DEFAULT_MAX_MANUAL_RETRIES: u32 = 10;
 /// One bulk call re-queues at most this many deliveries; the answer says if more remain.
-pub const BULK_RETRY_LIMIT: usize = 1_000;
+const BULK_RETRY_LIMIT: usize = 1_000;
 fn cap(ctx: &Ctx) -> u32 {
-    Ctx::var(&ctx.env, "MAX_MANUAL_RETRIES")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_MAX_MANUAL_RETRIES)
+    ctx.settings.max_manual_retries
 }
 
 fn not_found(what: &str) -> ApiError {
@@ -66,7 +64,7 @@ pub async fn retry_delivery(p: &Params, ctx: &Ctx) -> ApiResult<Response> {
         .await?
         .filter(|(_, d, _)| d.destination_id == destination.id)
         .ok_or_else(|| not_found("delivery"))?;
-    if row.status == "pending" {
+    if row.status == DeliveryStatus::Pending {
         return Err(ApiError::Conflict("the delivery is already pending".into()));
     }
     let cap = cap(ctx);

@@ -3,7 +3,6 @@
 //! sealed credentials are never read here).
 
 use super::error::ApiError;
-use crate::core::destination::DeliverySettings;
 use crate::core::redact::shown_config;
 use crate::core::time::to_rfc3339;
 use crate::log::rows::{AttemptRow, DeliveryRow, EventRow};
@@ -33,17 +32,16 @@ pub fn tenant(t: &TenantRow) -> Result<Value, ApiError> {
 }
 
 pub fn destination(d: &DestinationRow) -> Result<Value, ApiError> {
-    let settings: DeliverySettings = serde_json::from_str(&d.settings)
-        .map_err(|e| ApiError::Internal(format!("stored settings: {e}")))?;
+    let settings = &d.settings;
     Ok(json!({
         "id": d.id,
         "tenant_id": d.tenant_id,
         "type": d.kind,
         "name": d.name,
-        "topics": parse("topics", &d.topics)?,
+        "topics": d.topics,
         "enabled": d.enabled,
         "disabled_reason": d.disabled_reason,
-        "config": shown_config(d.template.as_deref(), &parse("config", &d.config)?),
+        "config": shown_config(d.template.as_deref(), &d.config),
         "timeout_ms": settings.timeout_ms,
         "retry": settings.retry,
         "circuit_breaker": settings.circuit_breaker,
@@ -51,18 +49,17 @@ pub fn destination(d: &DestinationRow) -> Result<Value, ApiError> {
         "rate_limit": settings.rate_limit,
         "max_in_flight": settings.max_in_flight,
         "alerts": settings.alerts,
-        "filter": d.filter.as_deref().map(|f| parse("filter", f)).transpose()?,
+        "filter": d.filter,
         "template": d.template,
-        "transform": d.transform.as_deref().map(|t| parse("transform", t)).transpose()?,
+        "transform": d.transform,
         "created_at": to_rfc3339(d.created_at),
         "updated_at": to_rfc3339(d.updated_at),
     }))
 }
 
 /// The scheduler's live state with the destination's limits.
-pub fn status(s: &SchedulerStatus, d: &DestinationRow) -> Result<Value, ApiError> {
-    let settings: DeliverySettings = serde_json::from_str(&d.settings)
-        .map_err(|e| ApiError::Internal(format!("stored settings: {e}")))?;
+pub fn status(s: &SchedulerStatus, d: &DestinationRow) -> Value {
+    let settings = &d.settings;
     let mut view = json!({
         "enabled": d.enabled,
         "circuit": {
@@ -79,7 +76,7 @@ pub fn status(s: &SchedulerStatus, d: &DestinationRow) -> Result<Value, ApiError
     if let Some(n) = s.websocket_clients {
         view["websocket_clients"] = json!(n);
     }
-    Ok(view)
+    view
 }
 
 pub fn delivery(d: &DeliveryRow) -> Value {

@@ -7,8 +7,8 @@
 use crate::core::time::Millis;
 use serde::{Deserialize, Serialize};
 
-pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
-pub const DEFAULT_COOLDOWN_MS: u64 = 60_000;
+const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
+const DEFAULT_COOLDOWN_MS: u64 = 60_000;
 
 /// A destination's breaker settings, as given in its `circuit_breaker` field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

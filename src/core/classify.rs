@@ -5,7 +5,7 @@ use crate::core::wire::{HttpResponse, TransportError, TransportResult};
 
 /// A `Retry-After` longer than this is clamped: a destination cannot park its deliveries
 /// for days by answering 503 with a huge value.
-pub const MAX_RETRY_AFTER_MS: u64 = 3_600_000;
+const MAX_RETRY_AFTER_MS: u64 = 3_600_000;
 
 /// What one attempt's result means for that delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]

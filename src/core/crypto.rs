@@ -9,7 +9,7 @@ use base64::Engine;
 /// Versioned so that a future key rotation or algorithm change can tell old blobs apart.
 const PREFIX: &str = "v1:";
 pub const NONCE_BYTES: usize = 12;
-pub const KEY_BYTES: usize = 32;
+const KEY_BYTES: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CryptoError {

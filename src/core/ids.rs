@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Longest id we accept from a client (tenant ids, event ids). Keeps keys and headers small.
-pub const MAX_EXTERNAL_ID_LEN: usize = 128;
+const MAX_EXTERNAL_ID_LEN: usize = 128;
 
 /// Why an id did not parse.
 #[derive(Debug, Clone, PartialEq, Eq)]

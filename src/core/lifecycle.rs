@@ -7,9 +7,9 @@ use crate::core::alerts::AlertDestination;
 use crate::core::time::{to_rfc3339, Millis};
 use serde::{Deserialize, Serialize};
 
-pub const TOPIC_AUTO_DISABLED: &str = "sluice.destination.auto_disabled";
-pub const TOPIC_ENABLED: &str = "sluice.destination.enabled";
-pub const TOPIC_DELETED: &str = "sluice.destination.deleted";
+const TOPIC_AUTO_DISABLED: &str = "sluice.destination.auto_disabled";
+const TOPIC_ENABLED: &str = "sluice.destination.enabled";
+const TOPIC_DELETED: &str = "sluice.destination.deleted";
 
 /// What happened to the destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,7 +14,7 @@ use crate::core::time::Millis;
 use serde::{Deserialize, Serialize};
 
 /// Default bucket length: one day. A shard holds one bucket of one tenant (or one slot of it).
-pub const DEFAULT_BUCKET_MS: Millis = 86_400_000;
+const DEFAULT_BUCKET_MS: Millis = 86_400_000;
 /// Most shards one bucket of one tenant may fan out to (`log_shards`).
 pub const MAX_LOG_SHARDS: u32 = 64;
 /// Index objects per tenant. 64 keep one object under 10 GB at 1,000 events/s for 30 days
@@ -25,7 +25,7 @@ pub const INDEX_SLOTS: u32 = 64;
 pub const MAX_SHARDS_PER_CALL: usize = 8;
 /// How long an event id is remembered at least, whatever the retention: a repeated publish
 /// within this window is answered as a duplicate.
-pub const MIN_DEDUP_WINDOW_MS: Millis = 86_400_000;
+const MIN_DEDUP_WINDOW_MS: Millis = 86_400_000;
 
 /// Where one shard is, within its tenant.
 #[derive(
@@ -51,15 +51,11 @@ impl Default for Layout {
 }
 
 impl Layout {
-    /// A layout from the `LOG_BUCKET_SECONDS` setting; anything but a positive whole number
-    /// of seconds is the default.
-    pub fn from_setting(seconds: Option<&str>) -> Self {
-        seconds
-            .and_then(|s| s.trim().parse::<i64>().ok())
-            .filter(|s| *s > 0)
-            .map_or_else(Layout::default, |s| Layout {
-                bucket_ms: s.saturating_mul(1000),
-            })
+    /// Buckets of `seconds` (`LOG_BUCKET_SECONDS`, checked positive by `core::settings`).
+    pub fn from_seconds(seconds: i64) -> Self {
+        Layout {
+            bucket_ms: seconds.saturating_mul(1000),
+        }
     }
 
     pub fn bucket_of(&self, t: Millis) -> i64 {
@@ -96,7 +92,7 @@ pub fn hash(text: &str) -> u64 {
 }
 
 /// The slot of an event id among a bucket's `shards` (low bits of the hash).
-pub fn slot_of(event_id: &str, shards: u32) -> u32 {
+fn slot_of(event_id: &str, shards: u32) -> u32 {
     (hash(event_id) % u64::from(shards.clamp(1, MAX_LOG_SHARDS))) as u32
 }
 

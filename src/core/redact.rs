@@ -41,7 +41,7 @@ const SECRET_FRAGMENTS: &[&str] = &[
 
 /// Whether a header's value must not be recorded. `declared` are the destination's own
 /// secret header names (any case).
-pub fn is_secret(name: &str, declared: &[String]) -> bool {
+fn is_secret(name: &str, declared: &[String]) -> bool {
     let lower = name.to_ascii_lowercase();
     SECRET_HEADERS.contains(&lower.as_str())
         || SECRET_FRAGMENTS.iter().any(|f| lower.contains(f))
@@ -103,7 +103,7 @@ pub fn mask_echoes(text: &str, secrets: &[String]) -> String {
 
 /// A URL whose path and query are its credential, as it may be shown: the origin and
 /// `/********` (`https://hooks.zapier.com/********`). Text that is not a URL is masked whole.
-pub fn mask_url_path(raw: &str) -> String {
+fn mask_url_path(raw: &str) -> String {
     match url::Url::parse(raw) {
         Ok(u) if u.has_host() => format!("{}/{MASK}", u.origin().ascii_serialization()),
         _ => MASK.to_string(),

@@ -4,9 +4,9 @@ use serde::{Deserialize, Serialize};
 
 /// 30 s, 5 min, 30 min, 2 h, 24 h: the default schedule (the same shape Svix and Stripe use,
 /// spreading five retries over about a day).
-pub const DEFAULT_INTERVALS_MS: [u64; 5] = [30_000, 300_000, 1_800_000, 7_200_000, 86_400_000];
-pub const DEFAULT_MAX_RETRIES: u32 = 5;
-pub const DEFAULT_JITTER: f64 = 0.1;
+const DEFAULT_INTERVALS_MS: [u64; 5] = [30_000, 300_000, 1_800_000, 7_200_000, 86_400_000];
+const DEFAULT_MAX_RETRIES: u32 = 5;
+const DEFAULT_JITTER: f64 = 0.1;
 /// No single wait is longer than a week: a delivery must not sit invisible for longer.
 pub const MAX_DELAY_MS: u64 = 7 * 86_400_000;
 /// Upper bound of `max_retries`: with the longest delays that is still under a year.
@@ -62,7 +62,7 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// The wait before retry number `retry` (1-based), before jitter.
-    pub fn base_delay_ms(&self, retry: u32) -> u64 {
+    fn base_delay_ms(&self, retry: u32) -> u64 {
         let n = retry.max(1);
         let raw = match &self.backoff {
             Backoff::Schedule { intervals_ms } => {
@@ -98,7 +98,7 @@ impl RetryPolicy {
 }
 
 /// Spreads `delay` uniformly over `[delay × (1 - jitter), delay × (1 + jitter)]`.
-pub fn apply_jitter(delay_ms: u64, jitter: f64, random: f64) -> u64 {
+fn apply_jitter(delay_ms: u64, jitter: f64, random: f64) -> u64 {
     let jitter = jitter.clamp(0.0, 1.0);
     let r = random.clamp(0.0, 1.0);
     let factor = 1.0 + jitter * (2.0 * r - 1.0);

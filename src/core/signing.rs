@@ -8,7 +8,7 @@ use sha1::Sha1;
 use sha2::Sha256;
 
 /// Standard Webhooks secrets are `whsec_` + base64 of the key bytes.
-pub const SECRET_PREFIX: &str = "whsec_";
+const SECRET_PREFIX: &str = "whsec_";
 /// 24 random bytes: the size the Standard Webhooks libraries generate.
 pub const GENERATED_SECRET_BYTES: usize = 24;
 /// The spec asks for keys between 24 and 64 bytes.
@@ -53,7 +53,7 @@ fn hmac_sha1(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
 }
 
 /// One `v1,<base64>` signature over `msg_id.timestamp.body` (Standard Webhooks).
-pub fn standard_signature(key: &[u8], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+fn standard_signature(key: &[u8], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
     let ts = timestamp.to_string();
     let mac = hmac_sha256(key, &[msg_id.as_bytes(), b".", ts.as_bytes(), b".", body]);
     format!("v1,{}", B64.encode(mac))

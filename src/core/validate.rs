@@ -3,7 +3,7 @@
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// One problem with one field, e.g. `{"field": "config.url", "message": "…"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -105,7 +105,7 @@ pub fn join_path(prefix: &str, field: &str) -> String {
 }
 
 /// Longest URL we store and send to.
-pub const MAX_URL_LEN: usize = 2048;
+const MAX_URL_LEN: usize = 2048;
 
 /// Checks a destination URL: absolute http(s), a host, no credentials in it, and no private,
 /// loopback or link-local address unless the deployment allows them (local development).
@@ -232,16 +232,8 @@ fn is_private_v6(ip: Ipv6Addr) -> bool {
         || (u128::from(ip) >> 32 == 0)
 }
 
-/// Whether an IP literal is private/loopback/link-local (exposed for tests of callers).
-pub fn is_private_ip(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_private_v4(v4),
-        IpAddr::V6(v6) => is_private_v6(v6),
-    }
-}
-
 /// The config fields that say where requests (and so credentials) go, at any depth.
-pub const ENDPOINT_KEYS: [&str; 4] = ["url", "endpoint", "queue_url", "token_uri"];
+const ENDPOINT_KEYS: [&str; 4] = ["url", "endpoint", "queue_url", "token_uri"];
 
 /// Every endpoint field of a config (`ENDPOINT_KEYS`, at any depth) with its text, as
 /// `(dotted path, value)`.

@@ -148,7 +148,7 @@ where
 }
 
 /// We keep the first 1 KiB of a response body for inspection; more is noise and cost.
-pub const RESPONSE_SNIPPET_BYTES: usize = 1024;
+const RESPONSE_SNIPPET_BYTES: usize = 1024;
 
 /// Cuts a body to at most `RESPONSE_SNIPPET_BYTES`, on a character boundary.
 pub fn snippet(body: &str) -> String {

@@ -1,6 +1,7 @@
 //! Publishing events, for `POST /v1/publish` (one event or a batch) and for the schedulers'
-//! alerts alike: find each tenant's destinations (`routing`, cached per isolate), decide each
-//! one's delivery (pending, or recorded as skipped or filtered), claim publisher-given event
+//! alerts alike: find each tenant's destinations (`routing`, cached per isolate, parsed with
+//! their filters compiled, so a publish compiles no regex), decide each one's delivery
+//! (pending, or recorded as skipped or filtered), claim publisher-given event
 //! ids at their index objects, and store the events with their deliveries in their log
 //! shards, which hand the pending ones to their schedulers from their own outbox.
 //!
@@ -8,9 +9,9 @@
 //! event; an id Sluice generates needs no claim (nothing can hold it yet, and its time tells
 //! its shard, `core::log::home_time`). On the warm path nothing is read from or written to D1.
 
-pub mod filters;
 mod routing;
 
+use crate::core::delivery::DeliveryStatus;
 use crate::core::ids::{DeliveryId, EventId, TenantId};
 use crate::core::log::{dedup_window_ms, home_time, index_slot_of, ShardRef};
 use crate::core::time::Millis;
@@ -21,7 +22,6 @@ use crate::log::shard::{Snapshot, Stored};
 use crate::runtime::{bounded, random_bytes};
 use crate::store::destinations::DestinationRow;
 use crate::store::StoreError;
-use filters::passes_filter;
 use routing::{destinations_of, shards_of};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -193,18 +193,20 @@ async fn prepare(
         .then(|| filter_subject(&p));
     let status = |d: &DestinationRow| match (
         d.enabled,
-        subject.as_ref().is_none_or(|s| passes_filter(d, s)),
+        subject
+            .as_ref()
+            .is_none_or(|s| d.filter.as_ref().is_none_or(|f| f.matches(s))),
     ) {
-        (false, _) => "skipped",
-        (true, false) => "filtered",
-        (true, true) => "pending",
+        (false, _) => DeliveryStatus::Skipped,
+        (true, false) => DeliveryStatus::Filtered,
+        (true, true) => DeliveryStatus::Pending,
     };
     let deliveries: Vec<NewDelivery> = targets
         .iter()
         .map(|d| NewDelivery {
             id: DeliveryId::generate(now as u64, u128::from_le_bytes(random_bytes())),
             destination_id: d.id.clone(),
-            status: status(d).into(),
+            status: status(d),
         })
         .collect();
     let snapshots = snapshots(&targets, &deliveries);
@@ -358,7 +360,7 @@ fn snapshots(targets: &[DestinationRow], deliveries: &[NewDelivery]) -> Vec<Snap
     targets
         .iter()
         .zip(deliveries)
-        .filter(|(_, d)| d.status == "pending")
+        .filter(|(_, d)| d.status == DeliveryStatus::Pending)
         .filter_map(|(t, _)| snapshot(t))
         .collect()
 }

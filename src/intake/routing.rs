@@ -45,11 +45,7 @@ pub fn forget_topics() {
 }
 
 fn routing_ttl(env: &Env) -> Millis {
-    env.var("ROUTING_CACHE_SECONDS")
-        .ok()
-        .and_then(|v| v.to_string().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map_or(DEFAULT_TTL_MS, |s| (s * 1000.0) as Millis)
+    crate::runtime::settings_or_default(env).routing_cache_ms
 }
 
 /// The tenant's destinations: cached, or read from D1 (the tenant and the topic checked).

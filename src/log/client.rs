@@ -11,13 +11,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use worker::{Env, SqlStorage, SqlStorageValue};
 
-pub const LOG_BINDING: &str = "EVENT_LOG";
-pub const INDEX_BINDING: &str = "EVENT_INDEX";
-/// Default retention of events, deliveries and attempts (`RETENTION_DAYS`).
-pub const DEFAULT_RETENTION_DAYS: f64 = 30.0;
-/// Default: `/metrics` counters kept by shards and schedulers reach D1 at most once a
-/// minute (`METRICS_FLUSH_SECONDS`), so D1's writes do not grow with the event rate.
-pub const DEFAULT_FLUSH_MS: Millis = 60_000;
+const LOG_BINDING: &str = "EVENT_LOG";
+const INDEX_BINDING: &str = "EVENT_INDEX";
 
 /// How the data plane is laid out and kept, from the Worker's settings.
 #[derive(Debug, Clone, Copy)]
@@ -28,19 +23,13 @@ pub struct LogSettings {
 }
 
 impl LogSettings {
+    /// From the deployment's settings (`runtime::settings_or_default`).
     pub fn from_env(env: &Env) -> Self {
-        let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
-        let days = var("RETENTION_DAYS")
-            .and_then(|v| v.parse::<f64>().ok())
-            .filter(|d| d.is_finite() && *d >= 0.0)
-            .unwrap_or(DEFAULT_RETENTION_DAYS);
+        let s = crate::runtime::settings_or_default(env);
         LogSettings {
-            layout: Layout::from_setting(var("LOG_BUCKET_SECONDS").as_deref()),
-            retention_ms: (days * 86_400_000.0) as Millis,
-            flush_ms: var("METRICS_FLUSH_SECONDS")
-                .and_then(|v| v.parse::<f64>().ok())
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .map_or(DEFAULT_FLUSH_MS, |s| (s * 1000.0) as Millis),
+            layout: s.layout,
+            retention_ms: s.retention_ms,
+            flush_ms: s.metrics_flush_ms,
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::core::log::ShardRef;
 use crate::core::time::Millis;
 use serde::Deserialize;
 
-pub const INDEX_SCHEMA: &str = "
+const INDEX_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS ids (
   id TEXT PRIMARY KEY, bucket INTEGER NOT NULL, slot INTEGER NOT NULL, until INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS ids_by_until ON ids (until);

@@ -1,6 +1,7 @@
 //! What a log shard stores, as its rows come back: events, deliveries and attempts. A shard
 //! belongs to one tenant, so rows carry no tenant id; the API adds it from the request.
 
+use crate::core::delivery::DeliveryStatus;
 use crate::core::ids::{AttemptId, DeliveryId, DestinationId, EventId};
 use crate::core::time::Millis;
 use serde::{Deserialize, Serialize};
@@ -16,17 +17,13 @@ pub struct EventRow {
     pub created_at: Millis,
 }
 
-/// Every status a delivery can have. Two were never queued: `skipped` (the destination was
-/// disabled when the event came) and `filtered` (its payload filter did not match).
-pub const STATUSES: &[&str] = &["pending", "delivered", "failed", "skipped", "filtered"];
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeliveryRow {
     pub id: DeliveryId,
     pub event_id: EventId,
     pub destination_id: DestinationId,
     pub topic: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: u32,
     pub next_attempt_at: Option<Millis>,
     pub last_status_code: Option<u16>,
@@ -58,8 +55,8 @@ pub struct AttemptRow {
 pub struct NewDelivery {
     pub id: DeliveryId,
     pub destination_id: DestinationId,
-    /// `pending` (handed to the destination's scheduler), `skipped` or `filtered`.
-    pub status: String,
+    /// `Pending` (handed to the destination's scheduler), `Skipped` or `Filtered`.
+    pub status: DeliveryStatus,
 }
 
 /// A delivery as the publish answer shows it.
@@ -67,7 +64,7 @@ pub struct NewDelivery {
 pub struct DeliverySummary {
     pub id: DeliveryId,
     pub destination_id: DestinationId,
-    pub status: String,
+    pub status: DeliveryStatus,
 }
 
 /// An event of a search page, with how many of its deliveries are in each status.

@@ -301,3 +301,97 @@ fn rabbitmq_parses_checks_and_masks_its_password() {
         vec!["config.endpoint", "config.vhost", "config.routing_key"]
     );
 }
+
+#[test]
+fn the_stored_type_names_are_the_provider_types() {
+    use crate::core::destination::DestinationKind;
+    let kinds: Vec<&str> = DestinationKind::ALL.iter().map(|k| k.as_str()).collect();
+    assert_eq!(kinds, TYPES);
+    // The stored kind and the parsed config agree on which types carry alerts only.
+    let catalogue: Value = serde_json::from_str(CATALOGUE).unwrap();
+    for t in catalogue["data"].as_array().unwrap() {
+        let kind = DestinationKind::parse(t["type"].as_str().unwrap()).unwrap();
+        let mut example = t["config_schema"]["examples"][0].clone();
+        if kind == DestinationKind::GcpPubsub {
+            example["service_account"]["private_key"] =
+                json!(include_str!("testdata/pubsub_test_key.pem"));
+        }
+        let target = Target::parse(kind.as_str(), example).unwrap();
+        assert_eq!(target.alerts_only(), kind.alerts_only(), "{kind}");
+    }
+}
+
+/// Every `(path, value)` leaf of a JSON object, paths dotted (`auth.token`).
+fn leaves(v: &Value, prefix: &str, out: &mut Vec<(String, Value)>) {
+    match v.as_object() {
+        Some(map) => {
+            for (k, child) in map {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                leaves(child, &path, out);
+            }
+        }
+        None => out.push((prefix.to_string(), v.clone())),
+    }
+}
+
+fn at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(v, |v, k| v.get(k))
+}
+
+/// The catalogue's `secrets` (what the API docs and the PATCH credential guard call secret)
+/// and `Target::masked` (what the API shows) say the same: on every example config, what
+/// `masked` hides is listed as secret, and every listed secret is hidden.
+#[test]
+fn the_catalogue_secrets_are_what_masked_hides() {
+    let catalogue: Value = serde_json::from_str(CATALOGUE).unwrap();
+    for t in catalogue["data"].as_array().unwrap() {
+        let kind = t["type"].as_str().unwrap();
+        let secrets: Vec<&str> = t["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        let listed = |path: &str| {
+            secrets.iter().any(|s| match s.strip_suffix(".*") {
+                Some(parent) => path
+                    .strip_prefix(parent)
+                    .is_some_and(|r| r.starts_with('.')),
+                None => *s == path,
+            })
+        };
+        let mut hid_any = false;
+        for example in t["config_schema"]["examples"].as_array().unwrap() {
+            let mut example = example.clone();
+            if kind == "gcp_pubsub" {
+                example["service_account"]["private_key"] =
+                    json!(include_str!("testdata/pubsub_test_key.pem"));
+            }
+            let target = Target::parse(kind, example).unwrap();
+            let (full, shown) = (target.to_json(), target.masked());
+            let mut all = vec![];
+            leaves(&full, "", &mut all);
+            for (path, value) in all {
+                let hidden = at(&shown, &path) != Some(&value);
+                hid_any |= hidden;
+                assert_eq!(
+                    hidden,
+                    listed(&path),
+                    "{kind}: {path} is {} by masked() but {} in types.json",
+                    if hidden { "hidden" } else { "shown" },
+                    if listed(&path) {
+                        "secret"
+                    } else {
+                        "not secret"
+                    },
+                );
+            }
+        }
+        // The examples hold a credential for every type that has one, so the check bites.
+        assert_eq!(hid_any, !secrets.is_empty(), "{kind}");
+    }
+}

@@ -22,7 +22,6 @@ use crate::core::ids::{new_ulid, EventId, TenantId};
 use crate::core::lifecycle::{self, Change};
 use crate::core::redact::shown_config;
 use crate::core::time::Millis;
-use crate::core::topics::TopicPattern;
 use crate::intake::{self, IntakeError, Publication, Routing};
 use crate::store::destinations::DestinationRow;
 use crate::store::rate_limits;
@@ -31,6 +30,26 @@ use std::collections::BTreeMap;
 use worker::{console_warn, D1Database, Env};
 
 const STATE_KEY: &str = "alerts";
+
+/// Why an alert (or a lifecycle event) could not be published; it stays in the outbox.
+#[derive(Debug)]
+pub enum PublishError {
+    /// D1 or the data plane failed (`intake`), or the tenant's alert count could not be read.
+    Intake(IntakeError),
+    Encode(serde_json::Error),
+    /// `OPERATOR_TENANT` is not a tenant id (a build mistake).
+    OperatorTenant,
+}
+
+impl std::fmt::Display for PublishError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PublishError::Intake(e) => write!(f, "publish: {e:?}"),
+            PublishError::Encode(e) => write!(f, "alert content: {e}"),
+            PublishError::OperatorTenant => f.write_str("the operator tenant id is invalid"),
+        }
+    }
+}
 
 /// An alert (or a lifecycle event) waiting in the outbox to be published.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,22 +68,15 @@ pub struct AlertEvent {
     pub data: Option<serde_json::Value>,
 }
 
-fn patterns(row: &DestinationRow) -> Vec<TopicPattern> {
-    serde_json::from_str(&row.topics).unwrap_or_default()
-}
-
 /// The destination as alerts and lifecycle events name it (no credentials; as the API shows
 /// it: a templated destination's URL path is its credential).
 fn describe(row: &DestinationRow) -> AlertDestination {
-    let config = shown_config(
-        row.template.as_deref(),
-        &serde_json::from_str(&row.config).unwrap_or_default(),
-    );
+    let config = shown_config(row.template.as_deref(), &row.config);
     AlertDestination {
         id: row.id.to_string(),
         name: row.name.clone(),
-        kind: row.kind.clone(),
-        target: alerts::target_label(&row.kind, &config),
+        kind: row.kind.to_string(),
+        target: alerts::target_label(row.kind.as_str(), &config),
     }
 }
 
@@ -154,7 +166,7 @@ pub fn observe(
     let mut new_id = || format!("inc_{}", new_ulid(now as u64, random));
     let actions = alerts::observe(&mut state, &settings.alerts, &run, &mut new_id);
     queue.put(STATE_KEY, &state);
-    let who = alerts::recipients(row.tenant_id.as_str(), &patterns(row));
+    let who = alerts::recipients(row.tenant_id.as_str(), &row.topics);
     let mut events: Vec<AlertEvent> = actions
         .iter()
         .filter_map(|action| {
@@ -189,14 +201,14 @@ pub fn observe(
 /// with no channel listening; a tenant's only when it has an alert channel, so that a tenant
 /// who never asked for alerts sees only its own events in its log. Idempotent: the event id
 /// is fixed per incident step.
-pub async fn publish(env: &Env, db: &D1Database, alert: &AlertEvent) -> Result<(), String> {
+pub async fn publish(env: &Env, db: &D1Database, alert: &AlertEvent) -> Result<(), PublishError> {
     // A tenant raises a bounded number of alerts an hour, whatever its thresholds and its
     // number of destinations (`core::alert_limits`); resolves always pass.
     if alert.topic == alerts::TOPIC_TRIGGERED {
         let window = ALERTS_PER_TENANT.start(alert.at);
         let raised = rate_limits::hit(db, &alert.tenant_id, "alerts", window)
             .await
-            .map_err(|e| format!("{e:?}"))?;
+            .map_err(|e| PublishError::Intake(e.into()))?;
         if !ALERTS_PER_TENANT.allows(raised) {
             console_warn!(
                 "{}",
@@ -213,9 +225,9 @@ pub async fn publish(env: &Env, db: &D1Database, alert: &AlertEvent) -> Result<(
     }
     let data = match &alert.data {
         Some(data) => data.to_string(),
-        None => serde_json::to_string(&alert.content).map_err(|e| e.to_string())?,
+        None => serde_json::to_string(&alert.content).map_err(PublishError::Encode)?,
     };
-    let operator = TenantId::parse(OPERATOR_TENANT).map_err(|e| e.to_string())?;
+    let operator = TenantId::parse(OPERATOR_TENANT).map_err(|_| PublishError::OperatorTenant)?;
     let audiences = [
         (alert.tenant_id.clone(), alert.to_tenant, false),
         (operator, alert.to_operator, true),
@@ -236,7 +248,7 @@ pub async fn publish(env: &Env, db: &D1Database, alert: &AlertEvent) -> Result<(
         let select = |destinations: &[DestinationRow], topic: &str| -> Vec<DestinationRow> {
             destinations
                 .iter()
-                .filter(|d| alerts::receives_alerts(&patterns(d), topic))
+                .filter(|d| alerts::receives_alerts(&d.topics, topic))
                 .cloned()
                 .collect()
         };
@@ -249,7 +261,7 @@ pub async fn publish(env: &Env, db: &D1Database, alert: &AlertEvent) -> Result<(
         match intake::publish(env, db, publication, routing).await {
             // The tenant was deleted (or the operator tenant's migration is missing).
             Err(IntakeError::TenantNotFound) => continue,
-            Err(e) => return Err(format!("{e:?}")),
+            Err(e) => return Err(PublishError::Intake(e)),
             Ok(_) => {}
         }
     }

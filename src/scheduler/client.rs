@@ -9,13 +9,44 @@ use serde::de::DeserializeOwned;
 use worker::{Env, Headers, Method, Request, RequestInit};
 
 /// Why a scheduler call failed.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub enum SchedulerError {
     /// The destination was deleted while the call was on its way.
     Gone,
-    /// The destination takes no more WebSocket clients.
-    Full(String),
+    /// The destination already has its `max_clients` WebSocket clients.
+    Full { max_clients: u32 },
+    /// A WebSocket client asked for a destination of another type.
+    NotWebSocket,
+    /// The scheduler has no destination snapshot yet.
+    NotConfigured,
+    /// The scheduler could not be reached or failed; the detail is logged only.
     Unavailable(String),
+}
+
+impl std::fmt::Display for SchedulerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SchedulerError::Gone => f.write_str("the destination was deleted"),
+            SchedulerError::Full { max_clients } => {
+                write!(f, "this destination takes at most {max_clients} clients")
+            }
+            SchedulerError::NotWebSocket => f.write_str("not a websocket destination"),
+            SchedulerError::NotConfigured => f.write_str("destination not configured"),
+            SchedulerError::Unavailable(why) => write!(f, "scheduler unavailable: {why}"),
+        }
+    }
+}
+
+/// The HTTP status a scheduler answers a connection with, for each refusal (read back by
+/// `SchedulerClient::connect`).
+pub fn refusal_status(e: &SchedulerError) -> u16 {
+    match e {
+        SchedulerError::Gone => 410,
+        SchedulerError::NotConfigured => 404,
+        SchedulerError::NotWebSocket => 409,
+        SchedulerError::Full { .. } => 429,
+        SchedulerError::Unavailable(_) => 503,
+    }
 }
 
 impl From<worker::Error> for SchedulerError {
@@ -138,7 +169,13 @@ impl<'a> SchedulerClient<'a> {
         match resp.status_code() {
             101 => Ok(resp),
             410 => Err(SchedulerError::Gone),
-            429 => Err(SchedulerError::Full(resp.text().await.unwrap_or_default())),
+            404 => Err(SchedulerError::NotConfigured),
+            409 => Err(SchedulerError::NotWebSocket),
+            // The body is the limit, as `DeliveryScheduler::connect_client` writes it.
+            429 => Err(match resp.text().await.map(|t| t.trim().parse()) {
+                Ok(Ok(max_clients)) => SchedulerError::Full { max_clients },
+                _ => SchedulerError::Unavailable("scheduler answered 429 without its limit".into()),
+            }),
             status => Err(SchedulerError::Unavailable(format!(
                 "scheduler answered {status}: {}",
                 resp.text().await.unwrap_or_default()

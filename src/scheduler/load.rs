@@ -11,8 +11,6 @@ pub(super) struct Loaded {
     pub(super) secrets: SecretBundle,
     /// An access token the provider obtained (Pub/Sub), kept in memory only.
     pub(super) tokens: providers::pubsub::TokenCache,
-    /// The payload transform, compiled once per snapshot (an error fails each delivery).
-    pub(super) transform: Option<std::result::Result<crate::core::transform::Transform, String>>,
 }
 
 impl DeliveryScheduler {
@@ -57,27 +55,18 @@ impl DeliveryScheduler {
     }
 
     pub(super) fn unseal(&self, row: DestinationRow) -> std::result::Result<Loaded, String> {
-        let key = self
-            .env
-            .secret("ENCRYPTION_KEY")
-            .map_err(|_| "ENCRYPTION_KEY is not set")?
-            .to_string();
+        let key = crate::runtime::encryption_key(&self.env)?;
         let key = SealKey::from_base64(&key).map_err(|e| e.to_string())?;
         let plain = key.open(&row.secrets).map_err(|e| e.to_string())?;
         let secrets: SecretBundle = serde_json::from_slice(&plain).map_err(|e| e.to_string())?;
-        let target = Target::parse(&row.kind, secrets.config.clone()).map_err(|e| e.message)?;
-        let settings: DeliverySettings =
-            serde_json::from_str(&row.settings).map_err(|e| e.to_string())?;
-        let transform = row.transform.as_deref().map(|raw| {
-            serde_json::from_str(raw).map_err(|e| format!("the stored transform is invalid: {e}"))
-        });
+        let target =
+            Target::parse(row.kind.as_str(), secrets.config.clone()).map_err(|e| e.message)?;
         Ok(Loaded {
+            settings: row.settings.clone(),
             row,
-            settings,
             target,
             secrets,
             tokens: Default::default(),
-            transform,
         })
     }
 }

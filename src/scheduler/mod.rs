@@ -35,6 +35,7 @@ use crate::providers::Target;
 use crate::runtime::{log_change, now, set_alarm_at, AlarmWakeup, RuntimeClock};
 use crate::store::destinations::DestinationRow;
 use crate::store::monitoring::SchedulerState;
+use client::{refusal_status, SchedulerError};
 use protocol::{Enqueued, Envelope, SchedulerRequest, SchedulerStatus, PROTOCOL_VERSION};
 use serde_json::json;
 use sockets::SchedulerTransport;
@@ -233,23 +234,27 @@ impl Drop for RunningFlag<'_> {
 impl DeliveryScheduler {
     /// Accepts a WebSocket client of a `websocket` destination.
     async fn connect_client(&self, req: &Request) -> Result<Response> {
+        let refuse = |e: SchedulerError| {
+            // A full destination's answer carries its limit, which the client reads back.
+            let body = match &e {
+                SchedulerError::Full { max_clients } => max_clients.to_string(),
+                other => other.to_string(),
+            };
+            Response::error(body, refusal_status(&e))
+        };
         if self.queue.get::<bool>(PURGED_KEY).unwrap_or(false) {
-            return Response::error("destination deleted", 410);
+            return refuse(SchedulerError::Gone);
         }
         let Some(loaded) = self.load() else {
-            return Response::error("destination not configured", 404);
+            return refuse(SchedulerError::NotConfigured);
         };
         let Target::WebSocket(config) = &loaded.target else {
-            return Response::error("not a websocket destination", 409);
+            return refuse(SchedulerError::NotWebSocket);
         };
         if self.state.get_websockets().len() >= config.max_clients as usize {
-            return Response::error(
-                format!(
-                    "this destination takes at most {} clients",
-                    config.max_clients
-                ),
-                429,
-            );
+            return refuse(SchedulerError::Full {
+                max_clients: config.max_clients,
+            });
         }
         let info = sockets::ClientInfo {
             client_id: format!(

@@ -51,7 +51,9 @@ pub(super) async fn write_records(
         crate::intake::forget_tenant(&tenant);
     }
     for alert in &alerts {
-        alerting::publish(env, db, alert).await?;
+        alerting::publish(env, db, alert)
+            .await
+            .map_err(|e| e.to_string())?;
     }
     Ok(())
 }

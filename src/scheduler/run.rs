@@ -96,10 +96,7 @@ impl DeliveryScheduler {
     ) -> providers::transformed::Transformed<'_, providers::AnyProvider> {
         providers::transformed::Transformed::new(
             providers::for_target(&loaded.target, &loaded.secrets, &loaded.tokens, now),
-            loaded
-                .transform
-                .as_ref()
-                .map(|t| t.as_ref().map_err(String::as_str)),
+            loaded.row.transform.as_ref().map(Ok),
         )
     }
 

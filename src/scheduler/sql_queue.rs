@@ -13,7 +13,7 @@ use worker::{console_error, SqlStorage, SqlStorageValue};
 
 /// Completed deliveries are remembered this long, so that a repeated enqueue of the same
 /// delivery (a publish retried after a lost answer) does not send it again.
-pub const DONE_RETENTION_MS: Millis = 7 * 86_400_000;
+const DONE_RETENTION_MS: Millis = 7 * 86_400_000;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS queue (
@@ -140,7 +140,18 @@ impl SqlQueue {
                 raw
             }
         };
-        raw.and_then(|r| serde_json::from_str(&r).ok())
+        // A stored value that no longer parses (a destination snapshot with an unreadable
+        // column) reads as absent, and says so in the log.
+        raw.and_then(|r| match serde_json::from_str(&r) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                worker::console_error!(
+                    "{}",
+                    serde_json::json!({ "event": "scheduler_state_unreadable", "key": key, "error": e.to_string() })
+                );
+                None
+            }
+        })
     }
 
     /// Writes the value unless the row holds it already.
@@ -265,8 +276,7 @@ impl QueueStore for SqlQueue {
         );
     }
 
-    fn remove(&self, id: &DeliveryId) {
-        let now = worker::Date::now().as_millis() as i64;
+    fn remove(&self, id: &DeliveryId, now: Millis) {
         self.exec(
             "DELETE FROM queue WHERE delivery_id = ?",
             vec![s(id.as_str())],

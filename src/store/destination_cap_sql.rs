@@ -1,6 +1,6 @@
 //! The destination INSERT that keeps a tenant within `MAX_DESTINATIONS_PER_TENANT`: every
-//! destination with a filter costs its evaluation on each of the tenant's publishes (issue
-//! 13), so their number is capped. Plain SQL text, so the native tests run it on the
+//! destination with a filter costs its evaluation on each of the tenant's publishes, so
+//! their number is capped. Plain SQL text, so the native tests run it on the
 //! migrations' schema.
 
 /// The INSERT of one destination: `?1`–`?15` the row's `columns` in order (`?2` the tenant),

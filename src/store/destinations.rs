@@ -1,57 +1,38 @@
 //! Destinations: configuration (masked for display) and sealed credentials.
 
 use super::destination_cap_sql::insert_within_cap_sql;
-use super::{batch, first, rows, stmt, StoreResult};
+use super::{batch, first, rows, stmt, StoreError, StoreResult};
+use crate::core::destination::{RowError, StoredRow};
 use crate::core::ids::{DestinationId, TenantId};
 use crate::core::time::Millis;
-use serde::{Deserialize, Deserializer, Serialize};
-use worker::{D1Database, D1PreparedStatement};
+use worker::{console_error, D1Database, D1PreparedStatement};
 
-/// A destination as stored. It is also the snapshot the scheduler keeps: `secrets` stays
-/// sealed in transit and at rest there too.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DestinationRow {
-    pub id: DestinationId,
-    pub tenant_id: TenantId,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub name: Option<String>,
-    /// JSON array of topic patterns.
-    pub topics: String,
-    #[serde(deserialize_with = "bool_or_int")]
-    pub enabled: bool,
-    pub disabled_reason: Option<String>,
-    /// JSON, credentials masked.
-    pub config: String,
-    /// JSON `DeliverySettings`.
-    pub settings: String,
-    /// Sealed JSON `SecretBundle`.
-    pub secrets: String,
-    /// JSON payload filter, if any.
-    #[serde(default)]
-    pub filter: Option<String>,
-    /// The template it was made from, if any.
-    #[serde(default)]
-    pub template: Option<String>,
-    /// JSON payload transform, if any.
-    #[serde(default)]
-    pub transform: Option<String>,
-    pub created_at: Millis,
-    pub updated_at: Millis,
+pub use crate::core::destination::DestinationRow;
+
+/// Rows that parse; each that does not is logged and left out, so that one unreadable
+/// destination neither hides its tenant's others nor stops their events.
+fn readable(stored: Vec<StoredRow>) -> Vec<DestinationRow> {
+    stored
+        .into_iter()
+        .filter_map(|row| parse(row).ok())
+        .collect()
 }
 
-/// SQLite has no booleans: D1 answers 0/1, JSON answers true/false.
-fn bool_or_int<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum B {
-        Bool(bool),
-        Int(i64),
-    }
-    Ok(match B::deserialize(d)? {
-        B::Bool(b) => b,
-        B::Int(n) => n != 0,
-    })
+/// The row parsed, or its error logged.
+fn parse(row: StoredRow) -> Result<DestinationRow, RowError> {
+    DestinationRow::try_from(row).inspect_err(log_unreadable)
+}
+
+fn log_unreadable(e: &RowError) {
+    console_error!(
+        "{}",
+        serde_json::json!({
+            "event": "stored_destination_unreadable",
+            "destination_id": e.destination_id,
+            "column": e.column,
+            "error": e.reason,
+        })
+    );
 }
 
 const COLUMNS: &str =
@@ -61,6 +42,7 @@ const COLUMNS: &str =
 /// Inserts the destination unless its tenant already has `max` of them; `false` when full.
 /// One statement, so two concurrent creates cannot both take the last place.
 pub async fn insert_within(db: &D1Database, d: &DestinationRow, max: u32) -> StoreResult<bool> {
+    let d = d.to_stored();
     let insert = stmt(
         db,
         &insert_within_cap_sql(COLUMNS),
@@ -90,42 +72,50 @@ pub async fn insert_within(db: &D1Database, d: &DestinationRow, max: u32) -> Sto
         .is_some_and(|&n| n > 0))
 }
 
+/// One destination; `StoreError::Unreadable` (logged) when its row does not parse.
 pub async fn get(
     db: &D1Database,
     tenant: &TenantId,
     id: &DestinationId,
 ) -> StoreResult<Option<DestinationRow>> {
-    first(
+    let stored: Option<StoredRow> = first(
         db,
         &format!("SELECT {COLUMNS} FROM destinations WHERE tenant_id = ?1 AND id = ?2"),
         &[tenant.as_str().into(), id.as_str().into()],
     )
-    .await
+    .await?;
+    stored
+        .map(|row| parse(row).map_err(StoreError::Unreadable))
+        .transpose()
 }
 
-/// A page of a tenant's destinations in id (creation) order; `limit + 1` rows.
+/// A page of a tenant's destinations in id (creation) order; `limit + 1` rows, each parsed or
+/// the error of one that does not parse (logged), so that paging goes past it.
 pub async fn list(
     db: &D1Database,
     tenant: &TenantId,
     cursor: Option<&str>,
     limit: usize,
-) -> StoreResult<Vec<DestinationRow>> {
-    rows(
+) -> StoreResult<Vec<Result<DestinationRow, RowError>>> {
+    let stored: Vec<StoredRow> = rows(
         db,
         &format!("SELECT {COLUMNS} FROM destinations WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"),
         &[tenant.as_str().into(), cursor.unwrap_or("").into(), (limit as i64 + 1).into()],
     )
-    .await
+    .await?;
+    Ok(stored.into_iter().map(parse).collect())
 }
 
-/// Every destination of a tenant.
+/// Every readable destination of a tenant (an unreadable one is logged).
 pub async fn list_all(db: &D1Database, tenant: &TenantId) -> StoreResult<Vec<DestinationRow>> {
-    Ok(for_tenant_stmt(db, tenant)?.all().await?.results()?)
+    Ok(readable(
+        for_tenant_stmt(db, tenant)?.all().await?.results()?,
+    ))
 }
 
 /// Every destination of a tenant: a publish matches topics against them, queues for the
 /// enabled ones and records the disabled ones as skipped.
-pub fn for_tenant_stmt(db: &D1Database, tenant: &TenantId) -> StoreResult<D1PreparedStatement> {
+fn for_tenant_stmt(db: &D1Database, tenant: &TenantId) -> StoreResult<D1PreparedStatement> {
     stmt(
         db,
         &format!("SELECT {COLUMNS} FROM destinations WHERE tenant_id = ?1 ORDER BY id"),
@@ -137,7 +127,8 @@ pub fn for_tenant_stmt(db: &D1Database, tenant: &TenantId) -> StoreResult<D1Prep
 pub struct RoutingContext {
     pub tenant_exists: bool,
     pub topic_known: bool,
-    /// The tenant's destinations (topic matching happens in Rust).
+    /// The tenant's readable destinations (topic matching happens in Rust); an unreadable one
+    /// is logged and gets no deliveries.
     pub destinations: Vec<DestinationRow>,
 }
 
@@ -174,7 +165,7 @@ pub async fn routing_context(
     Ok(RoutingContext {
         tenant_exists: count(0)?,
         topic_known: count(1)?,
-        destinations: results[2].results()?,
+        destinations: readable(results[2].results()?),
     })
 }
 
@@ -204,6 +195,7 @@ pub async fn auto_disable(
 }
 
 pub async fn update(db: &D1Database, d: &DestinationRow) -> StoreResult<()> {
+    let d = d.to_stored();
     stmt(
         db,
         "UPDATE destinations SET name = ?3, topics = ?4, enabled = ?5, disabled_reason = ?6, config = ?7, \

@@ -40,6 +40,8 @@ mod d1 {
         Conflict,
         /// D1 failed; the detail is logged, never sent to clients.
         Db(String),
+        /// A stored row does not parse (logged where it was read).
+        Unreadable(crate::core::destination::RowError),
     }
 
     impl From<worker::Error> for StoreError {

@@ -5,6 +5,7 @@ use super::monitoring_sql::{metrics_sql, stats_sql, REPORT_STATE};
 use super::SqlValue;
 use super::{rows, stmt, Arg, StoreResult};
 use crate::core::breaker::CircuitState;
+use crate::core::delivery::DeliveryStatus;
 use crate::core::ids::{DestinationId, TenantId};
 use crate::core::metrics::{DestinationMetrics, Histogram};
 use crate::core::tally::Tally;
@@ -150,11 +151,11 @@ pub async fn stats(
 pub async fn add_counts(
     db: &D1Database,
     tenant: &TenantId,
-    counts: &[(DestinationId, String, u64)],
+    counts: &[(DestinationId, DeliveryStatus, u64)],
 ) -> StoreResult<()> {
     let mut statements = vec![];
     for (destination, status, n) in counts {
-        if let Some(sql) = super::monitoring_sql::add_count(status) {
+        if let Some(sql) = super::monitoring_sql::add_count(*status) {
             statements.push(stmt(
                 db,
                 &sql,
@@ -192,7 +193,7 @@ pub async fn flush(db: &D1Database, state: &SchedulerState, tally: &Tally) -> St
     super::batch(db, statements).await.map(|_| ())
 }
 
-pub fn report_state_stmt(
+fn report_state_stmt(
     db: &D1Database,
     s: &SchedulerState,
 ) -> StoreResult<worker::D1PreparedStatement> {

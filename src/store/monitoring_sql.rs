@@ -4,6 +4,7 @@
 //! stats reads with their query plans.
 
 use super::SqlValue;
+use crate::core::delivery::DeliveryStatus;
 use crate::core::metrics::LATENCY_BUCKETS;
 use crate::core::tally::{Counts, Tally};
 use crate::core::time::Millis;
@@ -74,12 +75,11 @@ pub fn tally_statements(
 /// Adds `?3` deliveries that were never attempted (`filtered` or `skipped`, as counted by a
 /// log shard) to a destination's counters (`?1` destination, `?2` tenant); nothing for a
 /// destination deleted meanwhile. `None` for other statuses.
-pub fn add_count(status: &str) -> Option<String> {
-    let column = match status {
-        "filtered" => "filtered",
-        "skipped" => "skipped",
-        _ => return None,
-    };
+pub fn add_count(status: DeliveryStatus) -> Option<String> {
+    if !status.never_attempted() {
+        return None;
+    }
+    let column = status.as_str();
     Some(format!(
         "INSERT INTO destination_metrics (destination_id, tenant_id, {column}) \
          SELECT id, tenant_id, ?3 FROM destinations WHERE id = ?1 AND tenant_id = ?2 \

@@ -3,6 +3,7 @@
 //! subscriptions.
 
 use super::*;
+use crate::core::destination::DestinationKind;
 use crate::core::topics::TopicPattern;
 
 /// Who hears about a destination's alerts. Alert channels never alert themselves: a
@@ -35,6 +36,16 @@ pub fn receives_alerts(topics: &[TopicPattern], topic: &str) -> bool {
     topics
         .iter()
         .any(|p| !matches!(p, TopicPattern::All) && p.matches(topic))
+}
+
+/// Whether a destination is an alert channel: its type formats alerts only (Slack, Discord,
+/// PagerDuty, email), or it subscribes to an alert topic by name, so that real alerts reach
+/// it (`receives_alerts`). The one answer for routing, for validation and for the test-send,
+/// which gives an alert channel a sample alert instead of a plain test event.
+pub fn is_alert_channel(kind: DestinationKind, topics: &[TopicPattern]) -> bool {
+    kind.alerts_only()
+        || receives_alerts(topics, TOPIC_TRIGGERED)
+        || receives_alerts(topics, TOPIC_RESOLVED)
 }
 
 /// Whether a pattern only ever matches alert topics (what alert-only types may subscribe to).

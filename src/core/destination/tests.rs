@@ -1,6 +1,10 @@
 //! Destination specs: validation of the shared settings and the merge-patch rules.
 
 use super::*;
+use crate::core::alerts::AlertSettings;
+use crate::core::breaker::BreakerSettings;
+use crate::core::retry::RetryPolicy;
+use crate::core::topics::TopicPattern;
 use serde_json::json;
 
 /// A type with one field, to test what every destination shares.
@@ -187,4 +191,96 @@ fn rotated_keys_expire() {
             .collect::<Vec<_>>(),
         vec!["new"]
     );
+}
+
+fn stored_row() -> Value {
+    json!({
+        "id": "des_01hzy0000000000000000000aa",
+        "tenant_id": "ten_acme",
+        "type": "webhook",
+        "name": "orders",
+        "topics": "[\"order.*\",\"sluice.alert.triggered\"]",
+        "enabled": 1,
+        "disabled_reason": null,
+        "config": "{\"url\":\"https://example.com/hook\"}",
+        "settings": serde_json::to_string(&DeliverySettings {
+            timeout_ms: 5_000,
+            retry: RetryPolicy::default(),
+            circuit_breaker: BreakerSettings::default(),
+            disable_after_failures: 3,
+            rate_limit: None,
+            max_in_flight: 1,
+            alerts: AlertSettings::default(),
+        })
+        .unwrap(),
+        "secrets": "sealed",
+        "filter": "{\"data\":{\"amount\":{\"$gt\":10}}}",
+        "template": null,
+        "transform": null,
+        "created_at": 1,
+        "updated_at": 2,
+    })
+}
+
+#[test]
+fn a_stored_row_parses_once_into_types_and_back_to_the_same_text() {
+    let row: DestinationRow = serde_json::from_value(stored_row()).unwrap();
+    assert_eq!(row.kind, DestinationKind::Webhook);
+    assert!(row.enabled);
+    assert_eq!(
+        row.topics,
+        vec![
+            TopicPattern::parse("order.*").unwrap(),
+            TopicPattern::parse("sluice.alert.triggered").unwrap()
+        ]
+    );
+    assert_eq!(row.config["url"], "https://example.com/hook");
+    assert_eq!(row.settings.timeout_ms, 5_000);
+    assert!(row
+        .filter
+        .as_ref()
+        .unwrap()
+        .matches(&json!({"data": {"amount": 11}})));
+    // The scheduler's snapshot and the log shard's outbox carry the text form.
+    let text = serde_json::to_value(&row).unwrap();
+    assert_eq!(text["topics"], stored_row()["topics"]);
+    assert_eq!(text["settings"], stored_row()["settings"]);
+    assert_eq!(text["enabled"], true);
+    let again: DestinationRow = serde_json::from_value(text).unwrap();
+    assert_eq!(again, row);
+}
+
+#[test]
+fn an_unreadable_column_is_an_error_naming_it() {
+    let cases = [
+        ("type", json!("carrier_pigeon")),
+        ("topics", json!("not json")),
+        ("topics", json!("[\"a*b\"]")),
+        ("settings", json!("{}")),
+        ("config", json!("{")),
+        ("filter", json!("{\"data\":{\"$nope\":1}}")),
+        ("transform", json!("[")),
+    ];
+    for (column, bad) in cases {
+        let mut raw = stored_row();
+        raw[column] = bad;
+        let stored: StoredRow = serde_json::from_value(raw).unwrap();
+        let e = DestinationRow::try_from(stored).unwrap_err();
+        assert_eq!(e.column, column, "{e}");
+        assert_eq!(e.destination_id.as_str(), "des_01hzy0000000000000000000aa");
+    }
+}
+
+#[test]
+fn every_kind_has_its_client_name() {
+    for kind in DestinationKind::ALL {
+        assert_eq!(DestinationKind::parse(kind.as_str()), Some(kind));
+        assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+    }
+    assert_eq!(
+        DestinationKind::parse("aws_sqs"),
+        Some(DestinationKind::AwsSqs)
+    );
+    assert!(DestinationKind::Email.alerts_only());
+    assert!(!DestinationKind::Webhook.alerts_only());
 }

@@ -88,7 +88,8 @@ pub trait QueueStore {
     fn due(&self, now: Millis, limit: usize) -> Vec<QueuedDelivery>;
     /// Sets due times (a lease, or a retry) and attempt counts.
     fn reschedule(&self, id: &DeliveryId, attempts: u32, due_at: Millis);
-    fn remove(&self, id: &DeliveryId);
+    /// Takes a delivery off the queue for good, remembering it as done `at` (the engine's clock).
+    fn remove(&self, id: &DeliveryId, at: Millis);
     /// Keeps an attempt's record until it is written to D1. The engine calls it right after
     /// the queue change the attempt caused, with no await between them, so that a runtime
     /// killed at any point loses neither (the Durable Object commits them together).

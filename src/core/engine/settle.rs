@@ -115,7 +115,7 @@ pub(super) fn settle<S: QueueStore, C: Clock>(
             );
             let (kind, next_attempt_at) = match &outcome {
                 Outcome::Delivered => {
-                    store.remove(&d.delivery_id);
+                    store.remove(&d.delivery_id, finished);
                     (AttemptOutcome::Delivered, None)
                 }
                 Outcome::RetryAt(at) => {
@@ -123,7 +123,7 @@ pub(super) fn settle<S: QueueStore, C: Clock>(
                     (AttemptOutcome::Retry, Some(*at))
                 }
                 Outcome::Failed(_) => {
-                    store.remove(&d.delivery_id);
+                    store.remove(&d.delivery_id, finished);
                     (AttemptOutcome::Failed, None)
                 }
             };

@@ -9,7 +9,8 @@ use super::rows::{
 };
 use super::search::{scan_end_sql, search_sql, EventQuery, SqlValue};
 use super::sql::{Arg, Sql};
-use crate::core::engine::{AttemptOutcome, AttemptRecord, QueuedDelivery};
+use crate::core::delivery::DeliveryStatus;
+use crate::core::engine::{AttemptRecord, QueuedDelivery};
 use crate::core::ids::{DeliveryId, DestinationId, EventId, TenantId};
 use crate::core::log::ShardRef;
 use crate::core::time::Millis;
@@ -209,18 +210,18 @@ impl<'a, S: Sql> Shard<'a, S> {
                     event.id.as_str().into(),
                     d.destination_id.as_str().into(),
                     (&event.topic).into(),
-                    (&d.status).into(),
+                    d.status.as_str().into(),
                     event.created_at.into(),
                 ],
             )?;
-            if d.status == "pending" {
+            if !d.status.never_attempted() {
                 self.owe(&d.id, &d.destination_id, None, now)?;
             } else {
                 // Filtered and skipped deliveries are never attempted: counted for /metrics here.
                 self.sql.exec(
                     "INSERT INTO counts (destination_id, status, n) VALUES (?1, ?2, 1) \
                      ON CONFLICT (destination_id, status) DO UPDATE SET n = n + 1",
-                    &[d.destination_id.as_str().into(), (&d.status).into()],
+                    &[d.destination_id.as_str().into(), d.status.as_str().into()],
                 )?;
             }
         }
@@ -231,7 +232,7 @@ impl<'a, S: Sql> Shard<'a, S> {
                 .map(|d| DeliverySummary {
                     id: d.id.clone(),
                     destination_id: d.destination_id.clone(),
-                    status: d.status.clone(),
+                    status: d.status,
                 })
                 .collect(),
         })
@@ -317,11 +318,7 @@ impl<'a, S: Sql> Shard<'a, S> {
                     headers.into(),
                 ],
             )?;
-            let status = match r.outcome {
-                AttemptOutcome::Delivered => "delivered",
-                AttemptOutcome::Retry => "pending",
-                AttemptOutcome::Failed => "failed",
-            };
+            let status = DeliveryStatus::after(r.outcome).as_str();
             self.sql.exec(
                 "UPDATE deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4, last_status_code = ?5, \
                  last_error = ?6, updated_at = ?7 WHERE id = ?1 AND attempts <= ?3",

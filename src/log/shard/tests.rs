@@ -40,7 +40,7 @@ fn new(id: DeliveryId, destination: DestinationId, status: &str) -> NewDelivery 
     NewDelivery {
         id,
         destination_id: destination,
-        status: status.into(),
+        status: DeliveryStatus::parse(status).expect("a delivery status"),
     }
 }
 
@@ -136,7 +136,7 @@ fn an_event_is_stored_once_and_a_repeat_gets_the_first_deliveries() {
     assert_eq!((q.shard, q.attempts, q.manual.clone()), (SHARD, 0, None));
     assert_eq!(q.metadata.get("region").map(String::as_str), Some("eu"));
     let counts = s.counts().unwrap();
-    assert_eq!(counts, vec![(des('b'), "filtered".into(), 1)]);
+    assert_eq!(counts, vec![(des('b'), DeliveryStatus::Filtered, 1)]);
     s.counted(&counts).unwrap();
     assert!(s.counts().unwrap().is_empty());
 }
@@ -204,7 +204,10 @@ fn hand_offs_leave_the_outbox_only_when_taken() {
         .due_handoffs(&tenant(), SHARD, NOW + 9_000, ALL)
         .unwrap()
         .is_empty());
-    assert_eq!(s.delivery(&dlv(2)).unwrap().unwrap().0.status, "failed");
+    assert_eq!(
+        s.delivery(&dlv(2)).unwrap().unwrap().0.status,
+        DeliveryStatus::Failed
+    );
     assert_eq!(
         s.pending().unwrap(),
         2,
@@ -225,7 +228,7 @@ fn attempts_are_recorded_once_and_never_move_a_delivery_backwards() {
     // The first record arrives again, late: stored once, and the delivery stays delivered.
     s.record(&[first]).unwrap();
     let (row, attempts) = s.delivery(&dlv(1)).unwrap().unwrap();
-    assert_eq!((row.status.as_str(), row.attempts), ("delivered", 2));
+    assert_eq!((row.status, row.attempts), (DeliveryStatus::Delivered, 2));
     assert_eq!(attempts.len(), 2);
     assert_eq!(attempts[0].trigger, "scheduled");
     assert_eq!(

@@ -33,11 +33,11 @@ impl<S: Sql> Shard<'_, S> {
 
     /// The filtered and skipped deliveries not yet added to `/metrics`, per destination and
     /// status.
-    pub fn counts(&self) -> Result<Vec<(DestinationId, String, u64)>, String> {
+    pub fn counts(&self) -> Result<Vec<(DestinationId, DeliveryStatus, u64)>, String> {
         #[derive(Deserialize)]
         struct Row {
             destination_id: DestinationId,
-            status: String,
+            status: DeliveryStatus,
             n: u64,
         }
         let rows: Vec<Row> = self.query(
@@ -51,13 +51,13 @@ impl<S: Sql> Shard<'_, S> {
     }
 
     /// `/metrics` has these counts (from `counts`): only later ones remain.
-    pub fn counted(&self, flushed: &[(DestinationId, String, u64)]) -> Result<(), String> {
+    pub fn counted(&self, flushed: &[(DestinationId, DeliveryStatus, u64)]) -> Result<(), String> {
         for (destination, status, n) in flushed {
             self.sql.exec(
                 "UPDATE counts SET n = n - ?3 WHERE destination_id = ?1 AND status = ?2",
                 &[
                     destination.as_str().into(),
-                    status.into(),
+                    status.as_str().into(),
                     (*n as i64).into(),
                 ],
             )?;

@@ -158,9 +158,9 @@ fn filtered_and_skipped_counts_add_up_for_existing_destinations_only() {
     let des = |n| Some(SqlValue::Str(id("des_", n)));
     let s = |v: &str| Some(SqlValue::Str(v.into()));
     let n = |v: i64| Some(SqlValue::Int(v));
-    let filtered = add_count("filtered").unwrap();
-    let skipped = add_count("skipped").unwrap();
-    assert!(add_count("pending").is_none());
+    let filtered = add_count(DeliveryStatus::Filtered).unwrap();
+    let skipped = add_count(DeliveryStatus::Skipped).unwrap();
+    assert!(add_count(DeliveryStatus::Pending).is_none());
     exec(&db, &filtered, &[des(1), s("acme"), n(2)]);
     exec(&db, &filtered, &[des(1), s("acme"), n(1)]);
     exec(&db, &skipped, &[des(1), s("acme"), n(4)]);

@@ -46,7 +46,7 @@ impl QueueStore for FakeStore {
             d.due_at = due_at;
         }
     }
-    fn remove(&self, id: &DeliveryId) {
+    fn remove(&self, id: &DeliveryId, _at: Millis) {
         self.queue.borrow_mut().remove(id);
     }
     fn record(&self, attempt: &AttemptRecord) {
