@@ -20,11 +20,18 @@ use std::time::{Duration, SystemTime};
 /// Static AWS credentials. Flattened into each AWS destination config, so the JSON fields are
 /// `access_key_id`, `secret_access_key` and `session_token`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct AwsCredentials {
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(length(min = 1, max = 128), regex(pattern = "^[A-Za-z0-9_]+$"))
+    )]
     pub access_key_id: String,
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(length(min = 1), extend("x-secret" = true, "writeOnly" = true)))]
     pub secret_access_key: String,
     /// For temporary (STS) credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("x-secret" = true, "writeOnly" = true)))]
     pub session_token: Option<String>,
 }
 

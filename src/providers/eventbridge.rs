@@ -36,13 +36,16 @@ fn default_source() -> String {
     "sluice".into()
 }
 
-/// The destination config of type `eventbridge`.
+/// The destination config of type `aws_eventbridge`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct EventBridgeConfig {
     /// A bus name or ARN; the account's default bus when left out.
     #[serde(default = "default_bus")]
     pub event_bus_name: String,
+    /// The AWS region, e.g. `eu-west-1`.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(length(min = 1)))]
     pub region: String,
     #[serde(flatten)]
     pub credentials: AwsCredentials,
@@ -51,6 +54,7 @@ pub struct EventBridgeConfig {
     pub source: String,
     /// Another origin to send to instead of `https://events.{region}.amazonaws.com`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(url))]
     pub endpoint: Option<String>,
 }
 

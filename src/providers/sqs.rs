@@ -34,21 +34,27 @@ pub const DEFAULT_GROUP_ID: &str = "default";
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 
-/// Where and how to send: the destination config of type `sqs`.
+/// Where and how to send: the destination config of type `aws_sqs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct SqsConfig {
     /// E.g. `https://sqs.eu-west-1.amazonaws.com/123456789012/orders.fifo`.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(url))]
     pub queue_url: String,
+    /// The AWS region, e.g. `eu-west-1`.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(length(min = 1)))]
     pub region: String,
     #[serde(flatten)]
     pub credentials: AwsCredentials,
     /// Another origin to send to instead of `https://sqs.{region}.amazonaws.com` (LocalStack,
     /// moto, a VPC endpoint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(url))]
     pub endpoint: Option<String>,
     /// The `MessageGroupId` (FIFO queues; fair queues for standard ones).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(length(max = 128)))]
     pub message_group_id: Option<String>,
     /// The name of an event metadata field whose value is the `MessageGroupId`; when the
     /// event lacks it, `message_group_id` (or "default" on a FIFO queue) applies.
