@@ -51,9 +51,10 @@ pub const TYPES: &[&str] = &[
 ];
 
 /// The type catalogue served at `GET /v1/destination-types`: per type a description, the
-/// JSON Schema of its `config` (secrets marked `x-secret`) and an example. A test holds it to
-/// `TYPES` and to what the parsers accept.
-pub const CATALOGUE: &str = include_str!("types.json");
+/// JSON Schema of its `config` (secrets marked `x-secret`) and examples. Generated from the
+/// config types (`src/schema/`) and embedded without indentation (`build.rs`); tests hold it
+/// to `TYPES` and to what the parsers accept.
+pub const CATALOGUE: &str = include_str!(concat!(env!("OUT_DIR"), "/types.json"));
 
 /// A destination's typed config, one variant per type.
 #[derive(Debug, Clone, PartialEq)]
