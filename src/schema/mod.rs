@@ -14,6 +14,9 @@
 //!   generator makes `DestinationCreate` from it, one branch per type with that type's config
 //!   schema, and gives `DestinationUpdate` the types' patch schemas.
 
+use crate::core::breaker::BreakerSettings;
+use crate::core::rate_limit::RateLimit;
+use crate::core::retry::RetryPolicy;
 use crate::providers::alert_channels::{ChatConfig, EmailConfig, PagerDutyConfig};
 use crate::providers::eventbridge::EventBridgeConfig;
 use crate::providers::kafka_config::KafkaConfig;
@@ -59,6 +62,14 @@ fn config_schemas(generator: &mut SchemaGenerator) -> Vec<(&'static str, Schema)
             (kind, schema)
         })
         .collect()
+}
+
+/// Puts the schemas of the types that the hand-written part of the OpenAPI document refers to
+/// by name among the generator's definitions.
+fn shared_schemas(generator: &mut SchemaGenerator) {
+    generator.subschema_for::<RetryPolicy>();
+    generator.subschema_for::<BreakerSettings>();
+    generator.subschema_for::<RateLimit>();
 }
 
 /// The catalogue served at `GET /v1/destination-types`: per type the hand-written title,
@@ -112,6 +123,7 @@ fn openapi() -> Value {
         .with(|s| s.definitions_path = COMPONENTS.into())
         .into_generator();
     let configs = config_schemas(&mut generator);
+    shared_schemas(&mut generator);
     let schemas = doc["components"]["schemas"]
         .as_object_mut()
         .expect("components.schemas");
