@@ -10,6 +10,8 @@ pub mod core;
 pub mod intake;
 pub mod log;
 pub mod providers;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod schema;
 
 #[cfg(target_arch = "wasm32")]
 pub mod maintenance;

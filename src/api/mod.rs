@@ -49,8 +49,9 @@ mod dispatch {
     use crate::scheduler::client::SchedulerClient;
     use worker::{Env, Request, Response};
 
-    /// The API document, served as is; a unit test keeps it equal to the route table.
-    const OPENAPI: &str = include_str!("openapi.json");
+    /// The API document (`openapi.json` without its indentation, see `build.rs`); unit tests
+    /// keep it equal to the route table and to what the types say.
+    const OPENAPI: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
 
     /// Answers one request. Never fails: every error becomes a problem+json response.
     pub async fn handle(req: Request, env: Env) -> Response {

@@ -10,11 +10,23 @@ use serde::{Deserialize, Serialize};
 const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
 const DEFAULT_COOLDOWN_MS: u64 = 60_000;
 
-/// A destination's breaker settings, as given in its `circuit_breaker` field.
+/// A destination's breaker settings, as given in its `circuit_breaker` field: after
+/// `failure_threshold` consecutive retryable failures the circuit opens, and deliveries wait in
+/// the queue, unattempted, for `cooldown_ms`; then one probe is sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    schemars(rename = "CircuitBreakerSettings")
+)]
 pub struct BreakerSettings {
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = 1, max = 1000)))]
     pub failure_threshold: u32,
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(range(min = 100, max = 86_400_000))
+    )]
     pub cooldown_ms: u64,
 }
 

@@ -10,10 +10,14 @@ use serde::{Deserialize, Serialize};
 pub const MIN_PER_SECOND: f64 = 0.01;
 pub const MAX_PER_SECOND: f64 = 10_000.0;
 
+/// A destination's pacing: a token bucket refilled at `per_second`, holding at most one
+/// second's worth (at least one delivery).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct RateLimit {
-    /// Deliveries per second at most.
+    /// Deliveries per second at most; 0.01 (one every 100 s) to 10000.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = MIN_PER_SECOND, max = MAX_PER_SECOND)))]
     pub per_second: f64,
 }
 

@@ -15,17 +15,35 @@ pub const MAX_RETRIES_LIMIT: u32 = 50;
 /// How the wait grows from one retry to the next.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub enum Backoff {
     /// Retry n waits `intervals_ms[n-1]`; past the end of the list, the last interval repeats.
-    Schedule { intervals_ms: Vec<u64> },
+    Schedule {
+        /// 1 to 20 waits in milliseconds, each 10 to 604800000 (7 days).
+        #[cfg_attr(not(target_arch = "wasm32"), schemars(length(min = 1, max = 20), inner(range(min = 10, max = MAX_DELAY_MS))))]
+        intervals_ms: Vec<u64>,
+    },
     /// Every retry waits the same.
-    Fixed { interval_ms: u64 },
+    Fixed {
+        /// Milliseconds, 10 to 604800000.
+        #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = 10, max = MAX_DELAY_MS)))]
+        interval_ms: u64,
+    },
     /// Retry n waits `n × interval_ms`.
-    Linear { interval_ms: u64 },
+    Linear {
+        /// Milliseconds, 10 to 604800000.
+        #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = 10, max = MAX_DELAY_MS)))]
+        interval_ms: u64,
+    },
     /// Retry n waits `initial_ms × factor^(n-1)`, capped at `max_ms`.
     Exponential {
+        /// The first wait, milliseconds, 10 to 604800000.
+        #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = 10, max = MAX_DELAY_MS)))]
         initial_ms: u64,
+        #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = 1, max = 10)))]
         factor: f64,
+        /// The longest wait, milliseconds, 10 to 604800000 and at least `initial_ms`.
+        #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = 10, max = MAX_DELAY_MS)))]
         max_ms: u64,
     },
 }
@@ -38,15 +56,21 @@ impl Default for Backoff {
     }
 }
 
-/// A destination's retry policy, as given in its `retry` field.
+/// A destination's retry policy, as given in its `retry` field. Retried: network errors,
+/// timeouts, 408, 429 and 5xx (`Retry-After` is honoured); any other 4xx fails the delivery at
+/// once. Every field has a default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct RetryPolicy {
     /// Retries after the first attempt; 0 means one attempt only.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(range(max = MAX_RETRIES_LIMIT)))]
     pub max_retries: u32,
+    /// How the wait grows from one retry to the next.
     pub backoff: Backoff,
     /// Each wait is spread uniformly over `delay × (1 ± jitter)`, so that many deliveries that
     /// failed together do not come back together.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = 0, max = 1)))]
     pub jitter: f64,
 }
 

@@ -42,9 +42,10 @@ use webhook::WebhookConfig;
 use websocket::WebSocketConfig;
 
 /// The type catalogue served at `GET /v1/destination-types`: per type a description, the
-/// JSON Schema of its `config` (secrets marked `x-secret`) and an example. A test holds it to
-/// `TYPES` and to what the parsers accept.
-pub const CATALOGUE: &str = include_str!("types.json");
+/// JSON Schema of its `config` (secrets marked `x-secret`) and examples. Generated from the
+/// config types (`src/schema/`) and embedded without indentation (`build.rs`); tests hold it
+/// to `TYPES` and to what the parsers accept.
+pub const CATALOGUE: &str = include_str!(concat!(env!("OUT_DIR"), "/types.json"));
 
 /// What a destination type's config gives the registry.
 pub trait TypeConfig: Serialize + DeserializeOwned {
@@ -67,13 +68,22 @@ pub struct Context<'a> {
 }
 
 /// Declares every destination type: `Variant("type", Config) => Provider = |config, context|
-/// how to build the provider;`. Generates `TYPES`, `Target` (the typed config, one variant per
+/// how to build the provider;`. Generates `TYPES`, `config_schemas` (native tests), `Target` (the typed config, one variant per
 /// type), `AnyProvider` (the provider of any type, so the scheduler holds one concrete type),
 /// `for_target`, and their dispatch.
 macro_rules! registry {
     ($($variant:ident($kind:literal, $config:ty) => $provider:ty = |$c:ident, $ctx:ident| $build:expr;)*) => {
         /// Every destination type, by the name clients use in `type`.
         pub const TYPES: &[&str] = &[$($kind),*];
+
+        /// Each type with the JSON Schema of its config, in the order of `TYPES`. Native tests
+        /// only: the generator (`src/schema/`) writes the committed documents from these.
+        #[cfg(all(test, not(target_arch = "wasm32")))]
+        pub(crate) fn config_schemas(
+            generator: &mut schemars::SchemaGenerator,
+        ) -> Vec<(&'static str, schemars::Schema)> {
+            vec![$(($kind, generator.subschema_for::<$config>())),*]
+        }
 
         /// A destination's typed config, one variant per type.
         #[derive(Debug, Clone, PartialEq)]

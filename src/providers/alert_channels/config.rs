@@ -9,7 +9,11 @@ use serde::{Deserialize, Serialize};
 /// Slack or Discord: an incoming-webhook URL, which is the credential (masked, sealed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct ChatConfig {
+    /// The incoming webhook URL (`https://hooks.slack.com/services/…`,
+    /// `https://discord.com/api/webhooks/{id}/{token}`); it is the credential, so it is masked.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(url, length(max = 2048), extend("x-secret" = true, "writeOnly" = true)))]
     pub url: String,
 }
 
@@ -28,11 +32,14 @@ impl ChatConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct PagerDutyConfig {
     /// The integration key of an Events API v2 integration on a PagerDuty service.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(length(min = 1, max = 64), regex(pattern = "^[A-Za-z0-9]+$"), extend("x-secret" = true, "writeOnly" = true)))]
     pub routing_key: String,
     /// Another Events API v2 endpoint (EU service region, a proxy, a test receiver).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(url, length(max = 2048), extend("default" = super::PAGERDUTY_ENDPOINT)))]
     pub endpoint: Option<String>,
 }
 
@@ -67,10 +74,16 @@ impl PagerDutyConfig {
 /// scheduler's transport hands to the binding instead of `fetch`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct EmailConfig {
     /// A sender address the account may send from.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(email, length(max = 254)))]
     pub from: String,
-    /// 1 to `MAX_EMAIL_RECIPIENTS` addresses.
+    /// 1 to 10 (`MAX_EMAIL_RECIPIENTS`) addresses.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(length(min = 1, max = 10), inner(email, length(max = 254)))
+    )]
     pub to: Vec<String>,
 }
 

@@ -61,6 +61,7 @@ pub const S3: Service = Service {
 /// `access_key_id`, `secret_access_key`, `session_token` and `endpoint`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "TargetFields", into = "TargetFields")]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct AwsTarget {
     pub region: String,
     pub credentials: AwsCredentials,
@@ -70,15 +71,28 @@ pub struct AwsTarget {
 }
 
 /// `AwsTarget` as its flat JSON fields. A plain struct (no nested `flatten`), so that the
-/// configs that flatten it still refuse unknown fields.
+/// configs that flatten it still refuse unknown fields; `AwsTarget`'s JSON Schema is this one's.
 #[derive(Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 struct TargetFields {
+    /// The AWS region, e.g. `eu-west-1`.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(length(min = 1)))]
     region: String,
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(length(min = 1, max = 128), regex(pattern = "^[A-Za-z0-9_]+$"))
+    )]
     access_key_id: String,
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(length(min = 1), extend("x-secret" = true, "writeOnly" = true)))]
     secret_access_key: String,
+    /// For temporary (STS) credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("x-secret" = true, "writeOnly" = true)))]
     session_token: Option<String>,
+    /// Another origin to send to instead of the service's regional endpoint (LocalStack,
+    /// moto, MinIO, a VPC endpoint); S3 addresses it path style.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(url))]
     endpoint: Option<String>,
 }
 

@@ -19,9 +19,10 @@ pub(super) fn default_source() -> String {
     "sluice".into()
 }
 
-/// The destination config of type `eventbridge`.
+/// The destination config of type `aws_eventbridge`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct EventBridgeConfig {
     /// A bus name or ARN; the account's default bus when left out.
     #[serde(default = "default_bus")]

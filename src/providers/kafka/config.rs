@@ -19,21 +19,29 @@ pub const MAX_CLUSTER_ID_LEN: usize = 64;
 /// A `kafka` destination's `config`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct KafkaConfig {
     /// The proxy's base URL, e.g. `https://rest-proxy.internal:8082`, or for Confluent Cloud
     /// `https://pkc-….confluent.cloud:443/kafka` (its v3 API lives under `/kafka`).
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(url, length(max = 2048)))]
     pub endpoint: String,
     #[serde(default)]
     pub api_version: ApiVersion,
     /// The Kafka cluster id (v3 only: it is part of the v3 URL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(length(min = 1, max = 64), regex(pattern = "^[A-Za-z0-9_-]+$"))
+    )]
     pub cluster_id: Option<String>,
     /// The Kafka topic the records go to.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(length(min = 1, max = 249), regex(pattern = "^[a-zA-Z0-9._-]+$"), extend("not" = {"enum": [".", ".."]})))]
     pub topic: String,
     /// A path into the event's data (`customer.id`, `items[0].sku`) whose value is the record
     /// key; when the event lacks it (or it is null or ""), the key is the event id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_field: Option<String>,
+    /// Basic auth to the proxy (a Confluent Cloud API key and secret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<KafkaAuth>,
 }
@@ -41,6 +49,8 @@ pub struct KafkaConfig {
 /// Which REST API the proxy speaks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(not(target_arch = "wasm32"), schemars(rename = "KafkaApiVersion"))]
 pub enum ApiVersion {
     /// `POST /v3/clusters/{cluster_id}/topics/{topic}/records`: one record per request, with
     /// headers. Confluent Cloud speaks only this one.
@@ -54,8 +64,16 @@ pub enum ApiVersion {
 /// basic auth; a proxy without auth needs no `auth` at all.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub enum KafkaAuth {
-    Basic { username: String, password: String },
+    Basic {
+        /// Or the Confluent Cloud API key.
+        #[cfg_attr(not(target_arch = "wasm32"), schemars(length(min = 1)))]
+        username: String,
+        /// Or the Confluent Cloud API secret.
+        #[cfg_attr(not(target_arch = "wasm32"), schemars(length(min = 1), extend("x-secret" = true, "writeOnly" = true)))]
+        password: String,
+    },
 }
 
 /// The record key, as the v3 API types it.

@@ -20,7 +20,10 @@ pub(super) fn default_token_uri() -> String {
 /// The parts of a service account key file (the JSON downloaded from the console) that
 /// publishing needs. The file's other fields are accepted and dropped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct ServiceAccountKey {
+    /// `service_account` in a key file.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("const" = "service_account")))]
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -28,24 +31,31 @@ pub struct ServiceAccountKey {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_key_id: Option<String>,
     /// PEM, PKCS#8 (`BEGIN PRIVATE KEY`) as Google issues it, or PKCS#1.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("x-secret" = true, "writeOnly" = true)))]
     pub private_key: String,
+    /// The service account's address; it needs `roles/pubsub.publisher` on the topic.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(email))]
     pub client_email: String,
     #[serde(default = "default_token_uri")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(url))]
     pub token_uri: String,
 }
 
 /// The destination config of type `gcp_pubsub`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct PubSubConfig {
     /// The topic id, or its full name `projects/{project}/topics/{topic}`.
     pub topic: String,
     /// The topic's project when `topic` is a bare id; the key's project when left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
+    /// The service account key file's JSON as downloaded.
     pub service_account: ServiceAccountKey,
     /// One ordering key for every message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(length(max = 1024)))]
     pub ordering_key: Option<String>,
     /// The name of an event metadata field whose value is the ordering key; when the event
     /// lacks it, `ordering_key` (if any) applies.
@@ -54,6 +64,7 @@ pub struct PubSubConfig {
     /// Another origin to publish to instead of `https://pubsub.googleapis.com` (an emulator,
     /// a regional or private endpoint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(url))]
     pub endpoint: Option<String>,
 }
 

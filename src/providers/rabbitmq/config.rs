@@ -29,19 +29,30 @@ pub(super) fn default_routing_key() -> String {
 /// A `rabbitmq` destination's `config`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct RabbitMqConfig {
     /// The management API's base URL, e.g. `https://rabbit.example.com:15672` (a path
     /// prefix is kept, for a management API behind a reverse proxy).
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(url, length(max = 2048)))]
     pub endpoint: String,
+    /// The virtual host.
     #[serde(default = "default_vhost")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(length(min = 1, max = 255)))]
     pub vhost: String,
     /// The exchange to publish to; "" (or "amq.default") is the default exchange, which
     /// routes by queue name.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(length(max = 255)))]
     pub exchange: String,
     /// A template of `{topic}`, `{event_id}`, `{tenant_id}` and literal text.
     #[serde(default = "default_routing_key")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(length(max = 255)))]
     pub routing_key: String,
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(length(min = 1, max = 255), regex(pattern = "^[^:]*$"))
+    )]
     pub username: String,
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(length(min = 1, max = 1024), extend("x-secret" = true, "writeOnly" = true)))]
     pub password: String,
     /// Count a message that no binding routed anywhere as delivered (the broker drops it).
     #[serde(default)]

@@ -29,10 +29,13 @@ pub(super) fn default_content_type() -> String {
     "application/json".into()
 }
 
-/// The destination config of type `s3`.
+/// The destination config of type `aws_s3`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct S3Config {
+    /// The bucket's name.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(length(min = 3, max = 63)))]
     pub bucket: String,
     /// The region, the credentials, and another origin to send to (LocalStack, MinIO,
     /// moto), which is always addressed path style.
@@ -40,8 +43,12 @@ pub struct S3Config {
     pub aws: AwsTarget,
     /// Where each event goes, e.g. `{tenant_id}/{topic}/{yyyy}/{mm}/{dd}/{event_id}.json`.
     #[serde(default = "default_key_template")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(length(min = 1)))]
     pub key_template: String,
+    /// The objects' `Content-Type`; printable ASCII only (it is a signed header, and AWS reads
+    /// header bytes as ISO-8859-1).
     #[serde(default = "default_content_type")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(regex(pattern = "^[ -~]+$")))]
     pub content_type: String,
     /// `https://s3.{region}.amazonaws.com/{bucket}/…` instead of
     /// `https://{bucket}.s3.{region}.amazonaws.com/…` (needed for bucket names with dots).

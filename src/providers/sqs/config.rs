@@ -10,11 +10,13 @@ use serde::{Deserialize, Serialize};
 pub const MAX_ID_LEN: usize = 128;
 /// Queue names are 1 to 80 characters, the `.fifo` suffix included.
 pub const MAX_QUEUE_NAME_LEN: usize = 80;
-/// Where and how to send: the destination config of type `sqs`.
+/// Where and how to send: the destination config of type `aws_sqs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct SqsConfig {
     /// E.g. `https://sqs.eu-west-1.amazonaws.com/123456789012/orders.fifo`.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(url))]
     pub queue_url: String,
     /// The region, the credentials, and another origin to send to instead of
     /// `https://sqs.{region}.amazonaws.com` (LocalStack, moto, a VPC endpoint).
@@ -22,6 +24,7 @@ pub struct SqsConfig {
     pub aws: AwsTarget,
     /// The `MessageGroupId` (FIFO queues; fair queues for standard ones).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(length(max = 128)))]
     pub message_group_id: Option<String>,
     /// The name of an event metadata field whose value is the `MessageGroupId`; when the
     /// event lacks it, `message_group_id` (or "default" on a FIFO queue) applies.

@@ -24,6 +24,8 @@ fn default_source() -> String {
 /// How the event is put on the wire (HTTP protocol binding §3.1 and §3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(not(target_arch = "wasm32"), schemars(rename = "CloudEventsMode"))]
 pub enum Mode {
     /// Attributes as `ce-*` headers, the data alone as the body.
     Binary,
@@ -34,10 +36,15 @@ pub enum Mode {
 /// A webhook destination's `cloudevents` setting.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct CloudEventsConfig {
     pub mode: Mode,
     /// The `source` attribute, a URI-reference (e.g. `https://shop.example/orders`).
     #[serde(default = "default_source")]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(length(min = 1, max = 1024), regex(pattern = "^[!#$&-~]+$"))
+    )]
     pub source: String,
 }
 

@@ -26,12 +26,21 @@ const RESERVED_HEADERS: &[&str] = &[
 /// A webhook destination's `config`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct WebhookConfig {
+    /// Absolute http(s) URL with a host and no credentials. Private, loopback and link-local
+    /// addresses are refused unless the deployment sets `ALLOW_PRIVATE_DESTINATIONS`.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(url, length(max = 2048)))]
     pub url: String,
+    /// Custom headers (at most 32). Headers Sluice sets itself (`host`, `content-type`,
+    /// `webhook-*`, `x-sluice-*`, …) cannot be overridden. Values are masked in responses.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("maxProperties" = 32, "additionalProperties" = {"type": "string", "x-secret": true, "writeOnly": true})))]
     pub headers: BTreeMap<String, String>,
+    /// How Sluice authenticates to the receiver, besides the signature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<WebhookAuth>,
+    /// How each request is signed; Standard Webhooks by default.
     #[serde(default)]
     pub signing: Signing,
     /// Frame each event as a CloudEvent 1.0 (binary or structured mode) instead of the bare
@@ -42,18 +51,37 @@ pub struct WebhookConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub enum WebhookAuth {
-    Bearer { token: String },
-    Basic { username: String, password: String },
-    ApiKey { header: String, key: String },
+    /// `Authorization: Bearer <token>`.
+    Bearer {
+        #[cfg_attr(not(target_arch = "wasm32"), schemars(length(min = 1), extend("x-secret" = true, "writeOnly" = true)))]
+        token: String,
+    },
+    /// `Authorization: Basic …`.
+    Basic {
+        #[cfg_attr(not(target_arch = "wasm32"), schemars(length(min = 1)))]
+        username: String,
+        #[cfg_attr(not(target_arch = "wasm32"), schemars(length(min = 1), extend("x-secret" = true, "writeOnly" = true)))]
+        password: String,
+    },
+    /// The key in a header of the receiver's choosing.
+    ApiKey {
+        header: String,
+        #[cfg_attr(not(target_arch = "wasm32"), schemars(length(min = 1), extend("x-secret" = true, "writeOnly" = true)))]
+        key: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "scheme", rename_all = "snake_case", deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(not(target_arch = "wasm32"), schemars(rename = "WebhookSigning"))]
 pub enum Signing {
     /// `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64>`.
     StandardWebhooks {
         /// Write-only: a `whsec_…` secret to use instead of a generated one.
+        #[cfg_attr(not(target_arch = "wasm32"), schemars(regex(pattern = "^whsec_"), extend("x-secret" = true, "writeOnly" = true)))]
         #[serde(default, skip_serializing_if = "Option::is_none")]
         secret: Option<String>,
     },
@@ -67,9 +95,11 @@ pub enum Signing {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timestamp_header: Option<String>,
         /// Write-only: a secret of the receiver's choosing (16 to 256 characters).
+        #[cfg_attr(not(target_arch = "wasm32"), schemars(length(min = 16, max = 256), extend("x-secret" = true, "writeOnly" = true)))]
         #[serde(default, skip_serializing_if = "Option::is_none")]
         secret: Option<String>,
     },
+    /// Requests are not signed.
     None,
 }
 

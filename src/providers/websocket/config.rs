@@ -14,9 +14,11 @@ pub(super) fn default_max_clients() -> u32 {
 /// The destination config of type `websocket`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 pub struct WebSocketConfig {
     /// Connections beyond this many are refused (HTTP 429).
     #[serde(default = "default_max_clients")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = 1, max = 1000)))]
     pub max_clients: u32,
 }
 
