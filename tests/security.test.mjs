@@ -49,7 +49,7 @@ before(async () => {
       startSluice({
         name: 'security-strict',
         vars: { ALLOW_PRIVATE_DESTINATIONS: 'false', REQUIRE_HTTPS: 'true', ALERT_EMAIL_DOMAINS: EMAIL_DOMAIN },
-        extraArgs: ['--config', config],
+        config,
       }),
     ]);
   } finally {
@@ -373,7 +373,7 @@ test('credentials of every destination type never show in answers, attempts or l
   // Let the schedulers' outboxes and logs settle, then scan.
   await new Promise((r) => setTimeout(r, 1000));
   const logFile = fs.readFileSync(sluice.logFile, 'utf8');
-  const sources = { 'API answers': seen.join('\n'), 'wrangler dev output': sluice.log, [sluice.logFile]: logFile };
+  const sources = { 'API answers': seen.join('\n'), 'runtime output': sluice.log, [sluice.logFile]: logFile };
   for (const [what, text] of Object.entries(sources)) {
     for (const [name, value] of Object.entries(secrets)) {
       assert.ok(value.length >= 12, `${name} is long enough to scan for`);
