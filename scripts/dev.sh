@@ -4,7 +4,7 @@
 # Fully offline: local D1, local Durable Objects, no telemetry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh run
 export WRANGLER_SEND_METRICS=false WRANGLER_SEND_ERROR_REPORTS=false CLOUDFLARE_CF_FETCH_ENABLED=false
 bash scripts/build.sh
 CI=true npx wrangler d1 migrations apply sluice --local
