@@ -201,8 +201,10 @@ test('a hand-off owed when the runtime is killed is made after the restart', { t
   // Killed at once: some hand-offs may still be owed by the log shard's outbox.
   await sluice.restart({ signal: 'SIGKILL' });
   await rx.waitFor((reqs) => ids.every((id) => reqs.some((r) => r.headers['webhook-id'] === id)), 60_000);
+  // An attempt in flight at the kill has no recorded outcome: it is made again once its lease
+  // ends (timeout_ms, 10 s by default, + 30 s: engine::LEASE_MARGIN_MS), ~40 s after it began.
   await eventually(async () => {
     const r = await api('GET', `${w.base}/deliveries?limit=100`);
     return r.json.data.length === 10 && r.json.data.every((d) => d.status === 'delivered');
-  }, 30_000, { what: 'all 10 recorded delivered' });
+  }, 60_000, { what: 'all 10 recorded delivered', intervalMs: 500 });
 });
