@@ -1,5 +1,5 @@
 // The Worker the benchmark runs: build/index.js unchanged, plus counters of what it costs.
-// `wrangler dev bench/entry.mjs` (the harness passes it) bundles this instead of `main`.
+// The harness runs this module instead of `main` (startSluice({script: 'bench/entry.mjs'})).
 //
 // Counted in this isolate (the Worker and its Durable Objects run in the same one locally):
 // - D1: statements executed (`all`/`run`/`first`/`raw` on a statement: 1; `batch(list)`:
@@ -18,7 +18,7 @@ import Sluice, {
 } from '../build/index.js';
 
 const counters = {
-  // Changes when the isolate starts again (wrangler reloads it when the watched `src` changes,
+  // Changes when the isolate starts again (a restart of the runtime,
   // for one): counters from two boots cannot be subtracted. Set at the first request (random
   // values are not allowed in the global scope).
   boot: null,

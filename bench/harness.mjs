@@ -1,8 +1,8 @@
 // Sluice's benchmark harness: `bash bench/run.sh` (full, ~3–4 minutes, writes bench/README.md)
 // or `bash bench/run.sh --smoke` (~10 s, tiny numbers, asserts only that the harness works).
 //
-// Starts Sluice on local workerd (`wrangler dev`, persisted state in a temp folder, the
-// counting entry bench/entry.mjs), a fast receiver and the backends' stand-ins, all on
+// Starts Sluice on local workerd (Miniflare's API: one workerd, no dev proxy; persisted state
+// in a temp folder; the counting entry bench/entry.mjs), a fast receiver and the backends' stand-ins, all on
 // 127.0.0.1, and measures what bench/README.md lists. Nothing here is a test of speed: the
 // figures are printed and written down, never asserted.
 
@@ -44,9 +44,7 @@ const DATA_TEXT = JSON.stringify(DATA);
 const log = (...a) => console.error('[bench]', ...a);
 
 let run = 0;
-let publishRetries = 0; // 503s and dropped connections sent again (see publisher)
-let answered503 = 0;
-let last503 = null;
+let publishRetries = 0; // dropped connections sent again (see publisher)
 const eventId = (prefix, i) => `${prefix}-${run}-${i}`;
 
 /** Publishing through a keep-alive agent; throws unless 202. */
@@ -54,9 +52,8 @@ function publisher(sluice, sockets) {
   const a = agent(sockets);
   const url = `${sluice.url}/v1/publish`;
   const headers = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
-  // Publishing is idempotent on the id: a 503 (wrangler's dev proxy answers "Your worker
-  // restarted mid-request" now and then under load) or a dropped connection is sent again,
-  // as a producer would.
+  // Publishing is idempotent on the id: a dropped connection is sent again, as a producer
+  // would.
   return async (tenantId, id, data = DATA) => {
     const body = JSON.stringify({ tenant_id: tenantId, topic: TOPIC, id, data });
     for (let attempt = 1; ; attempt++) {
@@ -71,13 +68,7 @@ function publisher(sluice, sockets) {
         continue;
       }
       if (r.status === 202) return;
-      if (r.status === 503) {
-        last503 = r.body.slice(0, 300);
-        answered503 += 1;
-      }
-      if (r.status !== 503 || attempt === 5) throw new Error(`publish -> ${r.status}: ${r.body.slice(0, 300)}`);
-      publishRetries += 1;
-      await sleep(200 * attempt);
+      throw new Error(`publish -> ${r.status}: ${r.body.slice(0, 300)}`);
     }
   };
 }
@@ -115,39 +106,21 @@ function diff(a, b) {
   };
 }
 
-/**
- * A setup call, sent again when wrangler's dev proxy answers 503 ("restarted mid-request"; see
- * the publisher). Whether the lost try took effect is asked with `done()` before each retry.
- */
-async function setup(sluice, method, urlPath, body, done) {
-  for (let attempt = 1; ; attempt++) {
-    const r = await sluice.api(method, urlPath, body);
-    if (r.status !== 503 || attempt === 5) {
-      if (r.status >= 300) throw new Error(`${method} ${urlPath} -> ${r.status}: ${r.text}`);
-      return r;
-    }
-    await sleep(200 * attempt);
-    const already = await done();
-    if (already) return already;
-  }
+/** A setup call; throws unless it succeeded. */
+async function setup(sluice, method, urlPath, body) {
+  const r = await sluice.api(method, urlPath, body);
+  if (r.status >= 300) throw new Error(`${method} ${urlPath} -> ${r.status}: ${r.text}`);
+  return r;
 }
 
 async function tenantWith(sluice, destinations) {
   run += 1;
   const tenantId = `bench-${process.pid}-${run}`;
-  await setup(sluice, 'POST', '/v1/tenants', { id: tenantId }, async () => {
-    const r = await sluice.api('GET', `/v1/tenants/${tenantId}`);
-    return r.status === 200 ? r : null;
-  });
+  await setup(sluice, 'POST', '/v1/tenants', { id: tenantId });
   const ids = [];
   const base = `/v1/tenants/${tenantId}/destinations`;
   for (const d of destinations) {
-    const r = await setup(sluice, 'POST', base, d, async () => {
-      // Created by the lost try if the tenant has one more destination than we know of.
-      const list = (await sluice.apiOk('GET', `${base}?limit=100`)).json.data;
-      const extra = list.filter((x) => !ids.includes(x.id));
-      return extra.length ? { json: extra[0] } : null;
-    });
+    const r = await setup(sluice, 'POST', base, d);
     ids.push(r.json.id);
   }
   return { tenantId, ids };
@@ -192,7 +165,7 @@ async function healthFloor(sluice, root) {
   const cpu1 = cpuSeconds(root);
   a.destroy();
   return { rate: (r.count / r.elapsedMs) * 1000, p50: percentile(r.latencies, 50),
-    workerdMs: ((cpu1.workerd - cpu0.workerd) / r.count) * 1000, proxyMs: ((cpu1.proxy - cpu0.proxy) / r.count) * 1000,
+    workerdMs: ((cpu1.workerd - cpu0.workerd) / r.count) * 1000,
     otherMs: ((cpu1.other - cpu0.other) / r.count) * 1000 };
 }
 
@@ -280,7 +253,7 @@ async function endToEnd(sluice, rx, root, { fanout, mif }) {
     p50: percentile(lat, 50), p95: percentile(lat, 95), p99: percentile(lat, 99),
     publishP50: percentile(publishLat, 50), publishP99: percentile(publishLat, 99),
     cpuPer1000: (cpu / deliveries) * 1000, cpuWorkerdPer1000: ((cpu1.workerd - cpu0.workerd) / deliveries) * 1000,
-    cpuProxyPer1000: ((cpu1.proxy - cpu0.proxy) / deliveries) * 1000, cpuOtherPer1000: ((cpu1.other - cpu0.other) / deliveries) * 1000,
+    cpuOtherPer1000: ((cpu1.other - cpu0.other) / deliveries) * 1000,
     d1PerEvent: d.d1 / events, d1CallsPerEvent: d.d1Calls / events, d1ReadsPerEvent: d.d1Reads / events,
     d1WritesPerEvent: d.d1Writes / events, doSqlPerEvent: d.doSql / events, fetchPerDelivery: d.fetch / deliveries,
     doRequestsPerEvent: d.doRequests / events, doSqlPerDelivery: d.doSql / deliveries,
@@ -504,11 +477,10 @@ function report(R) {
   const m = R.machine;
   const L = [];
   L.push(`Run ${m.date} on ${m.cores} cores (${m.cpu}), ${fmt(m.memGiB, 1)} GiB, commit \`${m.commit}\`, Node ${m.node}; ` +
-    `1-minute load average ${fmt(m.load, 1)} at the start and ${fmt(os.loadavg()[0], 1)} at the end; harness time ${fmt(R.seconds)} s. Sluice on local workerd (\`wrangler dev\`, persisted state in a temp folder), ` +
+    `1-minute load average ${fmt(m.load, 1)} at the start and ${fmt(os.loadavg()[0], 1)} at the end; harness time ${fmt(R.seconds)} s. Sluice on local workerd (Miniflare's API, one workerd, no dev proxy; persisted state in a temp folder), ` +
     'receiver, load generator and stand-ins in one Node process, all on 127.0.0.1.');
   if (publishRetries) {
-    L.push('', `${publishRetries} publish(es) were sent again (same id, up to 5 times): ${answered503} answered 503` +
-      (last503 ? ` (the last: \`${last503.replaceAll('`', "'")}\`)` : '') + ', the others lost their connection.');
+    L.push('', `${publishRetries} publish(es) were sent again (same id, up to 5 times): they lost their connection.`);
   }
   if (restarts) {
     L.push('', `Sluice's isolate restarted during ${restarts} measured step(s): their counts are left out (–).`);
@@ -539,16 +511,16 @@ function report(R) {
   L.push('');
   L.push('### Cost per event (same runs)');
   L.push('');
-  L.push('CPU: utime + stime from /proc of the processes `wrangler dev` runs: the workerd that runs Sluice (with its local D1 and Durable Objects), ' +
-    "wrangler's dev proxy (a second workerd every request passes through) and wrangler's Node process. Per event the figures include the publish.");
+  L.push('CPU: utime + stime from /proc of the runtime\'s processes: the workerd that runs Sluice (with its local D1 and Durable Objects; requests reach it ' +
+    "directly, there is no dev proxy) and the Node process that runs Miniflare. Per event the figures include the publish.");
   L.push('');
-  L.push('| case | CPU s per 1,000 deliveries: all | Sluice\'s workerd | dev proxy | wrangler (Node) | D1 statements / event (reads + writes) | D1 round trips / event | DO requests / event | DO SQLite statements / event | DO SQLite statements / delivery | subrequests / delivery |');
-  L.push('|---|---|---|---|---|---|---|---|---|---|---|');
+  L.push('| case | CPU s per 1,000 deliveries: all | Sluice\'s workerd | Miniflare (Node) | D1 statements / event (reads + writes) | D1 round trips / event | DO requests / event | DO SQLite statements / event | DO SQLite statements / delivery | subrequests / delivery |');
+  L.push('|---|---|---|---|---|---|---|---|---|---|');
   const f = R.floor;
-  if (f) L.push(`| floor: \`GET /healthz\` (${fmt(f.rate)}/s), per 1,000 requests | ${fmt(f.workerdMs + f.proxyMs + f.otherMs, 2)} | ${fmt(f.workerdMs, 2)} | ${fmt(f.proxyMs, 2)} | ${fmt(f.otherMs, 2)} | 0 | 0 | 0 | 0 | 0 | 0 |`);
+  if (f) L.push(`| floor: \`GET /healthz\` (${fmt(f.rate)}/s), per 1,000 requests | ${fmt(f.workerdMs + f.otherMs, 2)} | ${fmt(f.workerdMs, 2)} | ${fmt(f.otherMs, 2)} | 0 | 0 | 0 | 0 | 0 | 0 |`);
   for (const e of R.e2e) {
     const name = e.fanout === 1 ? '1 destination' : `fan-out 1 → ${e.fanout}`;
-    L.push(`| ${name}, max_in_flight ${e.mif} | ${fmt(e.cpuPer1000, 2)} | ${fmt(e.cpuWorkerdPer1000, 2)} | ${fmt(e.cpuProxyPer1000, 2)} | ${fmt(e.cpuOtherPer1000, 2)} | ${fmt(e.d1PerEvent, 1)} (${fmt(e.d1ReadsPerEvent, 1)} + ${fmt(e.d1WritesPerEvent, 1)}) | ${fmt(e.d1CallsPerEvent, 2)} | ${fmt(e.doRequestsPerEvent, 2)} | ${fmt(e.doSqlPerEvent, 1)} | ${fmt(e.doSqlPerDelivery, 1)} | ${fmt(e.fetchPerDelivery, 2)} |`);
+    L.push(`| ${name}, max_in_flight ${e.mif} | ${fmt(e.cpuPer1000, 2)} | ${fmt(e.cpuWorkerdPer1000, 2)} | ${fmt(e.cpuOtherPer1000, 2)} | ${fmt(e.d1PerEvent, 1)} (${fmt(e.d1ReadsPerEvent, 1)} + ${fmt(e.d1WritesPerEvent, 1)}) | ${fmt(e.d1CallsPerEvent, 2)} | ${fmt(e.doRequestsPerEvent, 2)} | ${fmt(e.doSqlPerEvent, 1)} | ${fmt(e.doSqlPerDelivery, 1)} | ${fmt(e.fetchPerDelivery, 2)} |`);
   }
   if (R.types) {
     L.push('');
@@ -610,7 +582,7 @@ async function main() {
   const sluice = await startSluice({
     name: SMOKE ? 'bench-smoke' : 'bench',
     vars: { METRICS_FLUSH_SECONDS: '60' },
-    extraArgs: ['--script', 'bench/entry.mjs'],
+    script: 'bench/entry.mjs',
   });
   const root = sluice.proc.pid;
   const backends = { stops: [] };

@@ -234,13 +234,12 @@ export function processTree(root) {
 }
 
 /**
- * utime + stime in seconds of the process tree under `root` (wrangler dev), split into
- * `workerd` (the runtime that runs the Worker: wrangler starts it with an inspector),
- * `proxy` (wrangler's dev proxy, a second workerd on the public port) and `other` (wrangler's
- * Node process, esbuild).
+ * utime + stime in seconds of the process tree under `root` (the runtime process of
+ * tests/helpers/runtime.mjs), split into `workerd` (the runtime that runs the Worker, its
+ * D1 and Durable Objects) and `other` (the Node process that runs Miniflare).
  */
 export function cpuSeconds(root) {
-  const total = { workerd: 0, proxy: 0, other: 0 };
+  const total = { workerd: 0, other: 0 };
   for (const { pid, name } of processTree(root)) {
     try {
       const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -248,9 +247,7 @@ export function cpuSeconds(root) {
       // fields 14 and 15 of stat(5), counted from after the name: index 11 and 12.
       const secs = (Number(f[11]) + Number(f[12])) / CLK_TCK;
       if (name.startsWith('workerd')) {
-        const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-        if (cmdline.includes('--inspector-addr')) total.workerd += secs;
-        else total.proxy += secs;
+        total.workerd += secs;
       } else {
         total.other += secs;
       }
@@ -261,7 +258,7 @@ export function cpuSeconds(root) {
   return total;
 }
 
-export const cpuTotal = (c) => c.workerd + c.proxy + c.other;
+export const cpuTotal = (c) => c.workerd + c.other;
 
 export const fmt = (n, digits = 0) =>
   Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '–';

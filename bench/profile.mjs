@@ -1,5 +1,5 @@
-// Where the runtime's CPU goes: a V8 CPU profile of Sluice's isolate (through wrangler's
-// inspector) while 16 events are in flight to one webhook destination, summarised by self
+// Where the runtime's CPU goes: a V8 CPU profile of Sluice's isolate (through workerd's
+// inspector, which the harness opens on `inspectorPort`) while 16 events are in flight to one webhook destination, summarised by self
 // time per function. Not part of run.sh (the profiler slows the isolate down); for finding
 // the biggest costs:
 //
@@ -38,7 +38,7 @@ async function cdp(url) {
 }
 
 const rx = await startFastReceiver();
-const sluice = await startSluice({ name: 'bench-profile' });
+const sluice = await startSluice({ name: 'bench-profile', inspector: true });
 try {
   const tenantId = `prof-${process.pid}`;
   await sluice.apiOk('POST', '/v1/tenants', { id: tenantId });

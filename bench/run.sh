@@ -5,7 +5,7 @@
 #   bash bench/run.sh --smoke   ~10 s with tiny numbers; asserts only that the harness works
 #                               (non-zero throughput, every published event arrived)
 #   SLUICE_SKIP_BUILD=1         use build/ as it is (must exist)
-# Everything listens on 127.0.0.1. Needs scripts/setup.sh done (moto, rabbitmq-server for
+# Everything listens on 127.0.0.1. Needs `scripts/setup.sh test` done (moto, rabbitmq-server for
 # the per-type figures; those are skipped with a note when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Local stand-ins for the destination types' services, for tests and benchmarks, on
-# 127.0.0.1 only: moto from PyPI into .venv, and Debian's rabbitmq-server (with its
-# management plugin) from apt; and schemathesis (the API fuzzer of tests/fuzz.test.mjs)
-# into the same .venv; each skipped when present.
+# What the tests need beside Sluice, each skipped when present: local stand-ins for the
+# destination types' services, on 127.0.0.1 only (moto from PyPI into .venv, Debian's
+# rabbitmq-server with its management plugin from apt), schemathesis (the API fuzzer of
+# tests/fuzz.test.mjs) into the same .venv, and Debian's chromium (the dashboard's
+# end-to-end test drives it through playwright-core; Playwright's browser download is never
+# used).
 #   bash scripts/backends.sh install      install what is missing
 #   bash scripts/backends.sh start PORT   start moto (SQS, EventBridge, S3) in the background
 #   bash scripts/backends.sh stop         stop what `start` started
@@ -26,7 +28,8 @@ install() {
     [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
   fi
-  install_rabbitmq
+  apt_install rabbitmq-server "$RABBITMQ_SERVER"
+  apt_install chromium /usr/bin/chromium
 }
 
 # The script the tests run directly (Debian's /usr/sbin wrapper switches to the rabbitmq
@@ -34,21 +37,23 @@ install() {
 # used: the tests run a node of their own on free ports.
 RABBITMQ_SERVER=/usr/lib/rabbitmq/bin/rabbitmq-server
 
-install_rabbitmq() {
-  [ -x "$RABBITMQ_SERVER" ] && return
-  echo "==> installing rabbitmq-server from apt (RabbitMQ with its management HTTP API)"
+# apt-get install PACKAGE unless PATH is there (as root, or through sudo).
+apt_install() {
+  local package="$1" path="$2"
+  [ -x "$path" ] && return
+  echo "==> installing $package from apt"
   local sudo=()
   if [ "$(id -u)" != 0 ]; then
-    command -v sudo > /dev/null || { echo "rabbitmq-server is missing and installing it needs root" >&2; exit 1; }
+    command -v sudo > /dev/null || { echo "$package is missing and installing it needs root" >&2; exit 1; }
     sudo=(sudo)
   fi
   local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get)
   # Stale package lists make the install fail: refresh them then, and only then.
-  if ! "${apt[@]}" install -y --no-install-recommends rabbitmq-server; then
+  if ! "${apt[@]}" install -y --no-install-recommends "$package"; then
     "${apt[@]}" update
-    "${apt[@]}" install -y --no-install-recommends rabbitmq-server
+    "${apt[@]}" install -y --no-install-recommends "$package"
   fi
-  [ -x "$RABBITMQ_SERVER" ] || { echo "rabbitmq-server installed, but $RABBITMQ_SERVER is missing" >&2; exit 1; }
+  [ -x "$path" ] || { echo "$package installed, but $path is missing" >&2; exit 1; }
 }
 
 case "${1:-}" in

@@ -2,7 +2,10 @@
 # Builds the Worker (build/index.js + wasm) with the locally installed tools, so that
 # worker-build never tries to download them. wrangler runs this as its build command.
 #   SLUICE_SKIP_BUILD=1   do nothing (the test harness built already)
-#   SLUICE_OPTIMIZE=1     run wasm-opt (smaller wasm for deploys; ~20 s slower)
+#   SLUICE_OPTIMIZE=1     run wasm-opt (smaller wasm for deploys; ~20 s slower, more on a busy
+#                         machine)
+#   SLUICE_OUT_DIR=dir    write there instead of build/ (a relative path; scripts/test.sh
+#                         makes the deploy build beside the one the tests run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${SLUICE_SKIP_BUILD:-0}" = 1 ] && [ -f build/index.js ]; then
@@ -11,8 +14,6 @@ fi
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen)}"
 export ESBUILD_BIN="${ESBUILD_BIN:-$PWD/node_modules/.bin/esbuild}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}"
-if [ "${SLUICE_OPTIMIZE:-0}" = 1 ]; then
-  exec worker-build --release
-else
-  exec worker-build --release --no-opt
-fi
+args=(--release --out-dir "${SLUICE_OUT_DIR:-build}")
+[ "${SLUICE_OPTIMIZE:-0}" = 1 ] || args+=(--no-opt)
+exec worker-build "${args[@]}"

@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
-# Installs what Sluice needs to build, run and test, skipping what is already there:
-# the wasm32 target, worker-build and the matching wasm-bindgen-cli (from crates.io), the
-# pinned npm tools, Debian's chromium (for the dashboard test), and the local secrets file.
-# Safe to run repeatedly; never downloads binaries from outside the package registries.
+# Installs what Sluice needs, skipping what is already there. Safe to run repeatedly; never
+# downloads binaries from outside the package registries.
+#   bash scripts/setup.sh [run]   to build and run it (scripts/dev.sh, deploys): the wasm32
+#                                 target, worker-build and the matching wasm-bindgen-cli (from
+#                                 crates.io), the pinned npm packages, the local .dev.vars
+#   bash scripts/setup.sh test    that, and the test backends (scripts/test.sh): moto and
+#                                 schemathesis into .venv (PyPI), Debian's rabbitmq-server and
+#                                 chromium (apt)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+what="${1:-run}"
+case "$what" in
+  run | test) ;;
+  *) echo "usage: $0 [run | test]" >&2; exit 2 ;;
+esac
 
 WORKER_BUILD_VERSION=0.8.7
 # Must equal the `wasm-bindgen` version pinned in Cargo.toml.
@@ -38,28 +48,13 @@ if [ ! -x node_modules/.bin/wrangler ] || ! cmp -s package-lock.json node_module
   cp package-lock.json node_modules/.sluice-installed-lock
 fi
 
-# Stand-ins for the destination types' services (moto for AWS), for the integration tests.
-bash scripts/backends.sh install
-
-# Debian's Chromium for the dashboard's end-to-end test (driven by playwright-core from npm;
-# Playwright's own browser download is never used).
-if [ ! -x /usr/bin/chromium ]; then
-  say "installing chromium from apt (headless browser for the dashboard test)"
-  sudo=()
-  if [ "$(id -u)" != 0 ]; then
-    command -v sudo > /dev/null || { echo "chromium is missing and installing it needs root" >&2; exit 1; }
-    sudo=(sudo)
-  fi
-  apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get)
-  # Stale package lists make the install fail: refresh them then, and only then.
-  if ! "${apt[@]}" install -y --no-install-recommends chromium; then
-    "${apt[@]}" update
-    "${apt[@]}" install -y --no-install-recommends chromium
-  fi
-  [ -x /usr/bin/chromium ] || { echo "chromium installed, but /usr/bin/chromium is missing" >&2; exit 1; }
-fi
-
 if [ ! -f .dev.vars ]; then
   say "creating .dev.vars from .dev.vars.example (local secrets)"
   cp .dev.vars.example .dev.vars
 fi
+
+[ "$what" = test ] || exit 0
+
+# The test backends: moto (AWS), RabbitMQ, schemathesis (API fuzzing) and Chromium (the
+# dashboard's end-to-end test).
+bash scripts/backends.sh install

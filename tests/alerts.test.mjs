@@ -443,7 +443,7 @@ test('email: with a send_email binding, alerts go out as email (wrangler\'s loca
   fs.writeFileSync(config, fs.readFileSync(path.join(REPO_ROOT, 'wrangler.toml'), 'utf8') + '\n[[send_email]]\nname = "EMAIL"\n');
   let mail;
   try {
-    mail = await startSluice({ name: 'alerts-email', extraArgs: ['--config', config] });
+    mail = await startSluice({ name: 'alerts-email', config });
   } finally {
     fs.rmSync(config, { force: true });
   }

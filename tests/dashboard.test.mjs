@@ -52,7 +52,7 @@ async function refreshUntil(p, locator, what, timeoutMs = 15_000) {
 
 before(async () => {
   fs.mkdirSync(SHOTS, { recursive: true });
-  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/setup.sh (installs Debian's chromium)`);
+  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: run bash scripts/backends.sh install (installs Debian's chromium)`);
   [sluice, rx] = await Promise.all([startSluice({ name: 'dashboard' }), startReceiver()]);
   await sluice.apiOk('POST', '/v1/tenants', { id: tenantA, name: 'Acme Inc.' });
   await sluice.apiOk('POST', '/v1/tenants', { id: tenantB, name: 'Globex' });

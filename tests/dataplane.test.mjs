@@ -148,7 +148,6 @@ test('retention drops expired shards whole, but never one with a pending deliver
   const short = await startSluice({
     name: 'dataplane-retention',
     vars: { LOG_BUCKET_SECONDS: String(BUCKET_MS / 1000), RETENTION_DAYS },
-    extraArgs: ['--test-scheduled'],
   });
   const down = await startReceiver();
   down.setMode({ status: 503 });
@@ -181,7 +180,7 @@ test('retention drops expired shards whole, but never one with a pending deliver
     assert.equal(kept.json.deliveries[0].history.length, 1, 'a pending delivery keeps its attempts');
 
     // The daily cron (stats, the directory of expired buckets) keeps the pending shard listed.
-    const run = await fetch(`${short.url}/__scheduled?cron=${encodeURIComponent('17 3 * * *')}`);
+    const run = await short.scheduled('17 3 * * *');
     assert.equal(run.status, 200, await run.text());
     await eventually(() => short.log.includes('"event":"retention_purge"'), 10_000, { what: 'the daily cron logged its purge' });
     assert.deepEqual((await readAll(w.tenantId, 'desc', 5, short)).map((e) => e.id), ['pending-1']);
@@ -202,8 +201,10 @@ test('a hand-off owed when the runtime is killed is made after the restart', { t
   // Killed at once: some hand-offs may still be owed by the log shard's outbox.
   await sluice.restart({ signal: 'SIGKILL' });
   await rx.waitFor((reqs) => ids.every((id) => reqs.some((r) => r.headers['webhook-id'] === id)), 60_000);
+  // An attempt in flight at the kill has no recorded outcome: it is made again once its lease
+  // ends (timeout_ms, 10 s by default, + 30 s: engine::LEASE_MARGIN_MS), ~40 s after it began.
   await eventually(async () => {
     const r = await api('GET', `${w.base}/deliveries?limit=100`);
     return r.json.data.length === 10 && r.json.data.every((d) => d.status === 'delivered');
-  }, 30_000, { what: 'all 10 recorded delivered' });
+  }, 60_000, { what: 'all 10 recorded delivered', intervalMs: 500 });
 });

@@ -49,7 +49,7 @@ before(async () => {
       startSluice({
         name: 'security-strict',
         vars: { ALLOW_PRIVATE_DESTINATIONS: 'false', REQUIRE_HTTPS: 'true', ALERT_EMAIL_DOMAINS: EMAIL_DOMAIN },
-        extraArgs: ['--config', config],
+        config,
       }),
     ]);
   } finally {
@@ -373,7 +373,7 @@ test('credentials of every destination type never show in answers, attempts or l
   // Let the schedulers' outboxes and logs settle, then scan.
   await new Promise((r) => setTimeout(r, 1000));
   const logFile = fs.readFileSync(sluice.logFile, 'utf8');
-  const sources = { 'API answers': seen.join('\n'), 'wrangler dev output': sluice.log, [sluice.logFile]: logFile };
+  const sources = { 'API answers': seen.join('\n'), 'runtime output': sluice.log, [sluice.logFile]: logFile };
   for (const [what, text] of Object.entries(sources)) {
     for (const [name, value] of Object.entries(secrets)) {
       assert.ok(value.length >= 12, `${name} is long enough to scan for`);
@@ -756,22 +756,27 @@ test('a request body without Content-Length is counted while it streams: 413 pas
   await sluice.apiOk('POST', '/v1/tenants', { id: tenantId }, 201);
   const target = new URL('/v1/publish', sluice.url);
   const chunked = { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json', 'transfer-encoding': 'chunked' } };
-  // Just past the limit, in chunks, with no length declared: counted while it streams.
-  // (Sluice stops reading there; an endless body shows that only at random here, since
-  // wrangler dev's local proxy may answer 503 while it still forwards the rest.)
-  const send = (parts) => new Promise((resolve, reject) => {
+  // Just past the limit, in chunks, with no length declared: counted while it streams. The
+  // big body is sent without its end: Sluice must answer 413 before the body is over. (Had
+  // the client ended it, workerd would close the connection with the end chunk unread, and the
+  // kernel's reset could drop the 413 before the client read it.)
+  const send = (parts, { holdEnd = false } = {}) => new Promise((resolve, reject) => {
     const req = http.request(target, chunked, (res) => {
       let text = '';
       res.on('data', (c) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode, text }));
+      res.on('end', () => {
+        resolve({ status: res.statusCode, text });
+        if (holdEnd) req.destroy();
+      });
     });
     req.on('error', reject);
     for (const p of parts.slice(0, -1)) req.write(p);
-    req.end(parts.at(-1));
+    if (holdEnd) req.write(parts.at(-1));
+    else req.end(parts.at(-1));
   });
   const head = `{"tenant_id":"${tenantId}","topic":"sec.big","data":{"pad":"`;
   const pad = 262_144 - head.length;
-  const big = await send([head, 'a'.repeat(pad - 100_000), 'a'.repeat(100_000), '"}}']);
+  const big = await send([head, 'a'.repeat(pad - 100_000), 'a'.repeat(100_000), '"}}'], { holdEnd: true });
   assert.equal(big.status, 413, big.text);
   assert.match(JSON.parse(big.text).type, /payload-too-large/);
   // A small chunked body is read whole and accepted.

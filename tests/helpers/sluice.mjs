@@ -1,16 +1,23 @@
-// Starts the real Sluice Worker with `wrangler dev` (local, offline) for the integration tests.
+// Starts the real Sluice Worker on Miniflare's API (local workerd, offline) for the
+// integration tests and the bench: one workerd per Sluice, no dev proxy, no wrangler process.
 //
 //   const sluice = await startSluice();          // fresh temp persist dir, migrations applied
 //   const r = await sluice.api('GET', '/v1/tenants');   // {status, headers, json, text}
-//   await sluice.restart({ signal: 'SIGKILL' }); // same persist dir, new process
+//   await sluice.restart({ signal: 'SIGKILL' }); // same persist dir, new runtime process
 //   await sluice.stop();                      // or dispose(): stop + delete the temp persist dir
 //
-// build/index.js must already exist (scripts/build.sh); SLUICE_SKIP_BUILD=1 keeps wrangler's
-// [build] command from rebuilding.
+// The runtime is a child node process (tests/helpers/runtime.mjs) that runs Miniflare, and
+// Miniflare runs workerd: both in one process group, so a SIGKILL ends them at once and the
+// next start finds the persisted D1 and Durable Object state as a crash left it. The worker
+// options (bindings, vars and .dev.vars, assets) come from wrangler's
+// unstable_getMiniflareWorkerOptions(wrangler.toml), computed once per config here.
+//
+// build/index.js must already exist (scripts/build.sh).
 
-import { spawn, execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,10 +27,18 @@ import { startReceiver } from './receiver.mjs';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const ADMIN_KEY = 'sluice-dev-admin-key';
-const WRANGLER = path.join(REPO_ROOT, 'node_modules', '.bin', 'wrangler');
+const RUNTIME = path.join(path.dirname(fileURLToPath(import.meta.url)), 'runtime.mjs');
 const ARTIFACTS = path.join(REPO_ROOT, 'tests', 'artifacts');
+// What `wrangler d1 migrations apply` creates to remember what it applied.
+const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS d1_migrations(
+		id         INTEGER PRIMARY KEY AUTOINCREMENT,
+		name       TEXT UNIQUE,
+		applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL
+);`;
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+// A timer that does not keep the process alive (for races against a process's exit).
+const unrefSleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -35,20 +50,6 @@ export function freePort() {
       srv.close(() => resolve(port));
     });
   });
-}
-
-function wranglerEnv(extra = {}) {
-  return {
-    ...process.env,
-    WRANGLER_SEND_METRICS: 'false',
-    WRANGLER_SEND_ERROR_REPORTS: 'false',
-    CLOUDFLARE_CF_FETCH_ENABLED: 'false',
-    SLUICE_SKIP_BUILD: '1',
-    CI: 'true',
-    NO_COLOR: '1',
-    FORCE_COLOR: '0',
-    ...extra,
-  };
 }
 
 function ensureDevVars() {
@@ -68,32 +69,48 @@ function tail(text, lines = 60) {
   return text.split('\n').slice(-lines).join('\n');
 }
 
-async function applyMigrations(persistDir, root = REPO_ROOT) {
-  return new Promise((resolve, reject) => {
-    execFile(
-      WRANGLER,
-      ['d1', 'migrations', 'apply', 'sluice', '--local', '--persist-to', persistDir],
-      { cwd: root, env: wranglerEnv(), timeout: 90_000, maxBuffer: 16 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        if (err) {
-          reject(
-            new Error(
-              `wrangler d1 migrations apply failed: ${err.message}\n--- stdout\n${tail(stdout)}\n--- stderr\n${tail(stderr)}`,
-            ),
-          );
-        } else {
-          resolve(stdout);
-        }
-      },
-    );
-  });
+const runtimeConfigs = new Map(); // config path -> promise of what the runtime needs from it
+
+/**
+ * From a wrangler config: Miniflare's worker options (wrangler's own mapping of the bindings,
+ * vars with .dev.vars, assets), the script, and the D1 migrations split into statements by
+ * wrangler's splitter, as `wrangler d1 migrations apply` would run them.
+ */
+function runtimeConfig(configPath) {
+  if (!runtimeConfigs.has(configPath)) {
+    runtimeConfigs.set(configPath, (async () => {
+      process.env.WRANGLER_SEND_METRICS ??= 'false';
+      process.env.WRANGLER_SEND_ERROR_REPORTS ??= 'false';
+      process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= 'false';
+      const wrangler = await import('wrangler');
+      const { workerOptions, main } = wrangler.unstable_getMiniflareWorkerOptions(configPath);
+      const config = wrangler.unstable_readConfig({ config: configPath });
+      const db = config.d1_databases[0];
+      const dir = path.resolve(path.dirname(configPath), db.migrations_dir ?? 'migrations');
+      const migrations = fs.readdirSync(dir).filter((f) => f.endsWith('.sql')).sort().map((name) => ({
+        name,
+        statements: wrangler.unstable_splitSqlQuery(
+          `${fs.readFileSync(path.join(dir, name), 'utf8')}\nINSERT INTO d1_migrations (name) values ('${name}');\n`,
+        ),
+      }));
+      return { workerOptions, main, name: config.name, d1Binding: db.binding, migrations };
+    })());
+  }
+  return runtimeConfigs.get(configPath);
 }
 
 export class Sluice {
-  constructor({ name = 'sluice', persistDir, vars = {}, root = REPO_ROOT, extraArgs = [] }) {
-    this.extraArgs = extraArgs;
+  /**
+   * config: the wrangler config (default wrangler.toml); script: another entry module than
+   * its `main` (the bench's counting wrapper); inspector: open workerd's V8 inspector on
+   * `inspectorPort` (bench/profile.mjs). The cron runs on demand: scheduled(cron).
+   */
+  constructor({ name = 'sluice', persistDir, vars = {}, root = REPO_ROOT, config, script, inspector = false }) {
     this.name = name;
-    this.root = root; // repo root (cwd for wrangler); overridable for harness self-tests
+    this.root = root; // repo root; overridable for harness self-tests
+    this.configPath = path.resolve(root, config ?? 'wrangler.toml');
+    this.script = script;
+    this.inspector = inspector;
     this.persistDir = persistDir;
     // Most tests publish to ad-hoc topics; the catalogue test turns this off.
     // Metrics reach D1 after every scheduler run here (a minute apart in production), so that
@@ -107,6 +124,7 @@ export class Sluice {
     };
     this.proc = null;
     this.port = null;
+    this.inspectorPort = null;
     this.log = '';
     this.logFile = null;
     this.exited = null; // promise resolved with {code, signal} when the process exits
@@ -123,24 +141,26 @@ export class Sluice {
 
   async start() {
     if (this.proc) throw new Error('sluice already running');
-    if (this.root === REPO_ROOT && !fs.existsSync(path.join(REPO_ROOT, 'build', 'index.js'))) {
-      throw new Error('build/index.js is missing: run scripts/build.sh first');
+    const rc = await runtimeConfig(this.configPath);
+    const scriptPath = this.script ? path.resolve(this.root, this.script) : rc.main;
+    if (!fs.existsSync(scriptPath)) {
+      throw new Error(`${scriptPath} is missing: run scripts/build.sh first`);
     }
     this.port = await freePort();
-    const inspectorPort = await freePort();
-    this.inspectorPort = inspectorPort; // wrangler's inspector (bench/profile.mjs attaches to it)
+    this.inspectorPort = this.inspector ? await freePort() : null;
     this.starts += 1;
-    const args = [
-      'dev',
-      '--ip', '127.0.0.1',
-      '--port', String(this.port),
-      '--inspector-port', String(inspectorPort),
-      '--persist-to', this.persistDir,
-      '--show-interactive-dev-session=false',
-      '--log-level', 'log',
-    ];
-    for (const [k, v] of Object.entries(this.vars)) args.push('--var', `${k}:${v}`);
-    args.push(...this.extraArgs);
+    const options = {
+      name: rc.name,
+      port: this.port,
+      inspectorPort: this.inspectorPort,
+      persistDir: this.persistDir,
+      modulesRoot: this.root,
+      scriptPath,
+      workerOptions: { ...rc.workerOptions, bindings: { ...rc.workerOptions.bindings, ...this.vars } },
+      d1Binding: rc.d1Binding,
+      migrationsTable: MIGRATIONS_TABLE,
+      migrations: rc.migrations,
+    };
 
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     this.logFile = path.join(ARTIFACTS, `${this.name}.log`);
@@ -149,53 +169,57 @@ export class Sluice {
     logStream.write(header);
     this.log += header;
 
-    const proc = spawn(WRANGLER, args, {
+    const proc = spawn(process.execPath, [RUNTIME], {
       cwd: this.root,
-      env: wranglerEnv(),
-      detached: true, // own process group: stop() kills wrangler and its workerd children
-      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, SLUICE_RUNTIME_OPTIONS: JSON.stringify(options), NO_COLOR: '1', FORCE_COLOR: '0' },
+      detached: true, // own process group: stop() kills node and its workerd at once
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     this.proc = proc;
+    this.calls = new Map(); // IPC requests waiting for their answer, by id
+    proc.on('message', (m) => {
+      const call = this.calls.get(m.id);
+      this.calls.delete(m.id);
+      if (call) call(m);
+    });
+    let ready;
+    let isUp = false;
+    const isReady = new Promise((resolve) => (ready = resolve));
     const onData = (chunk) => {
       const s = chunk.toString();
       this.log += s;
       if (this.log.length > 2_000_000) this.log = this.log.slice(-1_000_000);
       logStream.write(s);
+      if (!isUp && this.log.includes('SLUICE_RUNTIME_READY')) {
+        isUp = true;
+        ready(true);
+      }
     };
     proc.stdout.on('data', onData);
     proc.stderr.on('data', onData);
     this.exited = new Promise((resolve) => {
       proc.on('exit', (code, signal) => {
-        const line = `\n===== wrangler exited code=${code} signal=${signal}\n`;
+        const line = `\n===== runtime exited code=${code} signal=${signal}\n`;
         this.log += line;
         logStream.end(line);
         resolve({ code, signal });
       });
     });
+    // The ready line of this start only: the log holds the earlier starts' too.
+    this.log = this.log.replaceAll('SLUICE_RUNTIME_READY', 'SLUICE_RUNTIME_WAS_READY');
 
-    const deadline = Date.now() + 60_000;
-    let exitedEarly = null;
-    this.exited.then((e) => (exitedEarly = e));
-    for (;;) {
-      if (exitedEarly) {
-        this.proc = null;
-        throw new Error(
-          `wrangler dev exited before /healthz answered (${JSON.stringify(exitedEarly)}); log tail:\n${this.logTail()}`,
-        );
-      }
-      try {
-        const res = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(2000) });
-        await res.arrayBuffer();
-        if (res.status === 200) return this;
-      } catch {
-        // not up yet
-      }
-      if (Date.now() > deadline) {
-        await this.stop();
-        throw new Error(`sluice did not answer GET /healthz 200 within 60 s; log tail:\n${this.logTail()}`);
-      }
-      await sleep(200);
+    const outcome = await Promise.race([
+      isReady,
+      this.exited.then((e) => ({ exited: e })),
+      unrefSleep(60_000).then(() => ({ timeout: true })),
+    ]);
+    if (outcome === true) return this;
+    if (outcome.exited) {
+      this.proc = null;
+      throw new Error(`the runtime exited before it was ready (${JSON.stringify(outcome.exited)}); log tail:\n${this.logTail()}`);
     }
+    await this.stop();
+    throw new Error(`the runtime was not ready within 60 s; log tail:\n${this.logTail()}`);
   }
 
   /** SIGTERM (or `signal`) to the whole process group, SIGKILL after 5 s. */
@@ -215,13 +239,27 @@ export class Sluice {
       }
     };
     kill(signal);
-    const timedOut = await Promise.race([this.exited.then(() => false), sleep(5000).then(() => true)]);
+    const timedOut = await Promise.race([this.exited.then(() => false), unrefSleep(5000).then(() => true)]);
     if (timedOut) {
       kill('SIGKILL');
-      await Promise.race([this.exited, sleep(5000)]);
+      await Promise.race([this.exited, unrefSleep(5000)]);
     }
-    // workerd children may outlive wrangler for a moment; make sure the group is gone.
+    // workerd may outlive its node parent for a moment; make sure the group is gone.
     kill('SIGKILL');
+  }
+
+  /**
+   * Runs the Worker's scheduled handler for `cron` now, as the cron trigger would. Answers
+   * like wrangler's /__scheduled did: a Response, 200 "ok" or 500 with the outcome.
+   */
+  async scheduled(cron) {
+    if (!this.proc) throw new Error('sluice is not running');
+    const id = (this.nextCall = (this.nextCall ?? 0) + 1);
+    const answer = new Promise((resolve) => this.calls.set(id, resolve));
+    this.proc.send({ id, scheduled: cron });
+    const m = await Promise.race([answer, this.exited.then(() => ({ error: 'the runtime exited' }))]);
+    if (m.error) return new Response(m.error, { status: 500 });
+    return new Response(m.result.outcome, { status: m.result.outcome === 'ok' ? 200 : 500 });
   }
 
   /** stop(), then delete the persist dir if startSluice() created it. */
@@ -253,20 +291,42 @@ export class Sluice {
       h['content-type'] = 'application/json';
     }
     Object.assign(h, headers);
-    const res = await fetch(`${this.url}${urlPath}`, {
-      method,
-      headers: h,
-      body: payload,
-      signal: AbortSignal.timeout(30_000),
-    });
-    const text = await res.text();
+    const res = await this.request(method, urlPath, h, payload);
     let json = null;
     try {
-      json = text ? JSON.parse(text) : null;
+      json = res.text ? JSON.parse(res.text) : null;
     } catch {
       json = null;
     }
-    return { status: res.status, headers: res.headers, json, text };
+    return { status: res.status, headers: res.headers, json, text: res.text };
+  }
+
+  /**
+   * One HTTP exchange on a connection of its own (Connection: close). workerd now and then
+   * closes a kept-alive inbound connection under load while a request waits on it (undici's
+   * pooled fetch then fails with "other side closed" or ECONNRESET after a few seconds; the
+   * old harness met the same as wrangler dev proxy's 503s). A new connection per call costs
+   * little on 127.0.0.1 and has not met it.
+   */
+  request(method, urlPath, headers, payload) {
+    const body = payload === undefined ? undefined : Buffer.from(payload);
+    const h = { ...headers };
+    if (body !== undefined) h['content-length'] = String(body.length);
+    return new Promise((resolve, reject) => {
+      const req = http.request(`${this.url}${urlPath}`, { method, headers: h, agent: false, timeout: 30_000 }, (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const out = new Headers();
+          for (let n = 0; n < res.rawHeaders.length; n += 2) out.append(res.rawHeaders[n], res.rawHeaders[n + 1]);
+          resolve({ status: res.statusCode, headers: out, text: Buffer.concat(chunks).toString('utf8') });
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error(`${method} ${urlPath}: no answer within 30 s`)));
+      req.on('error', (err) => reject(new Error(`${method} ${urlPath}: ${err.message}`, { cause: err })));
+      req.end(body);
+    });
   }
 
   /** Like api() but throws (with the body) unless the status is `expected`. */
@@ -281,12 +341,11 @@ export class Sluice {
   }
 }
 
-/** Fresh temp persist dir, migrations applied, `wrangler dev` running and healthy. */
-export async function startSluice({ name = 'sluice', persistDir, vars, root = REPO_ROOT, extraArgs = [] } = {}) {
-  if (root === REPO_ROOT) ensureDevVars();
+/** Fresh temp persist dir (unless given), migrations applied, Sluice running. */
+export async function startSluice({ name = 'sluice', persistDir, ...options } = {}) {
+  if ((options.root ?? REPO_ROOT) === REPO_ROOT) ensureDevVars();
   const dir = persistDir ?? (await fsp.mkdtemp(path.join(os.tmpdir(), `sluice-${name}-`)));
-  await applyMigrations(dir, root);
-  const s = new Sluice({ name, persistDir: dir, vars, root, extraArgs });
+  const s = new Sluice({ name, persistDir: dir, ...options });
   s.ownsPersistDir = persistDir === undefined;
   await s.start();
   return s;
