@@ -192,6 +192,50 @@ async function publishThroughput(sluice, rx) {
 }
 
 /**
+ * Publishing at 16 publishers three ways, back to back, each to a tenant with one webhook
+ * destination: one event a request with the publisher's id (as above), one event a request
+ * without an id (the id is Sluice's, so no index object is called), and batches of 100 events
+ * with ids (`POST /v1/publish/batch`). Rates are events accepted per second; the deliveries
+ * they trigger drain in between (not counted).
+ */
+async function publishWays(sluice, rx) {
+  const c = 16;
+  const size = 100;
+  const a = agent(c);
+  const headers = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
+  const single = (t, id) => JSON.stringify({ tenant_id: t, topic: TOPIC, ...(id ? { id } : {}), data: DATA });
+  const ways = [
+    { name: 'one event a request, with an id', path: '/v1/publish', events: 1, body: (t, i) => single(t, eventId('way-id', i)) },
+    { name: 'one event a request, without an id', path: '/v1/publish', events: 1, body: (t) => single(t, null) },
+    { name: `batches of ${size} events, with ids`, path: '/v1/publish/batch', events: size,
+      body: (t, i) => JSON.stringify({ events: Array.from({ length: size }, (_, k) => ({
+        tenant_id: t, topic: TOPIC, id: eventId(`way-b${i}`, k), data: DATA })) }) },
+  ];
+  const out = [];
+  for (const way of ways) {
+    rx.reset();
+    const t = await tenantWith(sluice, [webhook(rx.url, 8)]);
+    let accepted = 0;
+    const r = await closedLoop({ concurrency: c, durationMs: P.publishMs, send: async (i) => {
+      const res = await post(a, `${sluice.url}${way.path}`, headers, way.body(t.tenantId, i));
+      if (way.events === 1) {
+        if (res.status !== 202) throw new Error(`publish -> ${res.status}: ${res.body.slice(0, 200)}`);
+        accepted += 1;
+      } else {
+        if (res.status !== 200) throw new Error(`batch -> ${res.status}: ${res.body.slice(0, 200)}`);
+        accepted += JSON.parse(res.body).accepted;
+      }
+    } });
+    const arrived = await waitArrivals(rx, accepted, P.drainMs);
+    out.push({ name: way.name, requests: r.count, events: accepted, rate: (accepted / r.elapsedMs) * 1000,
+      p50: percentile(r.latencies, 50), p99: percentile(r.latencies, 99), arrived, errors: r.errors,
+      firstError: r.firstError?.message?.slice(0, 200) });
+    log(`publish ${way.name}: ${fmt(out.at(-1).rate)} events/s, ${accepted} accepted, ${arrived} delivered`);
+  }
+  return out;
+}
+
+/**
  * End to end, closed loop: `window` publishers, each publishes one event and waits until all
  * its `fanout` deliveries arrived before the next. Throughput counts arrivals after warm-up.
  */
@@ -494,6 +538,20 @@ function report(R) {
   for (const p of R.publish.filter((x) => x.errors)) {
     L.push('', `At concurrency ${p.concurrency}, ${p.errors} publish(es) failed even when sent again (not counted): \`${p.firstError}\``);
   }
+  if (R.publishWays?.length) {
+    L.push('');
+    L.push('### Publish at 16 publishers, three ways (one webhook destination per tenant, max_in_flight 8)');
+    L.push('');
+    L.push(`| way | requests | events accepted / s | ratio to /healthz | request p50 | request p99 | delivered / accepted |`);
+    L.push('|---|---|---|---|---|---|---|');
+    for (const w of R.publishWays) {
+      const ratio = R.floor ? fmt(w.rate / R.floor.rate, 2) : '–';
+      L.push(`| ${w.name} | ${w.requests} | ${fmt(w.rate)} | ${ratio} | ${ms(w.p50)} ms | ${ms(w.p99)} ms | ${w.arrived} / ${w.events} |`);
+    }
+    for (const w of R.publishWays.filter((x) => x.errors)) {
+      L.push('', `${w.name}: ${w.errors} request(s) failed (not counted): \`${w.firstError}\``);
+    }
+  }
   L.push('');
   L.push(`### End-to-end delivery (${P.window} events in flight, closed loop, ${P.e2eMs / 1000} s each; first ${P.warmMs / 1000} s not counted in the rate)`);
   L.push('');
@@ -604,6 +662,7 @@ async function main() {
     R.floor = SMOKE ? null : await healthFloor(sluice, root);
     if (R.floor) log(`GET /healthz: ${fmt(R.floor.rate)}/s, workerd ${fmt(R.floor.workerdMs, 2)} ms CPU per request`);
     R.publish = part('publish') ? await publishThroughput(sluice, rx) : [];
+    R.publishWays = !SMOKE && part('publish') ? await publishWays(sluice, rx) : [];
     R.e2e = [];
     for (const c of part('e2e') ? P.e2eCases : []) {
       const e = await endToEnd(sluice, rx, root, c);
