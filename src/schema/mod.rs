@@ -10,11 +10,12 @@
 //! - `destination_types.json`: each type's title, description and example configs (what the
 //!   dashboard shows beside the derived form);
 //! - `api/openapi/base.json`: info, paths, parameters, responses, and the schemas of shapes
-//!   not yet derived. Its `DestinationFields` lists the fields every destination shares; the
-//!   generator makes `DestinationCreate` from it, one branch per type with that type's config
-//!   schema, and gives `DestinationUpdate` the types' patch schemas.
+//!   not yet derived. The generator derives `DestinationFields` (the fields every destination
+//!   shares) from `DestinationInput`, makes `DestinationCreate` from it, one branch per type
+//!   with that type's config schema, and gives `DestinationUpdate` the types' patch schemas.
 
 use crate::core::breaker::BreakerSettings;
+use crate::core::destination::DestinationInput;
 use crate::core::rate_limit::RateLimit;
 use crate::core::retry::RetryPolicy;
 use crate::providers::{config_schemas, TYPES};
@@ -37,6 +38,7 @@ fn shared_schemas(generator: &mut SchemaGenerator) {
     generator.subschema_for::<RetryPolicy>();
     generator.subschema_for::<BreakerSettings>();
     generator.subschema_for::<RateLimit>();
+    generator.subschema_for::<DestinationInput>();
 }
 
 /// The catalogue served at `GET /v1/destination-types`: per type the hand-written title,
@@ -101,6 +103,7 @@ fn openapi() -> Value {
     }
     let kinds: Vec<Value> = TYPES.iter().map(|&k| k.into()).collect();
     let fields = &mut schemas["DestinationFields"];
+    create_body_fields(fields);
     fields["properties"]["type"]["enum"] = kinds.clone().into();
     let create = destination_create(fields, &configs);
     schemas.insert("DestinationCreate".into(), create);
@@ -122,6 +125,34 @@ fn openapi() -> Value {
         assert!(clash.is_none(), "base.json also describes {name}");
     }
     doc
+}
+
+/// `DestinationFields` is derived from `DestinationInput`, the form a create body takes once
+/// its template is expanded (`core::template`); the body as sent may instead name a
+/// `template` (with its `params`) and leave `type` and `config` to it.
+fn create_body_fields(fields: &mut Value) {
+    fields["required"] = json!([]);
+    fields["anyOf"] = json!([{ "required": ["type", "config"] }, { "required": ["template"] }]);
+    fields["properties"]["params"] = json!({
+        "type": "object",
+        "additionalProperties": { "type": "string" },
+        "description": "With `template`: the template's parameters (e.g. Linear's `team_id`).",
+    });
+    fields["examples"] = json!([{
+        "type": "webhook",
+        "name": "Orders",
+        "topics": ["order.*"],
+        "config": {
+            "url": "https://example.com/hook",
+            "headers": { "x-custom": "v" },
+            "auth": { "type": "bearer", "token": "s3cret" },
+        },
+        "retry": {
+            "max_retries": 5,
+            "backoff": { "type": "exponential", "initial_ms": 1000, "factor": 2.0, "max_ms": 3600000 },
+            "jitter": 0.1,
+        },
+    }]);
 }
 
 /// A create body is one of: a typed body (`type` and that type's `config`), or one that
