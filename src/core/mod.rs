@@ -17,6 +17,7 @@ pub mod jwt;
 pub mod lifecycle;
 pub mod log;
 pub mod metrics;
+pub mod publish;
 pub mod rate_limit;
 pub mod redact;
 pub mod retry;

@@ -16,6 +16,7 @@
 
 use crate::core::breaker::BreakerSettings;
 use crate::core::destination::DestinationInput;
+use crate::core::publish::PublishBatchRequest;
 use crate::core::rate_limit::RateLimit;
 use crate::core::retry::RetryPolicy;
 use crate::providers::{config_schemas, TYPES};
@@ -39,6 +40,7 @@ fn shared_schemas(generator: &mut SchemaGenerator) {
     generator.subschema_for::<BreakerSettings>();
     generator.subschema_for::<RateLimit>();
     generator.subschema_for::<DestinationInput>();
+    generator.subschema_for::<PublishBatchRequest>();
 }
 
 /// The catalogue served at `GET /v1/destination-types`: per type the hand-written title,
@@ -102,6 +104,7 @@ fn openapi() -> Value {
         assert!(clash.is_none(), "base.json also describes {name}");
     }
     let kinds: Vec<Value> = TYPES.iter().map(|&k| k.into()).collect();
+    add_examples(schemas);
     let fields = &mut schemas["DestinationFields"];
     create_body_fields(fields);
     fields["properties"]["type"]["enum"] = kinds.clone().into();
@@ -138,7 +141,11 @@ fn create_body_fields(fields: &mut Value) {
         "additionalProperties": { "type": "string" },
         "description": "With `template`: the template's parameters (e.g. Linear's `team_id`).",
     });
-    fields["examples"] = json!([{
+}
+
+/// The examples shown beside the derived request bodies: what a client typically sends.
+fn add_examples(schemas: &mut Map<String, Value>) {
+    schemas["DestinationFields"]["examples"] = json!([{
         "type": "webhook",
         "name": "Orders",
         "topics": ["order.*"],
@@ -152,6 +159,12 @@ fn create_body_fields(fields: &mut Value) {
             "backoff": { "type": "exponential", "initial_ms": 1000, "factor": 2.0, "max_ms": 3600000 },
             "jitter": 0.1,
         },
+    }]);
+    schemas["PublishRequest"]["examples"] = json!([{
+        "tenant_id": "acme",
+        "topic": "order.created",
+        "id": "order-1234-created",
+        "data": { "order_id": 1234, "total": "99.00" },
     }]);
 }
 
