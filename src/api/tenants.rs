@@ -7,34 +7,13 @@ use super::routes::Params;
 use super::views;
 use crate::core::ids::TenantId;
 use crate::core::log::MAX_LOG_SHARDS;
+use crate::core::tenant::{TenantCreate, TenantUpdate, MAX_NAME_CHARS};
 use crate::core::validate::{check_metadata, check_text, FieldError};
 use crate::scheduler::client::SchedulerClient;
 use crate::store::{page, tenants as store};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use worker::{Request, Response};
-
-const MAX_NAME_CHARS: usize = 128;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TenantCreate {
-    id: Option<TenantId>,
-    name: Option<String>,
-    #[serde(default)]
-    metadata: BTreeMap<String, String>,
-    log_shards: Option<u32>,
-}
-
-/// A merge patch: an absent field is kept, `null` clears it.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TenantUpdate {
-    #[serde(default, deserialize_with = "present")]
-    name: Option<Option<String>>,
-    metadata: Option<BTreeMap<String, String>>,
-    log_shards: Option<u32>,
-}
 
 /// The data plane's fan-out for a tenant's new buckets: 1 to `MAX_LOG_SHARDS`.
 fn check_log_shards(n: Option<u32>) -> ApiResult<()> {
@@ -45,13 +24,6 @@ fn check_log_shards(n: Option<u32>) -> ApiResult<()> {
         )),
         _ => Ok(()),
     }
-}
-
-/// Tells a field sent as `null` (Some(None)) from one not sent (None).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 fn check(name: Option<&String>, metadata: &BTreeMap<String, String>) -> ApiResult<()> {

@@ -27,6 +27,7 @@ pub mod signing;
 pub mod stats;
 pub mod tally;
 pub mod template;
+pub mod tenant;
 pub mod time;
 pub mod tokens;
 pub mod topics;

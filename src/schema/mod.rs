@@ -10,15 +10,21 @@
 //! - `destination_types.json`: each type's title, description and example configs (what the
 //!   dashboard shows beside the derived form);
 //! - `api/openapi/base.json`: info, paths, parameters, responses, and the schemas of shapes
-//!   not yet derived. The generator derives `DestinationFields` (the fields every destination
-//!   shares) from `DestinationInput`, makes `DestinationCreate` from it, one branch per type
-//!   with that type's config schema, and gives `DestinationUpdate` the types' patch schemas.
+//!   not yet derived (responses; ids, topics, metadata, filters and transforms, which the
+//!   derived bodies refer to by name).
+//!
+//! Derived: the request bodies that are Rust types (`DestinationFields` from
+//! `DestinationInput`, the publish, tenant and topic bodies) and the settings they hold. The
+//! generator makes `DestinationCreate` from `DestinationFields`, one branch per type with that
+//! type's config schema, and gives `DestinationUpdate` the types' patch schemas.
 
 use crate::core::breaker::BreakerSettings;
 use crate::core::destination::DestinationInput;
 use crate::core::publish::PublishBatchRequest;
 use crate::core::rate_limit::RateLimit;
 use crate::core::retry::RetryPolicy;
+use crate::core::tenant::{TenantCreate, TenantUpdate};
+use crate::core::topics::TopicCreate;
 use crate::providers::{config_schemas, TYPES};
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use schemars::Schema;
@@ -41,6 +47,9 @@ fn shared_schemas(generator: &mut SchemaGenerator) {
     generator.subschema_for::<RateLimit>();
     generator.subschema_for::<DestinationInput>();
     generator.subschema_for::<PublishBatchRequest>();
+    generator.subschema_for::<TenantCreate>();
+    generator.subschema_for::<TenantUpdate>();
+    generator.subschema_for::<TopicCreate>();
 }
 
 /// The catalogue served at `GET /v1/destination-types`: per type the hand-written title,
@@ -159,6 +168,15 @@ fn add_examples(schemas: &mut Map<String, Value>) {
             "backoff": { "type": "exponential", "initial_ms": 1000, "factor": 2.0, "max_ms": 3600000 },
             "jitter": 0.1,
         },
+    }]);
+    schemas["TenantCreate"]["examples"] = json!([{
+        "id": "acme",
+        "name": "Acme Corp",
+        "metadata": { "plan": "pro" },
+    }]);
+    schemas["CatalogTopicCreate"]["examples"] = json!([{
+        "name": "order.created",
+        "description": "An order was placed.",
     }]);
     schemas["PublishRequest"]["examples"] = json!([{
         "tenant_id": "acme",
