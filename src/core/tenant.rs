@@ -1,10 +1,12 @@
-//! The bodies of `POST /v1/tenants` and `PATCH /v1/tenants/{tenant_id}`, as read from the wire.
-//! Plain types so that the schema generator derives the API's `TenantCreate` and
-//! `TenantUpdate` from them; `api::tenants` checks them and stores the tenant.
+//! The bodies of `POST /v1/tenants`, `PATCH /v1/tenants/{tenant_id}` and `POST …/portal`, as
+//! read from the wire. Plain types so that the schema generator derives the API's
+//! `TenantCreate`, `TenantUpdate` and `PortalRequest` from them; `api::tenants` checks them.
 
 use crate::core::ids::TenantId;
 #[cfg(not(target_arch = "wasm32"))]
 use crate::core::log::MAX_LOG_SHARDS;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::core::tokens::{DEFAULT_TTL_SECS, MAX_TTL_SECS, MIN_TTL_SECS};
 use serde::{Deserialize, Deserializer};
 #[cfg(not(target_arch = "wasm32"))]
 use serde_json::Value;
@@ -84,6 +86,39 @@ pub struct TenantUpdate {
         schemars(range(min = 1, max = MAX_LOG_SHARDS))
     )]
     pub log_shards: Option<u32>,
+}
+
+/// The subject of a portal session whose request names none.
+pub const DEFAULT_PORTAL_SUBJECT: &str = "portal";
+
+/// The body of `POST /v1/tenants/{tenant_id}/portal`; both fields may be left out.
+// The defaults are applied by `api::tenants`; the schema states them.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+pub struct PortalRequest {
+    /// Who the session is for; recorded as `portal:<subject>` (e.g. in a manual retry's
+    /// `requested_by`).
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(default = "portal_subject", length(min = 1, max = MAX_NAME_CHARS))
+    )]
+    pub subject: Option<String>,
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(default = "portal_ttl", range(min = MIN_TTL_SECS, max = MAX_TTL_SECS))
+    )]
+    pub ttl_seconds: Option<u64>,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn portal_subject() -> Option<String> {
+    Some(DEFAULT_PORTAL_SUBJECT.into())
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn portal_ttl() -> Option<u64> {
+    Some(DEFAULT_TTL_SECS)
 }
 
 /// Tells a field sent as `null` (Some(None)) from one not sent (None).

@@ -14,7 +14,7 @@
 //!   derived bodies refer to by name).
 //!
 //! Derived: the request bodies that are Rust types (`DestinationFields` from
-//! `DestinationInput`, the publish, tenant and topic bodies) and the settings they hold. The
+//! `DestinationInput`, the publish, tenant, portal and topic bodies) and the settings they hold. The
 //! generator makes `DestinationCreate` from `DestinationFields`, one branch per type with that
 //! type's config schema, and gives `DestinationUpdate` the types' patch schemas.
 
@@ -23,7 +23,7 @@ use crate::core::destination::DestinationInput;
 use crate::core::publish::PublishBatchRequest;
 use crate::core::rate_limit::RateLimit;
 use crate::core::retry::RetryPolicy;
-use crate::core::tenant::{TenantCreate, TenantUpdate};
+use crate::core::tenant::{PortalRequest, TenantCreate, TenantUpdate};
 use crate::core::topics::TopicCreate;
 use crate::providers::{config_schemas, TYPES};
 use schemars::generate::{SchemaGenerator, SchemaSettings};
@@ -49,6 +49,7 @@ fn shared_schemas(generator: &mut SchemaGenerator) {
     generator.subschema_for::<PublishBatchRequest>();
     generator.subschema_for::<TenantCreate>();
     generator.subschema_for::<TenantUpdate>();
+    generator.subschema_for::<PortalRequest>();
     generator.subschema_for::<TopicCreate>();
 }
 
