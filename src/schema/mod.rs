@@ -14,11 +14,12 @@
 //!   derived bodies refer to by name).
 //!
 //! Derived: the request bodies that are Rust types (`DestinationFields` from
-//! `DestinationInput`, the publish, tenant, portal and topic bodies) and the settings they hold. The
+//! `DestinationInput`, the publish, tenant, portal, topic and bulk retry bodies) and the settings they hold. The
 //! generator makes `DestinationCreate` from `DestinationFields`, one branch per type with that
 //! type's config schema, and gives `DestinationUpdate` the types' patch schemas.
 
 use crate::core::breaker::BreakerSettings;
+use crate::core::delivery::BulkRetry;
 use crate::core::destination::DestinationInput;
 use crate::core::publish::PublishBatchRequest;
 use crate::core::rate_limit::RateLimit;
@@ -51,6 +52,7 @@ fn shared_schemas(generator: &mut SchemaGenerator) {
     generator.subschema_for::<TenantUpdate>();
     generator.subschema_for::<PortalRequest>();
     generator.subschema_for::<TopicCreate>();
+    generator.subschema_for::<BulkRetry>();
 }
 
 /// The catalogue served at `GET /v1/destination-types`: per type the hand-written title,
@@ -178,6 +180,10 @@ fn add_examples(schemas: &mut Map<String, Value>) {
     schemas["CatalogTopicCreate"]["examples"] = json!([{
         "name": "order.created",
         "description": "An order was placed.",
+    }]);
+    schemas["DestinationRetryRequest"]["examples"] = json!([{
+        "since": "2026-11-23T00:00:00Z",
+        "until": "2026-11-23T12:00:00Z",
     }]);
     schemas["PublishRequest"]["examples"] = json!([{
         "tenant_id": "acme",
