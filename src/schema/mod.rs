@@ -14,13 +14,14 @@
 //!   derived bodies refer to by name).
 //!
 //! Derived: the request bodies that are Rust types (`DestinationFields` from
-//! `DestinationInput`, the publish, tenant, portal, topic and bulk retry bodies) and the settings they hold. The
+//! `DestinationInput`, the publish, tenant, portal, topic, bulk retry and test-send bodies) and the settings they hold. The
 //! generator makes `DestinationCreate` from `DestinationFields`, one branch per type with that
 //! type's config schema, and gives `DestinationUpdate` the types' patch schemas.
 
 use crate::core::breaker::BreakerSettings;
 use crate::core::delivery::BulkRetry;
 use crate::core::destination::DestinationInput;
+use crate::core::engine::TestRequest;
 use crate::core::publish::PublishBatchRequest;
 use crate::core::rate_limit::RateLimit;
 use crate::core::retry::RetryPolicy;
@@ -53,6 +54,7 @@ fn shared_schemas(generator: &mut SchemaGenerator) {
     generator.subschema_for::<PortalRequest>();
     generator.subschema_for::<TopicCreate>();
     generator.subschema_for::<BulkRetry>();
+    generator.subschema_for::<TestRequest>();
 }
 
 /// The catalogue served at `GET /v1/destination-types`: per type the hand-written title,
