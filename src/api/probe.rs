@@ -9,7 +9,7 @@ use super::error::{ApiError, ApiResult};
 use super::http::{json, read_optional_json, Ctx};
 use super::routes::Params;
 use crate::core::alerts::{is_alert_channel, sample, AlertDestination};
-use crate::core::engine::QueuedDelivery;
+use crate::core::engine::{QueuedDelivery, TestRequest, TEST_ALERT_TOPIC, TEST_TOPIC};
 use crate::core::ids::{DeliveryId, EventId};
 use crate::core::rate_limit::TEST_SENDS;
 use crate::core::topics::validate_topic;
@@ -17,24 +17,8 @@ use crate::core::validate::{check_metadata, FieldError};
 use crate::runtime::random_bytes;
 use crate::scheduler::client::SchedulerClient;
 use crate::store::rate_limits;
-use serde::Deserialize;
-use serde_json::{json as value, Value};
-use std::collections::BTreeMap;
+use serde_json::json as value;
 use worker::{Request, Response};
-
-/// The topic of a test event unless the request names one.
-const TEST_TOPIC: &str = "sluice.test";
-/// The topic of an alert channel's test: the one real alerts come on.
-const TEST_ALERT_TOPIC: &str = "sluice.alert.triggered";
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct TestRequest {
-    topic: Option<String>,
-    data: Option<Value>,
-    #[serde(default)]
-    metadata: BTreeMap<String, String>,
-}
 
 pub async fn test(
     p: &Params,

@@ -7,41 +7,19 @@
 use super::error::{ApiError, ApiResult};
 use super::http::{json, read_json_raw, read_json_raw_within, Ctx};
 use crate::core::alerts::RESERVED_TOPIC_PREFIX;
-use crate::core::ids::{EventId, TenantId};
+use crate::core::ids::EventId;
+use crate::core::publish::{PublishBatchRequest, PublishRequest, MAX_BATCH_EVENTS};
 use crate::core::topics::{subscribed, validate_topic};
 use crate::core::validate::{check_metadata, from_slice, BodyError, FieldError};
 use crate::intake::{self, IntakeError, Outcome, Publication, Routing};
 use crate::runtime::random_bytes;
 use crate::store::destinations::DestinationRow;
-use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use worker::{Request, Response};
 
-/// Events one batch may carry.
-pub const MAX_BATCH_EVENTS: usize = 100;
 /// Largest batch body, in bytes (each event's `data` stays within `MAX_BODY_BYTES`).
 pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PublishRequest {
-    tenant_id: TenantId,
-    topic: String,
-    /// Kept as the publisher's JSON text: it reaches every destination byte for byte.
-    data: Box<RawValue>,
-    id: Option<EventId>,
-    #[serde(default)]
-    metadata: BTreeMap<String, String>,
-}
-
-/// A batch: each event is read on its own, so that one malformed event is refused alone.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BatchRequest {
-    events: Vec<Box<RawValue>>,
-}
 
 /// Deployments may accept topics outside the catalogue (`ALLOW_UNKNOWN_TOPICS = "true"`).
 fn allow_unknown_topics(ctx: &Ctx) -> bool {
@@ -140,7 +118,7 @@ fn batch_item(raw: &RawValue, ctx: &Ctx) -> ApiResult<Publication> {
 /// own. 200 with one result per event, in order: `status` 202 with what a single publish
 /// answers, or the problem's status with the problem as `error`.
 pub async fn publish_batch(req: &mut Request, ctx: &Ctx) -> ApiResult<Response> {
-    let body: BatchRequest = read_json_raw_within(req, MAX_BATCH_BYTES).await?;
+    let body: PublishBatchRequest = read_json_raw_within(req, MAX_BATCH_BYTES).await?;
     if body.events.is_empty() || body.events.len() > MAX_BATCH_EVENTS {
         return Err(ApiError::field(
             "events",

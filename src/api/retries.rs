@@ -8,7 +8,7 @@ use super::routes::Params;
 use super::tenants::tenant_id;
 use super::views;
 use crate::core::audit::{Change, RetryScope};
-use crate::core::delivery::DeliveryStatus;
+use crate::core::delivery::{BulkRetry, DeliveryStatus};
 use crate::core::ids::{DeliveryId, DestinationId, EventId, TenantId};
 use crate::core::time::Millis;
 use crate::intake;
@@ -18,7 +18,6 @@ use crate::runtime::log_change;
 use crate::runtime::random_bytes;
 use crate::store::destinations::{self, DestinationRow};
 use chrono::DateTime;
-use serde::Deserialize;
 use serde_json::json;
 use worker::{Request, Response};
 
@@ -146,15 +145,6 @@ pub async fn retry_event(p: &Params, ctx: &Ctx) -> ApiResult<Response> {
         202,
         &json!({ "count": retried.ids.len(), "deliveries": retried.ids }),
     )
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct BulkRetry {
-    /// RFC 3339; deliveries created at or after. Default: the beginning.
-    since: Option<String>,
-    /// RFC 3339; deliveries created before. Default: now.
-    until: Option<String>,
 }
 
 fn parse_time(field: &str, raw: Option<&str>, default: Millis) -> ApiResult<Millis> {

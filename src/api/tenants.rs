@@ -7,34 +7,14 @@ use super::routes::Params;
 use super::views;
 use crate::core::ids::TenantId;
 use crate::core::log::MAX_LOG_SHARDS;
+use crate::core::tenant::{
+    PortalRequest, TenantCreate, TenantUpdate, DEFAULT_PORTAL_SUBJECT, MAX_NAME_CHARS,
+};
 use crate::core::validate::{check_metadata, check_text, FieldError};
 use crate::scheduler::client::SchedulerClient;
 use crate::store::{page, tenants as store};
-use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use worker::{Request, Response};
-
-const MAX_NAME_CHARS: usize = 128;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TenantCreate {
-    id: Option<TenantId>,
-    name: Option<String>,
-    #[serde(default)]
-    metadata: BTreeMap<String, String>,
-    log_shards: Option<u32>,
-}
-
-/// A merge patch: an absent field is kept, `null` clears it.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TenantUpdate {
-    #[serde(default, deserialize_with = "present")]
-    name: Option<Option<String>>,
-    metadata: Option<BTreeMap<String, String>>,
-    log_shards: Option<u32>,
-}
 
 /// The data plane's fan-out for a tenant's new buckets: 1 to `MAX_LOG_SHARDS`.
 fn check_log_shards(n: Option<u32>) -> ApiResult<()> {
@@ -45,13 +25,6 @@ fn check_log_shards(n: Option<u32>) -> ApiResult<()> {
         )),
         _ => Ok(()),
     }
-}
-
-/// Tells a field sent as `null` (Some(None)) from one not sent (None).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 fn check(name: Option<&String>, metadata: &BTreeMap<String, String>) -> ApiResult<()> {
@@ -181,15 +154,6 @@ pub async fn delete(p: &Params, ctx: &Ctx, scheduler: &SchedulerClient<'_>) -> A
     no_content()
 }
 
-/// The body of `POST …/portal`; both fields may be left out.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct PortalRequest {
-    /// Who the session is for, recorded as `portal:<subject>` on what it does.
-    subject: Option<String>,
-    ttl_seconds: Option<u64>,
-}
-
 /// The dashboard's portal link: the token rides in the URL fragment, which browsers never send
 /// to a server, so it stays out of access logs and `Referer` headers.
 fn portal_url(origin: &str, token: &str) -> String {
@@ -201,7 +165,9 @@ pub async fn mint_portal_token(p: &Params, req: &mut Request, ctx: &Ctx) -> ApiR
     use crate::core::tokens::{self, DEFAULT_TTL_SECS, MAX_TTL_SECS, MIN_TTL_SECS};
     let origin = req.url()?.origin().ascii_serialization();
     let body: PortalRequest = super::http::read_optional_json(req, ctx).await?;
-    let subject = body.subject.unwrap_or_else(|| "portal".into());
+    let subject = body
+        .subject
+        .unwrap_or_else(|| DEFAULT_PORTAL_SUBJECT.into());
     let mut errors = vec![];
     if subject.is_empty() || check_text(&subject, MAX_NAME_CHARS).is_err() {
         errors.push(FieldError::new(

@@ -5,21 +5,11 @@ use super::error::{ApiError, ApiResult};
 use super::http::{json, list as list_response, no_content, page_params, read_json, Ctx};
 use super::routes::Params;
 use crate::core::time::to_rfc3339;
-use crate::core::topics::validate_topic;
+use crate::core::topics::{validate_topic, TopicCreate, MAX_DESCRIPTION_CHARS};
 use crate::core::validate::check_text;
 use crate::store::{page, topics as store, StoreError};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Request, Response};
-
-const MAX_DESCRIPTION_CHARS: usize = 1024;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TopicCreate {
-    name: String,
-    description: Option<String>,
-}
 
 fn view(t: &store::TopicRow) -> Value {
     json!({

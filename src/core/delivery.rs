@@ -1,4 +1,5 @@
-//! The status of a delivery, as the log shard stores it and the API shows it.
+//! The status of a delivery, as the log shard stores it and the API shows it; and the body of
+//! a bulk retry, which picks failed deliveries by when they were created.
 
 use crate::core::engine::AttemptOutcome;
 use serde::{Deserialize, Serialize};
@@ -106,4 +107,23 @@ mod tests {
         assert!(DeliveryStatus::Skipped.never_attempted());
         assert!(!DeliveryStatus::Pending.never_attempted());
     }
+}
+
+/// Which failed deliveries to retry: those created in `[since, until)`. Both bounds are
+/// optional; `until` must be after `since`.
+// The body of `POST …/destinations/{destination_id}/retry`; `api::retries` parses the times.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    schemars(rename = "DestinationRetryRequest")
+)]
+pub struct BulkRetry {
+    /// Deliveries created at or after this time; default: the beginning.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("format" = "date-time")))]
+    pub since: Option<String>,
+    /// Deliveries created before this time; default: now.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("format" = "date-time")))]
+    pub until: Option<String>,
 }

@@ -8,6 +8,29 @@ pub const MAX_TOPIC_LEN: usize = 128;
 /// publish matches against them.
 pub const MAX_PATTERNS: usize = 100;
 
+/// A catalogue topic's description, in characters at most.
+pub const MAX_DESCRIPTION_CHARS: usize = 1024;
+
+/// The body of `POST /v1/topics`: a topic for the catalogue.
+// The name is checked by `validate_topic`; its schema (`Topic`) is written by hand.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(not(target_arch = "wasm32"), schemars(rename = "CatalogTopicCreate"))]
+pub struct TopicCreate {
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend("$ref" = "#/components/schemas/Topic"))
+    )]
+    pub name: String,
+    /// What the event means; at most 1024 characters, no control characters.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(length(max = MAX_DESCRIPTION_CHARS))
+    )]
+    pub description: Option<String>,
+}
+
 /// Checks a topic name: dot-separated segments of letters, digits, `_`, `-` and `:`.
 pub fn validate_topic(topic: &str) -> Result<(), String> {
     if topic.is_empty() || topic.len() > MAX_TOPIC_LEN {

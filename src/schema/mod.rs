@@ -10,13 +10,23 @@
 //! - `destination_types.json`: each type's title, description and example configs (what the
 //!   dashboard shows beside the derived form);
 //! - `api/openapi/base.json`: info, paths, parameters, responses, and the schemas of shapes
-//!   not yet derived. Its `DestinationFields` lists the fields every destination shares; the
-//!   generator makes `DestinationCreate` from it, one branch per type with that type's config
-//!   schema, and gives `DestinationUpdate` the types' patch schemas.
+//!   not yet derived (responses; ids, topics, metadata, filters and transforms, which the
+//!   derived bodies refer to by name).
+//!
+//! Derived: the request bodies that are Rust types (`DestinationFields` from
+//! `DestinationInput`, the publish, tenant, portal, topic, bulk retry and test-send bodies) and the settings they hold. The
+//! generator makes `DestinationCreate` from `DestinationFields`, one branch per type with that
+//! type's config schema, and gives `DestinationUpdate` the types' patch schemas.
 
 use crate::core::breaker::BreakerSettings;
+use crate::core::delivery::BulkRetry;
+use crate::core::destination::DestinationInput;
+use crate::core::engine::TestRequest;
+use crate::core::publish::PublishBatchRequest;
 use crate::core::rate_limit::RateLimit;
 use crate::core::retry::RetryPolicy;
+use crate::core::tenant::{PortalRequest, TenantCreate, TenantUpdate};
+use crate::core::topics::TopicCreate;
 use crate::providers::{config_schemas, TYPES};
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use schemars::Schema;
@@ -37,6 +47,14 @@ fn shared_schemas(generator: &mut SchemaGenerator) {
     generator.subschema_for::<RetryPolicy>();
     generator.subschema_for::<BreakerSettings>();
     generator.subschema_for::<RateLimit>();
+    generator.subschema_for::<DestinationInput>();
+    generator.subschema_for::<PublishBatchRequest>();
+    generator.subschema_for::<TenantCreate>();
+    generator.subschema_for::<TenantUpdate>();
+    generator.subschema_for::<PortalRequest>();
+    generator.subschema_for::<TopicCreate>();
+    generator.subschema_for::<BulkRetry>();
+    generator.subschema_for::<TestRequest>();
 }
 
 /// The catalogue served at `GET /v1/destination-types`: per type the hand-written title,
@@ -100,7 +118,9 @@ fn openapi() -> Value {
         assert!(clash.is_none(), "base.json also describes {name}");
     }
     let kinds: Vec<Value> = TYPES.iter().map(|&k| k.into()).collect();
+    add_examples(schemas);
     let fields = &mut schemas["DestinationFields"];
+    create_body_fields(fields);
     fields["properties"]["type"]["enum"] = kinds.clone().into();
     let create = destination_create(fields, &configs);
     schemas.insert("DestinationCreate".into(), create);
@@ -122,6 +142,57 @@ fn openapi() -> Value {
         assert!(clash.is_none(), "base.json also describes {name}");
     }
     doc
+}
+
+/// `DestinationFields` is derived from `DestinationInput`, the form a create body takes once
+/// its template is expanded (`core::template`); the body as sent may instead name a
+/// `template` (with its `params`) and leave `type` and `config` to it.
+fn create_body_fields(fields: &mut Value) {
+    fields["required"] = json!([]);
+    fields["anyOf"] = json!([{ "required": ["type", "config"] }, { "required": ["template"] }]);
+    fields["properties"]["params"] = json!({
+        "type": "object",
+        "additionalProperties": { "type": "string" },
+        "description": "With `template`: the template's parameters (e.g. Linear's `team_id`).",
+    });
+}
+
+/// The examples shown beside the derived request bodies: what a client typically sends.
+fn add_examples(schemas: &mut Map<String, Value>) {
+    schemas["DestinationFields"]["examples"] = json!([{
+        "type": "webhook",
+        "name": "Orders",
+        "topics": ["order.*"],
+        "config": {
+            "url": "https://example.com/hook",
+            "headers": { "x-custom": "v" },
+            "auth": { "type": "bearer", "token": "s3cret" },
+        },
+        "retry": {
+            "max_retries": 5,
+            "backoff": { "type": "exponential", "initial_ms": 1000, "factor": 2.0, "max_ms": 3600000 },
+            "jitter": 0.1,
+        },
+    }]);
+    schemas["TenantCreate"]["examples"] = json!([{
+        "id": "acme",
+        "name": "Acme Corp",
+        "metadata": { "plan": "pro" },
+    }]);
+    schemas["CatalogTopicCreate"]["examples"] = json!([{
+        "name": "order.created",
+        "description": "An order was placed.",
+    }]);
+    schemas["DestinationRetryRequest"]["examples"] = json!([{
+        "since": "2026-11-23T00:00:00Z",
+        "until": "2026-11-23T12:00:00Z",
+    }]);
+    schemas["PublishRequest"]["examples"] = json!([{
+        "tenant_id": "acme",
+        "topic": "order.created",
+        "id": "order-1234-created",
+        "data": { "order_id": 1234, "total": "99.00" },
+    }]);
 }
 
 /// A create body is one of: a typed body (`type` and that type's `config`), or one that

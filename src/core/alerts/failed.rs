@@ -11,12 +11,21 @@ use serde::{Deserialize, Serialize};
 /// Most alerts a destination may raise one by one in a window.
 const MAX_ALERTS_LIMIT: u32 = 1_000;
 
-/// A destination's `alerts.delivery_failed`: at most `max_alerts` alerts, one per delivery,
-/// in each `window_ms`; the failures past that become one summary. `max_alerts` 0 never.
+/// Raise one alert per delivery that failed for good (its last attempt failed, or its verdict
+/// was final), naming the event id, attempts and last error (`trigger: delivery_failed`), apart
+/// from incidents. At most `max_alerts` per `window_ms`; the failures past that are counted and
+/// told in one summary (`suppressed`) once the window is over. `max_alerts` 0 never.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    schemars(rename = "AlertDeliveryFailedCap")
+)]
 pub struct DeliveryFailedCap {
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(range(max = MAX_ALERTS_LIMIT)))]
     pub max_alerts: u32,
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = MIN_WINDOW_MS, max = MAX_WINDOW_MS)))]
     pub window_ms: u64,
 }
 

@@ -9,6 +9,9 @@ mod validate;
 pub use patch::merge_patch;
 pub use row::{DestinationKind, DestinationRow, RowError, StoredRow};
 pub use validate::{filter_error, transform_error, validate};
+// The limits the schema states (`DestinationFields`); only the native build derives it.
+#[cfg(not(target_arch = "wasm32"))]
+use validate::{MAX_DISABLE_AFTER_FAILURES, MAX_NAME_CHARS};
 
 use crate::core::alerts::AlertSettings;
 use crate::core::breaker::BreakerSettings;
@@ -17,6 +20,8 @@ use crate::core::rate_limit::RateLimit;
 use crate::core::retry::RetryPolicy;
 use crate::core::time::Millis;
 use crate::core::topics::TopicPattern;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::core::topics::MAX_PATTERNS;
 use crate::core::transform::Transform;
 #[cfg(test)]
 use crate::core::validate::from_value;
@@ -31,46 +36,103 @@ pub const MIN_TIMEOUT_MS: u64 = 100;
 /// Workers give a subrequest at most this long in practice; longer would hold the queue.
 pub const MAX_TIMEOUT_MS: u64 = 60_000;
 
-/// The write form: the body of a create, and what a PATCH is merged into.
+/// The fields a destination's create body may carry, whatever its type (and the write form a
+/// PATCH is merged into): `DestinationCreate` pairs each `type` with its `config` schema, and
+/// refers here for the rest.
+// The doc comments here are the API's `DestinationFields` schema (see `schema`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(not(target_arch = "wasm32"), schemars(rename = "DestinationFields"))]
 pub struct DestinationInput {
-    /// The destination type (`webhook`, `aws_sqs`, …), checked by the target's parser.
+    /// The destination type. `GET /v1/destination-types` serves each type's config schema.
     #[serde(rename = "type")]
     pub kind: String,
+    /// A label, at most 128 characters, no control characters.
     #[serde(default)]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(length(max = MAX_NAME_CHARS)))]
     pub name: Option<String>,
+    /// What the destination subscribes to: 1 to 100 patterns.
     #[serde(default = "all_topics")]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(
+            length(min = 1, max = MAX_PATTERNS),
+            extend("items" = { "$ref": "#/components/schemas/TopicPattern" })
+        )
+    )]
     pub topics: Vec<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// The type's config: `WebhookConfig` for `webhook`; for the other types the JSON Schema
+    /// served at `GET /v1/destination-types`.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("type" = "object")))]
     pub config: Value,
+    /// How long to wait for the receiver's answer, in milliseconds.
     #[serde(default = "default_timeout")]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(range(min = MIN_TIMEOUT_MS, max = MAX_TIMEOUT_MS))
+    )]
     pub timeout_ms: u64,
     #[serde(default)]
     pub retry: RetryPolicy,
     #[serde(default)]
     pub circuit_breaker: BreakerSettings,
-    /// Consecutive failed attempts after which the destination is disabled; 0 never.
+    /// Consecutive failed attempts (across all deliveries) after which the destination is
+    /// disabled automatically, with `disabled_reason` saying so; 0 never disables. A delivered
+    /// attempt resets the count, and so does enabling the destination again. Separate from the
+    /// circuit breaker, which only pauses deliveries.
     #[serde(default = "default_disable_after")]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(range(max = MAX_DISABLE_AFTER_FAILURES))
+    )]
     pub disable_after_failures: u32,
-    /// Pacing: at most this many deliveries per second (none: as fast as the endpoint takes).
+    /// Pacing: at most `per_second` deliveries per second, from a token bucket that holds one
+    /// second's worth (so a burst after a quiet spell is at most `per_second` deliveries, and
+    /// at least one). `null`: no limit, as fast as the endpoint takes them. Default: `null`.
     #[serde(default)]
     pub rate_limit: Option<RateLimit>,
-    /// Requests to the destination at the same time (1: strictly one after another).
+    /// Requests to the destination at the same time; 1 sends strictly one after another. A
+    /// half-open circuit still sends a single probe.
     #[serde(default = "one")]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(range(min = 1, max = MAX_IN_FLIGHT))
+    )]
     pub max_in_flight: u32,
-    /// Only events matching this payload filter are delivered (see `core::filter`).
+    /// Only events matching this filter are delivered; the others are recorded as `filtered`
+    /// deliveries. null: no filter.
+    // The filter is parsed by `core::filter` from the JSON; its schema is written by hand.
     #[serde(default)]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend("oneOf" = [{ "$ref": "#/components/schemas/Filter" }, { "type": "null" }]))
+    )]
     pub filter: Option<Value>,
-    /// The template the destination was made from (see `core::template`); kept so that its
-    /// URL pattern and required headers hold on every change.
+    /// Create from a template: its type, config and transform are filled in, the fields given
+    /// here winning (`config` merged over the template's; a `transform` given, even `null`,
+    /// replaces the template's). `type` and `config` may then be left out where the template
+    /// has a URL.
+    // Kept on the destination so that the template's URL pattern and required headers hold on
+    // every change (see `core::template`).
     #[serde(default)]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(with = "Value", extend("$ref" = "#/components/schemas/TemplateName"))
+    )]
     pub template: Option<String>,
-    /// Reshapes the payload at delivery (see `core::transform`).
+    /// Reshapes the payload at delivery, the same for every destination type; see `Transform`.
+    /// `null` or absent: the event's data as is.
+    // Parsed by `core::transform` from the JSON; its schema is written by hand.
     #[serde(default)]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend("anyOf" = [{ "$ref": "#/components/schemas/Transform" }, { "type": "null" }]))
+    )]
     pub transform: Option<Value>,
-    /// When failures raise an alert (see `core::alerts`).
+    // When failures raise an alert (see `core::alerts`).
     #[serde(default)]
     pub alerts: AlertSettings,
 }

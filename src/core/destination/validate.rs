@@ -14,12 +14,12 @@ use crate::core::topics::{TopicPattern, MAX_PATTERNS};
 use crate::core::transform::{Transform, TransformError};
 use crate::core::validate::{check_text, FieldError};
 
-const MAX_NAME_CHARS: usize = 128;
+pub(super) const MAX_NAME_CHARS: usize = 128;
 /// Shortest retry interval and breaker cooldown we accept (milliseconds keep tests fast).
 const MIN_INTERVAL_MS: u64 = 10;
 const MIN_COOLDOWN_MS: u64 = 100;
 const MAX_COOLDOWN_MS: u64 = 86_400_000;
-const MAX_DISABLE_AFTER_FAILURES: u32 = 10_000;
+pub(super) const MAX_DISABLE_AFTER_FAILURES: u32 = 10_000;
 
 /// Parses and checks a whole input; every problem found is reported, each naming its field.
 pub fn validate<T: TargetConfig>(

@@ -22,7 +22,7 @@ pub use ports::{
     AttemptOutcome, AttemptRecord, Clock, Ports, Provider, QueueStore, QueuedDelivery, Transport,
     Wakeup,
 };
-pub use probe::{probe, ProbeReport};
+pub use probe::{probe, ProbeReport, TestRequest, TEST_ALERT_TOPIC, TEST_TOPIC};
 pub use settle::{decide, Outcome};
 
 use crate::core::breaker::{Breaker, CircuitState, Transition};

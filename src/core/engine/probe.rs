@@ -1,5 +1,5 @@
-//! One test send outside the queue (`POST …/test`): the credential step and the request
-//! exactly as a delivery would make them, with no retry, no breaker and no record.
+//! One test send outside the queue (`POST …/test`): its body, and the credential step and the
+//! request exactly as a delivery would make them, with no retry, no breaker and no record.
 
 use super::exchange::obtain_credential;
 use super::ports::{Clock, Provider, QueuedDelivery, Transport};
@@ -7,6 +7,38 @@ use crate::core::classify::{classify, Verdict};
 use crate::core::redact::{mask_echoes, secret_values};
 use crate::core::wire::snippet;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The topic of a test event unless the request names one.
+pub const TEST_TOPIC: &str = "sluice.test";
+/// The topic of an alert channel's test: the one real alerts come on.
+pub const TEST_ALERT_TOPIC: &str = "sluice.alert.triggered";
+
+/// The body of `POST …/destinations/{destination_id}/test`; every field may be left out.
+// `api::probe` applies the defaults and the checks; the schema states them.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+pub struct TestRequest {
+    /// The test event's topic; an alert channel's test defaults to `sluice.alert.triggered`.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(default = "test_topic"))]
+    pub topic: Option<String>,
+    /// The test event's data; a small JSON object naming the destination by default. Not
+    /// accepted for an alert channel, whose test sends a fixed sample alert.
+    pub data: Option<Value>,
+    #[serde(default)]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(with = "Value", extend("$ref" = "#/components/schemas/Metadata"))
+    )]
+    pub metadata: BTreeMap<String, String>,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn test_topic() -> Option<String> {
+    Some(TEST_TOPIC.into())
+}
 
 /// What one test send did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
