@@ -29,7 +29,10 @@ pub async fn test(
     let body: TestRequest = read_optional_json(req, ctx).await?;
     let (tenant, row) = load(ctx, p).await?;
     // An alert channel gets a sample alert, which every channel type can format.
-    let channel = is_alert_channel(row.kind, &row.topics);
+    let channel = is_alert_channel(
+        crate::providers::alerts_only(row.kind.as_str()),
+        &row.topics,
+    );
     let topic = body.topic.unwrap_or_else(|| {
         if channel {
             TEST_ALERT_TOPIC.into()

@@ -85,6 +85,14 @@ macro_rules! registry {
             vec![$(($kind, generator.subschema_for::<$config>())),*]
         }
 
+        /// Whether the type named `kind` only carries alerts (`TypeConfig::ALERTS_ONLY`).
+        pub fn alerts_only(kind: &str) -> bool {
+            match kind {
+                $($kind => <$config as TypeConfig>::ALERTS_ONLY,)*
+                _ => false,
+            }
+        }
+
         /// A destination's typed config, one variant per type.
         #[derive(Debug, Clone, PartialEq)]
         pub enum Target {

@@ -20,7 +20,20 @@ fn readable(stored: Vec<StoredRow>) -> Vec<DestinationRow> {
 
 /// The row parsed, or its error logged.
 fn parse(row: StoredRow) -> Result<DestinationRow, RowError> {
-    DestinationRow::try_from(row).inspect_err(log_unreadable)
+    DestinationRow::try_from(row)
+        .and_then(|d| {
+            // A type no line of the providers' registry names (one since removed).
+            if crate::providers::TYPES.contains(&d.kind.as_str()) {
+                Ok(d)
+            } else {
+                Err(RowError {
+                    destination_id: d.id.clone(),
+                    column: "type",
+                    reason: format!("unknown type '{}'", d.kind),
+                })
+            }
+        })
+        .inspect_err(log_unreadable)
 }
 
 fn log_unreadable(e: &RowError) {

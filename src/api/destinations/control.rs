@@ -8,7 +8,7 @@ use crate::api::http::{json, Ctx};
 use crate::api::routes::Params;
 use crate::api::views;
 use crate::core::audit::Change;
-use crate::core::destination::{DestinationKind, SigningKey, TargetConfig};
+use crate::core::destination::{SigningKey, TargetConfig};
 use crate::core::lifecycle::Change as Lifecycle;
 use crate::core::time::{to_rfc3339, Millis};
 use crate::providers::Target;
@@ -138,7 +138,7 @@ pub async fn socket(
     scheduler: &SchedulerClient<'_>,
 ) -> ApiResult<Response> {
     let (_, row) = load(ctx, p).await?;
-    if row.kind != DestinationKind::Websocket {
+    if row.kind.as_str() != "websocket" {
         return Err(ApiError::Conflict(format!(
             "destination {} is of type {}; only websocket destinations accept connections",
             row.id, row.kind

@@ -48,12 +48,7 @@ pub(super) fn to_row(
         config: spec.target.to_json(),
         signing_keys: keys,
     };
-    let kind = DestinationKind::parse(spec.target.kind()).ok_or_else(|| {
-        ApiError::Internal(format!(
-            "type '{}' has no DestinationKind",
-            spec.target.kind()
-        ))
-    })?;
+    let kind = DestinationKind::new(spec.target.kind());
     Ok(DestinationRow {
         id,
         tenant_id: tenant,

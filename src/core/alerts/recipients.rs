@@ -3,7 +3,6 @@
 //! subscriptions.
 
 use super::*;
-use crate::core::destination::DestinationKind;
 use crate::core::topics::TopicPattern;
 
 /// Who hears about a destination's alerts. Alert channels never alert themselves: a
@@ -42,8 +41,8 @@ pub fn receives_alerts(topics: &[TopicPattern], topic: &str) -> bool {
 /// PagerDuty, email), or it subscribes to an alert topic by name, so that real alerts reach
 /// it (`receives_alerts`). The one answer for routing, for validation and for the test-send,
 /// which gives an alert channel a sample alert instead of a plain test event.
-pub fn is_alert_channel(kind: DestinationKind, topics: &[TopicPattern]) -> bool {
-    kind.alerts_only()
+pub fn is_alert_channel(alerts_only: bool, topics: &[TopicPattern]) -> bool {
+    alerts_only
         || receives_alerts(topics, TOPIC_TRIGGERED)
         || receives_alerts(topics, TOPIC_RESOLVED)
 }
