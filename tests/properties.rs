@@ -532,8 +532,32 @@ fn base_config(kind: &str) -> Value {
         // A routing key is letters and digits only: the marker without its hyphen.
         "pagerduty" => json!({"routing_key": SECRET.replace('-', "")}),
         "email" => json!({"from": "alerts@sluice.example.com", "to": ["ops@acme.example"]}),
-        other => panic!("no base config for type {other}"),
+        // Any other type: its first catalogue example, every credential the catalogue names a
+        // marker (a type whose credentials have a format of their own gets an arm above).
+        other => catalogue_example_with_markers(other),
     }
+}
+
+/// A type's first example config from the catalogue, with each of its `secrets` paths set to
+/// the marker (so a new type is covered here without a line of its own).
+fn catalogue_example_with_markers(kind: &str) -> Value {
+    let catalogue: Value = serde_json::from_str(sluice::providers::CATALOGUE).unwrap();
+    let entry = catalogue["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["type"] == kind)
+        .unwrap_or_else(|| panic!("type {kind} is not in the catalogue"));
+    let mut config = entry["config_schema"]["examples"][0].clone();
+    for path in entry["secrets"].as_array().into_iter().flatten() {
+        let mut at = &mut config;
+        let parts: Vec<&str> = path.as_str().unwrap().split('.').collect();
+        for part in &parts[..parts.len() - 1] {
+            at = &mut at[*part];
+        }
+        at[parts[parts.len() - 1]] = json!(format!("{SECRET}-{kind}"));
+    }
+    config
 }
 
 /// The key body of the Pub/Sub test key: what must never show in a masked config.
