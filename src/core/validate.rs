@@ -137,6 +137,16 @@ pub fn check_url(raw: &str, allow_private: bool) -> Result<url::Url, String> {
     Ok(url)
 }
 
+/// A base URL that paths are appended to: `check_url`'s rules, and no query or fragment
+/// (`otherwise` is the error then, saying what the field should hold).
+pub fn check_base_url(raw: &str, allow_private: bool, otherwise: &str) -> Result<url::Url, String> {
+    let url = check_url(raw, allow_private)?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(otherwise.to_string());
+    }
+    Ok(url)
+}
+
 /// An IPv4 address in `net/len`.
 fn in_v4(ip: Ipv4Addr, net: [u8; 4], len: u32) -> bool {
     let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);

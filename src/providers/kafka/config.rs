@@ -4,7 +4,7 @@
 //! themselves are built in `kafka`.
 
 use crate::core::destination::MASK;
-use crate::core::validate::{check_header_value, check_url, sqlite_json_path, FieldError};
+use crate::core::validate::{check_base_url, check_header_value, sqlite_json_path, FieldError};
 use crate::providers::TypeConfig;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -90,15 +90,12 @@ impl KafkaConfig {
     /// Every problem with the config, fields named `config.…`.
     pub fn validate(&self, allow_private: bool) -> Vec<FieldError> {
         let mut errors = vec![];
-        match check_url(&self.endpoint, allow_private) {
-            Err(e) => errors.push(FieldError::new("config.endpoint", e)),
-            Ok(url) if url.query().is_some() || url.fragment().is_some() => {
-                errors.push(FieldError::new(
-                    "config.endpoint",
-                    "the proxy's base URL, without query or fragment",
-                ))
-            }
-            Ok(_) => {}
+        if let Err(e) = check_base_url(
+            &self.endpoint,
+            allow_private,
+            "the proxy's base URL, without query or fragment",
+        ) {
+            errors.push(FieldError::new("config.endpoint", e));
         }
         match (self.api_version, &self.cluster_id) {
             (ApiVersion::V3, None) => errors.push(FieldError::new(

@@ -3,7 +3,7 @@
 
 use crate::core::destination::MASK;
 use crate::core::engine::QueuedDelivery;
-use crate::core::validate::{check_text, check_url, FieldError};
+use crate::core::validate::{check_base_url, check_text, FieldError};
 use crate::providers::placeholders::render;
 use crate::providers::TypeConfig;
 use serde::{Deserialize, Serialize};
@@ -63,15 +63,12 @@ impl RabbitMqConfig {
     /// Every problem with the config, fields named `config.…`.
     pub fn validate(&self, allow_private: bool) -> Vec<FieldError> {
         let mut errors = vec![];
-        match check_url(&self.endpoint, allow_private) {
-            Err(e) => errors.push(FieldError::new("config.endpoint", e)),
-            Ok(url) if url.query().is_some() || url.fragment().is_some() => {
-                errors.push(FieldError::new(
-                    "config.endpoint",
-                    "the management API's base URL, e.g. 'http://127.0.0.1:15672', no query",
-                ));
-            }
-            Ok(_) => {}
+        if let Err(e) = check_base_url(
+            &self.endpoint,
+            allow_private,
+            "the management API's base URL, e.g. 'http://127.0.0.1:15672', no query",
+        ) {
+            errors.push(FieldError::new("config.endpoint", e));
         }
         let mut name = |field: &str, value: &str, max: usize| {
             if value.is_empty() {
