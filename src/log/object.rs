@@ -34,7 +34,7 @@ const HANDOFF_RETRY_MS: Millis = 5_000;
 const RECHECK_MS: Millis = 3_600_000;
 
 async fn envelope<T: DeserializeOwned>(req: &mut Request) -> std::result::Result<T, Response> {
-    let envelope: LogEnvelope<T> = match req.json().await {
+    let envelope: LogEnvelope<T> = match crate::runtime::read_message(req).await {
         Ok(e) => e,
         Err(e) => return Err(Response::error(format!("bad message: {e}"), 400).unwrap()),
     };

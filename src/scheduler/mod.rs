@@ -104,7 +104,7 @@ impl DurableObject for DeliveryScheduler {
         if req.path() == SOCKET_PATH {
             return self.connect_client(&req).await;
         }
-        let envelope: Envelope = match req.json().await {
+        let envelope: Envelope = match crate::runtime::read_message(&mut req).await {
             Ok(e) => e,
             Err(e) => return Response::error(format!("bad scheduler message: {e}"), 400),
         };
