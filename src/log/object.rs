@@ -19,7 +19,7 @@ use futures::future::join_all;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use worker::{
     console_error, console_log, durable_object, DurableObject, Env, Request, Response, Result,
     State,
@@ -34,7 +34,7 @@ const HANDOFF_RETRY_MS: Millis = 5_000;
 const RECHECK_MS: Millis = 3_600_000;
 
 async fn envelope<T: DeserializeOwned>(req: &mut Request) -> std::result::Result<T, Response> {
-    let envelope: LogEnvelope<T> = match req.json().await {
+    let envelope: LogEnvelope<T> = match crate::runtime::read_message(req).await {
         Ok(e) => e,
         Err(e) => return Err(Response::error(format!("bad message: {e}"), 400).unwrap()),
     };
@@ -62,6 +62,9 @@ pub struct EventLog {
     /// The alarm as this instance last set or read it (`None`: not known yet), so that a
     /// store need not ask the runtime for it every time.
     alarm: Cell<Option<Option<Millis>>>,
+    /// Whose shard this is and when it expires, once read: written by the first store and
+    /// never changed after (until the shard is dropped), so an alarm run need not read them.
+    owner: RefCell<Option<(TenantId, ShardRef, Millis)>>,
 }
 
 impl EventLog {
@@ -169,7 +172,11 @@ impl EventLog {
         Ok(())
     }
 
-    async fn run_alarm(&self) -> std::result::Result<Option<Millis>, String> {
+    /// Whose shard this is and when it expires (`owner`), `None` before the first store.
+    fn owner(&self) -> std::result::Result<Option<(TenantId, ShardRef, Millis)>, String> {
+        if let Some(known) = self.owner.borrow().as_ref() {
+            return Ok(Some(known.clone()));
+        }
         let s = self.shard();
         let (Some(tenant), Some(shard)) = (
             s.meta::<TenantId>("tenant_id")?,
@@ -177,10 +184,20 @@ impl EventLog {
         ) else {
             return Ok(None);
         };
+        let expires_at: Millis = s.meta("expires_at")?.unwrap_or(Millis::MAX);
+        let owner = (tenant, shard, expires_at);
+        self.owner.replace(Some(owner.clone()));
+        Ok(Some(owner))
+    }
+
+    async fn run_alarm(&self) -> std::result::Result<Option<Millis>, String> {
+        let s = self.shard();
+        let Some((tenant, shard, expires_at)) = self.owner()? else {
+            return Ok(None);
+        };
         let settings = LogSettings::from_env(&self.env);
         self.hand_off(&tenant, shard).await?;
         let mut next = vec![self.flush_counts(&tenant, &settings).await];
-        let expires_at: Millis = s.meta("expires_at")?.unwrap_or(Millis::MAX);
         if now() >= expires_at && s.pending()? > 0 {
             // Past retention, still pending: a destination deleted since (its queue went
             // with it) will never finish them; they fail, with the reason.
@@ -189,9 +206,13 @@ impl EventLog {
         // Read after the last await: an event stored while this run waited (its own wake-up
         // overwritten by the one this run sets) is handed off on time.
         next.push(s.next_handoff()?);
-        match expiry(now(), expires_at, s.pending()?, RECHECK_MS) {
+        // Pending deliveries only matter past the expiry: not counted before it.
+        let t = now();
+        let pending = if t >= expires_at { s.pending()? } else { 0 };
+        match expiry(t, expires_at, pending, RECHECK_MS) {
             Expiry::Wait(t) | Expiry::Postpone(t) => next.push(Some(t)),
             Expiry::Drop => {
+                self.owner.replace(None);
                 self.state
                     .storage()
                     .delete_all()
@@ -220,6 +241,7 @@ impl DurableObject for EventLog {
             env,
             sql,
             alarm: Cell::new(None),
+            owner: RefCell::new(None),
         }
     }
 
@@ -281,6 +303,7 @@ impl DurableObject for EventLog {
                 )
             }
             LogRequest::Purge => {
+                self.owner.replace(None);
                 self.state.storage().delete_alarm().await?;
                 self.alarm.set(Some(None));
                 self.state.storage().delete_all().await?;

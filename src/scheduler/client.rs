@@ -82,14 +82,14 @@ impl<'a> SchedulerClient<'a> {
             request,
         })
         .map_err(|e| SchedulerError::Unavailable(e.to_string()))?;
-        let mut resp =
-            crate::runtime::post_json(&stub, "https://scheduler.internal/", body).await?;
-        match resp.status_code() {
-            200 => Ok(resp.json().await?),
+        let answer = crate::runtime::post_json(stub, "https://scheduler.internal/", body).await?;
+        match answer.status {
+            200 => serde_json::from_str(&answer.body)
+                .map_err(|e| SchedulerError::Unavailable(e.to_string())),
             410 => Err(SchedulerError::Gone),
             status => Err(SchedulerError::Unavailable(format!(
                 "scheduler answered {status}: {}",
-                resp.text().await.unwrap_or_default()
+                answer.body
             ))),
         }
     }

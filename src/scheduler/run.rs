@@ -79,10 +79,11 @@ impl DeliveryScheduler {
             .flatten()
             .min()
         {
-            let storage = self.state.storage();
-            let current = storage.get_alarm().await?;
-            if current.is_none_or(|c| c > at) {
-                set_alarm_at(&storage, at).await?;
+            // The engine set the alarm to its next wake-up as it ended, and nothing else sets
+            // it while a run is in progress (`ensure_alarm` leaves it to the run): no need to
+            // ask the runtime what it is.
+            if report.next_wake.is_none_or(|c| c > at) {
+                set_alarm_at(&self.state.storage(), at).await?;
             }
         }
         self.queue.prune_done(started);
