@@ -108,6 +108,11 @@ fn errors_name_array_items_enum_payloads_and_tagged_members() {
         (e.field.as_str(), e.message.as_str()),
         ("auth.x", "unknown field 'x'")
     );
+    let e = order(serde_json::json!({"items": [["a"]]}));
+    assert_eq!(
+        (e.field.as_str(), e.message.as_str()),
+        ("items[0]", "invalid type: sequence, expected struct Item")
+    );
     let e = order(serde_json::json!({"items": {}}));
     assert_eq!(
         (e.field.as_str(), e.message.as_str()),

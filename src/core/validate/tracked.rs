@@ -194,6 +194,8 @@ impl<'de> Deserializer<'de> for Tracked<'de, '_> {
         }
     }
 
+    // A struct is an object. (serde_json would also take an array of the fields in order:
+    // no client sends that, and taking it would compile every type's `visit_seq` too.)
     fn deserialize_struct<V: Visitor<'de>>(
         self,
         _name: &'static str,
@@ -202,7 +204,6 @@ impl<'de> Deserializer<'de> for Tracked<'de, '_> {
     ) -> Result<V::Value, Error> {
         match self.value {
             Value::Object(map) => self.map(map, visitor),
-            Value::Array(items) => self.seq(items, visitor),
             _ => self.misfit(visitor),
         }
     }
