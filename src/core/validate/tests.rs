@@ -55,6 +55,111 @@ fn errors_name_the_field() {
     assert_eq!(e.field, "body");
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Item {
+    sku: String,
+    #[serde(default)]
+    kind: Option<Kind>,
+}
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum Kind {
+    Plain,
+    Sized { grams: u32 },
+}
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[allow(dead_code)]
+enum Auth {
+    Bearer { token: String },
+}
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)]
+struct Order {
+    items: Vec<Item>,
+    auth: Option<Auth>,
+    data: Option<Box<serde_json::value::RawValue>>,
+}
+
+#[test]
+fn errors_name_array_items_enum_payloads_and_tagged_members() {
+    let order = |v: serde_json::Value| from_value::<Order>(v, "").unwrap_err();
+    let e = order(serde_json::json!({"items": [{"sku": "a"}, {"sku": 7}]}));
+    assert_eq!(e.field, "items[1].sku");
+    assert_eq!(e.message, "invalid type: integer `7`, expected a string");
+    let e = order(serde_json::json!({"items": [{"sku": "a", "kind": {"sized": {}}}]}));
+    assert_eq!(
+        (e.field.as_str(), e.message.as_str()),
+        ("items[0].kind.sized.grams", "this field is required")
+    );
+    let e = order(serde_json::json!({"items": [{"sku": "a", "kind": "huge"}]}));
+    assert_eq!(e.field, "items[0].kind");
+    assert!(
+        e.message.starts_with("unknown variant `huge`"),
+        "{}",
+        e.message
+    );
+    let e =
+        order(serde_json::json!({"items": [], "auth": {"type": "bearer", "token": "t", "x": 1}}));
+    assert_eq!(
+        (e.field.as_str(), e.message.as_str()),
+        ("auth.x", "unknown field 'x'")
+    );
+    let e = order(serde_json::json!({"items": [["a"]]}));
+    assert_eq!(
+        (e.field.as_str(), e.message.as_str()),
+        ("items[0]", "invalid type: sequence, expected struct Item")
+    );
+    let e = order(serde_json::json!({"items": {}}));
+    assert_eq!(
+        (e.field.as_str(), e.message.as_str()),
+        ("items", "invalid type: map, expected a sequence")
+    );
+    // Values that fit, a raw value kept as JSON text among them.
+    let ok: Order = from_value(
+        serde_json::json!({"items": [{"sku": "a", "kind": "plain"}, {"sku": "b", "kind": {"sized": {"grams": 5}}}], "data": {"n": 1}}),
+        "",
+    )
+    .unwrap();
+    assert_eq!(ok.data.unwrap().get(), r#"{"n":1}"#);
+}
+
+#[test]
+fn bodies_keep_raw_text_and_name_the_field_or_say_why_they_are_not_json() {
+    let ok: Order = from_slice(br#"{"items": [], "data": {"b": 1.50, "a": 2}}"#, "").unwrap();
+    assert_eq!(ok.data.unwrap().get(), r#"{"b": 1.50, "a": 2}"#);
+    let field = |body: &[u8]| match from_slice::<Order>(body, "") {
+        Err(BodyError::Field(f)) => f,
+        other => panic!("{other:?}"),
+    };
+    let e = field(br#"{"items": [{"sku": 1}]}"#);
+    assert_eq!(
+        (e.field.as_str(), e.message.as_str()),
+        (
+            "items[0].sku",
+            "invalid type: integer `1`, expected a string"
+        )
+    );
+    assert_eq!(field(br#"{"data": 1}"#).field, "items");
+    // A misfit before the JSON breaks off: the misfit, without a field to name.
+    let e = field(br#"{"items": 5, "#);
+    assert_eq!(
+        (e.field.as_str(), e.message.as_str()),
+        ("body", "invalid type: integer `5`, expected a sequence")
+    );
+    assert!(matches!(
+        from_slice::<Order>(br#"{"items": ["#, ""),
+        Err(BodyError::Malformed(_))
+    ));
+    assert!(matches!(
+        from_slice::<Order>(br#"{"items": []} x"#, ""),
+        Err(BodyError::Malformed(_))
+    ));
+}
+
 #[test]
 fn urls() {
     assert!(check_url("https://example.com/hook?x=1", false).is_ok());
