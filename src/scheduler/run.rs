@@ -27,8 +27,11 @@ impl DeliveryScheduler {
             clock: &RuntimeClock,
             wakeup: &wakeup,
         };
+        let before = self.queue.breaker().state;
         let report = engine::run(ports, &loaded.settings, RunLimits::default()).await;
         let breaker = self.queue.breaker();
+        self.share_circuit(&loaded, before, &report.transitions)
+            .await;
         for t in &report.transitions {
             let transition = format!("{t:?}").to_lowercase();
             self.log(&Change::CircuitChanged {
