@@ -4,7 +4,6 @@
 //! and purges to every lane, status summed over them.
 
 use super::protocol::{Enqueued, Envelope, SchedulerRequest, SchedulerStatus, PROTOCOL_VERSION};
-use crate::core::breaker::Breaker;
 use crate::core::destination::TargetConfig;
 use crate::core::engine::{ProbeReport, QueuedDelivery};
 use crate::core::ids::DestinationId;
@@ -208,28 +207,21 @@ impl<'a> SchedulerClient<'a> {
             .await
     }
 
-    /// Tells lanes `0..span` other than `from` that the circuit changed (lane `from`'s run
-    /// opened it, or closed it after a probe). Best effort: a lane not reached opens on its
-    /// own failures, or closes on its own probe.
-    pub async fn share_circuit(
+    /// Tells lanes `0..span` other than `from` what lane `from` learnt: that the circuit
+    /// changed (its run opened it, or closed it after a probe), or that the destination was
+    /// disabled. Best effort: the failures, by lane, for the log (a lane not reached opens on
+    /// its own failures, closes on its own probe, or hears of the change with the next one).
+    pub async fn tell_other_lanes(
         &self,
         destination: &DestinationId,
         span: u32,
         from: u32,
-        breaker: &Breaker,
+        request: impl Fn() -> SchedulerRequest,
     ) -> Vec<(u32, SchedulerError)> {
         let others: Vec<u32> = (0..span).filter(|l| *l != from).collect();
         let calls = others
             .iter()
-            .map(|lane| {
-                self.call::<serde_json::Value>(
-                    destination,
-                    *lane,
-                    SchedulerRequest::Circuit {
-                        breaker: breaker.clone(),
-                    },
-                )
-            })
+            .map(|lane| self.call::<serde_json::Value>(destination, *lane, request()))
             .collect();
         let answers = crate::runtime::bounded(calls).await;
         others

@@ -1,7 +1,8 @@
 //! This scheduler as one lane of a destination spread over several (`core::lanes`): which lane
 //! it is, and the one circuit across lanes. Each lane runs the breaker on its own attempts;
 //! when a run opens it (or closes it after a probe), the other lanes are told and take it on,
-//! so that a destination failing in one lane stops sending in all of them.
+//! so that a destination failing in one lane stops sending in all of them. A lane that
+//! disables the destination (`disable_after_failures`) tells the others the same way.
 
 use super::client::SchedulerClient;
 use super::*;
@@ -32,8 +33,7 @@ impl DeliveryScheduler {
         before: CircuitState,
         transitions: &[Transition],
     ) {
-        let span = lanes::span(&loaded.row.settings);
-        if span <= 1 || transitions.is_empty() {
+        if transitions.is_empty() {
             return;
         }
         let breaker = self.queue.breaker();
@@ -48,13 +48,36 @@ impl DeliveryScheduler {
             CircuitState::Closed if probed_closed => breaker,
             _ => return,
         };
+        self.tell_other_lanes(&loaded.row, || SchedulerRequest::Circuit {
+            breaker: shared.clone(),
+        })
+        .await;
+    }
+
+    /// After this lane disabled the destination (`disable_after_failures`): the other lanes
+    /// stop too, with the same snapshot.
+    pub(super) async fn share_disabled(&self) {
+        let Some(row) = self.queue.get::<DestinationRow>(DESTINATION_KEY) else {
+            return;
+        };
+        self.tell_other_lanes(&row, || SchedulerRequest::Configure {
+            destination: row.clone(),
+        })
+        .await;
+    }
+
+    async fn tell_other_lanes(&self, row: &DestinationRow, request: impl Fn() -> SchedulerRequest) {
+        let span = lanes::span(&row.settings);
+        if span <= 1 {
+            return;
+        }
         let failed = SchedulerClient::new(&self.env)
-            .share_circuit(&loaded.row.id, span, self.lane(), &shared)
+            .tell_other_lanes(&row.id, span, self.lane(), request)
             .await;
         for (lane, e) in failed {
             console_error!(
                 "{}",
-                json!({ "event": "circuit_share_failed", "destination_id": loaded.row.id, "lane": lane, "error": e.to_string() })
+                json!({ "event": "lane_message_failed", "destination_id": row.id, "lane": lane, "error": e.to_string() })
             );
         }
     }

@@ -52,6 +52,7 @@ impl DeliveryScheduler {
         if let Some(streak) = report.auto_disabled {
             let record = self.auto_disable(&loaded, streak);
             self.queue.push_outbox(&[record]);
+            self.share_disabled().await;
         }
         if !report.attempts.is_empty() {
             let mut tally: Tally = self.queue.get(TALLY_KEY).unwrap_or_default();
