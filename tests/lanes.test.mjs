@@ -161,6 +161,25 @@ test('lowering lanes strands nothing: the lanes above drain what they hold', asy
   });
 });
 
+test('raising lanes keeps what lane 0 holds and spreads what comes next', async () => {
+  const { sluice } = suite;
+  const rx = await suite.newReceiver();
+  const d = await openedWithWaiting(sluice, rx, { lanes: 1, cooldownMs: 60_000, count: 4 });
+  const raised = await sluice.api('PATCH', d.base, { lanes: 4 });
+  assert.equal(raised.status, 200, raised.text);
+  assert.equal((await status(sluice, d.base)).queue_depth, 5, 'lane 0 still holds its five');
+  await sluice.apiOk('POST', `${d.base}/circuit/reset`);
+  for (let i = 0; i < 8; i++) await publish(sluice, d.tenantId, 'order.created', { n: `new-${i}` });
+  const reqs = await rx.waitFor((r) => new Set(r.filter((x) => x.respondedStatus === 200).map((x) => x.body)).size >= 13, 15_000);
+  const bodies = new Set(reqs.filter((r) => r.respondedStatus === 200).map((r) => r.body));
+  assert.equal(bodies.size, 13, 'the five waiting and the eight new, each delivered');
+  const s = await eventually(async () => {
+    const s = await status(sluice, d.base);
+    return s.queue_depth === 0 ? s : null;
+  }, 10_000, { what: 'every lane drained' });
+  assert.equal(s.lanes, 4);
+});
+
 test('deleting the destination purges every lane', async () => {
   const { sluice } = suite;
   const rx = await suite.newReceiver();
