@@ -118,3 +118,19 @@ fn websocket_destinations_have_one_lane() {
     assert!(target("websocket", json!({})).one_lane());
     assert!(!target("webhook", json!({})).one_lane());
 }
+
+#[test]
+fn the_config_as_shown_gives_the_same_keys() {
+    // The hand-off reads the destination's config as the API shows it (credentials masked).
+    let d = with_metadata("evt_1", r#"{"customer": "c-7"}"#, &[("k", "g-1")]);
+    for (kind, changes) in [
+        ("aws_sqs", json!({"message_group_id_from_metadata": "k"})),
+        ("gcp_pubsub", json!({"ordering_key_from_metadata": "k"})),
+        ("kafka", json!({"key_field": "customer"})),
+    ] {
+        let full = target(kind, changes);
+        let shown = Target::parse(kind, full.masked()).unwrap();
+        assert!(full.ordering_key(&d).is_some(), "{kind}");
+        assert_eq!(shown.ordering_key(&d), full.ordering_key(&d), "{kind}");
+    }
+}
