@@ -161,15 +161,19 @@ test('lowering lanes strands nothing: the lanes above drain what they hold', asy
   });
 });
 
-test('raising lanes keeps what lane 0 holds and spreads what comes next', async () => {
+test('raising lanes keeps what lane 0 holds, passes the open circuit on, and spreads what comes next', async () => {
   const { sluice } = suite;
   const rx = await suite.newReceiver();
   const d = await openedWithWaiting(sluice, rx, { lanes: 1, cooldownMs: 60_000, count: 4 });
   const raised = await sluice.api('PATCH', d.base, { lanes: 4 });
   assert.equal(raised.status, 200, raised.text);
   assert.equal((await status(sluice, d.base)).queue_depth, 5, 'lane 0 still holds its five');
-  await sluice.apiOk('POST', `${d.base}/circuit/reset`);
+  // The new lanes start with the open circuit lane 0 passed on: they do not send either.
   for (let i = 0; i < 8; i++) await publish(sluice, d.tenantId, 'order.created', { n: `new-${i}` });
+  await sleep(1_500);
+  assert.equal(rx.count, 1, 'no lane sends while the circuit is open');
+  assert.equal((await status(sluice, d.base)).queue_depth, 13);
+  await sluice.apiOk('POST', `${d.base}/circuit/reset`);
   const reqs = await rx.waitFor((r) => new Set(r.filter((x) => x.respondedStatus === 200).map((x) => x.body)).size >= 13, 15_000);
   const bodies = new Set(reqs.filter((r) => r.respondedStatus === 200).map((r) => r.body));
   assert.equal(bodies.size, 13, 'the five waiting and the eight new, each delivered');

@@ -54,6 +54,32 @@ impl DeliveryScheduler {
         .await;
     }
 
+    /// The lanes the stored destination spans (before a new snapshot replaces it).
+    pub(super) fn known_span(&self) -> u32 {
+        self.queue
+            .get::<DestinationRow>(DESTINATION_KEY)
+            .map_or(1, |r| lanes::span(&r.settings))
+    }
+
+    /// Lane 0, configured with more lanes than it spanned while its circuit is open, passes the
+    /// circuit on: new lanes would otherwise start closed and send into the outage.
+    pub(super) async fn circuit_to_new_lanes(&self, known_span: u32) {
+        let Some(row) = self.queue.get::<DestinationRow>(DESTINATION_KEY) else {
+            return;
+        };
+        let breaker = self.queue.breaker();
+        if self.lane() != 0
+            || lanes::span(&row.settings) <= known_span
+            || breaker.state != CircuitState::Open
+        {
+            return;
+        }
+        self.tell_other_lanes(&row, || SchedulerRequest::Circuit {
+            breaker: breaker.clone(),
+        })
+        .await;
+    }
+
     /// After this lane disabled the destination (`disable_after_failures`): the other lanes
     /// stop too, with the same snapshot.
     pub(super) async fn share_disabled(&self) {

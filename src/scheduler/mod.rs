@@ -122,7 +122,9 @@ impl DurableObject for DeliveryScheduler {
         self.know_lane(envelope.lane);
         match envelope.request {
             SchedulerRequest::Configure { destination } => {
+                let known_span = self.known_span();
                 self.configure(destination);
+                self.circuit_to_new_lanes(known_span).await;
                 self.ensure_alarm().await?;
                 Response::from_json(&json!({}))
             }
