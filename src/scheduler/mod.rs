@@ -1,4 +1,5 @@
-//! The DeliveryScheduler Durable Object: one per destination (named by its id). A thin shell
+//! The DeliveryScheduler Durable Object: one per destination (named by its id), or one per lane
+//! of a destination spread over several (`lanes.rs`, `core::lanes`). A thin shell
 //! over `core::engine`: it keeps the queue in SQLite, runs the engine when its alarm fires,
 //! sends through `fetch`, and records attempts in their events' log shards (through an
 //! outbox, so a failed write loses nothing); its counters reach D1 at most once per flush
@@ -12,6 +13,7 @@ mod run;
 use load::Loaded;
 pub mod client;
 mod email;
+mod lanes;
 pub mod protocol;
 mod sockets;
 mod sql_queue;
@@ -117,9 +119,12 @@ impl DurableObject for DeliveryScheduler {
         if self.queue.get::<bool>(PURGED_KEY).unwrap_or(false) {
             return Response::error("destination deleted", 410);
         }
+        self.know_lane(envelope.lane);
         match envelope.request {
             SchedulerRequest::Configure { destination } => {
+                let known_span = self.known_span();
                 self.configure(destination);
+                self.circuit_to_new_lanes(known_span).await;
                 self.ensure_alarm().await?;
                 Response::from_json(&json!({}))
             }
@@ -167,6 +172,11 @@ impl DurableObject for DeliveryScheduler {
                 self.ensure_alarm().await?;
                 self.report_state_now().await;
                 Response::from_json(&self.status())
+            }
+            SchedulerRequest::Circuit { breaker } => {
+                self.adopt_circuit(&breaker);
+                self.ensure_alarm().await?;
+                Response::from_json(&json!({}))
             }
             SchedulerRequest::Purge => {
                 self.queue.clear();

@@ -107,6 +107,7 @@ impl DeliveryScheduler {
                 circuit: current.1,
                 consecutive_failures: current.2,
                 at: now(),
+                lane: self.lane(),
             },
             changed,
         ))

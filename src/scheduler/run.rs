@@ -27,8 +27,11 @@ impl DeliveryScheduler {
             clock: &RuntimeClock,
             wakeup: &wakeup,
         };
+        let before = self.queue.breaker().state;
         let report = engine::run(ports, &loaded.settings, RunLimits::default()).await;
         let breaker = self.queue.breaker();
+        self.share_circuit(&loaded, before, &report.transitions)
+            .await;
         for t in &report.transitions {
             let transition = format!("{t:?}").to_lowercase();
             self.log(&Change::CircuitChanged {
@@ -49,6 +52,7 @@ impl DeliveryScheduler {
         if let Some(streak) = report.auto_disabled {
             let record = self.auto_disable(&loaded, streak);
             self.queue.push_outbox(&[record]);
+            self.share_disabled().await;
         }
         if !report.attempts.is_empty() {
             let mut tally: Tally = self.queue.get(TALLY_KEY).unwrap_or_default();

@@ -232,6 +232,8 @@ fn settings(max_retries: u32, threshold: u32) -> DeliverySettings {
         rate_limit: None,
         max_in_flight: 1,
         alerts: Default::default(),
+        lanes: 1,
+        lanes_used: 0,
     }
 }
 
