@@ -27,7 +27,7 @@ pub fn from_value<T: DeserializeOwned>(
     value: serde_json::Value,
     prefix: &str,
 ) -> Result<T, FieldError> {
-    tracked::deserialize(&value).map_err(|(path, e)| field_error(&path, &e, prefix))
+    serde_path_to_error::deserialize(value).map_err(|e| field_error(&e, prefix))
 }
 
 /// Why a body could not be read into its type.
@@ -42,34 +42,29 @@ pub enum BodyError {
 /// Deserialises a JSON body straight from its bytes, like `from_value`, so that fields typed
 /// `Box<RawValue>` keep the text exactly as it was sent (key order, number spelling,
 /// escapes): an event's `data` travels to its destinations as its publisher wrote it.
-/// Only a body that does not fit `T` is read a second time, as a `Value`, to name the field.
 pub fn from_slice<T: DeserializeOwned>(bytes: &[u8], prefix: &str) -> Result<T, BodyError> {
-    let e = match serde_json::from_slice(bytes) {
-        Ok(value) => return Ok(value),
-        Err(e) if !e.is_data() => return Err(BodyError::Malformed(e.to_string())),
-        Err(e) => e,
-    };
-    let traced = serde_json::from_slice::<serde_json::Value>(bytes)
-        .ok()
-        .and_then(|value| tracked::deserialize::<T>(&value).err());
-    Err(BodyError::Field(match traced {
-        Some((path, e)) => field_error(&path, &e, prefix),
-        // JSON that breaks off after the misfit (or a misfit only the bytes show): the
-        // message without a field.
-        None => field_error("", &e, prefix),
-    }))
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        if e.inner().is_data() {
+            BodyError::Field(field_error(&e, prefix))
+        } else {
+            BodyError::Malformed(e.inner().to_string())
+        }
+    })?;
+    de.end().map_err(|e| BodyError::Malformed(e.to_string()))?;
+    Ok(value)
 }
 
-/// `path` is where the failure is inside the value ("" for the value itself).
-fn field_error(path: &str, e: &serde_json::Error, prefix: &str) -> FieldError {
-    let mut message = e.to_string();
+fn field_error(e: &serde_path_to_error::Error<serde_json::Error>, prefix: &str) -> FieldError {
+    let inner = e.path().to_string();
+    let mut message = e.inner().to_string();
     // A parse from bytes says where ("… at line 1 column 40"); the field name says it better.
-    if e.line() > 0 {
+    if e.inner().line() > 0 {
         if let Some(at) = message.rfind(" at line ") {
             message.truncate(at);
         }
     }
-    let mut field = join_path(prefix, path);
+    let mut field = join_path(prefix, if inner == "." { "" } else { &inner });
     if let Some(unknown) = unknown_field_name(&message) {
         // The path already ends with the unknown field; the message lists every known
         // one, which is noise in an API error.
@@ -370,8 +365,6 @@ pub fn sqlite_json_path(raw: &str) -> Result<String, String> {
     }
     Ok(format!("$.{raw}"))
 }
-
-mod tracked;
 
 #[cfg(test)]
 mod tests;
