@@ -7,7 +7,7 @@
 use super::client::{DoSql, LogSettings};
 use super::index::Index;
 use super::protocol::{IndexRequest, LogEnvelope, LogRequest, LOG_PROTOCOL_VERSION};
-use super::shard::Shard;
+use super::shard::{Shard, Snapshot};
 use crate::core::ids::{DestinationId, TenantId};
 use crate::core::log::{expiry, Expiry, ShardRef};
 use crate::core::time::Millis;
@@ -19,7 +19,8 @@ use futures::future::join_all;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use worker::{
     console_error, console_log, durable_object, DurableObject, Env, Request, Response, Result,
     State,
@@ -62,9 +63,20 @@ pub struct EventLog {
     /// The alarm as this instance last set or read it (`None`: not known yet), so that a
     /// store need not ask the runtime for it every time.
     alarm: Cell<Option<Option<Millis>>>,
+    /// Whose shard this is has been written (`meta`): a store need not read it again.
+    owned: Cell<bool>,
+    /// The snapshot time of each destination as written here: a store sends the snapshots of
+    /// its destinations every time, and one already kept needs no write.
+    snapshots_at: RefCell<HashMap<DestinationId, Millis>>,
 }
 
 impl EventLog {
+    /// Everything was deleted: what this instance remembered of the storage is gone too.
+    fn forget_storage(&self) {
+        self.owned.set(false);
+        self.snapshots_at.borrow_mut().clear();
+    }
+
     fn shard(&self) -> Shard<'_, DoSql> {
         Shard::new(&self.sql)
     }
@@ -197,6 +209,7 @@ impl EventLog {
                     .delete_all()
                     .await
                     .map_err(|e| e.to_string())?;
+                self.forget_storage();
                 self.shard().migrate()?;
                 console_log!(
                     "{}",
@@ -220,6 +233,8 @@ impl DurableObject for EventLog {
             env,
             sql,
             alarm: Cell::new(None),
+            owned: Cell::new(false),
+            snapshots_at: RefCell::new(HashMap::new()),
         }
     }
 
@@ -242,7 +257,7 @@ impl DurableObject for EventLog {
                 // a filtered or skipped delivery) is scheduled.
                 let owed = events.iter().any(|e| !e.deliveries.is_empty());
                 self.wake_by(if owed { t } else { expires_at }).await?;
-                if s.meta::<TenantId>("tenant_id").ok().flatten().is_none() {
+                if !self.owned.get() && s.meta::<TenantId>("tenant_id").ok().flatten().is_none() {
                     let meta = s
                         .set_meta("tenant_id", &tenant_id)
                         .and_then(|()| s.set_meta("shard", &shard))
@@ -251,7 +266,26 @@ impl DurableObject for EventLog {
                         return answer::<()>(Err(e));
                     }
                 }
-                answer(s.store_all(&events, &snapshots, t))
+                self.owned.set(true);
+                let fresh: Vec<Snapshot> = {
+                    let known = self.snapshots_at.borrow();
+                    snapshots
+                        .into_iter()
+                        .filter(|x| {
+                            known
+                                .get(&x.destination_id)
+                                .is_none_or(|&at| x.updated_at > at)
+                        })
+                        .collect()
+                };
+                let stored = s.store_all(&events, &fresh, t);
+                if stored.is_ok() {
+                    let mut known = self.snapshots_at.borrow_mut();
+                    for x in fresh {
+                        known.insert(x.destination_id, x.updated_at);
+                    }
+                }
+                answer(stored)
             }
             LogRequest::Event { id } => answer(s.event(&id)),
             LogRequest::Search { query } => answer(s.search(&query)),
@@ -284,6 +318,7 @@ impl DurableObject for EventLog {
                 self.state.storage().delete_alarm().await?;
                 self.alarm.set(Some(None));
                 self.state.storage().delete_all().await?;
+                self.forget_storage();
                 answer(s.migrate())
             }
         }
