@@ -9,6 +9,7 @@
 //! event; an id Sluice generates needs no claim (nothing can hold it yet, and its time tells
 //! its shard, `core::log::home_time`). On the warm path nothing is read from or written to D1.
 
+mod coalesce;
 mod routing;
 
 use crate::core::delivery::DeliveryStatus;
@@ -16,9 +17,9 @@ use crate::core::ids::{DeliveryId, EventId, TenantId};
 use crate::core::log::{dedup_window_ms, home_time, index_slot_of, ShardRef};
 use crate::core::time::Millis;
 use crate::log::client::{LogClient, LogError, LogSettings};
-use crate::log::protocol::{Claim, IndexRequest, Located, LogRequest, NewEvent};
+use crate::log::protocol::{Claim, NewEvent};
 use crate::log::rows::{DeliverySummary, EventRow, NewDelivery};
-use crate::log::shard::{Snapshot, Stored};
+use crate::log::shard::Snapshot;
 use crate::runtime::{bounded, random_bytes};
 use crate::store::destinations::DestinationRow;
 use crate::store::StoreError;
@@ -232,8 +233,8 @@ async fn prepare(
     }))
 }
 
-/// Claims the publisher-given ids, one call per index object: each event then goes to the
-/// shard its id lives in. Answers the events whose claim failed.
+/// Claims the publisher-given ids, one call per index object (shared with the concurrent
+/// publishes of this isolate, `coalesce`): each event then goes to the shard its id lives in. Answers the events whose claim failed.
 async fn claim(
     log: &LogClient<'_>,
     ready: &mut [Prepared],
@@ -254,7 +255,13 @@ async fn claim(
                 at: ready[i].event.created_at,
             })
             .collect();
-        log.index_slot::<Vec<Located>>(tenant, *slot, IndexRequest::ClaimIds { claims, keep_ms })
+        let message = coalesce::Claims {
+            tenant: tenant.clone(),
+            slot: *slot,
+            keep_ms,
+            claims,
+        };
+        coalesce::send(log, message)
     });
     let mut failed = Vec::new();
     for (members, answer) in groups.values().zip(bounded(calls.collect()).await) {
@@ -279,7 +286,7 @@ async fn claim(
             Err(e) => failed.extend(
                 members
                     .iter()
-                    .map(|&i| (ready[i].at, IntakeError::Unavailable(e.0.clone()))),
+                    .map(|&i| (ready[i].at, IntakeError::Unavailable(e.clone()))),
             ),
         }
     }
@@ -295,7 +302,8 @@ struct ShardBatch {
     snapshots: BTreeMap<String, Snapshot>,
 }
 
-/// Stores the events, one call per shard; answers each event's outcome.
+/// Stores the events, one call per shard (shared with the concurrent publishes of this
+/// isolate, `coalesce`); answers each event's outcome.
 async fn store(
     log: &LogClient<'_>,
     ready: Vec<Prepared>,
@@ -317,8 +325,8 @@ async fn store(
     let mut calls = Vec::with_capacity(groups.len());
     for ((tenant, shard), group) in groups {
         answers_of.push(group.answers);
-        let request = LogRequest::StoreEvents {
-            tenant_id: tenant.clone(),
+        let request = coalesce::Store {
+            tenant,
             shard,
             expires_at: settings
                 .layout
@@ -326,7 +334,7 @@ async fn store(
             events: group.events,
             snapshots: group.snapshots.into_values().collect(),
         };
-        calls.push(async move { log.shard::<Vec<Stored>>(&tenant, shard, request).await });
+        calls.push(coalesce::send(log, request));
     }
     let mut out = Vec::new();
     for (members, answer) in answers_of.into_iter().zip(bounded(calls).await) {
@@ -348,7 +356,7 @@ async fn store(
             Err(e) => out.extend(
                 members
                     .into_iter()
-                    .map(|(at, _)| (at, Err(IntakeError::Unavailable(e.0.clone())))),
+                    .map(|(at, _)| (at, Err(IntakeError::Unavailable(e.clone())))),
             ),
         }
     }
