@@ -171,8 +171,12 @@ fn with_lane<B: Batch, T>(key: &str, f: impl FnOnce(&mut Lane<B>) -> T) -> Optio
 }
 
 /// Sends a message, sharing the call with the concurrent messages of this isolate to the same
-/// object; its items' answers.
-pub async fn send<B: Batch>(log: &LogClient<'_>, message: B) -> Answers<B> {
+/// object when `share`; its items' answers. A batch publish does not share: it makes one call
+/// per object already, and its calls waiting in queues would hold its few open connections.
+pub async fn send<B: Batch>(log: &LogClient<'_>, message: B, share: bool) -> Answers<B> {
+    if !share {
+        return message.send(log).await;
+    }
     let key = message.object();
     let t = now();
     let free = LANES.with(|l| {

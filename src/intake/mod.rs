@@ -126,6 +126,8 @@ pub async fn publish_all(
     routing: &Routing<'_>,
 ) -> Vec<Outcome> {
     let settings = LogSettings::from_env(env);
+    // A single publish shares its calls with the concurrent ones (`coalesce`); a batch does not.
+    let share = batch.len() == 1;
     let mut answers: Vec<Option<Outcome>> = batch.iter().map(|_| None).collect();
     let mut ready = Vec::with_capacity(batch.len());
     // What D1 said is missing, once per batch: a batch naming an unknown tenant (or topic) a
@@ -158,11 +160,11 @@ pub async fn publish_all(
         }
     }
     let log = LogClient::new(env);
-    for (at, e) in claim(&log, &mut ready, &settings).await {
+    for (at, e) in claim(&log, &mut ready, &settings, share).await {
         answers[at] = Some(Err(e));
     }
     ready.retain(|x| answers[x.at].is_none());
-    for (at, outcome) in store(&log, ready, &settings).await {
+    for (at, outcome) in store(&log, ready, &settings, share).await {
         answers[at] = Some(outcome);
     }
     answers
@@ -239,6 +241,7 @@ async fn claim(
     log: &LogClient<'_>,
     ready: &mut [Prepared],
     settings: &LogSettings,
+    share: bool,
 ) -> Vec<(usize, IntakeError)> {
     let mut groups: BTreeMap<(TenantId, u32), Vec<usize>> = BTreeMap::new();
     for (i, x) in ready.iter().enumerate().filter(|(_, x)| x.claim) {
@@ -261,7 +264,7 @@ async fn claim(
             keep_ms,
             claims,
         };
-        coalesce::send(log, message)
+        coalesce::send(log, message, share)
     });
     let mut failed = Vec::new();
     for (members, answer) in groups.values().zip(bounded(calls.collect()).await) {
@@ -308,6 +311,7 @@ async fn store(
     log: &LogClient<'_>,
     ready: Vec<Prepared>,
     settings: &LogSettings,
+    share: bool,
 ) -> Vec<(usize, Outcome)> {
     let mut groups: BTreeMap<(TenantId, ShardRef), ShardBatch> = BTreeMap::new();
     for x in ready {
@@ -334,7 +338,7 @@ async fn store(
             events: group.events,
             snapshots: group.snapshots.into_values().collect(),
         };
-        calls.push(coalesce::send(log, request));
+        calls.push(coalesce::send(log, request, share));
     }
     let mut out = Vec::new();
     for (members, answer) in answers_of.into_iter().zip(bounded(calls).await) {
