@@ -95,10 +95,10 @@ test('a batch of 100 events to three tenants is accepted whole and each is liste
   assert.ok(again.json.results.every((x) => x.status === 202 && x.duplicate), again.text.slice(0, 500));
 });
 
-// Concurrent single publishes to one shard share its calls (intake/coalesce.rs): each is
-// answered on its own, a repeat among them is a repeat of exactly one of them, each event is
-// stored and delivered once.
-test('concurrent publishes sharing a shard call are each answered, stored and delivered once', { timeout: 90_000 }, async () => {
+// Concurrent single publishes to one shard, some repeating each other's ids at the same time:
+// each is answered on its own, a repeat among them is a repeat of exactly one of them, each
+// event is stored and delivered once.
+test('concurrent publishes to one shard are each answered, stored and delivered once', { timeout: 90_000 }, async () => {
   const { sluice } = suite;
   const rx = await suite.newReceiver();
   const w = await createWebhook(sluice, rx, { signing: { scheme: 'none' } });

@@ -9,7 +9,6 @@
 //! event; an id Sluice generates needs no claim (nothing can hold it yet, and its time tells
 //! its shard, `core::log::home_time`). On the warm path nothing is read from or written to D1.
 
-mod coalesce;
 mod routing;
 
 use crate::core::delivery::DeliveryStatus;
@@ -17,9 +16,9 @@ use crate::core::ids::{DeliveryId, EventId, TenantId};
 use crate::core::log::{dedup_window_ms, home_time, index_slot_of, ShardRef};
 use crate::core::time::Millis;
 use crate::log::client::{LogClient, LogError, LogSettings};
-use crate::log::protocol::{Claim, NewEvent};
+use crate::log::protocol::{Claim, IndexRequest, Located, LogRequest, NewEvent};
 use crate::log::rows::{DeliverySummary, EventRow, NewDelivery};
-use crate::log::shard::Snapshot;
+use crate::log::shard::{Snapshot, Stored};
 use crate::runtime::{bounded, random_bytes};
 use crate::store::destinations::DestinationRow;
 use crate::store::StoreError;
@@ -126,8 +125,6 @@ pub async fn publish_all(
     routing: &Routing<'_>,
 ) -> Vec<Outcome> {
     let settings = LogSettings::from_env(env);
-    // A single publish shares its calls with the concurrent ones (`coalesce`); a batch does not.
-    let share = batch.len() == 1;
     let mut answers: Vec<Option<Outcome>> = batch.iter().map(|_| None).collect();
     let mut ready = Vec::with_capacity(batch.len());
     // What D1 said is missing, once per batch: a batch naming an unknown tenant (or topic) a
@@ -160,11 +157,11 @@ pub async fn publish_all(
         }
     }
     let log = LogClient::new(env);
-    for (at, e) in claim(&log, &mut ready, &settings, share).await {
+    for (at, e) in claim(&log, &mut ready, &settings).await {
         answers[at] = Some(Err(e));
     }
     ready.retain(|x| answers[x.at].is_none());
-    for (at, outcome) in store(&log, ready, &settings, share).await {
+    for (at, outcome) in store(&log, ready, &settings).await {
         answers[at] = Some(outcome);
     }
     answers
@@ -235,13 +232,12 @@ async fn prepare(
     }))
 }
 
-/// Claims the publisher-given ids, one call per index object (shared with the concurrent
-/// publishes of this isolate, `coalesce`): each event then goes to the shard its id lives in. Answers the events whose claim failed.
+/// Claims the publisher-given ids, one call per index object: each event then goes to the
+/// shard its id lives in. Answers the events whose claim failed.
 async fn claim(
     log: &LogClient<'_>,
     ready: &mut [Prepared],
     settings: &LogSettings,
-    share: bool,
 ) -> Vec<(usize, IntakeError)> {
     let mut groups: BTreeMap<(TenantId, u32), Vec<usize>> = BTreeMap::new();
     for (i, x) in ready.iter().enumerate().filter(|(_, x)| x.claim) {
@@ -258,13 +254,7 @@ async fn claim(
                 at: ready[i].event.created_at,
             })
             .collect();
-        let message = coalesce::Claims {
-            tenant: tenant.clone(),
-            slot: *slot,
-            keep_ms,
-            claims,
-        };
-        coalesce::send(log, message, share)
+        log.index_slot::<Vec<Located>>(tenant, *slot, IndexRequest::ClaimIds { claims, keep_ms })
     });
     let mut failed = Vec::new();
     for (members, answer) in groups.values().zip(bounded(calls.collect()).await) {
@@ -289,7 +279,7 @@ async fn claim(
             Err(e) => failed.extend(
                 members
                     .iter()
-                    .map(|&i| (ready[i].at, IntakeError::Unavailable(e.clone()))),
+                    .map(|&i| (ready[i].at, IntakeError::Unavailable(e.0.clone()))),
             ),
         }
     }
@@ -305,13 +295,11 @@ struct ShardBatch {
     snapshots: BTreeMap<String, Snapshot>,
 }
 
-/// Stores the events, one call per shard (shared with the concurrent publishes of this
-/// isolate, `coalesce`); answers each event's outcome.
+/// Stores the events, one call per shard; answers each event's outcome.
 async fn store(
     log: &LogClient<'_>,
     ready: Vec<Prepared>,
     settings: &LogSettings,
-    share: bool,
 ) -> Vec<(usize, Outcome)> {
     let mut groups: BTreeMap<(TenantId, ShardRef), ShardBatch> = BTreeMap::new();
     for x in ready {
@@ -329,8 +317,8 @@ async fn store(
     let mut calls = Vec::with_capacity(groups.len());
     for ((tenant, shard), group) in groups {
         answers_of.push(group.answers);
-        let request = coalesce::Store {
-            tenant,
+        let request = LogRequest::StoreEvents {
+            tenant_id: tenant.clone(),
             shard,
             expires_at: settings
                 .layout
@@ -338,7 +326,7 @@ async fn store(
             events: group.events,
             snapshots: group.snapshots.into_values().collect(),
         };
-        calls.push(coalesce::send(log, request, share));
+        calls.push(async move { log.shard::<Vec<Stored>>(&tenant, shard, request).await });
     }
     let mut out = Vec::new();
     for (members, answer) in answers_of.into_iter().zip(bounded(calls).await) {
@@ -360,7 +348,7 @@ async fn store(
             Err(e) => out.extend(
                 members
                     .into_iter()
-                    .map(|(at, _)| (at, Err(IntakeError::Unavailable(e.clone())))),
+                    .map(|(at, _)| (at, Err(IntakeError::Unavailable(e.0.clone())))),
             ),
         }
     }
