@@ -20,7 +20,7 @@ import {
 } from './lib.mjs';
 
 const SMOKE = process.argv.includes('--smoke');
-// --only=publish,e2e,types,filter: a part of the full run, for working on the harness (does
+// --only=publish,e2e,lanes,types,filter: a part of the full run, for working on the harness (does
 // not write bench/README.md).
 const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',') ?? null;
 const part = (name) => !ONLY || ONLY.includes(name);
@@ -29,7 +29,8 @@ const P = SMOKE
       window: 16, e2eCases: [{ fanout: 1, mif: 1 }], drainMs: 15_000 }
   : { baselineMs: 4000, publishMs: 3000, publishConcurrency: [1, 16, 64], e2eMs: 5000, warmMs: 1000,
       window: 16, e2eCases: [{ fanout: 1, mif: 1 }, { fanout: 1, mif: 8 }, { fanout: 10, mif: 1 }, { fanout: 10, mif: 8 }],
-      drainMs: 60_000, paced: 10, burst: 100, rateMs: 3000, rate: 1000 };
+      drainMs: 60_000, paced: 10, burst: 100, rateMs: 3000, rate: 1000,
+      lanes: [1, 2, 4, 8], lanesPerLane: 150, lanesDelayMs: 100 };
 
 const TOPIC = 'order.created';
 // The payload every event carries (~1 KiB): the receiver gets exactly these bytes.
@@ -296,6 +297,45 @@ async function endToEnd(sluice, rx, root, { fanout, mif }) {
     d1WritesPerEvent: d.d1Writes / events, doSqlPerEvent: d.doSql / events, fetchPerDelivery: d.fetch / deliveries,
     doRequestsPerEvent: d.doRequests / events, doSqlPerDelivery: d.doSql / deliveries,
   };
+}
+
+// ---------------------------------------------------------------------------------------
+// Lanes: one destination against a receiver that answers after 100 ms
+
+/**
+ * One webhook destination over K lanes (max_in_flight 6 × K: each lane's 6) against a receiver
+ * that answers every request `lanesDelayMs` after it arrived. `lanesPerLane` × K events are
+ * published in batches of 100 (so that publishing takes little of the run); the rate is the
+ * deliveries between the 10th and the 90th percentile of arrivals over the time between them
+ * (the steady state, without the start and the tail).
+ */
+async function lanesFigure(sluice, slow, root) {
+  const out = [];
+  const a = agent(4);
+  const headers = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
+  for (const k of P.lanes) {
+    slow.reset();
+    const t = await tenantWith(sluice, [{ ...webhook(slow.url, 6 * k), lanes: k }]);
+    const n = P.lanesPerLane * k;
+    const cpu0 = cpuSeconds(root);
+    const start = now();
+    for (let i = 0; i < n; i += 100) {
+      const events = Array.from({ length: Math.min(100, n - i) }, (_, j) => ({
+        tenant_id: t.tenantId, topic: TOPIC, id: eventId(`lane${k}`, i + j), data: DATA }));
+      const r = await post(a, `${sluice.url}/v1/publish/batch`, headers, JSON.stringify({ events }));
+      if (r.status !== 200) throw new Error(`batch -> ${r.status}: ${r.body.slice(0, 200)}`);
+    }
+    const arrived = await waitArrivals(slow, n, P.drainMs);
+    const cpu = cpuTotal(cpuSeconds(root)) - cpuTotal(cpu0);
+    const times = [...slow.arrivals.values()].flat().sort((x, y) => x - y);
+    const lo = Math.floor(times.length * 0.1);
+    const hi = Math.floor(times.length * 0.9);
+    const rate = ((hi - lo) / (times[hi] - times[lo])) * 1000;
+    out.push({ lanes: k, events: n, arrived, rate, mostOpen: slow.mostOpen, seconds: (now() - start) / 1000,
+      cpuPer1000: (cpu / arrived) * 1000 });
+    log(`lanes=${k}: ${fmt(rate)} deliveries/s, ${slow.mostOpen} at once, ${arrived}/${n}`);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -574,6 +614,19 @@ function report(R) {
     const name = e.fanout === 1 ? '1 destination' : `fan-out 1 → ${e.fanout}`;
     L.push(`| ${name}, max_in_flight ${e.mif} | ${fmt(e.cpuPer1000, 2)} | ${fmt(e.cpuWorkerdPer1000, 2)} | ${fmt(e.cpuOtherPer1000, 2)} | ${fmt(e.d1PerEvent, 1)} (${fmt(e.d1ReadsPerEvent, 1)} + ${fmt(e.d1WritesPerEvent, 1)}) | ${fmt(e.d1CallsPerEvent, 2)} | ${fmt(e.doRequestsPerEvent, 2)} | ${fmt(e.doSqlPerEvent, 1)} | ${fmt(e.doSqlPerDelivery, 1)} | ${fmt(e.fetchPerDelivery, 2)} |`);
   }
+  if (R.lanes?.length) {
+    L.push('');
+    L.push(`### Lanes: one webhook destination, a receiver that answers after ${P.lanesDelayMs} ms (max_in_flight 6 per lane)`);
+    L.push('');
+    L.push(`${P.lanesPerLane} events per lane, published in batches of 100; the rate is the arrivals between the 10th and the 90th percentile over the time between them. ` +
+      `One scheduler keeps at most 6 requests open (the production limit, which Sluice keeps itself): its ceiling is 6 ÷ ${P.lanesDelayMs / 1000} s = ${fmt(6000 / P.lanesDelayMs)}/s.`);
+    L.push('');
+    L.push('| lanes (K) | deliveries / s | ceiling K × 6 ÷ latency | most requests open at once | arrived / published | CPU s per 1,000 deliveries |');
+    L.push('|---|---|---|---|---|---|');
+    for (const l of R.lanes) {
+      L.push(`| ${l.lanes} | ${fmt(l.rate)} | ${fmt((l.lanes * 6000) / P.lanesDelayMs)} | ${l.mostOpen} | ${l.arrived} / ${l.events} | ${fmt(l.cpuPer1000, 2)} |`);
+    }
+  }
   if (R.types) {
     L.push('');
     L.push(`### Subrequests per event, per destination type (max_in_flight 1; requests counted at the backend)`);
@@ -662,6 +715,14 @@ async function main() {
       const e = await endToEnd(sluice, rx, root, c);
       R.e2e.push(e);
       log(`e2e fanout=${c.fanout} mif=${c.mif}: ${fmt(e.deliveriesPerSec)} deliveries/s, p50 ${ms(e.p50)} ms, ${e.deliveries}/${e.expected}`);
+    }
+    if (!SMOKE && part('lanes')) {
+      const slow = await startFastReceiver({ delayMs: P.lanesDelayMs });
+      try {
+        R.lanes = await lanesFigure(sluice, slow, root);
+      } finally {
+        await slow.close();
+      }
     }
     if (!SMOKE && part('types')) {
       try {

@@ -28,18 +28,22 @@ export function percentile(values, p) {
 /**
  * A receiver that does as little as possible: reads the body, notes the arrival time (monotonic)
  * under the request's `webhook-id`, answers 200. `onArrival(id, t)` lets the load generator
- * close its loop.
+ * close its loop. With `delayMs`, it answers each request that long after it arrived (a slow
+ * receiver), counting the most it had open at once (`mostOpen`).
  */
-export async function startFastReceiver() {
+export async function startFastReceiver({ delayMs = 0 } = {}) {
   const rx = {
     arrivals: new Map(), // id -> [t, ...]
     total: 0,
+    open: 0, // requests received and not answered yet (with delayMs)
+    mostOpen: 0,
     onArrival: null,
     server: null,
     url: null,
     reset() {
       this.arrivals = new Map();
       this.total = 0;
+      this.mostOpen = 0;
     },
   };
   rx.server = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
@@ -54,8 +58,21 @@ export async function startFastReceiver() {
         else rx.arrivals.set(id, [t]);
         if (rx.onArrival) rx.onArrival(id, t);
       }
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '11' });
-      res.end('{"ok":true}');
+      const answer = () => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '11' });
+        res.end('{"ok":true}');
+      };
+      if (delayMs > 0) {
+        // A slow receiver: each request answered delayMs after it arrived.
+        rx.open += 1;
+        rx.mostOpen = Math.max(rx.mostOpen, rx.open);
+        setTimeout(() => {
+          rx.open -= 1;
+          answer();
+        }, delayMs);
+      } else {
+        answer();
+      }
     });
   });
   await new Promise((resolve) => rx.server.listen(0, '127.0.0.1', resolve));

@@ -436,7 +436,7 @@ async function destinationPage(q, id) {
         'div.card',
         h('h2', 'Subscription'),
         h('dl', h('dt', 'Topics'), h('dd', (d.topics || []).join(', ') || '*'), h('dt', 'Filter'), h('dd', d.filter ? h('pre.code', pretty(d.filter)) : 'none'), h('dt', 'Created'), h('dd', when(d.created_at))),
-        h('details', h('summary', 'Configuration (credentials masked)'), h('pre.code', pretty({ config: d.config, timeout_ms: d.timeout_ms, retry: d.retry, circuit_breaker: d.circuit_breaker, rate_limit: d.rate_limit, max_in_flight: d.max_in_flight, disable_after_failures: d.disable_after_failures }))),
+        h('details', h('summary', 'Configuration (credentials masked)'), h('pre.code', pretty({ config: d.config, timeout_ms: d.timeout_ms, retry: d.retry, circuit_breaker: d.circuit_breaker, rate_limit: d.rate_limit, max_in_flight: d.max_in_flight, lanes: d.lanes, disable_after_failures: d.disable_after_failures }))),
       ),
     ),
   );
@@ -607,7 +607,7 @@ async function destinationForm(id, q) {
   renderConfig(existing?.config);
   typeSel.addEventListener('change', () => renderConfig(undefined));
 
-  const settingsValue = existing ? { timeout_ms: existing.timeout_ms, retry: existing.retry, circuit_breaker: existing.circuit_breaker, disable_after_failures: existing.disable_after_failures, rate_limit: existing.rate_limit ?? undefined, max_in_flight: existing.max_in_flight } : undefined;
+  const settingsValue = existing ? { timeout_ms: existing.timeout_ms, retry: existing.retry, circuit_breaker: existing.circuit_breaker, disable_after_failures: existing.disable_after_failures, rate_limit: existing.rate_limit ?? undefined, max_in_flight: existing.max_in_flight, lanes: existing.lanes } : undefined;
   const settings = schemaForm(SETTINGS_SCHEMA, settingsValue, '');
 
   // Filter editor with a test on a sample event.

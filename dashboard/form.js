@@ -46,6 +46,7 @@ export const SETTINGS_SCHEMA = {
     disable_after_failures: { type: 'integer', minimum: 0, maximum: 10000, default: 50, description: 'Consecutive failed attempts before the destination is disabled; 0 = never.' },
     rate_limit: { type: 'object', title: 'Rate limit', properties: { per_second: { type: 'number', exclusiveMinimum: 0, description: 'Deliveries per second at most.' } } },
     max_in_flight: { type: 'integer', minimum: 1, maximum: 50, default: 1, description: 'Requests at the same time.' },
+    lanes: { type: 'integer', minimum: 1, maximum: 16, default: 1, description: 'Schedulers the deliveries are spread over (at most max_in_flight; 1 for WebSocket). Each sends at most 6 requests at once.' },
   },
 };
 

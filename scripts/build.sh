@@ -3,7 +3,8 @@
 # worker-build never tries to download them. wrangler runs this as its build command.
 #   SLUICE_SKIP_BUILD=1   do nothing (the test harness built already)
 #   SLUICE_OPTIMIZE=1     run wasm-opt (smaller wasm for deploys; ~20 s slower, more on a busy
-#                         machine)
+#                         machine), with the flags in Cargo.toml's
+#                         [package.metadata.wasm-pack.profile.release]
 #   SLUICE_OUT_DIR=dir    write there instead of build/ (a relative path; scripts/test.sh
 #                         makes the deploy build beside the one the tests run)
 set -euo pipefail

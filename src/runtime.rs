@@ -12,50 +12,44 @@ use futures::future::{select, Either};
 use futures::stream::{self, StreamExt};
 use std::future::Future;
 use std::time::Duration;
-use worker::{
-    console_error, AbortController, Delay, Env, Fetch, Headers, Method, Request, RequestInit,
-    RequestRedirect, Storage,
-};
+use worker::js_sys::futures::JsFuture;
+use worker::wasm_bindgen::{self, JsCast, JsValue};
+use worker::{console_error, web_sys, AbortController, Delay, Env, Storage};
 
 /// Sends an HTTP request with `fetch`, aborted after `timeout_ms`; redirects not followed.
+///
+/// Built and read with as few calls across the JS ↔ wasm boundary as the runtime allows (the
+/// costliest part of a delivery in `bench/profile.mjs`): the headers go over as one JSON text,
+/// the answer's headers come back as one, and a body whose length is declared within the cap
+/// is read with one `text()` rather than through a stream reader (`getReader`, a `read` per
+/// chunk, `releaseLock`).
 pub async fn fetch(request: HttpRequest, timeout_ms: u64) -> TransportResult {
-    let headers = Headers::new();
-    for (k, v) in &request.headers {
-        headers
-            .append(k, v)
-            .map_err(|e| TransportError::Network(format!("invalid header {k}: {e}")))?;
-    }
-    let mut init = RequestInit::new();
-    init.with_method(Method::from(request.method.to_string()))
-        .with_headers(headers)
-        // Redirects are not followed: a destination URL is what the user configured.
-        .with_redirect(RequestRedirect::Manual)
-        .with_body(Some(
-            js_sys::Uint8Array::from(request.body.as_slice()).into(),
-        ));
-    let req = Request::new_with_init(&request.url, &init)
-        .map_err(|e| TransportError::Network(format!("invalid request: {e}")))?;
-
+    let network =
+        |what: &str, e: JsValue| TransportError::Network(format!("{what}: {}", js_text(&e)));
+    let headers = serde_json::to_string(&request.headers).unwrap_or_default();
+    let headers = js_sys::JSON::parse(&headers).map_err(|e| network("invalid headers", e))?;
     // One deadline for the whole exchange, headers and body.
     let controller = AbortController::default();
-    let signal = controller.signal();
+    let init = web_sys::RequestInit::new();
+    init.set_method(request.method);
+    init.set_headers(&headers);
+    // Redirects are not followed: a destination URL is what the user configured.
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    init.set_body(&js_sys::Uint8Array::from(request.body.as_slice()).into());
+    init.set_signal(Some(&controller.signal()));
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
     let finished = {
         let exchange = async {
-            let mut resp = Fetch::Request(req).send_with_signal(&signal).await?;
-            // Read up to the cap and cancel the rest (see `read_capped`); no body (a 204)
-            // or a broken one reads as empty.
-            let bytes = match resp.stream() {
-                Ok(stream) => read_capped(stream, MAX_RESPONSE_BYTES)
-                    .await
-                    .map(|c| c.bytes)
-                    .unwrap_or_default(),
-                Err(_) => vec![],
-            };
-            let headers = resp.headers().entries().collect::<Vec<_>>();
-            Ok::<_, worker::Error>(HttpResponse {
-                status: resp.status_code(),
+            let resp: web_sys::Response =
+                JsFuture::from(global.fetch_with_str_and_init(&request.url, &init))
+                    .await?
+                    .dyn_into()?;
+            let (status, headers) = (resp.status(), header_list(&resp.headers()));
+            let body = read_answer(resp).await.unwrap_or_default();
+            Ok::<_, JsValue>(HttpResponse {
+                status,
                 headers,
-                body: String::from_utf8_lossy(&bytes).into_owned(),
+                body,
             })
         };
         let deadline = Delay::from(Duration::from_millis(timeout_ms));
@@ -66,7 +60,7 @@ pub async fn fetch(request: HttpRequest, timeout_ms: u64) -> TransportResult {
     };
     match finished {
         Some(Ok(resp)) => Ok(resp),
-        Some(Err(e)) => Err(TransportError::Network(e.to_string())),
+        Some(Err(e)) => Err(network("fetch failed", e)),
         None => {
             controller.abort();
             Err(TransportError::Timeout {
@@ -74,6 +68,59 @@ pub async fn fetch(request: HttpRequest, timeout_ms: u64) -> TransportResult {
             })
         }
     }
+}
+
+/// An answer's body as text, up to `MAX_RESPONSE_BYTES` (the rest never read; see
+/// `read_capped`). No body (a 204) or a broken one reads as empty.
+async fn read_answer(resp: web_sys::Response) -> Result<String, JsValue> {
+    let declared = resp
+        .headers()
+        .get("content-length")?
+        .and_then(|n| n.parse::<usize>().ok());
+    if resp.body().is_none() {
+        return Ok(String::new());
+    }
+    if declared.is_some_and(|n| n <= MAX_RESPONSE_BYTES) {
+        // The runtime holds the body to its declared length: one read of it whole.
+        return Ok(JsFuture::from(resp.text()?)
+            .await?
+            .as_string()
+            .unwrap_or_default());
+    }
+    let mut resp = worker::Response::from(resp);
+    let bytes = match resp.stream() {
+        Ok(stream) => read_capped(stream, MAX_RESPONSE_BYTES)
+            .await
+            .map(|c| c.bytes)
+            .unwrap_or_default(),
+        Err(_) => vec![],
+    };
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// An answer's headers, fetched in one piece (`Object.fromEntries` as JSON text).
+fn header_list(headers: &web_sys::Headers) -> Vec<(String, String)> {
+    js_sys::Object::from_entries(headers)
+        .and_then(|o| js_sys::JSON::stringify(&o))
+        .ok()
+        .and_then(|s| s.as_string())
+        .and_then(|s| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&s).ok())
+        .map(|m| {
+            m.into_iter()
+                .filter_map(|(k, v)| Some((k, v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A thrown JS value as text, for an error message.
+fn js_text(e: &JsValue) -> String {
+    e.as_string()
+        .or_else(|| {
+            e.dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+        })
+        .unwrap_or_else(|| format!("{e:?}"))
 }
 
 /// The runtime clock and `crypto.getRandomValues`.
@@ -135,18 +182,51 @@ pub async fn set_alarm_at(storage: &Storage, at: Millis) -> worker::Result<()> {
     storage.set_alarm(worker::ScheduledTime::new(date)).await
 }
 
-/// Sends one JSON message to a Durable Object (the scheduler and data-plane protocols). No
-/// headers: the object reads the body as its protocol's JSON whatever they say, and building
-/// a `Headers` costs a call across the boundary per field on every message.
-pub async fn post_json(
-    stub: &worker::Stub,
-    url: &str,
-    body: String,
-) -> worker::Result<worker::Response> {
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body.into()));
-    stub.fetch_with_request(Request::new_with_init(url, &init)?)
-        .await
+/// What a Durable Object answered a message: its status and its body as text.
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// A Durable Object's stub, as the runtime gives it.
+    type RawStub;
+    #[wasm_bindgen(method, catch, js_name = fetch)]
+    fn fetch_with_init(
+        this: &RawStub,
+        url: &str,
+        init: &web_sys::RequestInit,
+    ) -> Result<js_sys::Promise, JsValue>;
+}
+
+/// Sends one JSON message to a Durable Object (the scheduler and data-plane protocols) and
+/// reads the answer whole as text: the body goes over as one string and comes back as one
+/// (`Response.text()`), the fewest crossings of the JS ↔ wasm boundary a call can make (the
+/// `worker` crate's `Response::json` reads through a stream reader).
+pub async fn post_json(stub: worker::Stub, url: &str, body: String) -> worker::Result<Answer> {
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str(&body));
+    let stub: RawStub = stub.into_rpc();
+    let resp: web_sys::Response = JsFuture::from(stub.fetch_with_init(url, &init)?)
+        .await?
+        .dyn_into()?;
+    let body = JsFuture::from(resp.text()?).await?;
+    Ok(Answer {
+        status: resp.status(),
+        body: body.as_string().unwrap_or_default(),
+    })
+}
+
+/// A message's body read whole as text and parsed (`serde_json`), rather than parsed by the
+/// runtime into an object that is then walked field by field across the boundary
+/// (`worker::Request::json`).
+pub async fn read_message<T: serde::de::DeserializeOwned>(
+    req: &mut worker::Request,
+) -> Result<T, String> {
+    let text = req.text().await.map_err(|e| e.to_string())?;
+    serde_json::from_str(&text).map_err(|e| e.to_string())
 }
 
 thread_local! {

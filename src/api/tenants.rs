@@ -142,7 +142,11 @@ pub async fn delete(p: &Params, ctx: &Ctx, scheduler: &SchedulerClient<'_>) -> A
     let destinations = store::destination_ids(&ctx.db, &id).await?;
     // At most 6 at a time: an invocation keeps at most 6 connections open in production, and
     // a tenant may have a hundred destinations.
-    let purges = destinations.iter().map(|d| scheduler.purge(d)).collect();
+    // One call per lane of each, so that the bound holds over lanes too.
+    let purges = destinations
+        .iter()
+        .flat_map(|(d, span)| (0..*span).map(move |lane| scheduler.purge_lane(d, lane)))
+        .collect();
     for result in crate::runtime::bounded(purges).await {
         result?;
     }

@@ -48,6 +48,7 @@ pub fn destination(d: &DestinationRow) -> Result<Value, ApiError> {
         "disable_after_failures": settings.disable_after_failures,
         "rate_limit": settings.rate_limit,
         "max_in_flight": settings.max_in_flight,
+        "lanes": settings.lanes,
         "alerts": settings.alerts,
         "filter": d.filter,
         "template": d.template,
@@ -72,6 +73,7 @@ pub fn status(s: &SchedulerStatus, d: &DestinationRow) -> Value {
         "next_attempt_at": time(s.next_attempt_at),
         "rate_limit": s.rate_limit,
         "max_in_flight": settings.max_in_flight,
+        "lanes": settings.lanes,
     });
     if let Some(n) = s.websocket_clients {
         view["websocket_clients"] = json!(n);

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod filter;
 pub mod ids;
 pub mod jwt;
+pub mod lanes;
 pub mod lifecycle;
 pub mod log;
 pub mod metrics;

@@ -69,12 +69,12 @@ impl<'a> LogClient<'a> {
             request,
         })
         .map_err(|e| LogError(e.to_string()))?;
-        let mut resp = crate::runtime::post_json(&stub, "https://log.internal/", body).await?;
-        match resp.status_code() {
-            200 => Ok(resp.json().await?),
+        let answer = crate::runtime::post_json(stub, "https://log.internal/", body).await?;
+        match answer.status {
+            200 => serde_json::from_str(&answer.body).map_err(|e| LogError(e.to_string())),
             status => Err(LogError(format!(
                 "{name} answered {status}: {}",
-                resp.text().await.unwrap_or_default()
+                answer.body
             ))),
         }
     }

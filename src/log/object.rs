@@ -35,7 +35,7 @@ const HANDOFF_RETRY_MS: Millis = 5_000;
 const RECHECK_MS: Millis = 3_600_000;
 
 async fn envelope<T: DeserializeOwned>(req: &mut Request) -> std::result::Result<T, Response> {
-    let envelope: LogEnvelope<T> = match req.json().await {
+    let envelope: LogEnvelope<T> = match crate::runtime::read_message(req).await {
         Ok(e) => e,
         Err(e) => return Err(Response::error(format!("bad message: {e}"), 400).unwrap()),
     };
@@ -63,17 +63,17 @@ pub struct EventLog {
     /// The alarm as this instance last set or read it (`None`: not known yet), so that a
     /// store need not ask the runtime for it every time.
     alarm: Cell<Option<Option<Millis>>>,
-    /// Whose shard this is has been written (`meta`): a store need not read it again.
-    owned: Cell<bool>,
+    /// Whose shard this is and when it expires, once read: written by the first store and
+    /// never changed after (until the shard is dropped), so an alarm run need not read them.
+    owner: RefCell<Option<(TenantId, ShardRef, Millis)>>,
     /// The snapshot time of each destination as written here: a store sends the snapshots of
     /// its destinations every time, and one already kept needs no write.
     snapshots_at: RefCell<HashMap<DestinationId, Millis>>,
 }
 
 impl EventLog {
-    /// Everything was deleted: what this instance remembered of the storage is gone too.
+    /// Everything was deleted: the snapshots this instance knew of are gone too.
     fn forget_storage(&self) {
-        self.owned.set(false);
         self.snapshots_at.borrow_mut().clear();
     }
 
@@ -181,7 +181,11 @@ impl EventLog {
         Ok(())
     }
 
-    async fn run_alarm(&self) -> std::result::Result<Option<Millis>, String> {
+    /// Whose shard this is and when it expires (`owner`), `None` before the first store.
+    fn owner(&self) -> std::result::Result<Option<(TenantId, ShardRef, Millis)>, String> {
+        if let Some(known) = self.owner.borrow().as_ref() {
+            return Ok(Some(known.clone()));
+        }
         let s = self.shard();
         let (Some(tenant), Some(shard)) = (
             s.meta::<TenantId>("tenant_id")?,
@@ -189,10 +193,20 @@ impl EventLog {
         ) else {
             return Ok(None);
         };
+        let expires_at: Millis = s.meta("expires_at")?.unwrap_or(Millis::MAX);
+        let owner = (tenant, shard, expires_at);
+        self.owner.replace(Some(owner.clone()));
+        Ok(Some(owner))
+    }
+
+    async fn run_alarm(&self) -> std::result::Result<Option<Millis>, String> {
+        let s = self.shard();
+        let Some((tenant, shard, expires_at)) = self.owner()? else {
+            return Ok(None);
+        };
         let settings = LogSettings::from_env(&self.env);
         self.hand_off(&tenant, shard).await?;
         let mut next = vec![self.flush_counts(&tenant, &settings).await];
-        let expires_at: Millis = s.meta("expires_at")?.unwrap_or(Millis::MAX);
         if now() >= expires_at && s.pending()? > 0 {
             // Past retention, still pending: a destination deleted since (its queue went
             // with it) will never finish them; they fail, with the reason.
@@ -201,9 +215,13 @@ impl EventLog {
         // Read after the last await: an event stored while this run waited (its own wake-up
         // overwritten by the one this run sets) is handed off on time.
         next.push(s.next_handoff()?);
-        match expiry(now(), expires_at, s.pending()?, RECHECK_MS) {
+        // Pending deliveries only matter past the expiry: not counted before it.
+        let t = now();
+        let pending = if t >= expires_at { s.pending()? } else { 0 };
+        match expiry(t, expires_at, pending, RECHECK_MS) {
             Expiry::Wait(t) | Expiry::Postpone(t) => next.push(Some(t)),
             Expiry::Drop => {
+                self.owner.replace(None);
                 self.state
                     .storage()
                     .delete_all()
@@ -233,7 +251,7 @@ impl DurableObject for EventLog {
             env,
             sql,
             alarm: Cell::new(None),
-            owned: Cell::new(false),
+            owner: RefCell::new(None),
             snapshots_at: RefCell::new(HashMap::new()),
         }
     }
@@ -257,7 +275,7 @@ impl DurableObject for EventLog {
                 // a filtered or skipped delivery) is scheduled.
                 let owed = events.iter().any(|e| !e.deliveries.is_empty());
                 self.wake_by(if owed { t } else { expires_at }).await?;
-                if !self.owned.get() && s.meta::<TenantId>("tenant_id").ok().flatten().is_none() {
+                if self.owner().ok().flatten().is_none() {
                     let meta = s
                         .set_meta("tenant_id", &tenant_id)
                         .and_then(|()| s.set_meta("shard", &shard))
@@ -265,8 +283,9 @@ impl DurableObject for EventLog {
                     if let Err(e) = meta {
                         return answer::<()>(Err(e));
                     }
+                    // Known from now on: later stores read nothing.
+                    self.owner.replace(Some((tenant_id, shard, expires_at)));
                 }
-                self.owned.set(true);
                 let fresh: Vec<Snapshot> = {
                     let known = self.snapshots_at.borrow();
                     snapshots
@@ -315,6 +334,7 @@ impl DurableObject for EventLog {
                 )
             }
             LogRequest::Purge => {
+                self.owner.replace(None);
                 self.state.storage().delete_alarm().await?;
                 self.alarm.set(Some(None));
                 self.state.storage().delete_all().await?;

@@ -56,6 +56,15 @@ pub trait TypeConfig: Serialize + DeserializeOwned {
     fn check(&self, allow_private: bool) -> Vec<FieldError>;
     /// The config as the API shows it: credentials replaced by `MASK`.
     fn masked(&self) -> Value;
+    /// The key whose deliveries the receiver must get in order (an SQS FIFO message group, a
+    /// Pub/Sub ordering key, a Kafka record key), if the type has one for this delivery: a
+    /// destination spread over lanes keeps each key in one lane (`core::lanes`).
+    fn ordering_key(&self, _delivery: &QueuedDelivery) -> Option<String> {
+        None
+    }
+    /// Delivered to the clients connected to one object (WebSocket), not sent: such a
+    /// destination has one lane.
+    const ONE_LANE: bool = false;
 }
 
 /// What a provider may need beyond its config when it is built for a run.
@@ -140,6 +149,19 @@ macro_rules! registry {
             fn only_alerts(&self) -> bool {
                 match self {
                     $(Target::$variant(_) => <$config as TypeConfig>::ALERTS_ONLY,)*
+                }
+            }
+
+            /// The delivery's ordering key under this config (`TypeConfig::ordering_key`).
+            pub fn ordering_key(&self, delivery: &QueuedDelivery) -> Option<String> {
+                match self {
+                    $(Target::$variant(c) => TypeConfig::ordering_key(c, delivery),)*
+                }
+            }
+
+            fn one_lane(&self) -> bool {
+                match self {
+                    $(Target::$variant(_) => <$config as TypeConfig>::ONE_LANE,)*
                 }
             }
         }
@@ -290,8 +312,25 @@ impl TargetConfig for Target {
     fn alerts_only(&self) -> bool {
         self.only_alerts()
     }
+
+    fn one_lane(&self) -> bool {
+        Target::one_lane(self)
+    }
 }
 
+impl Target {
+    /// The lane of `delivery` among `lanes`: by its ordering key when it has one, else by its
+    /// delivery id (`core::lanes::lane_for`).
+    pub fn lane_for(&self, delivery: &QueuedDelivery, lanes: u32) -> u32 {
+        match self.ordering_key(delivery) {
+            Some(key) => crate::core::lanes::lane_for(&key, lanes),
+            None => crate::core::lanes::lane_for(delivery.delivery_id.as_str(), lanes),
+        }
+    }
+}
+
+#[cfg(test)]
+mod ordering_tests;
 #[cfg(test)]
 mod payload_tests;
 #[cfg(test)]

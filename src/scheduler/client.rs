@@ -1,11 +1,17 @@
 //! The Worker's side of the scheduler protocol: one call per message, to the destination's
-//! Durable Object (`id_from_name(destination_id)`).
+//! Durable Object (`id_from_name(destination_id)`), or to each of its lanes
+//! (`core::lanes::object_name`): deliveries to the lane their key picks, configuration, resets
+//! and purges to every lane, status summed over them.
 
 use super::protocol::{Enqueued, Envelope, SchedulerRequest, SchedulerStatus, PROTOCOL_VERSION};
+use crate::core::destination::TargetConfig;
 use crate::core::engine::{ProbeReport, QueuedDelivery};
 use crate::core::ids::DestinationId;
+use crate::core::lanes;
+use crate::providers::Target;
 use crate::store::destinations::DestinationRow;
 use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
 use worker::{Env, Headers, Method, Request, RequestInit};
 
 /// Why a scheduler call failed.
@@ -64,70 +70,118 @@ impl<'a> SchedulerClient<'a> {
         SchedulerClient { env }
     }
 
-    fn stub(&self, destination: &DestinationId) -> worker::Result<worker::Stub> {
+    fn stub(&self, destination: &DestinationId, lane: u32) -> worker::Result<worker::Stub> {
         self.env
             .durable_object("SCHEDULER")?
-            .id_from_name(destination.as_str())?
+            .id_from_name(&lanes::object_name(destination.as_str(), lane))?
             .get_stub()
     }
 
     async fn call<T: DeserializeOwned>(
         &self,
         destination: &DestinationId,
+        lane: u32,
         request: SchedulerRequest,
     ) -> Result<T, SchedulerError> {
-        let stub = self.stub(destination)?;
+        let stub = self.stub(destination, lane)?;
         let body = serde_json::to_string(&Envelope {
             v: PROTOCOL_VERSION,
+            lane,
             request,
         })
         .map_err(|e| SchedulerError::Unavailable(e.to_string()))?;
-        let mut resp =
-            crate::runtime::post_json(&stub, "https://scheduler.internal/", body).await?;
-        match resp.status_code() {
-            200 => Ok(resp.json().await?),
+        let answer = crate::runtime::post_json(stub, "https://scheduler.internal/", body).await?;
+        match answer.status {
+            200 => serde_json::from_str(&answer.body)
+                .map_err(|e| SchedulerError::Unavailable(e.to_string())),
             410 => Err(SchedulerError::Gone),
             status => Err(SchedulerError::Unavailable(format!(
                 "scheduler answered {status}: {}",
-                resp.text().await.unwrap_or_default()
+                answer.body
             ))),
         }
     }
 
-    pub async fn configure(&self, destination: &DestinationRow) -> Result<(), SchedulerError> {
-        let _: serde_json::Value = self
-            .call(
-                &destination.id,
-                SchedulerRequest::Configure {
-                    destination: destination.clone(),
-                },
-            )
-            .await?;
-        Ok(())
+    /// One message to each of lanes `0..span` (at most `MAX_CONNECTIONS` at a time); every
+    /// lane's answer, in lane order.
+    async fn each_lane<T: DeserializeOwned>(
+        &self,
+        destination: &DestinationId,
+        span: u32,
+        request: impl Fn() -> SchedulerRequest,
+    ) -> Vec<Result<T, SchedulerError>> {
+        let calls = (0..span.max(1))
+            .map(|lane| self.call(destination, lane, request()))
+            .collect();
+        crate::runtime::bounded(calls).await
     }
 
+    /// Tells every lane the destination changed.
+    pub async fn configure(&self, destination: &DestinationRow) -> Result<(), SchedulerError> {
+        let span = lanes::span(&destination.settings);
+        let answers: Vec<Result<serde_json::Value, _>> = self
+            .each_lane(&destination.id, span, || SchedulerRequest::Configure {
+                destination: destination.clone(),
+            })
+            .await;
+        answers.into_iter().try_for_each(|a| a.map(|_| ()))
+    }
+
+    /// Queues deliveries, each in its lane (`providers::Target::lane_for`); the lanes are
+    /// called one after another, so that a hand-off calling several destinations at once
+    /// stays within the connections one invocation may keep open. Any lane failing fails the
+    /// whole call: the caller hands them all off again, and the lanes that took theirs already
+    /// do not queue them twice.
     pub async fn enqueue(
         &self,
         destination: &DestinationRow,
         deliveries: Vec<QueuedDelivery>,
     ) -> Result<Enqueued, SchedulerError> {
-        self.call(
-            &destination.id,
-            SchedulerRequest::Enqueue {
-                destination: destination.clone(),
-                deliveries,
-            },
-        )
-        .await
+        let mut queued = 0;
+        for (lane, deliveries) in by_lane(destination, deliveries) {
+            let answer: Enqueued = self
+                .call(
+                    &destination.id,
+                    lane,
+                    SchedulerRequest::Enqueue {
+                        destination: destination.clone(),
+                        deliveries,
+                    },
+                )
+                .await?;
+            queued += answer.queued;
+        }
+        Ok(Enqueued { queued })
     }
 
+    /// Lane 0's status alone: enough to tell whether the destination was deleted.
     pub async fn status(
         &self,
         destination: &DestinationId,
     ) -> Result<SchedulerStatus, SchedulerError> {
-        self.call(destination, SchedulerRequest::Status).await
+        self.call(destination, 0, SchedulerRequest::Status).await
     }
 
+    /// The destination's status over all its lanes (`SchedulerStatus::merge`).
+    pub async fn destination_status(
+        &self,
+        destination: &DestinationRow,
+    ) -> Result<SchedulerStatus, SchedulerError> {
+        self.status_over_lanes(destination, || SchedulerRequest::Status)
+            .await
+    }
+
+    /// `request` to every lane, each answering its status; their merge.
+    async fn status_over_lanes(
+        &self,
+        destination: &DestinationRow,
+        request: impl Fn() -> SchedulerRequest,
+    ) -> Result<SchedulerStatus, SchedulerError> {
+        let span = lanes::span(&destination.settings);
+        merged(self.each_lane(&destination.id, span, request).await)
+    }
+
+    /// A test send goes through lane 0 (it is outside the queue).
     pub async fn test(
         &self,
         destination: &DestinationRow,
@@ -135,6 +189,7 @@ impl<'a> SchedulerClient<'a> {
     ) -> Result<ProbeReport, SchedulerError> {
         self.call(
             &destination.id,
+            0,
             SchedulerRequest::Test {
                 destination: destination.clone(),
                 delivery,
@@ -143,11 +198,37 @@ impl<'a> SchedulerClient<'a> {
         .await
     }
 
+    /// Closes the circuit of every lane; the status over all of them.
     pub async fn reset_circuit(
         &self,
-        destination: &DestinationId,
+        destination: &DestinationRow,
     ) -> Result<SchedulerStatus, SchedulerError> {
-        self.call(destination, SchedulerRequest::ResetCircuit).await
+        self.status_over_lanes(destination, || SchedulerRequest::ResetCircuit)
+            .await
+    }
+
+    /// Tells lanes `0..span` other than `from` what lane `from` learnt: that the circuit
+    /// changed (its run opened it, or closed it after a probe), or that the destination was
+    /// disabled. Best effort: the failures, by lane, for the log (a lane not reached opens on
+    /// its own failures, closes on its own probe, or hears of the change with the next one).
+    pub async fn tell_other_lanes(
+        &self,
+        destination: &DestinationId,
+        span: u32,
+        from: u32,
+        request: impl Fn() -> SchedulerRequest,
+    ) -> Vec<(u32, SchedulerError)> {
+        let others: Vec<u32> = (0..span).filter(|l| *l != from).collect();
+        let calls = others
+            .iter()
+            .map(|lane| self.call::<serde_json::Value>(destination, *lane, request()))
+            .collect();
+        let answers = crate::runtime::bounded(calls).await;
+        others
+            .into_iter()
+            .zip(answers)
+            .filter_map(|(lane, a)| a.err().map(|e| (lane, e)))
+            .collect()
     }
 
     /// Forwards a WebSocket client's connection to the destination's scheduler; the answer is
@@ -157,7 +238,7 @@ impl<'a> SchedulerClient<'a> {
         destination: &DestinationId,
         principal: &str,
     ) -> Result<worker::Response, SchedulerError> {
-        let stub = self.stub(destination)?;
+        let stub = self.stub(destination, 0)?;
         let headers = Headers::new();
         headers.set("upgrade", "websocket")?;
         headers.set(super::PRINCIPAL_HEADER, principal)?;
@@ -183,13 +264,69 @@ impl<'a> SchedulerClient<'a> {
         }
     }
 
-    pub async fn purge(&self, destination: &DestinationId) -> Result<(), SchedulerError> {
+    /// Purges lanes `0..span`: the destination's lanes, `core::lanes::span` of its settings.
+    pub async fn purge(
+        &self,
+        destination: &DestinationId,
+        span: u32,
+    ) -> Result<(), SchedulerError> {
+        let calls = (0..span.max(1))
+            .map(|lane| self.purge_lane(destination, lane))
+            .collect();
+        crate::runtime::bounded(calls).await.into_iter().collect()
+    }
+
+    /// Purges one lane; one already purged is fine.
+    pub async fn purge_lane(
+        &self,
+        destination: &DestinationId,
+        lane: u32,
+    ) -> Result<(), SchedulerError> {
         match self
-            .call::<serde_json::Value>(destination, SchedulerRequest::Purge)
+            .call::<serde_json::Value>(destination, lane, SchedulerRequest::Purge)
             .await
         {
             Ok(_) | Err(SchedulerError::Gone) => Ok(()),
             Err(e) => Err(e),
         }
     }
+}
+
+/// Deliveries grouped by lane, in lane order, each lane's in the order given. The lane comes
+/// from the destination's type (an ordering key) through its config as shown: the keys are
+/// never credentials.
+fn by_lane(
+    destination: &DestinationRow,
+    deliveries: Vec<QueuedDelivery>,
+) -> BTreeMap<u32, Vec<QueuedDelivery>> {
+    let count = destination.settings.lanes;
+    let mut lanes: BTreeMap<u32, Vec<QueuedDelivery>> = BTreeMap::new();
+    if count <= 1 {
+        lanes.insert(0, deliveries);
+        return lanes;
+    }
+    let target = Target::parse(destination.kind.as_str(), destination.config.clone()).ok();
+    for d in deliveries {
+        let lane = match &target {
+            Some(t) => t.lane_for(&d, count),
+            None => lanes::lane_for(d.delivery_id.as_str(), count),
+        };
+        lanes.entry(lane).or_default().push(d);
+    }
+    lanes
+}
+
+/// One status from every lane's: the first failure, else their merge.
+fn merged(
+    answers: Vec<Result<SchedulerStatus, SchedulerError>>,
+) -> Result<SchedulerStatus, SchedulerError> {
+    let mut total: Option<SchedulerStatus> = None;
+    for answer in answers {
+        let s = answer?;
+        total = Some(match total {
+            Some(t) => t.merge(s),
+            None => s,
+        });
+    }
+    total.ok_or_else(|| SchedulerError::Unavailable("no lane answered".into()))
 }

@@ -62,7 +62,8 @@ impl DeliveryScheduler {
         let target =
             Target::parse(row.kind.as_str(), secrets.config.clone()).map_err(|e| e.message)?;
         Ok(Loaded {
-            settings: row.settings.clone(),
+            // This lane's share of the destination's in-flight requests and rate.
+            settings: crate::core::lanes::lane_settings(&row.settings),
             row,
             target,
             secrets,

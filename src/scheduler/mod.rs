@@ -1,4 +1,5 @@
-//! The DeliveryScheduler Durable Object: one per destination (named by its id). A thin shell
+//! The DeliveryScheduler Durable Object: one per destination (named by its id), or one per lane
+//! of a destination spread over several (`lanes.rs`, `core::lanes`). A thin shell
 //! over `core::engine`: it keeps the queue in SQLite, runs the engine when its alarm fires,
 //! sends through `fetch`, and records attempts in their events' log shards (through an
 //! outbox, so a failed write loses nothing); its counters reach D1 at most once per flush
@@ -12,6 +13,7 @@ mod run;
 use load::Loaded;
 pub mod client;
 mod email;
+mod lanes;
 pub mod protocol;
 mod sockets;
 mod sql_queue;
@@ -104,7 +106,7 @@ impl DurableObject for DeliveryScheduler {
         if req.path() == SOCKET_PATH {
             return self.connect_client(&req).await;
         }
-        let envelope: Envelope = match req.json().await {
+        let envelope: Envelope = match crate::runtime::read_message(&mut req).await {
             Ok(e) => e,
             Err(e) => return Response::error(format!("bad scheduler message: {e}"), 400),
         };
@@ -117,9 +119,12 @@ impl DurableObject for DeliveryScheduler {
         if self.queue.get::<bool>(PURGED_KEY).unwrap_or(false) {
             return Response::error("destination deleted", 410);
         }
+        self.know_lane(envelope.lane);
         match envelope.request {
             SchedulerRequest::Configure { destination } => {
+                let known_span = self.known_span();
                 self.configure(destination);
+                self.circuit_to_new_lanes(known_span).await;
                 self.ensure_alarm().await?;
                 Response::from_json(&json!({}))
             }
@@ -128,8 +133,18 @@ impl DurableObject for DeliveryScheduler {
                 deliveries,
             } => {
                 self.configure(destination);
-                let queued = deliveries.iter().filter(|d| self.queue.enqueue(d)).count() as u64;
-                let next = self.ensure_alarm().await?;
+                let earliest = deliveries
+                    .iter()
+                    .filter(|d| self.queue.enqueue(d))
+                    .map(|d| d.due_at)
+                    .collect::<Vec<_>>();
+                let queued = earliest.len() as u64;
+                // The alarm already covers what was queued before: only the new ones' earliest
+                // due time can move it earlier (no query of the queue for it).
+                let next = match earliest.into_iter().min() {
+                    Some(due) => self.ensure_alarm_by(Some(due)).await?,
+                    None => self.ensure_alarm().await?,
+                };
                 // A run due soon reports the state at its end; otherwise report it now.
                 let run_is_near = next.is_some_and(|t| t <= now() + STATE_REPORT_SLACK_MS);
                 if queued > 0 && !run_is_near {
@@ -157,6 +172,11 @@ impl DurableObject for DeliveryScheduler {
                 self.ensure_alarm().await?;
                 self.report_state_now().await;
                 Response::from_json(&self.status())
+            }
+            SchedulerRequest::Circuit { breaker } => {
+                self.adopt_circuit(&breaker);
+                self.ensure_alarm().await?;
+                Response::from_json(&json!({}))
             }
             SchedulerRequest::Purge => {
                 self.queue.clear();
@@ -278,6 +298,12 @@ impl DeliveryScheduler {
     /// Makes sure the alarm is set no later than the earliest due delivery (unless a run is
     /// in progress: it schedules the next one itself when it ends). Returns that due time.
     async fn ensure_alarm(&self) -> Result<Option<Millis>> {
+        self.ensure_alarm_by(None).await
+    }
+
+    /// `ensure_alarm`, told the earliest due time when the caller knows it (`None`: read it
+    /// from the queue).
+    async fn ensure_alarm_by(&self, earliest: Option<Millis>) -> Result<Option<Millis>> {
         if self.running.get() {
             self.wake_requested.set(true);
             return Ok(None);
@@ -290,7 +316,11 @@ impl DeliveryScheduler {
             storage.delete_alarm().await?;
             return Ok(None);
         }
-        let Some(due) = self.next_attempt_at() else {
+        let due = match earliest {
+            Some(due) => self.held_by_breaker(due),
+            None => self.next_attempt_at(),
+        };
+        let Some(due) = due else {
             return Ok(None);
         };
         match storage.get_alarm().await? {
@@ -302,7 +332,11 @@ impl DeliveryScheduler {
 
     /// The next send: the earliest due delivery, or later if the circuit is open.
     fn next_attempt_at(&self) -> Option<Millis> {
-        let due = self.queue.next_due()?;
+        self.held_by_breaker(self.queue.next_due()?)
+    }
+
+    /// A due time, later if the circuit is open.
+    fn held_by_breaker(&self, due: Millis) -> Option<Millis> {
         let breaker = self.queue.breaker();
         Some(match (breaker.state, breaker.retry_at) {
             (crate::core::breaker::CircuitState::Open, Some(at)) => due.max(at),

@@ -72,7 +72,13 @@ impl DeliveryScheduler {
                 return true;
             };
             let last_id = *last_id;
+            // A short batch was all there was: no need to look again.
+            let all = batch.len() < OUTBOX_FLUSH_LIMIT;
             match write_records(&db, &self.env, batch.into_iter().map(|(_, r)| r).collect()).await {
+                Ok(()) if all => {
+                    self.queue.drop_outbox_through(last_id);
+                    return true;
+                }
                 Ok(()) => self.queue.drop_outbox_through(last_id),
                 Err(e) => {
                     console_error!("recording attempts failed, will retry: {e}");
@@ -101,6 +107,7 @@ impl DeliveryScheduler {
                 circuit: current.1,
                 consecutive_failures: current.2,
                 at: now(),
+                lane: self.lane(),
             },
             changed,
         ))
@@ -112,12 +119,17 @@ impl DeliveryScheduler {
     /// something is left to write.
     pub(super) async fn flush_metrics(&self) -> Option<Millis> {
         let tally: Tally = self.queue.get(TALLY_KEY).unwrap_or_default();
+        let flush_ms = LogSettings::from_env(&self.env).flush_ms;
+        let due = flush_at(self.queue.get(FLUSHED_KEY), flush_ms);
+        // Attempts to count and not yet time: no need to look at the state (a count of the
+        // queue) before then.
+        if !tally.is_empty() && now() < due {
+            return Some(due);
+        }
         let (state, changed) = self.state_report()?;
         if tally.is_empty() && !changed {
             return None;
         }
-        let flush_ms = LogSettings::from_env(&self.env).flush_ms;
-        let due = flush_at(self.queue.get(FLUSHED_KEY), flush_ms);
         if now() < due {
             return Some(due);
         }

@@ -14,7 +14,15 @@ pub const PROTOCOL_VERSION: u32 = 1;
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Envelope {
     pub v: u32,
+    /// Which of the destination's lanes this object is (`core::lanes`): 0, the object named by
+    /// the destination id, unless said otherwise.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lane: u32,
     pub request: SchedulerRequest,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -38,6 +46,11 @@ pub enum SchedulerRequest {
     ResetCircuit,
     /// The destination is deleted: drop the queue and never send again.
     Purge,
+    /// Another lane's circuit opened (or closed after its probe): this lane takes it on, so
+    /// that the destination has one circuit across its lanes.
+    Circuit {
+        breaker: Breaker,
+    },
 }
 
 /// The circuit as the status endpoint shows it.
@@ -82,4 +95,38 @@ pub struct RateLimitStatus {
 pub struct Enqueued {
     /// Deliveries newly queued (a repeated id is not queued twice).
     pub queued: u64,
+}
+
+impl SchedulerStatus {
+    /// The status of a destination over its lanes: queues and rate limits add up, the circuit
+    /// is the most severe lane's (`core::lanes::merge_circuits`), the next attempt the
+    /// earliest; WebSocket clients are lane 0's (such a destination has one lane).
+    pub fn merge(self, other: SchedulerStatus) -> SchedulerStatus {
+        let breaker = |c: CircuitStatus| Breaker {
+            state: c.state,
+            consecutive_failures: c.consecutive_failures,
+            opened_at: c.opened_at,
+            retry_at: c.retry_at,
+        };
+        let circuit =
+            crate::core::lanes::merge_circuits(breaker(self.circuit), breaker(other.circuit));
+        let next_attempt_at = match (self.next_attempt_at, other.next_attempt_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let rate_limit = match (self.rate_limit, other.rate_limit) {
+            (Some(a), Some(b)) => Some(RateLimitStatus {
+                per_second: a.per_second + b.per_second,
+                available: a.available + b.available,
+            }),
+            (a, b) => a.or(b),
+        };
+        SchedulerStatus {
+            circuit: (&circuit).into(),
+            queue_depth: self.queue_depth + other.queue_depth,
+            next_attempt_at,
+            rate_limit,
+            websocket_clients: self.websocket_clients.or(other.websocket_clients),
+        }
+    }
 }

@@ -27,8 +27,11 @@ impl DeliveryScheduler {
             clock: &RuntimeClock,
             wakeup: &wakeup,
         };
+        let before = self.queue.breaker().state;
         let report = engine::run(ports, &loaded.settings, RunLimits::default()).await;
         let breaker = self.queue.breaker();
+        self.share_circuit(&loaded, before, &report.transitions)
+            .await;
         for t in &report.transitions {
             let transition = format!("{t:?}").to_lowercase();
             self.log(&Change::CircuitChanged {
@@ -49,6 +52,7 @@ impl DeliveryScheduler {
         if let Some(streak) = report.auto_disabled {
             let record = self.auto_disable(&loaded, streak);
             self.queue.push_outbox(&[record]);
+            self.share_disabled().await;
         }
         if !report.attempts.is_empty() {
             let mut tally: Tally = self.queue.get(TALLY_KEY).unwrap_or_default();
@@ -79,10 +83,11 @@ impl DeliveryScheduler {
             .flatten()
             .min()
         {
-            let storage = self.state.storage();
-            let current = storage.get_alarm().await?;
-            if current.is_none_or(|c| c > at) {
-                set_alarm_at(&storage, at).await?;
+            // The engine set the alarm to its next wake-up as it ended, and nothing else sets
+            // it while a run is in progress (`ensure_alarm` leaves it to the run): no need to
+            // ask the runtime what it is.
+            if report.next_wake.is_none_or(|c| c > at) {
+                set_alarm_at(&self.state.storage(), at).await?;
             }
         }
         self.queue.prune_done(started);

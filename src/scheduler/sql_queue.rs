@@ -53,6 +53,27 @@ pub struct SqlQueue {
     kv: RefCell<HashMap<String, Option<String>>>,
     /// When `done` was last pruned (in this instance's life).
     pruned_at: Cell<Millis>,
+    /// The engine's writes since its last commit (`QueueStore::commit`).
+    held: RefCell<Held>,
+}
+
+/// Queue changes and attempt records held until the engine commits them, then written a
+/// few statements for the whole round (`json_each` over the rows) rather than a few per
+/// delivery.
+#[derive(Default)]
+struct Held {
+    /// `(delivery_id, attempts, due_at)`, the last one given per delivery.
+    reschedules: Vec<(String, u32, Millis)>,
+    /// `(delivery_id, done_at)`.
+    removes: Vec<(String, Millis)>,
+    /// Outbox records, as JSON text.
+    records: Vec<String>,
+}
+
+impl Held {
+    fn is_empty(&self) -> bool {
+        self.reschedules.is_empty() && self.removes.is_empty() && self.records.is_empty()
+    }
 }
 
 /// `done` is pruned at most this often (its rows are kept for days; an hour late is nothing).
@@ -100,6 +121,7 @@ impl SqlQueue {
             sql,
             kv: RefCell::new(HashMap::new()),
             pruned_at: Cell::new(Millis::MIN),
+            held: RefCell::new(Held::default()),
         }
     }
 
@@ -119,6 +141,8 @@ impl SqlQueue {
     }
 
     fn query<T: DeserializeOwned>(&self, query: &str, args: Vec<SqlStorageValue>) -> Vec<T> {
+        // Whatever reads the storage sees the engine's writes.
+        self.write_held();
         match self.sql.exec(query, args).and_then(|c| c.to_array::<T>()) {
             Ok(rows) => rows,
             Err(e) => {
@@ -181,6 +205,7 @@ impl SqlQueue {
     /// Queues a delivery unless it is queued already or was completed recently.
     /// Returns whether it was newly queued.
     pub fn enqueue(&self, d: &QueuedDelivery) -> bool {
+        self.write_held();
         let body = serde_json::to_string(d).unwrap_or_default();
         let id = d.delivery_id.as_str();
         if d.manual.is_some() {
@@ -207,6 +232,7 @@ impl SqlQueue {
 
     /// Forgets every delivery and all state: the destination is gone.
     pub fn clear(&self) {
+        self.held.replace(Held::default());
         for table in ["queue", "done", "kv", "outbox"] {
             self.exec(&format!("DELETE FROM {table}"), vec![]);
         }
@@ -227,9 +253,50 @@ impl SqlQueue {
 
     /// Keeps records until D1 has them.
     pub fn push_outbox(&self, records: &[OutboxRecord]) {
+        self.write_held();
         for r in records {
             let json = serde_json::to_string(r).unwrap_or_default();
             self.exec("INSERT INTO outbox (record) VALUES (?)", vec![s(&json)]);
+        }
+    }
+
+    /// Writes the held changes: at most one statement for the due times, two for the
+    /// deliveries done (off the queue, into `done`) and one for the outbox records.
+    fn write_held(&self) {
+        if self.held.borrow().is_empty() {
+            return;
+        }
+        let held = self.held.take();
+        fn rows<T: Serialize>(v: &T) -> String {
+            serde_json::to_string(v).unwrap_or_default()
+        }
+        if !held.reschedules.is_empty() {
+            self.exec(
+                "UPDATE queue SET attempts = json_extract(j.value, '$[1]'), \
+                 due_at = json_extract(j.value, '$[2]') FROM json_each(?) AS j \
+                 WHERE queue.delivery_id = json_extract(j.value, '$[0]')",
+                vec![s(&rows(&held.reschedules))],
+            );
+        }
+        if !held.removes.is_empty() {
+            let removes = rows(&held.removes);
+            self.exec(
+                "DELETE FROM queue WHERE delivery_id IN \
+                 (SELECT json_extract(value, '$[0]') FROM json_each(?))",
+                vec![s(&removes)],
+            );
+            self.exec(
+                "INSERT OR REPLACE INTO done (delivery_id, done_at) \
+                 SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)",
+                vec![s(&removes)],
+            );
+        }
+        if !held.records.is_empty() {
+            // In the order given: the outbox flushes by id.
+            self.exec(
+                "INSERT INTO outbox (record) SELECT value FROM json_each(?) ORDER BY key",
+                vec![s(&format!("[{}]", held.records.join(",")))],
+            );
         }
     }
 
@@ -245,6 +312,7 @@ impl SqlQueue {
     }
 
     pub fn drop_outbox_through(&self, last_id: i64) {
+        self.write_held();
         self.exec("DELETE FROM outbox WHERE id <= ?", vec![n(last_id)]);
     }
 }
@@ -270,25 +338,26 @@ impl QueueStore for SqlQueue {
     }
 
     fn reschedule(&self, id: &DeliveryId, attempts: u32, due_at: Millis) {
-        self.exec(
-            "UPDATE queue SET attempts = ?, due_at = ? WHERE delivery_id = ?",
-            vec![n(attempts as i64), n(due_at), s(id.as_str())],
-        );
+        let mut held = self.held.borrow_mut();
+        held.reschedules.retain(|(held, ..)| held != id.as_str());
+        held.reschedules
+            .push((id.as_str().to_string(), attempts, due_at));
     }
 
     fn remove(&self, id: &DeliveryId, now: Millis) {
-        self.exec(
-            "DELETE FROM queue WHERE delivery_id = ?",
-            vec![s(id.as_str())],
-        );
-        self.exec(
-            "INSERT OR REPLACE INTO done (delivery_id, done_at) VALUES (?, ?)",
-            vec![s(id.as_str()), n(now)],
-        );
+        let mut held = self.held.borrow_mut();
+        held.reschedules.retain(|(held, ..)| held != id.as_str());
+        held.removes.push((id.as_str().to_string(), now));
     }
 
     fn record(&self, attempt: &AttemptRecord) {
-        self.push_outbox(&[OutboxRecord::Attempt(attempt.clone())]);
+        let json =
+            serde_json::to_string(&OutboxRecord::Attempt(attempt.clone())).unwrap_or_default();
+        self.held.borrow_mut().records.push(json);
+    }
+
+    fn commit(&self) {
+        self.write_held();
     }
 
     fn next_due(&self) -> Option<Millis> {

@@ -179,16 +179,26 @@ pub struct SchedulerState {
     pub circuit: CircuitState,
     pub consecutive_failures: u32,
     pub at: Millis,
+    /// The reporting scheduler's lane (`core::lanes`): only lane 0 writes the state, so that
+    /// the lanes of one destination do not overwrite each other's; every lane adds its tally.
+    #[serde(default)]
+    pub lane: u32,
 }
 
 /// Writes a scheduler's tally and state report in one batch.
 pub async fn flush(db: &D1Database, state: &SchedulerState, tally: &Tally) -> StoreResult<()> {
-    let mut statements = vec![report_state_stmt(db, state)?];
+    let mut statements = vec![];
+    if state.lane == 0 {
+        statements.push(report_state_stmt(db, state)?);
+    }
     if !tally.is_empty() {
         let (t, d) = (state.tenant_id.as_str(), state.destination_id.as_str());
         for (sql, values) in super::monitoring_sql::tally_statements(t, d, tally) {
             statements.push(stmt(db, &sql, &args(&values))?);
         }
+    }
+    if statements.is_empty() {
+        return Ok(());
     }
     super::batch(db, statements).await.map(|_| ())
 }

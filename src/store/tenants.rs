@@ -1,7 +1,9 @@
 //! Tenants: the platform's customers, each owning destinations and events.
 
 use super::{batch, first, rows, stmt, StoreResult};
+use crate::core::destination::DeliverySettings;
 use crate::core::ids::{DestinationId, TenantId};
+use crate::core::lanes;
 use crate::core::time::Millis;
 use serde::Deserialize;
 use worker::D1Database;
@@ -84,19 +86,32 @@ pub async fn update(db: &D1Database, t: &TenantRow) -> StoreResult<()> {
     Ok(())
 }
 
-/// The ids of a tenant's destinations (to purge their schedulers before deleting).
-pub async fn destination_ids(db: &D1Database, id: &TenantId) -> StoreResult<Vec<DestinationId>> {
+/// The ids of a tenant's destinations with the lanes each may have (`core::lanes::span`), to
+/// purge their schedulers before deleting.
+pub async fn destination_ids(
+    db: &D1Database,
+    id: &TenantId,
+) -> StoreResult<Vec<(DestinationId, u32)>> {
     #[derive(Deserialize)]
     struct Row {
         id: DestinationId,
+        settings: String,
     }
     let found: Vec<Row> = rows(
         db,
-        "SELECT id FROM destinations WHERE tenant_id = ?1",
+        "SELECT id, settings FROM destinations WHERE tenant_id = ?1",
         &[id.as_str().into()],
     )
     .await?;
-    Ok(found.into_iter().map(|r| r.id).collect())
+    // Settings that do not parse: every lane a destination may have, so none is missed.
+    Ok(found
+        .into_iter()
+        .map(|r| {
+            let lanes = serde_json::from_str::<DeliverySettings>(&r.settings)
+                .map_or(lanes::MAX_LANES, |s| lanes::span(&s));
+            (r.id, lanes)
+        })
+        .collect())
 }
 
 /// Deletes a tenant and everything it owns, atomically. Returns whether it existed.

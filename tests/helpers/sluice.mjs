@@ -402,7 +402,7 @@ export async function createWebhook(sluice, receiver, opts = {}) {
   if (opts.signing) config.signing = opts.signing;
   if (opts.cloudevents) config.cloudevents = opts.cloudevents;
   const body = { type: 'webhook', config };
-  for (const k of ['name', 'topics', 'retry', 'circuit_breaker', 'timeout_ms', 'disable_after_failures', 'rate_limit', 'max_in_flight']) {
+  for (const k of ['name', 'topics', 'retry', 'circuit_breaker', 'timeout_ms', 'disable_after_failures', 'rate_limit', 'max_in_flight', 'lanes']) {
     if (opts[k] !== undefined) body[k] = opts[k];
   }
   const d = await sluice.api('POST', `/v1/tenants/${tenantId}/destinations`, body);

@@ -11,6 +11,7 @@ use crate::core::audit::Change;
 use crate::core::credential_guard;
 use crate::core::destination::{merge_patch, SecretBundle, SigningKey, TargetConfig};
 use crate::core::ids::DestinationId;
+use crate::core::lanes;
 use crate::core::lifecycle::Change as Lifecycle;
 use crate::runtime::{log_change, random_bytes};
 use crate::scheduler::client::SchedulerClient;
@@ -187,6 +188,8 @@ pub async fn update(
         shown_secret = Some(s);
     }
     let mut updated = to_row(ctx, row.id.clone(), tenant, &spec, keys, row.created_at)?;
+    // Lanes beyond a lowered `lanes` drain what they hold: they stay in its span.
+    lanes::carry_span(&mut updated.settings, &row.settings);
     if updated.enabled == row.enabled {
         updated.disabled_reason = row.disabled_reason.clone();
     }
@@ -221,7 +224,11 @@ pub async fn delete(p: &Params, ctx: &Ctx, scheduler: &SchedulerClient<'_>) -> A
         Err(StoreError::Unreadable(_)) => None,
         Err(e) => return Err(e.into()),
     };
-    scheduler.purge(&id).await?;
+    // Every lane it may have; an unreadable row's settings are unknown: all there can be.
+    let span = row
+        .as_ref()
+        .map_or(lanes::MAX_LANES, |r| lanes::span(&r.settings));
+    scheduler.purge(&id, span).await?;
     store::delete(&ctx.db, &tenant, &id).await?;
     log_change(&Change::DestinationDeleted, &tenant, Some(&id));
     if let Some(row) = row {

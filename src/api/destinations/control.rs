@@ -94,10 +94,10 @@ pub async fn rotate_secret(
     )
 }
 
-/// `GET …/status`: circuit, queue depth, next attempt.
+/// `GET …/status`: circuit, queue depth, next attempt, over all the destination's lanes.
 pub async fn status(p: &Params, ctx: &Ctx, scheduler: &SchedulerClient<'_>) -> ApiResult<Response> {
     let (_, row) = load(ctx, p).await?;
-    let s = scheduler.status(&row.id).await?;
+    let s = scheduler.destination_status(&row).await?;
     json(200, &status_view(ctx, &s, &row).await?)
 }
 
@@ -125,7 +125,7 @@ pub async fn reset_circuit(
 ) -> ApiResult<Response> {
     let (_, row) = load(ctx, p).await?;
     reconfigure(scheduler, &row).await;
-    let s = scheduler.reset_circuit(&row.id).await?;
+    let s = scheduler.reset_circuit(&row).await?;
     json(200, &status_view(ctx, &s, &row).await?)
 }
 

@@ -16,6 +16,8 @@ use validate::{MAX_DISABLE_AFTER_FAILURES, MAX_NAME_CHARS};
 use crate::core::alerts::AlertSettings;
 use crate::core::breaker::BreakerSettings;
 use crate::core::filter::Filter;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::core::lanes::MAX_LANES;
 use crate::core::rate_limit::RateLimit;
 use crate::core::retry::RetryPolicy;
 use crate::core::time::Millis;
@@ -102,6 +104,19 @@ pub struct DestinationInput {
         schemars(range(min = 1, max = MAX_IN_FLIGHT))
     )]
     pub max_in_flight: u32,
+    /// Schedulers (Durable Objects) the destination's deliveries are spread over, 1 to 16. One
+    /// scheduler has at most 6 requests open at once (a Workers limit), so it delivers at most
+    /// about 6 ÷ the receiver's latency per second; K lanes deliver up to K times that.
+    /// `max_in_flight` and `rate_limit` are the destination's totals, divided among the lanes
+    /// (so `max_in_flight` must be at least `lanes`). Deliveries with one ordering key (SQS FIFO
+    /// message group, Pub/Sub ordering key, Kafka record key) stay in one lane, in order; others
+    /// are spread by delivery id, in no particular order. `websocket` destinations have one lane.
+    #[serde(default = "one")]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(range(min = 1, max = MAX_LANES))
+    )]
+    pub lanes: u32,
     /// Only events matching this filter are delivered; the others are recorded as `filtered`
     /// deliveries. null: no filter.
     // The filter is parsed by `core::filter` from the JSON; its schema is written by hand.
@@ -178,6 +193,17 @@ pub struct DeliverySettings {
     pub max_in_flight: u32,
     #[serde(default)]
     pub alerts: AlertSettings,
+    #[serde(default = "one")]
+    pub lanes: u32,
+    /// The most lanes the destination has had (0: never more than `lanes`): a lane beyond
+    /// `lanes` may still hold deliveries, so status, resets and purges reach it too. Kept by
+    /// the API across changes (`core::lanes::carry_span`), never shown.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lanes_used: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A destination type's config, as `providers` implement it: parsed once at the edge, checked,
@@ -199,6 +225,10 @@ pub trait TargetConfig: Sized {
     fn check_signing_secret(&self, secret: &str) -> Result<(), String>;
     /// Types that only format alerts (Slack, Discord, PagerDuty) subscribe to alert topics only.
     fn alerts_only(&self) -> bool {
+        false
+    }
+    /// Types delivered to clients connected to one object (WebSocket) take no `lanes` above 1.
+    fn one_lane(&self) -> bool {
         false
     }
 }

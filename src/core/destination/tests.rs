@@ -42,6 +42,9 @@ impl TargetConfig for Fake {
     fn check_signing_secret(&self, _: &str) -> Result<(), String> {
         Ok(())
     }
+    fn one_lane(&self) -> bool {
+        self.0.get("one_lane") == Some(&Value::Bool(true))
+    }
 }
 
 fn validate_fake(v: Value) -> Result<DestinationSpec<Fake>, Vec<String>> {
@@ -142,6 +145,52 @@ fn every_bad_common_field_is_named_with_the_config_errors() {
 }
 
 #[test]
+fn lanes_are_one_to_sixteen_and_share_max_in_flight() {
+    let lanes = |v: Value| validate_fake(v).map(|s| s.settings.lanes);
+    assert_eq!(
+        lanes(json!({"type": "fake", "config": {"ok": true}})),
+        Ok(1)
+    );
+    assert_eq!(
+        lanes(json!({"type": "fake", "config": {"ok": true}, "lanes": 4, "max_in_flight": 24})),
+        Ok(4)
+    );
+    for bad in [
+        json!({"type": "fake", "config": {"ok": true}, "lanes": 0}),
+        json!({"type": "fake", "config": {"ok": true}, "lanes": 17, "max_in_flight": 50}),
+        // Each lane sends at least one request at a time: 4 lanes need max_in_flight ≥ 4.
+        json!({"type": "fake", "config": {"ok": true}, "lanes": 4, "max_in_flight": 3}),
+    ] {
+        assert_eq!(lanes(bad), Err(vec!["lanes".to_string()]));
+    }
+    // A new destination has only the lanes it asks for.
+    let spec = validate_fake(
+        json!({"type": "fake", "config": {"ok": true}, "lanes": 2, "max_in_flight": 2}),
+    );
+    assert_eq!(spec.unwrap().settings.lanes_used, 0);
+}
+
+#[test]
+fn a_one_lane_type_refuses_more_lanes() {
+    let input = |lanes: u32| -> DestinationInput {
+        from_value(
+            json!({"type": "fake", "config": {"ok": true, "one_lane": true}, "lanes": lanes, "max_in_flight": 8}),
+            "",
+        )
+        .unwrap()
+    };
+    assert!(validate::<Fake>(input(1), false).is_ok());
+    let errors = validate::<Fake>(input(2), false).unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].field, "lanes");
+    assert!(
+        errors[0].message.contains("one lane"),
+        "{}",
+        errors[0].message
+    );
+}
+
+#[test]
 fn merge_patch_follows_rfc7396_and_keeps_masked_values() {
     let mut doc = json!({"url": "https://a", "auth": {"type": "bearer", "token": "real"}, "headers": {"a": "1", "b": "2"}});
     merge_patch(
@@ -211,6 +260,8 @@ fn stored_row() -> Value {
             rate_limit: None,
             max_in_flight: 1,
             alerts: AlertSettings::default(),
+            lanes: 1,
+            lanes_used: 0,
         })
         .unwrap(),
         "secrets": "sealed",

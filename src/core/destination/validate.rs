@@ -8,6 +8,7 @@ use super::{
 use crate::core::alerts::{check_settings as check_alert_settings, is_alert_pattern};
 use crate::core::breaker::BreakerSettings;
 use crate::core::filter::{Filter, FilterError};
+use crate::core::lanes::MAX_LANES;
 use crate::core::rate_limit::{MAX_PER_SECOND, MIN_PER_SECOND};
 use crate::core::retry::{Backoff, RetryPolicy, MAX_DELAY_MS, MAX_RETRIES_LIMIT};
 use crate::core::topics::{TopicPattern, MAX_PATTERNS};
@@ -73,6 +74,20 @@ pub fn validate<T: TargetConfig>(
             format!("between 1 and {MAX_IN_FLIGHT}"),
         ));
     }
+    if !(1..=MAX_LANES).contains(&input.lanes) {
+        errors.push(FieldError::new(
+            "lanes",
+            format!("between 1 and {MAX_LANES}"),
+        ));
+    } else if input.lanes > input.max_in_flight {
+        errors.push(FieldError::new(
+            "lanes",
+            format!(
+                "at most max_in_flight ({}): the lanes share it, each sending at least one request at a time; raise max_in_flight too",
+                input.max_in_flight
+            ),
+        ));
+    }
     if input.disable_after_failures > MAX_DISABLE_AFTER_FAILURES {
         errors.push(FieldError::new(
             "disable_after_failures",
@@ -133,6 +148,15 @@ pub fn validate<T: TargetConfig>(
                     }
                 }
             }
+            if target.one_lane() && input.lanes > 1 {
+                errors.push(FieldError::new(
+                    "lanes",
+                    format!(
+                        "a {} destination has one lane: its clients connect to one scheduler",
+                        target.kind()
+                    ),
+                ));
+            }
             given_signing_secret = target.take_signing_secret();
             if let Some(secret) = &given_signing_secret {
                 if let Err(e) = target.check_signing_secret(secret) {
@@ -160,6 +184,8 @@ pub fn validate<T: TargetConfig>(
                 rate_limit: input.rate_limit,
                 max_in_flight: input.max_in_flight,
                 alerts: input.alerts,
+                lanes: input.lanes,
+                lanes_used: 0,
             },
             filter,
             template: input.template,

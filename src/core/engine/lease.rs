@@ -6,6 +6,7 @@ use super::LEASE_MARGIN_MS;
 use crate::core::breaker::Admission;
 use crate::core::destination::DeliverySettings;
 use crate::core::time::Millis;
+use std::collections::VecDeque;
 
 /// What the lease phase took, and what held the rest back.
 #[derive(Debug, Default)]
@@ -31,11 +32,16 @@ impl Holds {
     }
 }
 
+/// Rows one lease reads at most: no fewer than the largest batch a provider takes (Pub/Sub's
+/// 1,000 messages), so that one batch is never cut short by it.
+const LEASE_READ_MAX: usize = 1_000;
+
 /// Leases up to `room` batches. A half-open circuit admits one probe of one delivery and
-/// nothing beside it. Each leased delivery's due time moves past the request timeout, so
-/// that if the runtime dies while sending, the batch is due again after the lease; the wake-up
-/// is set at the run's first lease (`lease_wake_set`), the earliest to expire, which covers
-/// every later one (that run re-leases what is still due).
+/// nothing beside it. The round's due deliveries are read once, and each leased delivery's
+/// due time moves past the request timeout (all of them in one commit), so that if the
+/// runtime dies while sending, the batch is due again after the lease; the wake-up is set at
+/// the run's first lease (`lease_wake_set`), the earliest to expire, which covers every later
+/// one (that run re-leases what is still due).
 pub(super) async fn lease<S, T, P: Provider, C, W: Wakeup>(
     ports: &Ports<'_, S, T, P, C, W>,
     settings: &DeliverySettings,
@@ -48,6 +54,8 @@ where
 {
     let (store, provider) = (ports.store, ports.provider);
     let mut leased = Leased::default();
+    // Read at the first admission: one row for a probe, else what `room` batches can carry.
+    let mut candidates: Option<VecDeque<QueuedDelivery>> = None;
     while leased.batches.len() < room {
         let before = store.breaker();
         let (breaker, admission) = before.clone().admit(now);
@@ -61,38 +69,60 @@ where
             Admission::Probe => 1,
             Admission::Send => provider.max_batch().max(1),
         };
-        let mut batch = store.due(now, batch_size);
-        batch.truncate(provider.fit(&batch).max(1));
-        if batch.is_empty() {
-            break;
-        }
+        let due = candidates.get_or_insert_with(|| {
+            let wanted = match admission {
+                Admission::Probe => 1,
+                _ => room.saturating_mul(batch_size),
+            };
+            store
+                .due(now, wanted.min(LEASE_READ_MAX.max(batch_size)))
+                .into()
+        });
+        let mut batch: Vec<QueuedDelivery> = due.drain(..batch_size.min(due.len())).collect();
+        // What one request cannot carry (size, rate) stays due, first in line for the next.
+        let mut keep = provider.fit(&batch).max(1);
         if let Some(limit) = &settings.rate_limit {
-            match store.bucket().take(limit.per_second, now, batch.len()) {
-                Ok((bucket, allowed)) => {
-                    batch.truncate(allowed);
-                    store.save_bucket(&bucket);
-                }
-                Err(at) => {
-                    leased.holds.rate_wait = Some(at);
-                    break;
+            if !batch.is_empty() {
+                match store
+                    .bucket()
+                    .take(limit.per_second, now, keep.min(batch.len()))
+                {
+                    Ok((bucket, allowed)) => {
+                        keep = keep.min(allowed);
+                        store.save_bucket(&bucket);
+                    }
+                    Err(at) => {
+                        leased.holds.rate_wait = Some(at);
+                        keep = 0;
+                    }
                 }
             }
         }
+        for d in batch.split_off(keep.min(batch.len())).into_iter().rev() {
+            due.push_front(d);
+        }
+        if batch.is_empty() {
+            break;
+        }
         if breaker != before {
             store.save_breaker(&breaker);
-        }
-        let lease_until = now + settings.timeout_ms as i64 + LEASE_MARGIN_MS;
-        for d in &batch {
-            store.reschedule(&d.delivery_id, d.attempts, lease_until);
-        }
-        if !*lease_wake_set {
-            ports.wakeup.wake_at(Some(lease_until)).await;
-            *lease_wake_set = true;
         }
         leased.batches.push(batch);
         if admission == Admission::Probe {
             break;
         }
+    }
+    if leased.batches.is_empty() {
+        return leased;
+    }
+    let lease_until = now + settings.timeout_ms as i64 + LEASE_MARGIN_MS;
+    for d in leased.batches.iter().flatten() {
+        store.reschedule(&d.delivery_id, d.attempts, lease_until);
+    }
+    store.commit();
+    if !*lease_wake_set {
+        ports.wakeup.wake_at(Some(lease_until)).await;
+        *lease_wake_set = true;
     }
     leased
 }

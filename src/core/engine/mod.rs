@@ -3,12 +3,13 @@
 //! in the DeliveryScheduler Durable Object with SQLite storage, alarms and `fetch`.
 //!
 //! A run is rounds of four phases, while the breaker admits and deliveries are due:
-//! - **lease**: take up to `max_in_flight` batches and push their due time past the timeout
-//!   (and the wake-up with it), so that a crash mid-send retries them;
+//! - **lease**: take up to `max_in_flight` batches (one read of the queue) and push their due
+//!   time past the timeout (and the wake-up with it), so that a crash mid-send retries them;
 //! - **exchange**: build the requests, send them at once, read each answer into verdicts;
 //! - **settle**: per request, tell the breaker, turn each verdict into an outcome under the
 //!   retry policy (delivered → removed; retry → rescheduled; failed → removed and recorded
-//!   for inspection) and record the attempt;
+//!   for inspection) and record the attempt; the round's changes are committed together
+//!   (`QueueStore::commit`);
 //! - **streak**: count consecutive failures, and stop the run when the destination reaches
 //!   its auto-disable threshold.
 
@@ -97,10 +98,13 @@ where
             }
             if let Some(streak) = settle::streak(store, settings, &report.attempts[first..]) {
                 report.auto_disabled = Some(streak);
+                store.commit();
                 ports.wakeup.wake_at(None).await;
                 break 'run;
             }
         }
+        // The round's queue changes and attempt records, written together.
+        store.commit();
         if holds.any() {
             break;
         }

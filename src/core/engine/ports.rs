@@ -94,6 +94,13 @@ pub trait QueueStore {
     /// the queue change the attempt caused, with no await between them, so that a runtime
     /// killed at any point loses neither (the Durable Object commits them together).
     fn record(&self, attempt: &AttemptRecord);
+    /// Writes what `reschedule`, `remove` and `record` were given since the last commit,
+    /// together: a store may hold them until then, to write a round's changes in a few
+    /// statements rather than a few per delivery. The engine commits before every await and
+    /// before it reads the queue again, so that what a killed runtime loses is only ever
+    /// what it also never acted on (the Durable Object commits one synchronous stretch's
+    /// writes together).
+    fn commit(&self) {}
     /// The earliest due time, if the queue is not empty.
     fn next_due(&self) -> Option<Millis>;
     fn breaker(&self) -> Breaker;

@@ -290,50 +290,80 @@ impl<'a, S: Sql> Shard<'a, S> {
             .map(|_| ())
     }
 
-    /// Records attempts and the delivery states they lead to. A delivery's row never goes
-    /// backwards: an older record arriving late does not overwrite a newer one, and a record
-    /// sent twice is stored once.
+    /// Records attempts and the delivery states they lead to, in two statements however many
+    /// there are. A delivery's row never goes backwards: an older record arriving late does not
+    /// overwrite a newer one, and a record sent twice is stored once.
     pub fn record(&self, records: &[AttemptRecord]) -> Result<(), String> {
-        for r in records {
-            let headers = r
-                .request_headers
-                .as_ref()
-                .map(|h| serde_json::to_string(h).unwrap_or_default());
-            self.sql.exec(
-                &format!(
-                    "INSERT OR IGNORE INTO attempts ({ATTEMPT}) VALUES (?1, ?2, ?3, \
-                     CASE WHEN ?10 IS NULL THEN 'scheduled' ELSE 'manual' END, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-                ),
-                &[
-                    r.id.as_str().into(),
-                    r.delivery_id.as_str().into(),
-                    r.attempt.into(),
-                    r.started_at.into(),
-                    (r.duration_ms as i64).into(),
-                    r.status_code.map(u32::from).into(),
-                    r.outcome.as_str().into(),
-                    r.error.clone().into(),
-                    r.response_body.clone().into(),
-                    r.requested_by.clone().into(),
-                    headers.into(),
-                ],
-            )?;
-            let status = DeliveryStatus::after(r.outcome).as_str();
-            self.sql.exec(
-                "UPDATE deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4, last_status_code = ?5, \
-                 last_error = ?6, updated_at = ?7 WHERE id = ?1 AND attempts <= ?3",
-                &[
-                    r.delivery_id.as_str().into(),
-                    status.into(),
-                    r.attempt.into(),
-                    r.next_attempt_at.into(),
-                    r.status_code.map(u32::from).into(),
-                    r.error.clone().into(),
-                    (r.started_at + r.duration_ms as i64).into(),
-                ],
-            )?;
+        if records.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let json = |v: serde_json::Value| v.to_string();
+        let rows: Vec<serde_json::Value> = records
+            .iter()
+            .map(|r| {
+                let headers = r
+                    .request_headers
+                    .as_ref()
+                    .map(|h| serde_json::to_string(h).unwrap_or_default());
+                serde_json::json!([
+                    r.id,
+                    r.delivery_id,
+                    r.attempt,
+                    r.started_at,
+                    r.duration_ms,
+                    r.status_code,
+                    r.outcome.as_str(),
+                    r.error,
+                    r.response_body,
+                    r.requested_by,
+                    headers
+                ])
+            })
+            .collect();
+        self.sql.exec(
+            &format!(
+                "INSERT OR IGNORE INTO attempts ({ATTEMPT}) SELECT json_extract(value, '$[0]'), \
+                 json_extract(value, '$[1]'), json_extract(value, '$[2]'), \
+                 CASE WHEN json_extract(value, '$[9]') IS NULL THEN 'scheduled' ELSE 'manual' END, \
+                 json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'), \
+                 json_extract(value, '$[6]'), json_extract(value, '$[7]'), json_extract(value, '$[8]'), \
+                 json_extract(value, '$[9]'), json_extract(value, '$[10]') FROM json_each(?1)"
+            ),
+            &[json(serde_json::Value::Array(rows)).into()],
+        )?;
+        // The latest record of each delivery (by attempt; a later one of equal number wins).
+        let mut latest: BTreeMap<&str, &AttemptRecord> = BTreeMap::new();
+        for r in records {
+            let slot = latest.entry(r.delivery_id.as_str()).or_insert(r);
+            if r.attempt >= slot.attempt {
+                *slot = r;
+            }
+        }
+        let states: Vec<serde_json::Value> = latest
+            .values()
+            .map(|r| {
+                serde_json::json!([
+                    r.delivery_id,
+                    DeliveryStatus::after(r.outcome).as_str(),
+                    r.attempt,
+                    r.next_attempt_at,
+                    r.status_code,
+                    r.error,
+                    r.started_at + r.duration_ms as i64
+                ])
+            })
+            .collect();
+        self.sql
+            .exec(
+                "UPDATE deliveries SET status = json_extract(j.value, '$[1]'), \
+                 attempts = json_extract(j.value, '$[2]'), next_attempt_at = json_extract(j.value, '$[3]'), \
+                 last_status_code = json_extract(j.value, '$[4]'), last_error = json_extract(j.value, '$[5]'), \
+                 updated_at = json_extract(j.value, '$[6]') FROM json_each(?1) AS j \
+                 WHERE deliveries.id = json_extract(j.value, '$[0]') \
+                 AND deliveries.attempts <= json_extract(j.value, '$[2]')",
+                &[json(serde_json::Value::Array(states)).into()],
+            )
+            .map(|_| ())
     }
 }
 

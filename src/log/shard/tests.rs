@@ -242,6 +242,49 @@ fn attempts_are_recorded_once_and_never_move_a_delivery_backwards() {
 }
 
 #[test]
+fn one_call_records_several_deliveries_attempts_with_every_field() {
+    let db = Memory::new();
+    let s = shard(&db);
+    let e = event("e1", NOW, "{}");
+    let deliveries: Vec<_> = (1..=3).map(|i| new(dlv(i), des('a'), "pending")).collect();
+    s.store(&e, &deliveries, &[], NOW).unwrap();
+    let mut manual = attempt(&dlv(3), 1, AttemptOutcome::Failed, NOW + 30);
+    manual.requested_by = Some("admin".into());
+    manual.response_body = Some("caf\u{e9} \"quoted\"".into());
+    manual.status_code = None;
+    let records = [
+        attempt(&dlv(1), 1, AttemptOutcome::Delivered, NOW + 10),
+        attempt(&dlv(2), 1, AttemptOutcome::Retry, NOW + 20),
+        manual.clone(),
+    ];
+    s.record(&records).unwrap();
+    let states: Vec<_> = (1..=3)
+        .map(|i| {
+            let (row, attempts) = s.delivery(&dlv(i)).unwrap().unwrap();
+            (row.status, row.next_attempt_at, attempts.len())
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (DeliveryStatus::Delivered, None, 1),
+            (DeliveryStatus::Pending, Some(NOW + 1_020), 1),
+            (DeliveryStatus::Failed, None, 1),
+        ]
+    );
+    let (row, attempts) = s.delivery(&dlv(3)).unwrap().unwrap();
+    let a = &attempts[0];
+    assert_eq!(
+        (a.trigger.as_str(), a.requested_by.as_deref(), a.status_code),
+        ("manual", Some("admin"), None)
+    );
+    assert_eq!(a.response_body, manual.response_body);
+    assert_eq!((a.duration_ms, a.started_at), (12, NOW + 30));
+    assert_eq!(row.last_error.as_deref(), Some("HTTP 500"));
+    assert_eq!(row.updated_at, NOW + 42);
+}
+
+#[test]
 fn manual_retries_mark_owe_and_respect_the_cap_and_scope() {
     let db = Memory::new();
     let s = shard(&db);

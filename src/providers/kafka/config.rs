@@ -4,6 +4,7 @@
 //! themselves are built in `kafka`.
 
 use crate::core::destination::MASK;
+use crate::core::engine::QueuedDelivery;
 use crate::core::validate::{check_base_url, check_header_value, sqlite_json_path, FieldError};
 use crate::providers::TypeConfig;
 use serde::{Deserialize, Serialize};
@@ -221,6 +222,17 @@ impl TypeConfig for KafkaConfig {
 
     fn masked(&self) -> serde_json::Value {
         serde_json::to_value(KafkaConfig::masked(self)).unwrap_or_default()
+    }
+
+    /// Kafka keeps one key's records in order (one partition): the `key_field` value, when
+    /// the event has one. The event-id fallback is unique per event, so it orders nothing.
+    fn ordering_key(&self, d: &QueuedDelivery) -> Option<String> {
+        self.key_field.as_ref()?;
+        match self.key(&d.payload, d.event_id.as_str()).ok()? {
+            RecordKey::Text(s) if s == d.event_id.as_str() => None,
+            RecordKey::Text(s) => Some(s),
+            RecordKey::Json(v) => Some(v.to_string()),
+        }
     }
 }
 

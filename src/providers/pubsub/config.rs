@@ -254,4 +254,21 @@ impl TypeConfig for PubSubConfig {
         v["service_account"]["private_key"] = serde_json::Value::String(MASK.into());
         v
     }
+
+    fn ordering_key(&self, d: &QueuedDelivery) -> Option<String> {
+        self.ordering_key_of(d).map(str::to_string)
+    }
+}
+
+impl PubSubConfig {
+    /// A delivery's `orderingKey`: the metadata field named by `ordering_key_from_metadata`
+    /// (when it is a valid key), else `ordering_key`.
+    pub fn ordering_key_of<'a>(&'a self, d: &'a QueuedDelivery) -> Option<&'a str> {
+        self.ordering_key_from_metadata
+            .as_ref()
+            .and_then(|field| d.metadata.get(field))
+            .filter(|k| check_ordering_key(k).is_ok())
+            .or(self.ordering_key.as_ref())
+            .map(String::as_str)
+    }
 }

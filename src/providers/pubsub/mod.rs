@@ -51,13 +51,7 @@ impl PubSub {
     }
 
     fn ordering_key<'a>(&'a self, d: &'a QueuedDelivery) -> Option<&'a str> {
-        self.config
-            .ordering_key_from_metadata
-            .as_ref()
-            .and_then(|field| d.metadata.get(field))
-            .filter(|k| check_ordering_key(k).is_ok())
-            .or(self.config.ordering_key.as_ref())
-            .map(String::as_str)
+        self.config.ordering_key_of(d)
     }
 
     fn message(&self, d: &QueuedDelivery) -> Value {

@@ -1,6 +1,7 @@
 //! The destination config of type `aws_sqs`: the queue, the AWS target, FIFO grouping; its
 //! checks, and the id rule that grouping and deduplication share.
 
+use crate::core::engine::QueuedDelivery;
 use crate::core::validate::{check_header_name, check_url, FieldError};
 use crate::providers::aws::{self, AwsTarget, SQS};
 use crate::providers::TypeConfig;
@@ -77,6 +78,22 @@ impl SqsConfig {
         self.queue_url.trim_end_matches('/').ends_with(".fifo")
     }
 
+    /// A delivery's `MessageGroupId`: the metadata field named by
+    /// `message_group_id_from_metadata`, else `message_group_id`, else "default" on a FIFO
+    /// queue; none on a standard queue without one.
+    pub fn message_group(&self, d: &QueuedDelivery) -> Option<String> {
+        let from_metadata = self
+            .message_group_id_from_metadata
+            .as_ref()
+            .and_then(|field| d.metadata.get(field))
+            .filter(|v| !v.is_empty());
+        match from_metadata.or(self.message_group_id.as_ref()) {
+            Some(group) => Some(super::sqs_id(group)),
+            None if self.is_fifo() => Some(super::DEFAULT_GROUP_ID.to_string()),
+            None => None,
+        }
+    }
+
     /// The URL requests go to: the endpoint override; else, for a queue at AWS, the region's
     /// SQS endpoint (what the AWS SDKs use with the JSON protocol, whatever the queue URL's
     /// legacy host); else the queue URL's own origin (LocalStack's queue URLs work as given).
@@ -145,5 +162,10 @@ impl TypeConfig for SqsConfig {
 
     fn masked(&self) -> serde_json::Value {
         AwsTarget::masked_json(self)
+    }
+
+    /// A FIFO queue delivers each message group in order; a standard queue keeps no order.
+    fn ordering_key(&self, d: &QueuedDelivery) -> Option<String> {
+        self.is_fifo().then(|| self.message_group(d)).flatten()
     }
 }

@@ -141,17 +141,7 @@ impl Sqs {
             ),
         ]);
         let fifo = self.config.is_fifo();
-        let from_metadata = self
-            .config
-            .message_group_id_from_metadata
-            .as_ref()
-            .and_then(|field| d.metadata.get(field))
-            .filter(|v| !v.is_empty());
-        let message_group_id = match from_metadata.or(self.config.message_group_id.as_ref()) {
-            Some(group) => Some(sqs_id(group)),
-            None if fifo => Some(DEFAULT_GROUP_ID.to_string()),
-            None => None,
-        };
+        let message_group_id = self.config.message_group(d);
         Message {
             id: None,
             message_body: &d.payload,

@@ -44,4 +44,7 @@ impl TypeConfig for WebSocketConfig {
     fn masked(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or_default()
     }
+
+    /// Its clients connect to one scheduler object.
+    const ONE_LANE: bool = true;
 }

@@ -129,6 +129,24 @@ fn several_requests_in_flight_when_allowed() {
 }
 
 #[test]
+fn a_round_reads_the_queue_once_and_settles_its_deliveries_in_one_commit() {
+    let c = clock();
+    let w = World::new(&c, vec![status(200), status(500), status(200), status(200)]);
+    for n in 1..=4 {
+        w.push(delivery(n, 1_000));
+    }
+    let mut s = settings(5, 10);
+    s.max_in_flight = 4;
+    let r = w.run(&s);
+    assert_eq!(r.attempts.len(), 4, "all four sent in one round");
+    // One read for the round, one finding nothing due after it; one commit of the four
+    // leases, one of the four outcomes with their records.
+    assert_eq!((w.store.reads.get(), w.store.commits.get()), (2, 2));
+    assert_eq!(w.store.records.borrow().len(), 4);
+    assert_eq!(w.store.queue.borrow().len(), 1, "the failed one waits");
+}
+
+#[test]
 fn a_half_open_circuit_sends_one_probe_even_with_several_in_flight() {
     let c = clock();
     let w = World::new(&c, vec![status(500), status(500), status(500)]);

@@ -18,6 +18,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::collections::VecDeque;
 
+/// A queue in memory that, like the Durable Object's, holds the engine's writes until it
+/// commits them, and fails a test that reads the queue with writes still held.
 #[derive(Default)]
 struct FakeStore {
     queue: RefCell<BTreeMap<DeliveryId, QueuedDelivery>>,
@@ -25,10 +27,31 @@ struct FakeStore {
     streak: Cell<u32>,
     bucket: RefCell<crate::core::rate_limit::Bucket>,
     records: RefCell<Vec<AttemptRecord>>,
+    held: RefCell<Vec<Held>>,
+    /// Reads of due deliveries, and commits that wrote something.
+    reads: Cell<usize>,
+    commits: Cell<usize>,
+}
+
+enum Held {
+    Reschedule(DeliveryId, u32, Millis),
+    Remove(DeliveryId),
+    Record(Box<AttemptRecord>),
+}
+
+impl FakeStore {
+    fn assert_committed(&self) {
+        assert!(
+            self.held.borrow().is_empty(),
+            "the engine read the queue before committing its writes"
+        );
+    }
 }
 
 impl QueueStore for FakeStore {
     fn due(&self, now: Millis, limit: usize) -> Vec<QueuedDelivery> {
+        self.assert_committed();
+        self.reads.set(self.reads.get() + 1);
         let mut due: Vec<_> = self
             .queue
             .borrow()
@@ -41,18 +64,40 @@ impl QueueStore for FakeStore {
         due
     }
     fn reschedule(&self, id: &DeliveryId, attempts: u32, due_at: Millis) {
-        if let Some(d) = self.queue.borrow_mut().get_mut(id) {
-            d.attempts = attempts;
-            d.due_at = due_at;
-        }
+        let held = Held::Reschedule(id.clone(), attempts, due_at);
+        self.held.borrow_mut().push(held);
     }
     fn remove(&self, id: &DeliveryId, _at: Millis) {
-        self.queue.borrow_mut().remove(id);
+        self.held.borrow_mut().push(Held::Remove(id.clone()));
     }
     fn record(&self, attempt: &AttemptRecord) {
-        self.records.borrow_mut().push(attempt.clone());
+        self.held
+            .borrow_mut()
+            .push(Held::Record(Box::new(attempt.clone())));
+    }
+    fn commit(&self) {
+        let held = std::mem::take(&mut *self.held.borrow_mut());
+        if held.is_empty() {
+            return;
+        }
+        self.commits.set(self.commits.get() + 1);
+        for h in held {
+            match h {
+                Held::Reschedule(id, attempts, due_at) => {
+                    if let Some(d) = self.queue.borrow_mut().get_mut(&id) {
+                        d.attempts = attempts;
+                        d.due_at = due_at;
+                    }
+                }
+                Held::Remove(id) => {
+                    self.queue.borrow_mut().remove(&id);
+                }
+                Held::Record(a) => self.records.borrow_mut().push(*a),
+            }
+        }
     }
     fn next_due(&self) -> Option<Millis> {
+        self.assert_committed();
         self.queue.borrow().values().map(|d| d.due_at).min()
     }
     fn breaker(&self) -> Breaker {
@@ -187,6 +232,8 @@ fn settings(max_retries: u32, threshold: u32) -> DeliverySettings {
         rate_limit: None,
         max_in_flight: 1,
         alerts: Default::default(),
+        lanes: 1,
+        lanes_used: 0,
     }
 }
 
@@ -227,7 +274,9 @@ impl<'a> World<'a> {
             clock: self.clock,
             wakeup: &self.wakeup,
         };
-        block_on(run(ports, s, RunLimits::default()))
+        let report = block_on(run(ports, s, RunLimits::default()));
+        self.store.assert_committed();
+        report
     }
     fn advance_to(&self, t: Millis) {
         self.clock.now.set(t);
