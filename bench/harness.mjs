@@ -15,7 +15,7 @@ import zlib from 'node:zlib';
 import WebSocket from 'ws';
 import { ADMIN_KEY, REPO_ROOT, startSluice } from '../tests/helpers/sluice.mjs';
 import {
-  agent, closedLoop, cpuSeconds, cpuTotal, fmt, now, openLoop, percentile, post, sleep, startCountingProxy,
+  agent, closedLoop, cpuSeconds, cpuTotal, fmt, now, openLoop, ORDER, percentile, post, sleep, startCountingProxy,
   startFastReceiver,
 } from './lib.mjs';
 
@@ -34,13 +34,7 @@ const P = SMOKE
 
 const TOPIC = 'order.created';
 // The payload every event carries (~1 KiB): the receiver gets exactly these bytes.
-const DATA = {
-  order_id: 'ord_000000', customer: { id: 'cus_8812', email: 'alice@example.test', tier: 'gold' },
-  currency: 'EUR', amount: 1249.5, created_at: '2026-11-23T12:00:00Z', channel: 'web',
-  items: Array.from({ length: 6 }, (_, i) => ({ sku: `SKU-${1000 + i}`, name: `Item number ${i}`, qty: i + 1, price: 19.99 + i })),
-  shipping: { method: 'express', address: { line1: '1 Example Street', city: 'Lyon', zip: '69001', country: 'FR' } },
-  tags: ['priority', 'gift', 'b2c'],
-};
+const DATA = ORDER;
 const DATA_TEXT = JSON.stringify(DATA);
 const log = (...a) => console.error('[bench]', ...a);
 

@@ -5,6 +5,15 @@ import fs from 'node:fs';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 
+/** The ~1 KiB order payload every benchmark event carries. */
+export const ORDER = {
+  order_id: 'ord_000000', customer: { id: 'cus_8812', email: 'alice@example.test', tier: 'gold' },
+  currency: 'EUR', amount: 1249.5, created_at: '2026-11-23T12:00:00Z', channel: 'web',
+  items: Array.from({ length: 6 }, (_, i) => ({ sku: `SKU-${1000 + i}`, name: `Item number ${i}`, qty: i + 1, price: 19.99 + i })),
+  shipping: { method: 'express', address: { line1: '1 Example Street', city: 'Lyon', zip: '69001', country: 'FR' } },
+  tags: ['priority', 'gift', 'b2c'],
+};
+
 export const now = () => performance.now(); // monotonic, ms
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 

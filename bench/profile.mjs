@@ -3,7 +3,10 @@
 // time per function. Not part of run.sh (the profiler slows the isolate down); for finding
 // the biggest costs:
 //
-//   SLUICE_SKIP_BUILD=1 node bench/profile.mjs [seconds=8] [max_in_flight=1]
+//   SLUICE_SKIP_BUILD=1 node bench/profile.mjs [seconds=8] [max_in_flight=1] [publish]
+//
+// With `publish`, the publish path alone: 16 publishers back to back, with a publisher id, to
+// a tenant with no destination (nothing is delivered; each publish waits only for its 202).
 //
 // Prints two markdown tables: self time by kind of code, then the top functions (the release
 // wasm has no name section: Rust functions show as wasm-function[N]).
@@ -14,6 +17,7 @@ import { agent, closedLoop, fmt, post, sleep, startFastReceiver } from './lib.mj
 
 const seconds = Number(process.argv[2] ?? 8);
 const mif = Number(process.argv[3] ?? 1);
+const publishOnly = process.argv[4] === 'publish';
 
 async function cdp(url) {
   const ws = new WebSocket(url);
@@ -42,7 +46,9 @@ const sluice = await startSluice({ name: 'bench-profile', inspector: true });
 try {
   const tenantId = `prof-${process.pid}`;
   await sluice.apiOk('POST', '/v1/tenants', { id: tenantId });
-  await sluice.apiOk('POST', `/v1/tenants/${tenantId}/destinations`, { type: 'webhook', config: { url: rx.url }, max_in_flight: mif });
+  if (!publishOnly) {
+    await sluice.apiOk('POST', `/v1/tenants/${tenantId}/destinations`, { type: 'webhook', config: { url: rx.url }, max_in_flight: mif });
+  }
   const targets = await (await fetch(`http://127.0.0.1:${sluice.inspectorPort}/json`)).json();
   const target = targets.find((t) => t.webSocketDebuggerUrl) ?? targets[0];
   const c = await cdp(target.webSocketDebuggerUrl);
@@ -63,6 +69,7 @@ try {
       const res = await post(a, `${sluice.url}/v1/publish`, { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
         `{"tenant_id":"${tenantId}","topic":"order.created","id":"${id}","data":${data}}`);
       if (res.status !== 202) throw new Error(`publish -> ${res.status}`);
+      if (publishOnly) return;
       await Promise.race([arrived, sleep(30_000)]);
     },
   });
@@ -82,7 +89,7 @@ try {
     total += dt;
   }
   const idle = (self.get('(idle)') ?? 0) + (self.get('(program)') ?? 0);
-  console.log(`${r.count} events delivered in ${seconds} s (max_in_flight ${mif}); profiled ${fmt(total / 1000)} ms, ` +
+  console.log(`${r.count} events ${publishOnly ? 'published' : 'delivered'} in ${seconds} s (max_in_flight ${mif}); profiled ${fmt(total / 1000)} ms, ` +
     `of which idle/program ${fmt(idle / 1000)} ms.\n`);
   const busy = total - idle;
   const category = (k) => {

@@ -95,6 +95,40 @@ test('a batch of 100 events to three tenants is accepted whole and each is liste
   assert.ok(again.json.results.every((x) => x.status === 202 && x.duplicate), again.text.slice(0, 500));
 });
 
+// Concurrent single publishes to one shard, some repeating each other's ids at the same time:
+// each is answered on its own, a repeat among them is a repeat of exactly one of them, each
+// event is stored and delivered once.
+test('concurrent publishes to one shard are each answered, stored and delivered once', { timeout: 90_000 }, async () => {
+  const { sluice } = suite;
+  const rx = await suite.newReceiver();
+  const w = await createWebhook(sluice, rx, { signing: { scheme: 'none' } });
+  const ids = Array.from({ length: 20 }, (_, i) => uniqueId(`c${i}`));
+  const bodies = [
+    ...ids.map((id, i) => ({ id, data: { i } })),
+    ...ids.map((id, i) => ({ id, data: { i } })), // each id twice, at the same time
+    ...Array.from({ length: 20 }, (_, i) => ({ data: { i: 100 + i } })),
+  ];
+  const answers = await Promise.all(bodies.map((b) => sluice.api('POST', '/v1/publish',
+    { tenant_id: w.tenantId, topic: 'order.created', ...b })));
+  for (const a of answers) assert.equal(a.status, 202, a.text);
+  for (const id of ids) {
+    const two = answers.filter((a) => a.json.id === id);
+    assert.equal(two.length, 2);
+    assert.deepEqual(two.map((a) => a.json.duplicate).sort(), [false, true], JSON.stringify(two.map((a) => a.json)));
+    assert.deepEqual(two[0].json.deliveries.map((d) => d.id), two[1].json.deliveries.map((d) => d.id));
+  }
+  const generated = answers.slice(40).map((a) => a.json.id);
+  assert.equal(new Set(generated).size, 20);
+  await rx.waitFor((reqs) => reqs.length >= 40, 60_000);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const seen = rx.requests.map((q) => JSON.parse(q.body).i).sort((x, y) => x - y);
+  assert.deepEqual(seen, [...Array.from({ length: 20 }, (_, i) => i), ...Array.from({ length: 20 }, (_, i) => 100 + i)]);
+  for (const id of [ids[0], generated[0]]) {
+    const got = await sluice.api('GET', `/v1/tenants/${w.tenantId}/events/${id}`);
+    assert.equal(got.status, 200, got.text);
+  }
+});
+
 test('a batch that is not one is refused whole with a problem', { timeout: 30_000 }, async () => {
   const { sluice } = suite;
   const one = { tenant_id: 'acme', topic: 'order.created', data: {} };

@@ -75,7 +75,7 @@ pub async fn read_optional_json<T: DeserializeOwned + Default>(
 }
 
 /// The raw body, at most `max_body` bytes: 413 before reading when the declared length
-/// is larger, and 413 as soon as the stream passes it when no length is declared (chunked),
+/// is larger (a declared length within it is read at once), and 413 as soon as the stream passes it when no length is declared (chunked),
 /// without reading (or holding) the rest.
 async fn read_bytes(req: &mut Request, max_body: usize) -> ApiResult<Vec<u8>> {
     let declared = req
@@ -89,6 +89,14 @@ async fn read_bytes(req: &mut Request, max_body: usize) -> ApiResult<Vec<u8>> {
     }
     if req.inner().body().is_none() {
         return Ok(vec![]);
+    }
+    if declared.is_some() {
+        // The declared length frames the body (the runtime reads no more than it): one
+        // `arrayBuffer()` instead of a reader and a call per chunk.
+        return req
+            .bytes()
+            .await
+            .map_err(|e| ApiError::MalformedJson(e.to_string()));
     }
     let stream = req
         .stream()

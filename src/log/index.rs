@@ -56,6 +56,10 @@ impl<'a, S: Sql> Index<'a, S> {
                 at.into(),
             ],
         )? > 0;
+        if first {
+            // Taken for `shard` just now: nothing to read back.
+            return Ok(Located { shard, first });
+        }
         let shard = self.locate(id, at)?.unwrap_or(shard);
         Ok(Located { shard, first })
     }

@@ -7,7 +7,7 @@
 use super::client::{DoSql, LogSettings};
 use super::index::Index;
 use super::protocol::{IndexRequest, LogEnvelope, LogRequest, LOG_PROTOCOL_VERSION};
-use super::shard::Shard;
+use super::shard::{Shard, Snapshot};
 use crate::core::ids::{DestinationId, TenantId};
 use crate::core::log::{expiry, Expiry, ShardRef};
 use crate::core::time::Millis;
@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use worker::{
     console_error, console_log, durable_object, DurableObject, Env, Request, Response, Result,
     State,
@@ -65,9 +66,17 @@ pub struct EventLog {
     /// Whose shard this is and when it expires, once read: written by the first store and
     /// never changed after (until the shard is dropped), so an alarm run need not read them.
     owner: RefCell<Option<(TenantId, ShardRef, Millis)>>,
+    /// The snapshot time of each destination as written here: a store sends the snapshots of
+    /// its destinations every time, and one already kept needs no write.
+    snapshots_at: RefCell<HashMap<DestinationId, Millis>>,
 }
 
 impl EventLog {
+    /// Everything was deleted: the snapshots this instance knew of are gone too.
+    fn forget_storage(&self) {
+        self.snapshots_at.borrow_mut().clear();
+    }
+
     fn shard(&self) -> Shard<'_, DoSql> {
         Shard::new(&self.sql)
     }
@@ -218,6 +227,7 @@ impl EventLog {
                     .delete_all()
                     .await
                     .map_err(|e| e.to_string())?;
+                self.forget_storage();
                 self.shard().migrate()?;
                 console_log!(
                     "{}",
@@ -242,6 +252,7 @@ impl DurableObject for EventLog {
             sql,
             alarm: Cell::new(None),
             owner: RefCell::new(None),
+            snapshots_at: RefCell::new(HashMap::new()),
         }
     }
 
@@ -264,7 +275,7 @@ impl DurableObject for EventLog {
                 // a filtered or skipped delivery) is scheduled.
                 let owed = events.iter().any(|e| !e.deliveries.is_empty());
                 self.wake_by(if owed { t } else { expires_at }).await?;
-                if s.meta::<TenantId>("tenant_id").ok().flatten().is_none() {
+                if self.owner().ok().flatten().is_none() {
                     let meta = s
                         .set_meta("tenant_id", &tenant_id)
                         .and_then(|()| s.set_meta("shard", &shard))
@@ -272,8 +283,28 @@ impl DurableObject for EventLog {
                     if let Err(e) = meta {
                         return answer::<()>(Err(e));
                     }
+                    // Known from now on: later stores read nothing.
+                    self.owner.replace(Some((tenant_id, shard, expires_at)));
                 }
-                answer(s.store_all(&events, &snapshots, t))
+                let fresh: Vec<Snapshot> = {
+                    let known = self.snapshots_at.borrow();
+                    snapshots
+                        .into_iter()
+                        .filter(|x| {
+                            known
+                                .get(&x.destination_id)
+                                .is_none_or(|&at| x.updated_at > at)
+                        })
+                        .collect()
+                };
+                let stored = s.store_all(&events, &fresh, t);
+                if stored.is_ok() {
+                    let mut known = self.snapshots_at.borrow_mut();
+                    for x in fresh {
+                        known.insert(x.destination_id, x.updated_at);
+                    }
+                }
+                answer(stored)
             }
             LogRequest::Event { id } => answer(s.event(&id)),
             LogRequest::Search { query } => answer(s.search(&query)),
@@ -307,6 +338,7 @@ impl DurableObject for EventLog {
                 self.state.storage().delete_alarm().await?;
                 self.alarm.set(Some(None));
                 self.state.storage().delete_all().await?;
+                self.forget_storage();
                 answer(s.migrate())
             }
         }
