@@ -123,6 +123,57 @@ fn js_text(e: &JsValue) -> String {
         .unwrap_or_else(|| format!("{e:?}"))
 }
 
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// `crypto.subtle.importKey` (through a binding of its own: the `web-sys` features for
+    /// `SubtleCrypto` are not among those `worker` enables).
+    #[wasm_bindgen(catch, js_namespace = ["crypto", "subtle"], js_name = importKey)]
+    fn import_key(
+        format: &str,
+        key_data: &js_sys::Uint8Array,
+        algorithm: &JsValue,
+        extractable: bool,
+        usages: &js_sys::Array,
+    ) -> Result<js_sys::Promise, JsValue>;
+    /// `crypto.subtle.sign`.
+    #[wasm_bindgen(catch, js_namespace = ["crypto", "subtle"], js_name = sign)]
+    fn subtle_sign(
+        algorithm: &JsValue,
+        key: &JsValue,
+        data: &js_sys::Uint8Array,
+    ) -> Result<js_sys::Promise, JsValue>;
+}
+
+/// RS256 (RSASSA-PKCS1-v1_5, SHA-256) with WebCrypto: the platform's constant-time RSA, and
+/// no RSA code in the wasm. The key is imported per signature: a token lasts an hour, so
+/// this runs once an hour per Pub/Sub destination at most.
+pub async fn sign_rs256(pkcs8_der: &[u8], message: &[u8]) -> Result<Vec<u8>, String> {
+    const RS256: &str = "RSASSA-PKCS1-v1_5";
+    let failed = |what: &str, e: JsValue| format!("{what}: {}", js_text(&e));
+    let algorithm = js_sys::Object::new();
+    js_sys::Reflect::set(&algorithm, &"name".into(), &RS256.into())
+        .and_then(|_| js_sys::Reflect::set(&algorithm, &"hash".into(), &"SHA-256".into()))
+        .map_err(|e| failed("WebCrypto", e))?;
+    let usages = js_sys::Array::of1(&"sign".into());
+    let key = import_key(
+        "pkcs8",
+        &js_sys::Uint8Array::from(pkcs8_der),
+        &algorithm,
+        false,
+        &usages,
+    )
+    .map_err(|e| failed("the private key was refused", e))?;
+    let key = JsFuture::from(key)
+        .await
+        .map_err(|e| failed("the private key was refused", e))?;
+    let signature = subtle_sign(&RS256.into(), &key, &js_sys::Uint8Array::from(message))
+        .map_err(|e| failed("signing failed", e))?;
+    let signature = JsFuture::from(signature)
+        .await
+        .map_err(|e| failed("signing failed", e))?;
+    Ok(js_sys::Uint8Array::new(&signature).to_vec())
+}
+
 /// The runtime clock and `crypto.getRandomValues`.
 pub struct RuntimeClock;
 

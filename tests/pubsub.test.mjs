@@ -4,6 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 
 import { startSluice, publish, eventually, uniqueId, checkProblem } from './helpers/sluice.mjs';
 import { startPubSub } from './helpers/pubsub.mjs';
@@ -112,6 +113,19 @@ test('gcp_pubsub: a missing topic or a deleted key fails at once', { timeout: 60
   assert.equal(refused.attempts, 1);
   assert.match(refused.last_error, /token exchange failed: HTTP 400 invalid_grant/);
   assert.equal(ps.messages(PROJECT, topic).length, 0);
+});
+
+test('gcp_pubsub: a PKCS#1 key (BEGIN RSA PRIVATE KEY) is accepted and signs as the PKCS#8 one does', { timeout: 60_000 }, async () => {
+  const topic = uniqueId('pkcs1').replace(/[^a-zA-Z0-9-]/g, '-');
+  ps.createTopic(PROJECT, topic);
+  const account = ps.serviceAccount(PROJECT);
+  account.private_key = crypto.createPrivateKey(account.private_key).export({ type: 'pkcs1', format: 'pem' });
+  assert.match(account.private_key, /BEGIN RSA PRIVATE KEY/);
+  const t = await destination({ topic, account });
+  const pub = await publish(sluice, t.tenantId, 'order.created', { order: 1 });
+  const [m] = await ps.waitForMessages(PROJECT, topic, 1);
+  assert.deepEqual(JSON.parse(m.data), { order: 1 });
+  await deliveryOf(t, pub.deliveries[0].id, 'delivered');
 });
 
 test('gcp_pubsub: a key that is not an RSA private key is refused at create, naming the field', { timeout: 30_000 }, async () => {

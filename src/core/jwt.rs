@@ -1,19 +1,19 @@
-//! JSON Web Tokens with the two algorithms Sluice uses, HS256 (tenant tokens) and RS256
-//! (Google service-account assertions), through `jsonwebtoken` with a crypto provider of its
-//! own. The crate's bundled provider carries every algorithm it knows (P-256, P-384,
-//! Ed25519, RSA-PSS) into the Worker's wasm, about 200 KB of code Sluice never runs; this one
-//! is the same RustCrypto primitives for the two it does.
+//! JSON Web Tokens through `jsonwebtoken` with a crypto provider of Sluice's own: HS256, for
+//! tenant tokens. The crate's bundled provider carries every algorithm it knows (P-256,
+//! P-384, Ed25519, RSA-PSS) into the Worker's wasm, about 200 KB of code Sluice never runs.
+//! Google's RS256 assertions are signed by the runtime (WebCrypto, `Transport::sign_rs256`);
+//! the tests sign and verify them here, with the `rsa` crate (a dev-dependency only).
 
 use hmac::{Hmac, Mac};
 use jsonwebtoken::crypto::{CryptoProvider, JwkUtils, JwtSigner, JwtVerifier};
 use jsonwebtoken::errors::{Error, ErrorKind};
 use jsonwebtoken::signature::{self, Signer, Verifier};
 use jsonwebtoken::Validation;
-use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind, EncodingKey, Header, TokenData};
-use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
-use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
-use rsa::signature::SignatureEncoding;
-use rsa::{BigUint, RsaPrivateKey, RsaPublicKey};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, TokenData};
+#[cfg(test)]
+pub use rsa_test::sign_rs256;
+#[cfg(test)]
+use rsa_test::Rs256Verifier;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::Sha256;
@@ -52,43 +52,9 @@ impl JwtVerifier for Hs256 {
     }
 }
 
-struct Rs256(SigningKey<Sha256>);
-
-impl Signer<Vec<u8>> for Rs256 {
-    fn try_sign(&self, msg: &[u8]) -> Result<Vec<u8>, signature::Error> {
-        Ok(self.0.try_sign(msg)?.to_vec())
-    }
-}
-
-impl JwtSigner for Rs256 {
-    fn algorithm(&self) -> Algorithm {
-        Algorithm::RS256
-    }
-}
-
-struct Rs256Verifier(VerifyingKey<Sha256>);
-
-impl Verifier<Vec<u8>> for Rs256Verifier {
-    fn verify(&self, msg: &[u8], signature: &Vec<u8>) -> Result<(), signature::Error> {
-        let signature = Signature::try_from(signature.as_slice())?;
-        self.0.verify(msg, &signature)
-    }
-}
-
-impl JwtVerifier for Rs256Verifier {
-    fn algorithm(&self) -> Algorithm {
-        Algorithm::RS256
-    }
-}
-
 fn signer(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>, Error> {
     match algorithm {
         Algorithm::HS256 => Ok(Box::new(Hs256(key.try_get_hmac_secret()?.to_vec()))),
-        Algorithm::RS256 => {
-            let private = RsaPrivateKey::from_pkcs1_der(key.inner())
-                .map_err(|e| ErrorKind::InvalidRsaKey(e.to_string()))?;
-            Ok(Box::new(Rs256(SigningKey::new(private))))
-        }
         _ => Err(ErrorKind::InvalidAlgorithm.into()),
     }
 }
@@ -96,7 +62,12 @@ fn signer(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>
 fn verifier(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>, Error> {
     match algorithm {
         Algorithm::HS256 => Ok(Box::new(Hs256(key.try_get_hmac_secret()?.to_vec()))),
+        #[cfg(test)]
         Algorithm::RS256 => {
+            use jsonwebtoken::DecodingKeyKind;
+            use rsa::pkcs1::DecodeRsaPublicKey;
+            use rsa::pkcs1v15::VerifyingKey;
+            use rsa::{BigUint, RsaPublicKey};
             let public = match key.kind() {
                 DecodingKeyKind::SecretOrDer(der) => RsaPublicKey::from_pkcs1_der(der)
                     .map_err(|e| ErrorKind::InvalidRsaKey(e.to_string()))?,
@@ -108,6 +79,43 @@ fn verifier(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerif
             Ok(Box::new(Rs256Verifier(VerifyingKey::new(public))))
         }
         _ => Err(ErrorKind::InvalidAlgorithm.into()),
+    }
+}
+
+/// RS256 for the tests: signing as the Worker's WebCrypto does, and verifying.
+#[cfg(test)]
+mod rsa_test {
+    use jsonwebtoken::crypto::JwtVerifier;
+    use jsonwebtoken::signature::{self, Verifier};
+    use jsonwebtoken::Algorithm;
+    use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
+    use rsa::pkcs8::DecodePrivateKey;
+    use rsa::signature::{SignatureEncoding, Signer};
+    use rsa::RsaPrivateKey;
+    use sha2::Sha256;
+
+    /// RSASSA-PKCS1-v1_5 with SHA-256 under a PKCS#8 DER key.
+    pub fn sign_rs256(pkcs8_der: &[u8], message: &[u8]) -> Result<Vec<u8>, String> {
+        let key = RsaPrivateKey::from_pkcs8_der(pkcs8_der).map_err(|e| e.to_string())?;
+        let signature = SigningKey::<Sha256>::new(key)
+            .try_sign(message)
+            .map_err(|e| e.to_string())?;
+        Ok(signature.to_vec())
+    }
+
+    pub struct Rs256Verifier(pub VerifyingKey<Sha256>);
+
+    impl Verifier<Vec<u8>> for Rs256Verifier {
+        fn verify(&self, msg: &[u8], signature: &Vec<u8>) -> Result<(), signature::Error> {
+            let signature = Signature::try_from(signature.as_slice())?;
+            self.0.verify(msg, &signature)
+        }
+    }
+
+    impl JwtVerifier for Rs256Verifier {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::RS256
+        }
     }
 }
 

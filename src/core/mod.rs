@@ -23,6 +23,7 @@ pub mod rate_limit;
 pub mod redact;
 pub mod retry;
 pub mod routing_cache;
+pub mod rsa_key;
 pub mod settings;
 pub mod signing;
 pub mod stats;

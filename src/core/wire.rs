@@ -9,6 +9,40 @@ pub struct HttpRequest {
     pub body: Vec<u8>,
 }
 
+/// A credential exchange a provider wants sent first (an OAuth token request). With
+/// `assertion`, the body is not finished: it ends where an RS256 JWT goes, which the runtime
+/// signs with its own crypto (WebCrypto in the Worker, `Transport::sign_rs256`) and the
+/// engine appends, as `signing_input.signature` (all base64url, so no form encoding is due).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialRequest {
+    pub request: HttpRequest,
+    pub assertion: Option<UnsignedJwt>,
+}
+
+/// A JWT to sign with RS256 (RSASSA-PKCS1-v1_5 with SHA-256).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsignedJwt {
+    /// The private key, PKCS#8 DER (checked by `core::rsa_key` when the destination was saved).
+    pub pkcs8_der: Vec<u8>,
+    /// base64url(header) "." base64url(claims).
+    pub signing_input: String,
+}
+
+impl CredentialRequest {
+    /// The request to send, given the signature of `assertion` (ignored without one).
+    pub fn complete(self, signature: &[u8]) -> HttpRequest {
+        use base64::Engine;
+        let mut request = self.request;
+        if let Some(jwt) = self.assertion {
+            let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature);
+            request.body.extend_from_slice(jwt.signing_input.as_bytes());
+            request.body.push(b'.');
+            request.body.extend_from_slice(signature.as_bytes());
+        }
+        request
+    }
+}
+
 impl HttpRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
         find_header(&self.headers, name)

@@ -27,7 +27,7 @@ use crate::core::destination::{SecretBundle, TargetConfig};
 use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::time::Millis;
 use crate::core::validate::{from_value, FieldError};
-use crate::core::wire::{HttpRequest, Outbound, TransportResult};
+use crate::core::wire::{CredentialRequest, Outbound, TransportResult};
 use alert_channels::{ChatConfig, EmailConfig, PagerDutyConfig};
 use eventbridge::EventBridgeConfig;
 use kafka::KafkaConfig;
@@ -218,7 +218,7 @@ macro_rules! registry {
                 }
             }
 
-            fn credential_request(&self, now: Millis) -> Option<Result<HttpRequest, String>> {
+            fn credential_request(&self, now: Millis) -> Option<Result<CredentialRequest, String>> {
                 match self {
                     $(AnyProvider::$variant(p) => p.credential_request(now),)*
                 }

@@ -5,6 +5,7 @@
 use super::*;
 use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::ids::{DeliveryId, EventId, TenantId};
+use crate::core::wire::HttpRequest;
 use serde_json::json;
 
 const NOW: Millis = 1_764_000_000_000;

@@ -11,7 +11,7 @@ use crate::core::classify::Verdict;
 use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::time::{to_rfc3339, Millis};
 use crate::core::transform::{Subject, Transform};
-use crate::core::wire::{HttpRequest, Outbound, TransportResult};
+use crate::core::wire::{CredentialRequest, Outbound, TransportResult};
 use serde_json::Value;
 
 pub struct Transformed<'a, P> {
@@ -105,7 +105,7 @@ impl<P: Provider> Provider for Transformed<'_, P> {
         }
     }
 
-    fn credential_request(&self, now: Millis) -> Option<Result<HttpRequest, String>> {
+    fn credential_request(&self, now: Millis) -> Option<Result<CredentialRequest, String>> {
         self.inner.credential_request(now)
     }
 
@@ -122,7 +122,7 @@ impl<P: Provider> Provider for Transformed<'_, P> {
 mod tests {
     use super::*;
     use crate::core::ids::{DeliveryId, EventId, TenantId};
-    use crate::core::wire::HttpResponse;
+    use crate::core::wire::{HttpRequest, HttpResponse};
     use serde_json::json;
 
     /// A batching provider that sends the payloads as a JSON array, at most 3 per request

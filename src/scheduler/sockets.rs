@@ -72,6 +72,10 @@ impl Transport for SchedulerTransport<'_> {
             Outbound::Email(email) => super::email::send_email(self.env, &email).await,
         }
     }
+
+    async fn sign_rs256(&self, pkcs8_der: &[u8], message: &[u8]) -> Result<Vec<u8>, String> {
+        crate::runtime::sign_rs256(pkcs8_der, message).await
+    }
 }
 
 impl SchedulerTransport<'_> {

@@ -46,7 +46,23 @@ pub(super) async fn obtain_credential<T: Transport, P: Provider>(
                 error: format!("could not build the credential request: {e}"),
             },
         )),
-        Ok(request) => {
+        Ok(credential) => {
+            let signature = match &credential.assertion {
+                Some(jwt) => {
+                    transport
+                        .sign_rs256(&jwt.pkcs8_der, jwt.signing_input.as_bytes())
+                        .await
+                }
+                None => Ok(vec![]),
+            };
+            let signature = match signature {
+                Ok(signature) => signature,
+                Err(e) => {
+                    let error = format!("could not sign the credential request: {e}");
+                    return Some((None, Verdict::Permanent { error }));
+                }
+            };
+            let request = credential.complete(&signature);
             let result = transport.send(Outbound::Http(request), timeout_ms).await;
             match provider.accept_credential(&result, now) {
                 Ok(()) => None,

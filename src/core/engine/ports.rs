@@ -9,7 +9,7 @@ use crate::core::ids::{AttemptId, DeliveryId, EventId, TenantId};
 use crate::core::log::ShardRef;
 use crate::core::rate_limit::Bucket;
 use crate::core::time::Millis;
-use crate::core::wire::{HttpRequest, Outbound, TransportResult};
+use crate::core::wire::{CredentialRequest, Outbound, TransportResult};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -65,8 +65,9 @@ pub trait Provider {
         vec![]
     }
     /// A request to send first, when the provider lacks a credential that it obtains over
-    /// HTTP (an OAuth access token). `None` when it holds a valid one.
-    fn credential_request(&self, _now: Millis) -> Option<Result<HttpRequest, String>> {
+    /// HTTP (an OAuth access token), perhaps with a JWT for the runtime to sign. `None` when
+    /// it holds a valid one.
+    fn credential_request(&self, _now: Millis) -> Option<Result<CredentialRequest, String>> {
         None
     }
     /// Takes the answer to `credential_request`. `Err` is the verdict for every delivery that
@@ -80,6 +81,10 @@ pub trait Provider {
 #[allow(async_fn_in_trait)]
 pub trait Transport {
     async fn send(&self, outbound: Outbound, timeout_ms: u64) -> TransportResult;
+    /// RSASSA-PKCS1-v1_5 with SHA-256 of `message` under a PKCS#8 DER private key: the
+    /// platform's implementation (WebCrypto in the Worker), which is constant-time where the
+    /// `rsa` crate is not (RUSTSEC-2023-0071).
+    async fn sign_rs256(&self, pkcs8_der: &[u8], message: &[u8]) -> Result<Vec<u8>, String>;
 }
 
 /// The durable queue and breaker state of one destination.

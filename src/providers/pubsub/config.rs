@@ -5,8 +5,10 @@ use super::*;
 use crate::core::destination::MASK;
 use crate::core::time::Millis;
 use crate::core::validate::{check_text, check_url, FieldError};
+use crate::core::wire::UnsignedJwt;
 use crate::providers::aws::check_endpoint;
 use crate::providers::TypeConfig;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_ENDPOINT: &str = "https://pubsub.googleapis.com";
@@ -209,15 +211,23 @@ impl ServiceAccountKey {
         if let Err(e) = check_url(&self.token_uri, allow_private) {
             errors.push(FieldError::new("config.service_account.token_uri", e));
         }
-        // Signing once proves the key is an RSA private key that works (not just PEM-shaped).
-        if let Err(e) = self.assertion(0) {
+        // The key's structure is checked now (the Worker signs with WebCrypto, at delivery).
+        if let Err(e) = crate::core::rsa_key::private_key_der(&self.private_key) {
             errors.push(FieldError::new("config.service_account.private_key", e));
         }
         errors
     }
 
-    /// The signed JWT that asks `token_uri` for a Pub/Sub access token (RFC 7523).
-    pub fn assertion(&self, now: Millis) -> Result<String, String> {
+    /// The JWT that asks `token_uri` for a Pub/Sub access token (RFC 7523), to be signed with
+    /// RS256 by the runtime (`Transport::sign_rs256`).
+    pub fn assertion(&self, now: Millis) -> Result<UnsignedJwt, String> {
+        #[derive(Serialize)]
+        struct JwtHeader<'a> {
+            alg: &'static str,
+            typ: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            kid: Option<&'a str>,
+        }
         #[derive(Serialize)]
         struct Claims<'a> {
             iss: &'a str,
@@ -226,10 +236,12 @@ impl ServiceAccountKey {
             iat: i64,
             exp: i64,
         }
-        let key = jsonwebtoken::EncodingKey::from_rsa_pem(self.private_key.as_bytes())
-            .map_err(|e| format!("not an RSA private key in PEM form: {e}"))?;
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-        header.kid = self.private_key_id.clone();
+        let pkcs8_der = crate::core::rsa_key::private_key_der(&self.private_key)?;
+        let header = JwtHeader {
+            alg: "RS256",
+            typ: "JWT",
+            kid: self.private_key_id.as_deref(),
+        };
         let iat = now.div_euclid(1_000);
         let claims = Claims {
             iss: &self.client_email,
@@ -238,8 +250,17 @@ impl ServiceAccountKey {
             iat,
             exp: iat + ASSERTION_LIFETIME_SECS,
         };
-        crate::core::jwt::encode(&header, &claims, &key)
-            .map_err(|e| format!("could not sign with this key: {e}"))
+        // Serialising these two structs cannot fail (strings and integers only).
+        let header = serde_json::to_vec(&header).unwrap_or_default();
+        let claims = serde_json::to_vec(&claims).unwrap_or_default();
+        Ok(UnsignedJwt {
+            pkcs8_der,
+            signing_input: format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode(header),
+                URL_SAFE_NO_PAD.encode(claims)
+            ),
+        })
     }
 }
 

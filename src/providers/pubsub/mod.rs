@@ -7,7 +7,7 @@
 use crate::core::classify::{classify, parse_retry_after, Verdict};
 use crate::core::engine::{Provider, QueuedDelivery};
 use crate::core::time::Millis;
-use crate::core::wire::{HttpRequest, HttpResponse, Outbound, TransportResult};
+use crate::core::wire::{CredentialRequest, HttpRequest, HttpResponse, Outbound, TransportResult};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde::Deserialize;
@@ -190,7 +190,7 @@ impl Provider for PubSub {
         vec![verdict; batch.len()]
     }
 
-    fn credential_request(&self, now: Millis) -> Option<Result<HttpRequest, String>> {
+    fn credential_request(&self, now: Millis) -> Option<Result<CredentialRequest, String>> {
         let fresh = self
             .token
             .borrow()
@@ -200,18 +200,22 @@ impl Provider for PubSub {
             return None;
         }
         Some(self.config.service_account.assertion(now).map(|jwt| {
+            // The assertion goes last: the engine appends it once the runtime has signed it.
             let body = url::form_urlencoded::Serializer::new(String::new())
                 .append_pair("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")
-                .append_pair("assertion", &jwt)
+                .append_pair("assertion", "")
                 .finish();
-            HttpRequest {
-                method: "POST",
-                url: self.config.service_account.token_uri.clone(),
-                headers: vec![(
-                    "content-type".into(),
-                    "application/x-www-form-urlencoded".into(),
-                )],
-                body: body.into_bytes(),
+            CredentialRequest {
+                request: HttpRequest {
+                    method: "POST",
+                    url: self.config.service_account.token_uri.clone(),
+                    headers: vec![(
+                        "content-type".into(),
+                        "application/x-www-form-urlencoded".into(),
+                    )],
+                    body: body.into_bytes(),
+                },
+                assertion: Some(jwt),
             }
         }))
     }

@@ -3,12 +3,22 @@
 use super::*;
 use crate::core::ids::{DeliveryId, EventId, TenantId};
 use crate::core::wire::TransportError;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::collections::BTreeMap;
 
 /// A throwaway RSA key made for these tests (never a real account's).
 const TEST_KEY: &str = include_str!("../testdata/pubsub_test_key.pem");
 const TEST_PUBLIC_KEY: &str = include_str!("../testdata/pubsub_test_key.pub.pem");
 const NOW: Millis = 1_700_000_000_000;
+
+/// The credential request as the engine completes it: the assertion signed (here with the
+/// `rsa` crate, in the Worker with WebCrypto) and appended.
+fn signed(request: CredentialRequest) -> HttpRequest {
+    let jwt = request.assertion.as_ref().expect("an assertion to sign");
+    let signature =
+        crate::core::jwt::sign_rs256(&jwt.pkcs8_der, jwt.signing_input.as_bytes()).unwrap();
+    request.complete(&signature)
+}
 
 fn config() -> PubSubConfig {
     serde_json::from_value(json!({
@@ -62,7 +72,15 @@ fn with_token(config: PubSubConfig) -> PubSub {
 
 #[test]
 fn the_assertion_is_an_rs256_jwt_for_the_token_uri_that_the_public_key_verifies() {
-    let jwt = config().service_account.assertion(NOW).unwrap();
+    let unsigned = config().service_account.assertion(NOW).unwrap();
+    let signature =
+        crate::core::jwt::sign_rs256(&unsigned.pkcs8_der, unsigned.signing_input.as_bytes())
+            .unwrap();
+    let jwt = format!(
+        "{}.{}",
+        unsigned.signing_input,
+        URL_SAFE_NO_PAD.encode(signature)
+    );
     let header = jsonwebtoken::decode_header(&jwt).unwrap();
     assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
     assert_eq!(header.kid.as_deref(), Some("k1"));
@@ -88,7 +106,7 @@ fn the_assertion_is_an_rs256_jwt_for_the_token_uri_that_the_public_key_verifies(
 #[test]
 fn without_a_token_the_exchange_comes_first_and_its_answer_is_kept() {
     let p = PubSub::new(config(), TokenCache::default());
-    let request = p.credential_request(NOW).unwrap().unwrap();
+    let request = signed(p.credential_request(NOW).unwrap().unwrap());
     assert_eq!(request.url, "https://oauth2.googleapis.com/token");
     assert_eq!(
         request.header("content-type"),

@@ -17,13 +17,16 @@ impl Provider for TokenProvider {
         request.headers.push(("authorization".into(), token));
         Ok(Outbound::Http(request))
     }
-    fn credential_request(&self, _now: Millis) -> Option<Result<HttpRequest, String>> {
+    fn credential_request(&self, _now: Millis) -> Option<Result<CredentialRequest, String>> {
         self.token.borrow().is_none().then(|| {
-            Ok(HttpRequest {
-                method: "POST",
-                url: "https://auth.example/token".into(),
-                headers: vec![],
-                body: vec![],
+            Ok(CredentialRequest {
+                request: HttpRequest {
+                    method: "POST",
+                    url: "https://auth.example/token".into(),
+                    headers: vec![],
+                    body: vec![],
+                },
+                assertion: None,
             })
         })
     }

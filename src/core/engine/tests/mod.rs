@@ -12,7 +12,7 @@ use crate::core::ids::{DeliveryId, EventId, TenantId};
 use crate::core::retry::Backoff;
 use crate::core::retry::RetryPolicy;
 use crate::core::wire::HttpResponse;
-use crate::core::wire::{HttpRequest, Outbound, TransportResult};
+use crate::core::wire::{CredentialRequest, HttpRequest, Outbound, TransportResult};
 use futures::executor::block_on;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -138,6 +138,10 @@ impl Transport for FakeTransport<'_> {
             .borrow_mut()
             .pop_front()
             .unwrap_or_else(|| status(200))
+    }
+
+    async fn sign_rs256(&self, pkcs8_der: &[u8], message: &[u8]) -> Result<Vec<u8>, String> {
+        crate::core::jwt::sign_rs256(pkcs8_der, message)
     }
 }
 
