@@ -132,6 +132,11 @@ test('kafka v2: a record answered with error_code 2 is retried alone; the rest o
     pubs.push(await publish(sluice, t.tenantId, 'order.created', { n: 0 }));
     await eventually(() => kafka.waiting === 1, 10_000, { what: 'the first request in flight' });
     for (const n of [1, 2, 3, 4]) pubs.push(await publish(sluice, t.tenantId, 'order.created', { n }));
+    // A publish answers once the event is durable; its hand-off to the scheduler may still be
+    // on the way. Release only when all five are queued, so that the four go as one batch.
+    await eventually(async () => (await sluice.api('GET', `${t.base}/status`)).json.queue_depth === 5, 10_000, {
+      what: 'five deliveries queued',
+    });
   } finally {
     kafka.release();
   }
