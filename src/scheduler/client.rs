@@ -231,6 +231,17 @@ impl<'a> SchedulerClient<'a> {
             .collect()
     }
 
+    /// Hands runs of a lane other than 0 to lane 0, which keeps the destination's alerting.
+    pub async fn observe(
+        &self,
+        destination: &DestinationId,
+        runs: Vec<crate::core::alerts::RunSeen>,
+    ) -> Result<(), SchedulerError> {
+        self.call::<serde_json::Value>(destination, 0, SchedulerRequest::Observe { runs })
+            .await
+            .map(|_| ())
+    }
+
     /// Forwards a WebSocket client's connection to the destination's scheduler; the answer is
     /// the 101 that hands the client its socket.
     pub async fn connect(

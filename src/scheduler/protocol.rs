@@ -51,6 +51,11 @@ pub enum SchedulerRequest {
     Circuit {
         breaker: Breaker,
     },
+    /// Runs of another lane, for the destination's alerting (this is lane 0, which keeps the
+    /// one alert state, so that an outage seen by K lanes is one incident, not K).
+    Observe {
+        runs: Vec<crate::core::alerts::RunSeen>,
+    },
 }
 
 /// The circuit as the status endpoint shows it.

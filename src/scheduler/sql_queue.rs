@@ -42,6 +42,11 @@ pub enum OutboxRecord {
         at: Millis,
     },
     Alert(Box<super::alerting::AlertEvent>),
+    /// A run of a lane other than 0, for the destination's alerting, which lane 0 keeps.
+    Observed {
+        destination_id: DestinationId,
+        run: crate::core::alerts::RunSeen,
+    },
 }
 
 pub struct SqlQueue {
