@@ -133,6 +133,11 @@ test('a circuit opened in one lane stops the others; a reset reaches them all', 
   assert.equal(s.circuit.state, 'open');
   assert.equal(s.queue_depth, 9, 'the status sums the lanes');
   assert.equal(s.deliveries.pending, 9);
+  // /metrics too: each lane reports its own depth (METRICS_FLUSH_SECONDS is 0 here).
+  const gauge = `sluice_queue_depth{tenant_id="${d.tenantId}",destination_id="${d.destinationId}",type="webhook"} 9`;
+  await eventually(async () => (await sluice.api('GET', '/metrics')).text.split('\n').includes(gauge), 10_000, {
+    what: 'queue depth 9 in /metrics',
+  });
   const reset = await sluice.api('POST', `${d.base}/circuit/reset`);
   assert.equal(reset.status, 200, reset.text);
   assert.equal(reset.json.circuit.state, 'closed');

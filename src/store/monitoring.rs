@@ -1,7 +1,7 @@
 //! Monitoring reads and writes on D1 (the SQL is in `monitoring_sql`): the `/metrics` export,
 //! a destination's per-interval stats, and the scheduler's state report.
 
-use super::monitoring_sql::{metrics_sql, stats_sql, REPORT_STATE};
+use super::monitoring_sql::{metrics_sql, stats_sql, REPORT_LANE_DEPTH, REPORT_STATE};
 use super::SqlValue;
 use super::{rows, stmt, Arg, StoreResult};
 use crate::core::breaker::CircuitState;
@@ -188,9 +188,7 @@ pub struct SchedulerState {
 /// Writes a scheduler's tally and state report in one batch.
 pub async fn flush(db: &D1Database, state: &SchedulerState, tally: &Tally) -> StoreResult<()> {
     let mut statements = vec![];
-    if state.lane == 0 {
-        statements.push(report_state_stmt(db, state)?);
-    }
+    statements.push(report_state_stmt(db, state)?);
     if !tally.is_empty() {
         let (t, d) = (state.tenant_id.as_str(), state.destination_id.as_str());
         for (sql, values) in super::monitoring_sql::tally_statements(t, d, tally) {
@@ -203,10 +201,24 @@ pub async fn flush(db: &D1Database, state: &SchedulerState, tally: &Tally) -> St
     super::batch(db, statements).await.map(|_| ())
 }
 
+/// Lane 0's depth and circuit, or another lane's depth (the circuit is one across lanes).
 fn report_state_stmt(
     db: &D1Database,
     s: &SchedulerState,
 ) -> StoreResult<worker::D1PreparedStatement> {
+    if s.lane > 0 {
+        return stmt(
+            db,
+            REPORT_LANE_DEPTH,
+            &[
+                s.destination_id.as_str().into(),
+                s.tenant_id.as_str().into(),
+                i64::from(s.lane).into(),
+                (s.queue_depth as i64).into(),
+                s.at.into(),
+            ],
+        );
+    }
     let circuit = serde_json::to_value(s.circuit)?;
     stmt(
         db,

@@ -96,6 +96,14 @@ pub const REPORT_STATE: &str = "INSERT INTO destination_metrics (destination_id,
      consecutive_failures = excluded.consecutive_failures, state_at = excluded.state_at \
      WHERE excluded.state_at >= COALESCE(destination_metrics.state_at, 0)";
 
+/// The queue depth of a lane above 0 (`?1` destination, `?2` tenant, `?3` lane, `?4` depth,
+/// `?5` when); as `REPORT_STATE`, nothing for a deleted destination and never an older report
+/// over a newer one.
+pub const REPORT_LANE_DEPTH: &str = "INSERT INTO lane_depths (destination_id, lane, tenant_id, queue_depth, state_at) \
+     SELECT id, ?3, tenant_id, ?4, ?5 FROM destinations WHERE id = ?1 AND tenant_id = ?2 \
+     ON CONFLICT (destination_id, lane) DO UPDATE SET queue_depth = excluded.queue_depth, state_at = excluded.state_at \
+     WHERE excluded.state_at >= lane_depths.state_at";
+
 /// Every destination with its counters (zeros before its first attempt) and reported state,
 /// for `/metrics`. One pass over `destinations`: this is the full export.
 pub fn metrics_sql() -> String {
@@ -104,7 +112,9 @@ pub fn metrics_sql() -> String {
          COALESCE(m.delivered, 0) AS delivered, COALESCE(m.failed, 0) AS failed, \
          COALESCE(m.retried, 0) AS retried, COALESCE(m.filtered, 0) AS filtered, \
          COALESCE(m.skipped, 0) AS skipped, COALESCE(m.latency_sum_ms, 0) AS latency_sum_ms, \
-         json_array({}) AS latency, m.queue_depth, m.circuit_state, m.state_at \
+         json_array({}) AS latency, \
+         COALESCE(m.queue_depth, 0) + COALESCE((SELECT SUM(l.queue_depth) FROM lane_depths l \
+         WHERE l.destination_id = d.id), 0) AS queue_depth, m.circuit_state, m.state_at \
          FROM destinations d LEFT JOIN destination_metrics m ON m.destination_id = d.id \
          ORDER BY d.tenant_id, d.id",
         latency_columns("COALESCE(m.{}, 0)")
@@ -150,12 +160,14 @@ pub const PURGE_STATS: &str = "DELETE FROM attempt_stats WHERE (destination_id, 
 pub const DELETE_FOR_DESTINATION: &[&str] = &[
     "DELETE FROM destination_metrics WHERE tenant_id = ?1 AND destination_id = ?2",
     "DELETE FROM attempt_stats WHERE destination_id = ?2 AND tenant_id = ?1",
+    "DELETE FROM lane_depths WHERE tenant_id = ?1 AND destination_id = ?2",
 ];
 
 /// A tenant's monitoring rows (`?1`), deleted with it (before its destinations).
 pub const DELETE_FOR_TENANT: &[&str] = &[
     "DELETE FROM attempt_stats WHERE destination_id IN (SELECT id FROM destinations WHERE tenant_id = ?1)",
     "DELETE FROM destination_metrics WHERE tenant_id = ?1",
+    "DELETE FROM lane_depths WHERE tenant_id = ?1",
 ];
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

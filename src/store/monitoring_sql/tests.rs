@@ -211,6 +211,74 @@ fn state_reports_keep_the_newest_and_skip_deleted_destinations() {
     assert_eq!(counters(&db, 1)[0], 1);
 }
 
+/// Lanes above 0 report their depth apart; /metrics shows lane 0's plus theirs, each lane's
+/// newest report counting once; a deleted destination's lanes go with it.
+#[test]
+fn metrics_sum_the_queue_depth_of_every_lane() {
+    let db = seeded();
+    let state = |depth: i64, at: i64| {
+        exec(
+            &db,
+            REPORT_STATE,
+            &[
+                Some(SqlValue::Str(id("des_", 1))),
+                Some(SqlValue::Str("acme".into())),
+                Some(SqlValue::Int(depth)),
+                Some(SqlValue::Str("closed".into())),
+                Some(SqlValue::Int(0)),
+                Some(SqlValue::Int(at)),
+            ],
+        )
+    };
+    let lane = |des: u32, tenant: &str, lane: i64, depth: i64, at: i64| {
+        exec(
+            &db,
+            REPORT_LANE_DEPTH,
+            &[
+                Some(SqlValue::Str(id("des_", des))),
+                Some(SqlValue::Str(tenant.into())),
+                Some(SqlValue::Int(lane)),
+                Some(SqlValue::Int(depth)),
+                Some(SqlValue::Int(at)),
+            ],
+        )
+    };
+    let depths = || -> Vec<(String, i64)> {
+        let mut q = db.prepare(&metrics_sql()).unwrap();
+        q.query_map([], |r| {
+            Ok((r.get("destination_id")?, r.get("queue_depth")?))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    };
+    // A lane reporting before lane 0 ever did still counts.
+    lane(1, "acme", 2, 4, 1_000);
+    assert_eq!(depths()[0], (id("des_", 1), 4));
+    state(5, 1_000);
+    lane(1, "acme", 3, 7, 1_000);
+    lane(1, "acme", 2, 1, 2_000);
+    lane(1, "acme", 2, 9, 1_500); // older than lane 2's last report: ignored
+    lane(1, "other", 1, 100, 2_000); // the wrong tenant: no row
+    lane(9, "acme", 1, 100, 2_000); // no such destination
+    assert_eq!(
+        depths(),
+        vec![
+            (id("des_", 1), 5 + 7 + 1),
+            (id("des_", 2), 0),
+            (id("des_", 3), 0)
+        ]
+    );
+    for sql in DELETE_FOR_DESTINATION {
+        db.execute(sql, rusqlite::params!["acme", id("des_", 1)])
+            .unwrap();
+    }
+    let left: i64 = db
+        .query_row("SELECT COUNT(*) FROM lane_depths", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
 #[test]
 fn metrics_list_every_destination_with_zeros_before_any_attempt() {
     let db = seeded();
