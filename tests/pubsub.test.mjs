@@ -128,6 +128,37 @@ test('gcp_pubsub: a PKCS#1 key (BEGIN RSA PRIVATE KEY) is accepted and signs as 
   await deliveryOf(t, pub.deliveries[0].id, 'delivered');
 });
 
+test('gcp_pubsub: a well-formed key the runtime cannot sign with is refused at create and on update, not at the first delivery', { timeout: 30_000 }, async () => {
+  const tenantId = uniqueId('gcp');
+  await sluice.api('POST', '/v1/tenants', { id: tenantId });
+  const good = ps.serviceAccount(PROJECT);
+  // The same key with its private exponent changed: its DER is as valid as before, its
+  // numbers no longer agree, and WebCrypto (BoringSSL's RSA key check) refuses to import it.
+  const jwk = crypto.createPrivateKey(good.private_key).export({ format: 'jwk' });
+  const d = Buffer.from(jwk.d, 'base64url');
+  d[d.length - 1] ^= 0x02;
+  jwk.d = d.toString('base64url');
+  const broken = crypto.createPrivateKey({ key: jwk, format: 'jwk' }).export({ type: 'pkcs8', format: 'pem' });
+  assert.match(broken, /BEGIN PRIVATE KEY/);
+  const body = (account) => ({ type: 'gcp_pubsub', config: { topic: 'orders', service_account: account, endpoint: ps.url } });
+  const r = await sluice.api('POST', `/v1/tenants/${tenantId}/destinations`, body({ ...good, private_key: broken }));
+  const p = checkProblem(r, 422, 'validation');
+  const err = p.errors.find((e) => e.field === 'config.service_account.private_key');
+  assert.ok(err, r.text);
+  assert.match(err.message, /cannot sign with this key/);
+  assert.ok(!r.text.includes(jwk.d.slice(0, 40)), 'the key is not echoed');
+
+  const created = await sluice.api('POST', `/v1/tenants/${tenantId}/destinations`, body(good));
+  assert.equal(created.status, 201, created.text);
+  const path = `/v1/tenants/${tenantId}/destinations/${created.json.id}`;
+  const patched = await sluice.api('PATCH', path, { config: { service_account: { ...good, private_key: broken } } });
+  const q = checkProblem(patched, 422, 'validation');
+  assert.ok(q.errors.some((e) => e.field === 'config.service_account.private_key'), patched.text);
+  // Unchanged config: the stored (good) key is not checked again, and nothing was replaced.
+  const renamed = await sluice.api('PATCH', path, { name: 'renamed' });
+  assert.equal(renamed.status, 200, renamed.text);
+});
+
 test('gcp_pubsub: a key that is not an RSA private key is refused at create, naming the field', { timeout: 30_000 }, async () => {
   const tenantId = uniqueId('gcp');
   await sluice.api('POST', '/v1/tenants', { id: tenantId });

@@ -1,7 +1,10 @@
 //! Creating, changing (JSON merge patch) and deleting a destination.
 
 use super::sealed::{new_secret, to_row, unseal};
-use super::{check_portal_limits, destination_id, load, reconfigure, tell, validate, with_secret};
+use super::{
+    check_portal_limits, check_signing_key, destination_id, load, reconfigure, tell, validate,
+    with_secret,
+};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::http::{json, no_content, read_value, Ctx};
 use crate::api::routes::Params;
@@ -33,6 +36,7 @@ pub async fn create(
     let body =
         crate::core::template::expand(read_value(req, ctx).await?).map_err(ApiError::Validation)?;
     let spec = validate(ctx, body)?;
+    check_signing_key(&spec).await?;
     check_portal_limits(ctx, &spec, true, true)?;
     let secret = spec
         .target
@@ -164,6 +168,9 @@ pub async fn update(
         }
     }
     let spec = validate(ctx, merged)?;
+    if patch.get("config").is_some() {
+        check_signing_key(&spec).await?;
+    }
     check_portal_limits(
         ctx,
         &spec,

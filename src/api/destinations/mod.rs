@@ -76,6 +76,27 @@ fn validate(ctx: &Ctx, input: Value) -> ApiResult<DestinationSpec<Target>> {
     Ok(spec)
 }
 
+/// A Pub/Sub service account's key, imported and used once as a delivery will use it
+/// (WebCrypto): `validate` checks its structure, and a key whose numbers the runtime refuses
+/// is a 422 now rather than a delivery failed for good at the first token exchange.
+async fn check_signing_key(spec: &DestinationSpec<Target>) -> ApiResult<()> {
+    let Target::GcpPubSub(config) = &spec.target else {
+        return Ok(());
+    };
+    let Ok(der) = crate::core::rsa_key::private_key_der(&config.service_account.private_key) else {
+        return Ok(()); // refused by `validate` already
+    };
+    crate::runtime::sign_rs256(&der, b"sluice: the key signs")
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            ApiError::field(
+                "config.service_account.private_key",
+                format!("the runtime cannot sign with this key ({e}); check that it is the service account's key file as Google issued it"),
+            )
+        })
+}
+
 /// What a portal user (tenant token) may ask of the operator's resources: email only from
 /// and to the domains the operator allows (when `config_given`), and alert thresholds no
 /// lower than its floor (when `alerts_given`). A PATCH that touches neither keeps what the
