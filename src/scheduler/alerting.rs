@@ -127,7 +127,7 @@ pub fn lifecycle_event(
 
 /// Updates the destination's alert state with one run; the alerts it raised or resolved.
 pub fn observe(
-    queue: &SqlQueue,
+    queue: &SqlQueue<crate::log::client::DoSql>,
     row: &DestinationRow,
     settings: &DeliverySettings,
     report: &RunReport,

@@ -51,7 +51,7 @@ impl DeliveryScheduler {
         );
         if let Some(streak) = report.auto_disabled {
             let record = self.auto_disable(&loaded, streak);
-            self.queue.push_outbox(&[record]);
+            self.push_outbox(&record);
             self.share_disabled().await;
         }
         if !report.attempts.is_empty() {
@@ -70,8 +70,7 @@ impl DeliveryScheduler {
                 to_operator: alert.to_operator,
             });
             if alert.to_tenant || alert.to_operator {
-                self.queue
-                    .push_outbox(&[OutboxRecord::Alert(Box::new(alert))]);
+                self.push_outbox(&OutboxRecord::Alert(Box::new(alert)));
             }
         }
         let flushed = self.flush_outbox().await;
