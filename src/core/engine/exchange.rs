@@ -1,6 +1,6 @@
-//! The second phase: obtain a credential if the provider needs one, then build and send a
-//! leased batch's request, timed on its own, and read the answer into one verdict per
-//! delivery. The run keeps up to its cap of these in flight at once.
+//! The second phase of a round: obtain a credential if the provider needs one, then build and
+//! send every leased batch's request at once (the run joins them), each timed on its own, and
+//! read each answer into one verdict per delivery.
 
 use super::ports::{Clock, Ports, Provider, QueuedDelivery, Transport};
 use crate::core::classify::Verdict;

@@ -49,10 +49,6 @@ pub(super) const READ_AHEAD_REQUESTS: usize = crate::core::wire::MAX_CONNECTIONS
 #[derive(Debug, Default)]
 pub(super) struct Ahead {
     rows: VecDeque<QueuedDelivery>,
-    /// The last read found fewer than it asked for: nothing more was due then. The next read
-    /// waits until nothing is in flight (what became due since is sent after the requests in
-    /// flight, as a round would).
-    exhausted: bool,
     /// The run's first lease set the wake-up, the earliest to expire, which covers every later
     /// one (that run re-leases what is still due).
     wake_set: bool,
@@ -61,15 +57,15 @@ pub(super) struct Ahead {
 impl Ahead {
     /// Takes up to `room` batches to send now, as far as the circuit breaker and the rate
     /// limit allow, reading and leasing the queue (once at most) when nothing read ahead is
-    /// left. `busy` requests are in flight: a half-open circuit's probe waits for them, and
-    /// goes alone. `budget` is how many more requests the run may send (what a read takes
-    /// ahead). Every lease is committed, and the wake-up set, before this returns.
+    /// left. A half-open circuit admits one probe of one delivery and nothing beside it.
+    /// `budget` is how many more requests the run may send (what a read takes ahead). Every
+    /// lease is committed, and the wake-up set, before this returns.
     pub(super) async fn lease<S, T, P: Provider, C, W: Wakeup>(
         &mut self,
         ports: &Ports<'_, S, T, P, C, W>,
         settings: &DeliverySettings,
         now: Millis,
-        (room, busy, budget): (usize, usize, usize),
+        (room, budget): (usize, usize),
     ) -> Leased
     where
         S: QueueStore,
@@ -86,13 +82,13 @@ impl Ahead {
                     leased.holds.breaker_wait = Some(at);
                     break;
                 }
-                // A half-open circuit sends one probe, alone, and waits for its answer.
-                Admission::Probe if busy > 0 || !leased.batches.is_empty() => break,
+                // A half-open circuit sends one probe and waits for its answer.
+                Admission::Probe if !leased.batches.is_empty() => break,
                 Admission::Probe => 1,
                 Admission::Send => provider.max_batch().max(1),
             };
             if self.rows.is_empty() {
-                if read || (self.exhausted && busy > 0) {
+                if read {
                     break;
                 }
                 read = true;
@@ -105,7 +101,6 @@ impl Ahead {
                         .min(LEASE_READ_MAX.max(batch_size)),
                 };
                 let due = store.due(now, wanted);
-                self.exhausted = due.len() < wanted;
                 for d in &due {
                     store.reschedule(&d.delivery_id, d.attempts, lease_until);
                 }

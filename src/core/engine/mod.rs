@@ -2,15 +2,14 @@
 //! against small traits (`ports`) so that it runs natively in tests with in-memory fakes and
 //! in the DeliveryScheduler Durable Object with SQLite storage, alarms and `fetch`.
 //!
-//! A run keeps up to `max_in_flight` requests going (a sliding window: the next starts as soon
-//! as one ends), while the breaker admits and deliveries are due, each through four phases:
-//! - **lease**: take a batch, read and leased ahead (one read of the queue for several
-//!   requests), its due time pushed past the timeout (and the wake-up with it), so that a
-//!   crash mid-send retries it;
-//! - **exchange**: build the request, send it, read the answer into verdicts;
-//! - **settle**: tell the breaker, turn each verdict into an outcome under the retry policy
-//!   (delivered → removed; retry → rescheduled; failed → removed and recorded for
-//!   inspection) and record the attempt; what ended together is committed together
+//! A run is rounds of four phases, while the breaker admits and deliveries are due:
+//! - **lease**: take up to `max_in_flight` batches from what was read and leased ahead (one
+//!   read and one lease of the queue for up to six requests' worth), their due time pushed
+//!   past the timeout (and the wake-up with it), so that a crash mid-send retries them;
+//! - **exchange**: build the requests, send them at once, read each answer into verdicts;
+//! - **settle**: per request, tell the breaker, turn each verdict into an outcome under the
+//!   retry policy (delivered → removed; retry → rescheduled; failed → removed and recorded
+//!   for inspection) and record the attempt; the round's changes are committed together
 //!   (`QueueStore::commit`);
 //! - **streak**: count consecutive failures, and stop the run when the destination reaches
 //!   its auto-disable threshold.
@@ -32,8 +31,6 @@ use crate::core::breaker::{Breaker, CircuitState, Transition};
 use crate::core::destination::DeliverySettings;
 use crate::core::time::Millis;
 use crate::core::wire::MAX_CONNECTIONS;
-use futures::stream::{FuturesUnordered, StreamExt};
-use futures::FutureExt;
 
 /// Extra time past a request's timeout before a leased delivery counts as abandoned (the
 /// runtime died mid-send) and becomes due again.
@@ -78,52 +75,33 @@ where
     let ports = &ports;
     let store = ports.store;
     let mut report = RunReport::default();
-    let cap = requests_at_once(settings);
+    let in_flight = requests_at_once(settings);
     let mut ahead = lease::Ahead::default();
     let mut holds = lease::Holds::default();
-    let mut in_flight = FuturesUnordered::new();
-    let mut started = 0;
-    let mut filling = true;
-    loop {
-        // Start requests while there is room: a sliding window, not rounds (the next starts
-        // as soon as one ends).
-        let room = cap
-            .min(limits.max_requests - started)
-            .saturating_sub(in_flight.len());
-        if filling && room > 0 {
-            let now = ports.clock.now();
-            let budget = limits.max_requests - started;
-            let leased = ahead
-                .lease(ports, settings, now, (room, in_flight.len(), budget))
-                .await;
-            holds = leased.holds;
-            filling = !holds.any();
-            if !leased.batches.is_empty() {
-                started += leased.batches.len();
-                let (provider, transport) = (ports.provider, ports.transport);
-                let denied =
-                    exchange::obtain_credential(provider, transport, settings.timeout_ms, now)
-                        .await;
-                for batch in leased.batches {
-                    let denied = denied.clone();
-                    in_flight.push(async move {
-                        let ex =
-                            exchange::exchange(ports, settings, now, &batch, denied.as_ref()).await;
-                        (batch, ex)
-                    });
-                }
-            }
-        }
-        let Some(first) = in_flight.next().await else {
+    let mut sent_requests = 0;
+    'run: while sent_requests < limits.max_requests {
+        let now = ports.clock.now();
+        let budget = limits.max_requests - sent_requests;
+        let leased = ahead
+            .lease(ports, settings, now, (in_flight.min(budget), budget))
+            .await;
+        let batches = leased.batches;
+        holds = leased.holds;
+        if batches.is_empty() {
             break;
-        };
-        // Settle every request that has ended by now, then commit them together.
-        let mut ended = vec![first];
-        while let Some(Some(more)) = in_flight.next().now_or_never() {
-            ended.push(more);
         }
-        for (batch, exchange) in ended {
-            let settled = settle::settle(store, ports.clock, settings, &batch, exchange);
+        sent_requests += batches.len();
+        let (provider, transport) = (ports.provider, ports.transport);
+        let denied =
+            exchange::obtain_credential(provider, transport, settings.timeout_ms, now).await;
+        let exchanges = futures::future::join_all(
+            batches
+                .iter()
+                .map(|batch| exchange::exchange(ports, settings, now, batch, denied.as_ref())),
+        )
+        .await;
+        for (batch, exchange) in batches.iter().zip(exchanges) {
+            let settled = settle::settle(store, ports.clock, settings, batch, exchange);
             report.transitions.extend(settled.transition);
             let first = report.attempts.len();
             report.attempts.extend(settled.attempts);
@@ -131,16 +109,23 @@ where
                 continue;
             }
             if let Some(streak) = settle::streak(store, settings, &report.attempts[first..]) {
-                // Nothing more is sent: what is still in flight is left leased, what was read
-                // ahead is due again when the destination is enabled.
+                // Nothing more is sent; what was read ahead is due again when the destination
+                // is enabled.
                 report.auto_disabled = Some(streak);
                 ahead.release(store);
                 store.commit();
                 ports.wakeup.wake_at(None).await;
-                return report;
+                break 'run;
             }
         }
+        // The round's queue changes and attempt records, written together.
         store.commit();
+        if holds.any() {
+            break;
+        }
+    }
+    if report.auto_disabled.is_some() {
+        return report;
     }
     ahead.release(store);
     store.commit();

@@ -129,7 +129,7 @@ fn several_requests_in_flight_when_allowed() {
 }
 
 #[test]
-fn four_at_once_read_the_queue_once_and_settle_in_one_commit() {
+fn a_round_reads_the_queue_once_and_settles_its_deliveries_in_one_commit() {
     let c = clock();
     let w = World::new(&c, vec![status(200), status(500), status(200), status(200)]);
     for n in 1..=4 {
@@ -171,9 +171,8 @@ fn a_half_open_circuit_sends_one_probe_even_with_several_in_flight() {
     );
 }
 
-/// The lease phase alone: it takes what fits the room, reads and leases ahead (once per call,
-/// and not again while requests are in flight after a read found all there was), sets the
-/// wake-up once, says what held the rest back, and gives back what it did not send.
+/// The lease phase alone: it takes what fits the room, reads and leases ahead (once per call),
+/// sets the wake-up once, says what held the rest back, and gives back what it did not send.
 #[test]
 fn the_lease_phase_reads_ahead_takes_the_room_and_names_its_holds() {
     let clock = clock();
@@ -190,7 +189,7 @@ fn the_lease_phase_reads_ahead_takes_the_room_and_names_its_holds() {
     };
     let mut s = settings(3, 10);
     let mut ahead = super::lease::Ahead::default();
-    let leased = block_on(ahead.lease(&ports, &s, 1_000, (2, 0, 50)));
+    let leased = block_on(ahead.lease(&ports, &s, 1_000, (2, 50)));
     assert_eq!(leased.batches.len(), 2);
     assert!(!leased.holds.any());
     let lease_until = 1_000 + 1_000 + LEASE_MARGIN_MS;
@@ -200,17 +199,16 @@ fn the_lease_phase_reads_ahead_takes_the_room_and_names_its_holds() {
         Some(lease_until),
         "the third was read and leased ahead"
     );
-    // Two in flight: the one read ahead goes; the queue is not read again for what was
-    // enqueued since (the last read found all there was).
+    // The one read ahead goes next, without a read.
     w.push(delivery(3, 1_000));
     w.push(delivery(4, 1_000));
-    let more = block_on(ahead.lease(&ports, &s, 1_000, (2, 2, 50)));
+    let more = block_on(ahead.lease(&ports, &s, 1_000, (1, 50)));
     assert_eq!(more.batches.len(), 1);
     assert_eq!(w.store.reads.get(), 1);
-    // Nothing in flight: read again. A bucket of one token lets one through and holds the
-    // next back; what was leased and not sent is due again as it was.
+    // Then a read. A bucket of one token lets one through and holds the next back; what was
+    // leased and not sent is due again as it was.
     s.rate_limit = Some(crate::core::rate_limit::RateLimit { per_second: 1.0 });
-    let paced = block_on(ahead.lease(&ports, &s, 1_000, (5, 0, 50)));
+    let paced = block_on(ahead.lease(&ports, &s, 1_000, (5, 50)));
     assert_eq!(paced.batches.len(), 1);
     assert_eq!(paced.holds.rate_wait, Some(2_000));
     assert!(paced.holds.any());
@@ -243,85 +241,6 @@ fn a_run_has_at_most_six_requests_in_flight_whatever_max_in_flight_says() {
     assert_eq!(r.attempts.len(), 20);
 }
 
-/// Answers after `slow` polls for the first delivery's request, at once for the others, and
-/// notes when each request starts and ends.
-struct UnevenTransport {
-    slow: usize,
-    log: RefCell<Vec<String>>,
-}
-
-impl Transport for UnevenTransport {
-    async fn send(&self, outbound: Outbound, _timeout_ms: u64) -> TransportResult {
-        let Outbound::Http(request) = outbound else {
-            panic!("HTTP only");
-        };
-        let body = String::from_utf8(request.body).unwrap();
-        self.log.borrow_mut().push(format!("start {body}"));
-        let polls = if body == "{\"n\":1}" { self.slow } else { 0 };
-        YieldTimes(polls).await;
-        self.log.borrow_mut().push(format!("end {body}"));
-        status(200)
-    }
-
-    async fn sign_rs256(&self, _: &[u8], _: &[u8]) -> Result<Vec<u8>, String> {
-        unreachable!()
-    }
-}
-
-/// Pending this many times (waking itself each time), then ready.
-struct YieldTimes(usize);
-
-impl std::future::Future for YieldTimes {
-    type Output = ();
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<()> {
-        if self.0 == 0 {
-            return std::task::Poll::Ready(());
-        }
-        self.0 -= 1;
-        cx.waker().wake_by_ref();
-        std::task::Poll::Pending
-    }
-}
-
-#[test]
-fn a_request_that_ends_makes_room_for_the_next_at_once() {
-    let c = clock();
-    let w = World::new(&c, vec![]);
-    for n in 1..=4 {
-        w.push(delivery(n, 1_000));
-    }
-    let transport = UnevenTransport {
-        slow: 20,
-        log: RefCell::default(),
-    };
-    let ports = Ports {
-        store: &w.store,
-        transport: &transport,
-        provider: &EchoProvider,
-        clock: &c,
-        wakeup: &w.wakeup,
-    };
-    let mut s = settings(5, 10);
-    s.max_in_flight = 2;
-    let r = block_on(run(ports, &s, RunLimits::default()));
-    assert_eq!(r.attempts.len(), 4);
-    let log = transport.log.borrow();
-    let at = |what: &str| log.iter().position(|l| l == what).unwrap();
-    // The slow first request is still in flight while the others go, two at a time at most.
-    assert!(at("start {\"n\":3}") < at("end {\"n\":1}"), "{log:?}");
-    assert!(at("start {\"n\":4}") < at("end {\"n\":1}"), "{log:?}");
-    let mut open = 0;
-    for l in log.iter() {
-        open += if l.starts_with("start") { 1 } else { -1 };
-        assert!(open <= 2, "never more than max_in_flight at once: {log:?}");
-    }
-    // The four were read (and leased) at once: one read, and one finding nothing after.
-    assert_eq!(w.store.reads.get(), 2);
-}
-
 #[test]
 fn one_at_a_time_reads_the_queue_once_per_six() {
     let c = clock();
@@ -344,4 +263,5 @@ fn one_at_a_time_reads_the_queue_once_per_six() {
     assert_eq!(order, due_order, "sent in due order, one at a time");
     // Six read (and leased) ahead, then the seventh, then one read finding nothing due.
     assert_eq!(w.store.reads.get(), 3);
+    assert_eq!(w.store.queue.borrow().len(), 0);
 }
