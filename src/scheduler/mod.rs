@@ -134,11 +134,7 @@ impl DurableObject for DeliveryScheduler {
                 deliveries,
             } => {
                 self.configure(destination);
-                let earliest = deliveries
-                    .iter()
-                    .filter(|d| self.queue.enqueue(d))
-                    .map(|d| d.due_at)
-                    .collect::<Vec<_>>();
+                let earliest = self.queue.enqueue_all(&deliveries);
                 let queued = earliest.len() as u64;
                 // The alarm already covers what was queued before: only the new ones' earliest
                 // due time can move it earlier (no query of the queue for it).

@@ -272,32 +272,37 @@ impl<S: Sql> SqlQueue<S> {
         }
     }
 
-    /// Queues a delivery unless it is queued already or was completed recently (a manual
+    /// Queues each delivery unless it is queued already or was completed recently (a manual
     /// retry is asked for on purpose: it is queued again even though it was done). Returns
-    /// whether it was newly queued. One statement either way.
-    pub fn enqueue(&self, d: &QueuedDelivery) -> bool {
+    /// the due times of those newly queued. One statement for them all.
+    pub fn enqueue_all(&self, deliveries: &[QueuedDelivery]) -> Vec<Millis> {
+        if deliveries.is_empty() {
+            return vec![];
+        }
         self.write_held();
-        let body = serde_json::to_string(d).unwrap_or_default();
-        let on_conflict = if d.manual.is_some() {
-            // A done row comes back to the queue; its unacknowledged records stay.
-            "DO UPDATE SET due_at = excluded.due_at, attempts = excluded.attempts, \
-             body = excluded.body, done_at = NULL WHERE deliveries.due_at IS NULL"
-        } else {
-            "DO NOTHING"
-        };
-        let written = self.exec(
-            &format!(
-                "INSERT INTO deliveries (delivery_id, due_at, attempts, body) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (delivery_id) {on_conflict}"
-            ),
-            &[
-                d.delivery_id.as_str().into(),
-                d.due_at.into(),
-                d.attempts.into(),
-                body.into(),
-            ],
-        );
-        written.is_some_and(|n| n > 0)
+        #[derive(Deserialize)]
+        struct Queued {
+            due_at: Millis,
+        }
+        let rows = serde_json::to_string(deliveries).unwrap_or_default();
+        // A done row comes back to the queue for a manual retry; its unacknowledged records
+        // stay. `RETURNING` names the rows inserted or queued again, not those left alone.
+        match self.sql.query::<Queued>(
+            "INSERT INTO deliveries (delivery_id, due_at, attempts, body) \
+             SELECT json_extract(value, '$.delivery_id'), json_extract(value, '$.due_at'), \
+             json_extract(value, '$.attempts'), value FROM json_each(?1) WHERE true \
+             ON CONFLICT (delivery_id) DO UPDATE SET due_at = excluded.due_at, \
+             attempts = excluded.attempts, body = excluded.body, done_at = NULL \
+             WHERE deliveries.due_at IS NULL AND json_extract(excluded.body, '$.manual') IS NOT NULL \
+             RETURNING due_at",
+            &[rows.into()],
+        ) {
+            Ok(queued) => queued.into_iter().map(|q| q.due_at).collect(),
+            Err(e) => {
+                log_error(&format!("enqueue failed: {e}"));
+                vec![]
+            }
+        }
     }
 
     /// Deliveries waiting to be sent (done ones are not counted).

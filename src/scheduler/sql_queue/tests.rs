@@ -7,6 +7,11 @@ use crate::core::engine::AttemptOutcome;
 use crate::core::ids::AttemptId;
 use crate::log::sql::testing::Memory;
 
+/// Enqueues one delivery: whether it was newly queued.
+fn enqueue(q: &SqlQueue<Memory>, d: &QueuedDelivery) -> bool {
+    q.enqueue_all(std::slice::from_ref(d)) == [d.due_at]
+}
+
 fn queue() -> SqlQueue<Memory> {
     let q = SqlQueue::new(Memory::new());
     q.migrate().unwrap();
@@ -57,9 +62,9 @@ fn ids(ds: &[QueuedDelivery]) -> Vec<String> {
 fn an_enqueue_is_queued_once_and_due_in_order() {
     let q = queue();
     let (a, b) = (delivery(1, 20), delivery(2, 10));
-    assert!(q.enqueue(&a));
-    assert!(q.enqueue(&b));
-    assert!(!q.enqueue(&a), "a repeated enqueue queues nothing");
+    assert!(enqueue(&q, &a));
+    assert!(enqueue(&q, &b));
+    assert!(!enqueue(&q, &a), "a repeated enqueue queues nothing");
     assert_eq!(q.depth(), 2);
     assert_eq!(q.next_due(), Some(10));
     assert_eq!(ids(&q.due(15, 10)), ids(std::slice::from_ref(&b)));
@@ -71,8 +76,8 @@ fn an_enqueue_is_queued_once_and_due_in_order() {
 fn a_round_is_one_statement_and_a_delivered_row_is_remembered_as_done() {
     let q = queue();
     let (a, b) = (delivery(1, 0), delivery(2, 0));
-    q.enqueue(&a);
-    q.enqueue(&b);
+    enqueue(&q, &a);
+    enqueue(&q, &b);
     // The lease, then the outcomes with their records, each committed as the engine does.
     q.reschedule(&a.delivery_id, 0, 500);
     q.reschedule(&b.delivery_id, 0, 500);
@@ -97,7 +102,7 @@ fn a_round_is_one_statement_and_a_delivered_row_is_remembered_as_done() {
         (ids(std::slice::from_ref(&b)), 1)
     );
     assert!(
-        !q.enqueue(&a),
+        !enqueue(&q, &a),
         "a delivery done recently is not queued again"
     );
     let pending = q.unrecorded(100);
@@ -123,7 +128,7 @@ fn a_round_is_one_statement_and_a_delivered_row_is_remembered_as_done() {
 fn records_wait_in_order_and_those_added_during_a_flush_stay() {
     let q = queue();
     let d = delivery(1, 0);
-    q.enqueue(&d);
+    enqueue(&q, &d);
     q.reschedule(&d.delivery_id, 1, 50);
     q.record(&attempt(&d, 1, AttemptOutcome::Retry));
     q.commit();
@@ -153,7 +158,7 @@ fn records_wait_in_order_and_those_added_during_a_flush_stay() {
 fn a_manual_retry_queues_a_done_delivery_again_and_keeps_its_records() {
     let q = queue();
     let d = delivery(1, 0);
-    q.enqueue(&d);
+    enqueue(&q, &d);
     q.remove(&d.delivery_id, 100);
     q.record(&attempt(&d, 1, AttemptOutcome::Failed));
     q.commit();
@@ -162,9 +167,9 @@ fn a_manual_retry_queues_a_done_delivery_again_and_keeps_its_records() {
     manual.manual = Some("admin".into());
     manual.attempts = 1;
     manual.due_at = 200;
-    assert!(q.enqueue(&manual));
+    assert!(enqueue(&q, &manual));
     assert!(
-        !q.enqueue(&manual),
+        !enqueue(&q, &manual),
         "a manual retry already queued is not queued twice"
     );
     assert_eq!(q.due(200, 10), vec![manual]);
@@ -179,17 +184,15 @@ fn a_manual_retry_queues_a_done_delivery_again_and_keeps_its_records() {
 fn pruning_forgets_old_done_rows_once_their_records_are_written() {
     let q = queue();
     let (a, b, c) = (delivery(1, 0), delivery(2, 0), delivery(3, 0));
-    for d in [&a, &b, &c] {
-        q.enqueue(d);
-    }
+    q.enqueue_all(&[a.clone(), b.clone(), c.clone()]);
     q.remove(&a.delivery_id, 10);
     q.remove(&b.delivery_id, 10);
     q.record(&attempt(&b, 1, AttemptOutcome::Delivered));
     q.commit();
     q.prune_done(10 + DONE_RETENTION_MS + 1);
     // `a` is forgotten (queued again if it comes back); `b` waits for its record; `c` is queued.
-    assert!(q.enqueue(&a));
-    assert!(!q.enqueue(&b));
+    assert!(enqueue(&q, &a));
+    assert!(!enqueue(&q, &b));
     assert_eq!(q.depth(), 2);
 }
 
@@ -254,7 +257,7 @@ fn the_layout_before_moves_into_deliveries_once() {
     let due = q.due(40, 10);
     assert_eq!((ids(&due), due[0].attempts), (ids(&[old]), 2));
     assert!(
-        !q.enqueue(&finished),
+        !enqueue(&q, &finished),
         "a delivery done before the move is still done"
     );
     assert_eq!(q.depth(), 1);
@@ -273,11 +276,25 @@ fn the_layout_before_moves_into_deliveries_once() {
 fn a_purge_forgets_everything() {
     let q = queue();
     let d = delivery(1, 0);
-    q.enqueue(&d);
+    enqueue(&q, &d);
     q.put("breaker", &1);
     q.push_outbox(&["{}".to_string()]);
     q.clear();
     assert_eq!((q.depth(), q.outbox(10).len()), (0, 0));
     assert_eq!(q.get::<u32>("breaker"), None);
-    assert!(q.enqueue(&d), "nothing is remembered as done either");
+    assert!(enqueue(&q, &d), "nothing is remembered as done either");
+}
+
+#[test]
+fn a_batch_is_queued_in_one_statement_each_delivery_once() {
+    let q = queue();
+    let (a, b) = (delivery(1, 10), delivery(2, 20));
+    assert!(enqueue(&q, &a));
+    let before = q.sql.0.total_changes();
+    // `a` again and `b` twice: only `b` is new.
+    assert_eq!(q.enqueue_all(&[a.clone(), b.clone(), b.clone()]), [20]);
+    assert_eq!(q.sql.0.total_changes() - before, 1);
+    assert_eq!(q.depth(), 2);
+    assert_eq!(q.due(20, 10), vec![a, b]);
+    assert!(q.enqueue_all(&[]).is_empty());
 }
