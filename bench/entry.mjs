@@ -9,6 +9,8 @@
 // - requests to the Durable Objects (`fetch` and `alarm` calls), per class;
 // - outbound `fetch` (the subrequests a delivery makes), per host:port.
 // GET /__bench/counters answers them as JSON; nothing else changes.
+// GET /__bench/counters?by_sql=1 also starts counting the Durable Objects' statements by their
+// text (`do_sql.by_sql`; off until asked, so that the harness's CPU figures do not pay for it).
 
 import { env } from 'cloudflare:workers';
 import Sluice, {
@@ -23,7 +25,7 @@ const counters = {
   // values are not allowed in the global scope).
   boot: null,
   d1: { statements: 0, calls: 0, reads: 0, writes: 0, batches: 0 },
-  do_sql: { statements: 0 },
+  do_sql: { statements: 0, by_sql: null },
   do_requests: { total: 0, by_class: {} },
   fetch: { total: 0, by_host: {} },
 };
@@ -96,6 +98,11 @@ function patchDoSql(state) {
   const { exec } = proto;
   proto.exec = function (...args) {
     counters.do_sql.statements += 1;
+    const bySql = counters.do_sql.by_sql;
+    if (bySql) {
+      const key = String(args[0]).replace(/\s+/g, ' ').trim().slice(0, 100);
+      bySql[key] = (bySql[key] ?? 0) + 1;
+    }
     return exec.apply(this, args);
   };
   proto.__benchPatched = true;
@@ -142,8 +149,10 @@ export const EventIndex = counted('EventIndex', Index);
 
 export default class BenchEntry extends Sluice {
   async fetch(request) {
-    if (new URL(request.url).pathname === '/__bench/counters') {
+    const url = new URL(request.url);
+    if (url.pathname === '/__bench/counters') {
       counters.boot ??= crypto.randomUUID();
+      if (url.searchParams.get('by_sql') === '1') counters.do_sql.by_sql ??= {};
       return Response.json(counters);
     }
     return super.fetch(request);

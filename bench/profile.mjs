@@ -8,8 +8,9 @@
 // With `publish`, the publish path alone: 16 publishers back to back, with a publisher id, to
 // a tenant with no destination (nothing is delivered; each publish waits only for its 202).
 //
-// Prints two markdown tables: self time by kind of code, then the top functions (the release
-// wasm has no name section: Rust functions show as wasm-function[N]).
+// Prints three markdown tables: self time by kind of code, the top functions (the release
+// wasm has no name section: Rust functions show as wasm-function[N]), and the Durable
+// Objects' SQLite statements per event by their text (counted by bench/entry.mjs).
 
 import WebSocket from 'ws';
 import { ADMIN_KEY, startSluice } from '../tests/helpers/sluice.mjs';
@@ -42,7 +43,8 @@ async function cdp(url) {
 }
 
 const rx = await startFastReceiver();
-const sluice = await startSluice({ name: 'bench-profile', inspector: true });
+const sluice = await startSluice({ name: 'bench-profile', inspector: true, script: 'bench/entry.mjs' });
+const counted = async () => (await sluice.apiOk('GET', '/__bench/counters?by_sql=1')).json;
 try {
   const tenantId = `prof-${process.pid}`;
   await sluice.apiOk('POST', '/v1/tenants', { id: tenantId });
@@ -60,6 +62,7 @@ try {
   rx.onArrival = (id) => waiters.get(id)?.();
   const data = JSON.stringify({ order_id: 'ord_1', amount: 12.5, items: [{ sku: 'A', qty: 1 }], note: 'x'.repeat(800) });
   let n = 0;
+  const before = await counted();
   await c.send('Profiler.start');
   const r = await closedLoop({
     concurrency: 16, durationMs: seconds * 1000,
@@ -75,6 +78,8 @@ try {
   });
   const { result } = await c.send('Profiler.stop');
   c.close();
+  await sleep(1000); // the last runs' records reach their shards
+  const after = await counted();
   const { nodes, samples, timeDeltas } = result.profile;
   const byId = new Map(nodes.map((x) => [x.id, x]));
   const self = new Map();
@@ -111,6 +116,18 @@ try {
   console.log('|---|---|---|');
   const top = [...self.entries()].filter(([k]) => k !== '(idle)' && k !== '(program)').sort((x, y) => y[1] - x[1]).slice(0, 30);
   for (const [k, v] of top) console.log(`| \`${k.replaceAll('|', '\\|').slice(0, 120)}\` | ${fmt(v / 1000)} | ${fmt((v / busy) * 100, 1)} % |`);
+  console.log('');
+  console.log(`| DO SQLite statement (${r.count} events) | per event |`);
+  console.log('|---|---|');
+  const stmts = Object.entries(after.do_sql.by_sql).map(([k, v]) => [k, v - (before.do_sql.by_sql[k] ?? 0)]).filter(([, v]) => v > 0);
+  for (const [k, v] of stmts.sort((x, y) => y[1] - x[1])) console.log(`| \`${k.replaceAll('|', '\\|')}\` | ${fmt(v / r.count, 2)} |`);
+  console.log(`| all | ${fmt(stmts.reduce((t, [, v]) => t + v, 0) / r.count, 2)} |`);
+  console.log('');
+  console.log('| Durable Object requests (`fetch` and `alarm`) | per event |');
+  console.log('|---|---|');
+  for (const [k, v] of Object.entries(after.do_requests.by_class)) {
+    console.log(`| ${k} | ${fmt((v - (before.do_requests.by_class[k] ?? 0)) / r.count, 2)} |`);
+  }
   a.destroy();
 } finally {
   await sluice.dispose();

@@ -19,6 +19,11 @@ pub mod maintenance;
 pub mod runtime;
 #[cfg(target_arch = "wasm32")]
 pub mod scheduler;
+/// The scheduler's queue store is plain SQL over `log::sql::Sql`: its native tests run it on
+/// SQLite, though the rest of `scheduler` is the Worker's shell.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+#[path = "scheduler/sql_queue.rs"]
+mod scheduler_sql_queue;
 pub mod store;
 
 #[cfg(target_arch = "wasm32")]

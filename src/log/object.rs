@@ -69,12 +69,16 @@ pub struct EventLog {
     /// The snapshot time of each destination as written here: a store sends the snapshots of
     /// its destinations every time, and one already kept needs no write.
     snapshots_at: RefCell<HashMap<DestinationId, Millis>>,
+    /// The `counts` table is known to be empty (read empty, and no store since counted a
+    /// filtered or skipped delivery), so an alarm run need not read it.
+    counts_empty: Cell<bool>,
 }
 
 impl EventLog {
     /// Everything was deleted: the snapshots this instance knew of are gone too.
     fn forget_storage(&self) {
         self.snapshots_at.borrow_mut().clear();
+        self.counts_empty.set(false);
     }
 
     fn shard(&self) -> Shard<'_, DoSql> {
@@ -144,9 +148,13 @@ impl EventLog {
 
     /// Adds the filtered and skipped counts to `/metrics` in D1 (at most every `flush_ms`).
     async fn flush_counts(&self, tenant: &TenantId, settings: &LogSettings) -> Option<Millis> {
+        if self.counts_empty.get() {
+            return None;
+        }
         let s = self.shard();
         let counts = s.counts().ok()?;
         if counts.is_empty() {
+            self.counts_empty.set(true);
             return None;
         }
         let last: Millis = s.meta("counts_flushed_at").ok().flatten().unwrap_or(0);
@@ -253,6 +261,7 @@ impl DurableObject for EventLog {
             alarm: Cell::new(None),
             owner: RefCell::new(None),
             snapshots_at: RefCell::new(HashMap::new()),
+            counts_empty: Cell::new(false),
         }
     }
 
@@ -274,6 +283,14 @@ impl DurableObject for EventLog {
                 // The alarm first: if the writes below happen, their hand-off (or the count of
                 // a filtered or skipped delivery) is scheduled.
                 let owed = events.iter().any(|e| !e.deliveries.is_empty());
+                let counted = events
+                    .iter()
+                    .flat_map(|e| &e.deliveries)
+                    .any(|d| d.status.never_attempted());
+                if counted {
+                    // Before the write: a flush that reads the table after it sees the count.
+                    self.counts_empty.set(false);
+                }
                 self.wake_by(if owed { t } else { expires_at }).await?;
                 if self.owner().ok().flatten().is_none() {
                     let meta = s

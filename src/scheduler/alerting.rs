@@ -162,7 +162,7 @@ pub fn worth_telling(run: &RunSeen) -> bool {
 /// Updates the destination's alert state (kept by its lane 0) with one run, this lane's or
 /// another's; the alerts it raised or resolved.
 pub fn observe(
-    queue: &SqlQueue,
+    queue: &SqlQueue<crate::log::client::DoSql>,
     row: &DestinationRow,
     settings: &DeliverySettings,
     run: &RunSeen,

@@ -29,7 +29,7 @@ use crate::core::ids::TenantId;
 use crate::core::log::ShardRef;
 use crate::core::tally::{flush_at, Tally};
 use crate::core::time::Millis;
-use crate::log::client::{LogClient, LogSettings};
+use crate::log::client::{DoSql, LogClient, LogSettings};
 use crate::log::protocol::LogRequest;
 use crate::providers;
 use crate::providers::websocket::AckBoard;
@@ -38,10 +38,11 @@ use crate::runtime::{log_change, now, set_alarm_at, AlarmWakeup, RuntimeClock};
 use crate::store::destinations::DestinationRow;
 use crate::store::monitoring::SchedulerState;
 use client::{refusal_status, SchedulerError};
+use outbox::OutboxRecord;
 use protocol::{Enqueued, Envelope, SchedulerRequest, SchedulerStatus, PROTOCOL_VERSION};
 use serde_json::json;
 use sockets::SchedulerTransport;
-use sql_queue::{OutboxRecord, SqlQueue};
+use sql_queue::SqlQueue;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -73,7 +74,7 @@ const FLUSHED_KEY: &str = "metrics_flushed_at";
 pub struct DeliveryScheduler {
     state: State,
     env: Env,
-    queue: SqlQueue,
+    queue: SqlQueue<DoSql>,
     /// Decrypted config, cached until the destination changes.
     loaded: RefCell<Option<Rc<Loaded>>>,
     /// A run is in progress: another alarm or enqueue leaves the scheduling to it.
@@ -90,7 +91,7 @@ pub struct DeliveryScheduler {
 
 impl DurableObject for DeliveryScheduler {
     fn new(state: State, env: Env) -> Self {
-        let queue = SqlQueue::new(state.storage().sql());
+        let queue = SqlQueue::new(DoSql(state.storage().sql()));
         if let Err(e) = queue.migrate() {
             console_error!("scheduler schema setup failed: {e}");
         }
@@ -137,11 +138,7 @@ impl DurableObject for DeliveryScheduler {
                 deliveries,
             } => {
                 self.configure(destination);
-                let earliest = deliveries
-                    .iter()
-                    .filter(|d| self.queue.enqueue(d))
-                    .map(|d| d.due_at)
-                    .collect::<Vec<_>>();
+                let earliest = self.queue.enqueue_all(&deliveries);
                 let queued = earliest.len() as u64;
                 // The alarm already covers what was queued before: only the new ones' earliest
                 // due time can move it earlier (no query of the queue for it).

@@ -5,6 +5,29 @@
 use super::client::SchedulerClient;
 use super::*;
 use crate::core::ids::DestinationId;
+use serde::{Deserialize, Serialize};
+
+/// What the scheduler owes others, besides the attempt records its queue rows keep
+/// (`SqlQueue::unrecorded`): an auto-disable (to D1) and alerts to publish, kept as JSON in
+/// the `outbox` table. `Attempt` is how attempt records were kept before (an object may still
+/// hold some).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OutboxRecord {
+    Attempt(AttemptRecord),
+    Disabled {
+        tenant_id: TenantId,
+        destination_id: DestinationId,
+        reason: String,
+        at: Millis,
+    },
+    Alert(Box<super::alerting::AlertEvent>),
+    /// A run of a lane other than 0, for the destination's alerting, which lane 0 keeps.
+    Observed {
+        destination_id: DestinationId,
+        run: crate::core::alerts::RunSeen,
+    },
+}
 
 /// Writes outbox records: attempts to their events' log shards (one call per shard), any
 /// auto-disable to D1, and publishes any alert (an event like any other, through `intake`).
@@ -74,27 +97,51 @@ pub(super) async fn write_records(
 }
 
 impl DeliveryScheduler {
-    /// Writes buffered records (`write_records`); on failure they stay for the next run.
-    /// Returns whether the outbox is empty.
+    /// Keeps a record until it is delivered (`flush_outbox`).
+    pub(super) fn push_outbox(&self, record: &OutboxRecord) {
+        self.queue
+            .push_outbox(&[serde_json::to_string(record).unwrap_or_default()]);
+    }
+
+    /// Writes what is owed (`write_records`): the queue rows' attempt records and the outbox
+    /// table's records; on failure they stay for the next run. Returns whether everything
+    /// was written.
     pub(super) async fn flush_outbox(&self) -> bool {
         let Ok(db) = self.env.d1("DB") else {
             console_error!("D1 binding DB is missing");
             return false;
         };
         loop {
+            let pending = self.queue.unrecorded(OUTBOX_FLUSH_LIMIT);
             let batch = self.queue.outbox(OUTBOX_FLUSH_LIMIT);
-            let Some((last_id, _)) = batch.last() else {
+            if pending.is_empty() && batch.is_empty() {
                 return true;
-            };
-            let last_id = *last_id;
-            // A short batch was all there was: no need to look again.
-            let all = batch.len() < OUTBOX_FLUSH_LIMIT;
-            match write_records(&db, &self.env, batch.into_iter().map(|(_, r)| r).collect()).await {
-                Ok(()) if all => {
-                    self.queue.drop_outbox_through(last_id);
-                    return true;
+            }
+            // Short reads were all there was: no need to look again.
+            let all =
+                pending.attempts.len() < OUTBOX_FLUSH_LIMIT && batch.len() < OUTBOX_FLUSH_LIMIT;
+            let last_id = batch.last().map(|(id, _)| *id);
+            let mut records: Vec<OutboxRecord> = batch
+                .iter()
+                .filter_map(|(id, json)| match serde_json::from_str(json) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        console_error!("outbox record {id} unreadable, dropped: {e}");
+                        None
+                    }
+                })
+                .collect();
+            records.extend(pending.attempts.iter().cloned().map(OutboxRecord::Attempt));
+            match write_records(&db, &self.env, records).await {
+                Ok(()) => {
+                    self.queue.recorded(&pending);
+                    if let Some(last_id) = last_id {
+                        self.queue.drop_outbox_through(last_id);
+                    }
+                    if all {
+                        return true;
+                    }
                 }
-                Ok(()) => self.queue.drop_outbox_through(last_id),
                 Err(e) => {
                     console_error!("recording attempts failed, will retry: {e}");
                     return false;

@@ -53,17 +53,17 @@ impl DeliveryScheduler {
         } else {
             // Lane 0 keeps the destination's alerting: one outage, one incident.
             if loaded.settings.alerts.enabled && alerting::worth_telling(&seen) {
-                self.queue.push_outbox(&[OutboxRecord::Observed {
+                self.push_outbox(&OutboxRecord::Observed {
                     destination_id: loaded.row.id.clone(),
                     run: seen,
-                }]);
+                });
             }
             vec![]
         };
         alerts.extend(alerting::auto_disabled(&loaded.row, &report, now()));
         if let Some(streak) = report.auto_disabled {
             let record = self.auto_disable(&loaded, streak);
-            self.queue.push_outbox(&[record]);
+            self.push_outbox(&record);
             self.share_disabled().await;
         }
         if !report.attempts.is_empty() {
@@ -105,8 +105,7 @@ impl DeliveryScheduler {
                 to_operator: alert.to_operator,
             });
             if alert.to_tenant || alert.to_operator {
-                self.queue
-                    .push_outbox(&[OutboxRecord::Alert(Box::new(alert))]);
+                self.push_outbox(&OutboxRecord::Alert(Box::new(alert)));
             }
         }
     }

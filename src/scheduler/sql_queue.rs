@@ -1,88 +1,125 @@
-//! The engine's `QueueStore` on the Durable Object's SQLite storage.
+//! The engine's `QueueStore` on the Durable Object's SQLite storage (through the `log::sql::Sql`
+//! port, so that its SQL runs natively on SQLite in `cargo test`).
+//!
+//! One row per delivery the scheduler holds, from its enqueue until a week after it is done:
+//! queued (`due_at` set), or done (`due_at` NULL, `done_at` set, the payload dropped), and the
+//! attempt records it produced that its log shard has not acknowledged yet (`records`). So one
+//! round's outcomes (off the queue or rescheduled, remembered as done, each attempt kept until
+//! the shard has it) are one `UPDATE`, and a repeated enqueue of a finished delivery finds its
+//! row. The `outbox` table holds what else the scheduler owes (an auto-disable, alerts), as
+//! JSON text the shell reads and writes.
 
 use crate::core::breaker::Breaker;
 use crate::core::engine::{AttemptRecord, QueueStore, QueuedDelivery};
-use crate::core::ids::{DeliveryId, DestinationId, TenantId};
+use crate::core::ids::DeliveryId;
 use crate::core::rate_limit::Bucket;
 use crate::core::time::Millis;
+use crate::log::sql::{Arg, Sql};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use worker::{console_error, SqlStorage, SqlStorageValue};
 
 /// Completed deliveries are remembered this long, so that a repeated enqueue of the same
 /// delivery (a publish retried after a lost answer) does not send it again.
 const DONE_RETENTION_MS: Millis = 7 * 86_400_000;
 
+/// `done` is pruned at most this often (its rows are kept for days; an hour late is nothing).
+const PRUNE_EVERY_MS: Millis = 3_600_000;
+
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS queue (
+CREATE TABLE IF NOT EXISTS deliveries (
   delivery_id TEXT PRIMARY KEY,
-  due_at INTEGER NOT NULL,
+  due_at INTEGER,
   attempts INTEGER NOT NULL,
-  body TEXT NOT NULL
+  body TEXT NOT NULL,
+  done_at INTEGER,
+  records TEXT
 );
-CREATE INDEX IF NOT EXISTS queue_by_due ON queue (due_at);
-CREATE TABLE IF NOT EXISTS done (delivery_id TEXT PRIMARY KEY, done_at INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS done_by_time ON done (done_at);
+CREATE INDEX IF NOT EXISTS deliveries_by_due ON deliveries (due_at);
+CREATE INDEX IF NOT EXISTS deliveries_done ON deliveries (done_at) WHERE done_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS deliveries_unrecorded ON deliveries (delivery_id) WHERE records IS NOT NULL;
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL);
 ";
 
-/// What the scheduler owes others: attempt records (to log shards), an auto-disable (to D1),
-/// and alerts to publish.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum OutboxRecord {
-    Attempt(AttemptRecord),
-    Disabled {
-        tenant_id: TenantId,
-        destination_id: DestinationId,
-        reason: String,
-        at: Millis,
-    },
-    Alert(Box<super::alerting::AlertEvent>),
-    /// A run of a lane other than 0, for the destination's alerting, which lane 0 keeps.
-    Observed {
-        destination_id: DestinationId,
-        run: crate::core::alerts::RunSeen,
-    },
+/// The tables of the layout before `deliveries` (a `queue` of pending rows and a `done` table
+/// of finished ids), moved into it once, in one synchronous stretch (so atomically).
+const FROM_QUEUE_AND_DONE: &str = "
+INSERT OR IGNORE INTO deliveries (delivery_id, due_at, attempts, body)
+  SELECT delivery_id, due_at, attempts, body FROM queue;
+INSERT OR IGNORE INTO deliveries (delivery_id, due_at, attempts, body, done_at)
+  SELECT delivery_id, NULL, 0, '', done_at FROM done;
+DROP TABLE queue;
+DROP TABLE done;
+";
+
+/// Logs a failed statement (the Worker's console; stderr in native tests).
+fn log_error(message: &str) {
+    #[cfg(target_arch = "wasm32")]
+    worker::console_error!("{message}");
+    #[cfg(not(target_arch = "wasm32"))]
+    eprintln!("{message}");
 }
 
-pub struct SqlQueue {
-    sql: SqlStorage,
+pub struct SqlQueue<S: Sql> {
+    sql: S,
     /// The `kv` table as last read or written, by key (`None`: no row). This object is the
     /// storage's only writer, so the copy stays true; it saves a query for every read of the
     /// breaker, the failure streak, the rate bucket and the rest, and a write for every save
     /// of an unchanged value.
     kv: RefCell<HashMap<String, Option<String>>>,
-    /// When `done` was last pruned (in this instance's life).
+    /// When done rows were last pruned (in this instance's life).
     pruned_at: Cell<Millis>,
     /// The engine's writes since its last commit (`QueueStore::commit`).
     held: RefCell<Held>,
+    /// `Some(false)`: the `outbox` table is known to be empty (it was read empty and nothing
+    /// was pushed since), so a flush need not read it. `None` until first read.
+    outbox_nonempty: Cell<Option<bool>>,
 }
 
-/// Queue changes and attempt records held until the engine commits them, then written a
-/// few statements for the whole round (`json_each` over the rows) rather than a few per
-/// delivery.
+/// Queue changes and attempt records held until the engine commits them, then written as one
+/// statement for the whole round (`json_each` over the rows) rather than a few per delivery.
 #[derive(Default)]
 struct Held {
-    /// `(delivery_id, attempts, due_at)`, the last one given per delivery.
-    reschedules: Vec<(String, u32, Millis)>,
-    /// `(delivery_id, done_at)`.
-    removes: Vec<(String, Millis)>,
-    /// Outbox records, as JSON text.
+    /// By delivery, in the order first touched.
+    rows: Vec<HeldRow>,
+}
+
+struct HeldRow {
+    delivery_id: String,
+    change: Change,
+    /// Attempt records, as JSON text, in order.
     records: Vec<String>,
 }
 
-impl Held {
-    fn is_empty(&self) -> bool {
-        self.reschedules.is_empty() && self.removes.is_empty() && self.records.is_empty()
-    }
+/// What happens to a delivery's row.
+#[derive(Clone, Copy)]
+enum Change {
+    /// Only records are added.
+    Keep,
+    /// Due again at this time, with this many attempts made.
+    Queue { attempts: u32, due_at: Millis },
+    /// Done at this time: off the queue, remembered.
+    Done { at: Millis },
 }
 
-/// `done` is pruned at most this often (its rows are kept for days; an hour late is nothing).
-const PRUNE_EVERY_MS: Millis = 3_600_000;
+impl Held {
+    fn row(&mut self, id: &DeliveryId) -> &mut HeldRow {
+        let at = match self.rows.iter().position(|r| r.delivery_id == id.as_str()) {
+            Some(at) => at,
+            None => {
+                self.rows.push(HeldRow {
+                    delivery_id: id.as_str().to_string(),
+                    change: Change::Keep,
+                    records: vec![],
+                });
+                self.rows.len() - 1
+            }
+        };
+        &mut self.rows[at]
+    }
+}
 
 #[derive(Deserialize)]
 struct QueueRow {
@@ -112,46 +149,74 @@ struct OutboxRow {
     record: String,
 }
 
-fn s(v: &str) -> SqlStorageValue {
-    SqlStorageValue::String(v.to_string())
+#[derive(Deserialize)]
+struct Unrecorded {
+    delivery_id: String,
+    records: String,
 }
 
-fn n(v: i64) -> SqlStorageValue {
-    SqlStorageValue::Integer(v)
+#[derive(Deserialize)]
+struct Name {
+    #[allow(dead_code)]
+    name: String,
 }
 
-impl SqlQueue {
-    pub fn new(sql: SqlStorage) -> Self {
+/// Attempt records read back for their log shards, and what to tell the store once the
+/// shards have them (`SqlQueue::recorded`).
+pub struct Pending {
+    pub attempts: Vec<AttemptRecord>,
+    /// `(delivery_id, length of the records text read)`.
+    taken: Vec<(String, usize)>,
+}
+
+impl Pending {
+    pub fn is_empty(&self) -> bool {
+        self.taken.is_empty()
+    }
+}
+
+impl<S: Sql> SqlQueue<S> {
+    pub fn new(sql: S) -> Self {
         SqlQueue {
             sql,
             kv: RefCell::new(HashMap::new()),
             pruned_at: Cell::new(Millis::MIN),
             held: RefCell::new(Held::default()),
+            outbox_nonempty: Cell::new(None),
         }
     }
 
-    pub fn migrate(&self) -> worker::Result<()> {
-        self.sql.exec(SCHEMA, None)?;
+    /// Creates the tables, and moves the rows of the layout before (`queue`, `done`) into
+    /// `deliveries` if this object still has them.
+    pub fn migrate(&self) -> Result<(), String> {
+        self.sql.exec(SCHEMA, &[])?;
+        let old: Vec<Name> = self.sql.query(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            &["done".into()],
+        )?;
+        if !old.is_empty() {
+            self.sql.exec(FROM_QUEUE_AND_DONE, &[])?;
+        }
         Ok(())
     }
 
-    fn exec(&self, query: &str, args: Vec<SqlStorageValue>) -> bool {
+    fn exec(&self, query: &str, args: &[Arg]) -> Option<usize> {
         match self.sql.exec(query, args) {
-            Ok(_) => true,
+            Ok(n) => Some(n),
             Err(e) => {
-                console_error!("scheduler sql failed: {query}: {e}");
-                false
+                log_error(&format!("scheduler sql failed: {query}: {e}"));
+                None
             }
         }
     }
 
-    fn query<T: DeserializeOwned>(&self, query: &str, args: Vec<SqlStorageValue>) -> Vec<T> {
+    fn query<T: DeserializeOwned>(&self, query: &str, args: &[Arg]) -> Vec<T> {
         // Whatever reads the storage sees the engine's writes.
         self.write_held();
-        match self.sql.exec(query, args).and_then(|c| c.to_array::<T>()) {
+        match self.sql.query(query, args) {
             Ok(rows) => rows,
             Err(e) => {
-                console_error!("scheduler sql failed: {query}: {e}");
+                log_error(&format!("scheduler sql failed: {query}: {e}"));
                 vec![]
             }
         }
@@ -163,7 +228,7 @@ impl SqlQueue {
             Some(raw) => raw,
             None => {
                 let rows: Vec<Value> =
-                    self.query("SELECT value FROM kv WHERE key = ?", vec![s(key)]);
+                    self.query("SELECT value FROM kv WHERE key = ?", &[key.into()]);
                 let raw = rows.into_iter().next().map(|r| r.value);
                 self.kv.borrow_mut().insert(key.to_string(), raw.clone());
                 raw
@@ -174,9 +239,9 @@ impl SqlQueue {
         raw.and_then(|r| match serde_json::from_str(&r) {
             Ok(v) => Some(v),
             Err(e) => {
-                worker::console_error!(
-                    "{}",
-                    serde_json::json!({ "event": "scheduler_state_unreadable", "key": key, "error": e.to_string() })
+                log_error(
+                    &serde_json::json!({ "event": "scheduler_state_unreadable", "key": key, "error": e.to_string() })
+                        .to_string(),
                 );
                 None
             }
@@ -184,7 +249,7 @@ impl SqlQueue {
     }
 
     /// Writes the value unless the row holds it already.
-    pub fn put<T: serde::Serialize>(&self, key: &str, value: &T) {
+    pub fn put<T: Serialize>(&self, key: &str, value: &T) {
         let json = serde_json::to_string(value).unwrap_or_default();
         if self
             .kv
@@ -196,10 +261,10 @@ impl SqlQueue {
         }
         let written = self.exec(
             "INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)",
-            vec![s(key), s(&json)],
+            &[key.into(), json.as_str().into()],
         );
         let mut kv = self.kv.borrow_mut();
-        if written {
+        if written.is_some() {
             kv.insert(key.to_string(), Some(json));
         } else {
             // Unknown now: read it again next time.
@@ -207,118 +272,185 @@ impl SqlQueue {
         }
     }
 
-    /// Queues a delivery unless it is queued already or was completed recently.
-    /// Returns whether it was newly queued.
-    pub fn enqueue(&self, d: &QueuedDelivery) -> bool {
-        self.write_held();
-        let body = serde_json::to_string(d).unwrap_or_default();
-        let id = d.delivery_id.as_str();
-        if d.manual.is_some() {
-            // A manual retry is asked for on purpose: it is sent even though it was done.
-            self.exec("DELETE FROM done WHERE delivery_id = ?", vec![s(id)]);
+    /// Queues each delivery unless it is queued already or was completed recently (a manual
+    /// retry is asked for on purpose: it is queued again even though it was done). Returns
+    /// the due times of those newly queued. One statement for them all.
+    pub fn enqueue_all(&self, deliveries: &[QueuedDelivery]) -> Vec<Millis> {
+        if deliveries.is_empty() {
+            return vec![];
         }
-        match self.sql.exec(
-            "INSERT OR IGNORE INTO queue (delivery_id, due_at, attempts, body) \
-             SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM done WHERE delivery_id = ?)",
-            vec![s(id), n(d.due_at), n(d.attempts as i64), s(&body), s(id)],
+        self.write_held();
+        #[derive(Deserialize)]
+        struct Queued {
+            due_at: Millis,
+        }
+        let rows = serde_json::to_string(deliveries).unwrap_or_default();
+        // A done row comes back to the queue for a manual retry; its unacknowledged records
+        // stay. `RETURNING` names the rows inserted or queued again, not those left alone.
+        match self.sql.query::<Queued>(
+            "INSERT INTO deliveries (delivery_id, due_at, attempts, body) \
+             SELECT json_extract(value, '$.delivery_id'), json_extract(value, '$.due_at'), \
+             json_extract(value, '$.attempts'), value FROM json_each(?1) WHERE true \
+             ON CONFLICT (delivery_id) DO UPDATE SET due_at = excluded.due_at, \
+             attempts = excluded.attempts, body = excluded.body, done_at = NULL \
+             WHERE deliveries.due_at IS NULL AND json_extract(excluded.body, '$.manual') IS NOT NULL \
+             RETURNING due_at",
+            &[rows.into()],
         ) {
-            Ok(c) => c.rows_written() > 0,
+            Ok(queued) => queued.into_iter().map(|q| q.due_at).collect(),
             Err(e) => {
-                console_error!("enqueue failed: {e}");
-                false
+                log_error(&format!("enqueue failed: {e}"));
+                vec![]
             }
         }
     }
 
+    /// Deliveries waiting to be sent (done ones are not counted).
     pub fn depth(&self) -> u64 {
-        let rows: Vec<Count> = self.query("SELECT COUNT(*) AS n FROM queue", vec![]);
+        let rows: Vec<Count> = self.query(
+            "SELECT COUNT(*) AS n FROM deliveries WHERE due_at IS NOT NULL",
+            &[],
+        );
         rows.first().map_or(0, |r| r.n)
     }
 
     /// Forgets every delivery and all state: the destination is gone.
     pub fn clear(&self) {
         self.held.replace(Held::default());
-        for table in ["queue", "done", "kv", "outbox"] {
-            self.exec(&format!("DELETE FROM {table}"), vec![]);
+        for table in ["deliveries", "kv", "outbox"] {
+            self.exec(&format!("DELETE FROM {table}"), &[]);
         }
         self.kv.borrow_mut().clear();
+        self.outbox_nonempty.set(Some(false));
     }
 
-    /// Forgets completed deliveries past `DONE_RETENTION_MS` (at most once an hour).
+    /// Forgets completed deliveries past `DONE_RETENTION_MS` (at most once an hour), once
+    /// their records are in their shards.
     pub fn prune_done(&self, now: Millis) {
         if now.saturating_sub(self.pruned_at.get()) < PRUNE_EVERY_MS {
             return;
         }
         self.pruned_at.set(now);
+        self.write_held();
         self.exec(
-            "DELETE FROM done WHERE done_at < ?",
-            vec![n(now - DONE_RETENTION_MS)],
+            "DELETE FROM deliveries WHERE done_at < ? AND due_at IS NULL AND records IS NULL",
+            &[(now - DONE_RETENTION_MS).into()],
         );
     }
 
-    /// Keeps records until D1 has them.
-    pub fn push_outbox(&self, records: &[OutboxRecord]) {
+    /// Keeps records (JSON text) until the shell has delivered them.
+    pub fn push_outbox(&self, records: &[String]) {
         self.write_held();
         for r in records {
-            let json = serde_json::to_string(r).unwrap_or_default();
-            self.exec("INSERT INTO outbox (record) VALUES (?)", vec![s(&json)]);
+            self.exec(
+                "INSERT INTO outbox (record) VALUES (?)",
+                &[r.as_str().into()],
+            );
+        }
+        if !records.is_empty() {
+            self.outbox_nonempty.set(Some(true));
         }
     }
 
-    /// Writes the held changes: at most one statement for the due times, two for the
-    /// deliveries done (off the queue, into `done`) and one for the outbox records.
-    fn write_held(&self) {
-        if self.held.borrow().is_empty() {
-            return;
+    /// The oldest records of the `outbox` table, with their ids (none read when it is known
+    /// to be empty).
+    pub fn outbox(&self, limit: usize) -> Vec<(i64, String)> {
+        if self.outbox_nonempty.get() == Some(false) {
+            return vec![];
         }
-        let held = self.held.take();
-        fn rows<T: Serialize>(v: &T) -> String {
-            serde_json::to_string(v).unwrap_or_default()
-        }
-        if !held.reschedules.is_empty() {
-            self.exec(
-                "UPDATE queue SET attempts = json_extract(j.value, '$[1]'), \
-                 due_at = json_extract(j.value, '$[2]') FROM json_each(?) AS j \
-                 WHERE queue.delivery_id = json_extract(j.value, '$[0]')",
-                vec![s(&rows(&held.reschedules))],
-            );
-        }
-        if !held.removes.is_empty() {
-            let removes = rows(&held.removes);
-            self.exec(
-                "DELETE FROM queue WHERE delivery_id IN \
-                 (SELECT json_extract(value, '$[0]') FROM json_each(?))",
-                vec![s(&removes)],
-            );
-            self.exec(
-                "INSERT OR REPLACE INTO done (delivery_id, done_at) \
-                 SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)",
-                vec![s(&removes)],
-            );
-        }
-        if !held.records.is_empty() {
-            // In the order given: the outbox flushes by id.
-            self.exec(
-                "INSERT INTO outbox (record) SELECT value FROM json_each(?) ORDER BY key",
-                vec![s(&format!("[{}]", held.records.join(",")))],
-            );
-        }
-    }
-
-    /// The oldest unflushed records, with their outbox ids.
-    pub fn outbox(&self, limit: usize) -> Vec<(i64, OutboxRecord)> {
         let rows: Vec<OutboxRow> = self.query(
             "SELECT id, record FROM outbox ORDER BY id LIMIT ?",
-            vec![n(limit as i64)],
+            &[(limit as i64).into()],
         );
-        rows.into_iter()
-            .filter_map(|r| serde_json::from_str(&r.record).ok().map(|rec| (r.id, rec)))
-            .collect()
+        if rows.is_empty() {
+            self.outbox_nonempty.set(Some(false));
+        }
+        rows.into_iter().map(|r| (r.id, r.record)).collect()
     }
 
     pub fn drop_outbox_through(&self, last_id: i64) {
         self.write_held();
-        self.exec("DELETE FROM outbox WHERE id <= ?", vec![n(last_id)]);
+        self.exec("DELETE FROM outbox WHERE id <= ?", &[last_id.into()]);
+    }
+
+    /// Attempt records not yet acknowledged by their shards, of at most `limit` deliveries.
+    pub fn unrecorded(&self, limit: usize) -> Pending {
+        let rows: Vec<Unrecorded> = self.query(
+            "SELECT delivery_id, records FROM deliveries WHERE records IS NOT NULL LIMIT ?",
+            &[(limit as i64).into()],
+        );
+        let mut pending = Pending {
+            attempts: vec![],
+            taken: vec![],
+        };
+        for r in rows {
+            match serde_json::from_str::<Vec<AttemptRecord>>(&format!("[{}]", r.records)) {
+                Ok(attempts) => pending.attempts.extend(attempts),
+                // Unreadable (never expected): dropped with the rest, and said so.
+                Err(e) => log_error(&format!(
+                    "scheduler attempt records of {} unreadable, dropped: {e}",
+                    r.delivery_id
+                )),
+            }
+            pending.taken.push((r.delivery_id, r.records.len()));
+        }
+        pending
+    }
+
+    /// The shards have `pending`'s records: forget them (records added since stay).
+    pub fn recorded(&self, pending: &Pending) {
+        if pending.taken.is_empty() {
+            return;
+        }
+        self.write_held();
+        let taken = serde_json::to_string(&pending.taken).unwrap_or_default();
+        self.exec(
+            "UPDATE deliveries SET records = CASE WHEN length(records) <= json_extract(j.value, '$[1]') \
+             THEN NULL ELSE substr(records, json_extract(j.value, '$[1]') + 2) END \
+             FROM json_each(?) AS j WHERE deliveries.delivery_id = json_extract(j.value, '$[0]')",
+            &[taken.into()],
+        );
+    }
+
+    /// Writes the held changes: one statement for every row the round touched.
+    fn write_held(&self) {
+        if self.held.borrow().rows.is_empty() {
+            return;
+        }
+        let held = self.held.take();
+        // [id, kind, attempts, due_at, done_at, records]: kind 'k' keeps the row's state,
+        // 'q' queues it again, 'd' marks it done (the payload is no longer needed).
+        let rows: Vec<serde_json::Value> = held
+            .rows
+            .into_iter()
+            .map(|r| {
+                let records = (!r.records.is_empty()).then(|| r.records.join(","));
+                match r.change {
+                    Change::Keep => {
+                        serde_json::json!([r.delivery_id, "k", null, null, null, records])
+                    }
+                    Change::Queue { attempts, due_at } => {
+                        serde_json::json!([r.delivery_id, "q", attempts, due_at, null, records])
+                    }
+                    Change::Done { at } => {
+                        serde_json::json!([r.delivery_id, "d", null, null, at, records])
+                    }
+                }
+            })
+            .collect();
+        self.exec(
+            "UPDATE deliveries SET \
+             attempts = CASE json_extract(j.value, '$[1]') WHEN 'q' THEN json_extract(j.value, '$[2]') ELSE attempts END, \
+             due_at = CASE json_extract(j.value, '$[1]') WHEN 'q' THEN json_extract(j.value, '$[3]') \
+               WHEN 'd' THEN NULL ELSE due_at END, \
+             done_at = CASE json_extract(j.value, '$[1]') WHEN 'd' THEN json_extract(j.value, '$[4]') ELSE done_at END, \
+             body = CASE json_extract(j.value, '$[1]') WHEN 'd' THEN '' ELSE body END, \
+             records = CASE WHEN json_extract(j.value, '$[5]') IS NULL THEN records \
+               WHEN records IS NULL THEN json_extract(j.value, '$[5]') \
+               ELSE records || ',' || json_extract(j.value, '$[5]') END \
+             FROM json_each(?) AS j WHERE deliveries.delivery_id = json_extract(j.value, '$[0]')",
+            &[serde_json::Value::Array(rows).to_string().into()],
+        );
     }
 }
 
@@ -326,11 +458,12 @@ const BREAKER_KEY: &str = "breaker";
 const STREAK_KEY: &str = "failure_streak";
 const BUCKET_KEY: &str = "rate_bucket";
 
-impl QueueStore for SqlQueue {
+impl<S: Sql> QueueStore for SqlQueue<S> {
     fn due(&self, now: Millis, limit: usize) -> Vec<QueuedDelivery> {
         let rows: Vec<QueueRow> = self.query(
-            "SELECT due_at, attempts, body FROM queue WHERE due_at <= ? ORDER BY due_at, delivery_id LIMIT ?",
-            vec![n(now), n(limit as i64)],
+            "SELECT due_at, attempts, body FROM deliveries WHERE due_at <= ? \
+             ORDER BY due_at, delivery_id LIMIT ?",
+            &[now.into(), (limit as i64).into()],
         );
         rows.into_iter()
             .filter_map(|r| {
@@ -343,22 +476,20 @@ impl QueueStore for SqlQueue {
     }
 
     fn reschedule(&self, id: &DeliveryId, attempts: u32, due_at: Millis) {
-        let mut held = self.held.borrow_mut();
-        held.reschedules.retain(|(held, ..)| held != id.as_str());
-        held.reschedules
-            .push((id.as_str().to_string(), attempts, due_at));
+        self.held.borrow_mut().row(id).change = Change::Queue { attempts, due_at };
     }
 
-    fn remove(&self, id: &DeliveryId, now: Millis) {
-        let mut held = self.held.borrow_mut();
-        held.reschedules.retain(|(held, ..)| held != id.as_str());
-        held.removes.push((id.as_str().to_string(), now));
+    fn remove(&self, id: &DeliveryId, at: Millis) {
+        self.held.borrow_mut().row(id).change = Change::Done { at };
     }
 
     fn record(&self, attempt: &AttemptRecord) {
-        let json =
-            serde_json::to_string(&OutboxRecord::Attempt(attempt.clone())).unwrap_or_default();
-        self.held.borrow_mut().records.push(json);
+        let json = serde_json::to_string(attempt).unwrap_or_default();
+        self.held
+            .borrow_mut()
+            .row(&attempt.delivery_id)
+            .records
+            .push(json);
     }
 
     fn commit(&self) {
@@ -366,7 +497,10 @@ impl QueueStore for SqlQueue {
     }
 
     fn next_due(&self) -> Option<Millis> {
-        let rows: Vec<MinDue> = self.query("SELECT MIN(due_at) AS t FROM queue", vec![]);
+        let rows: Vec<MinDue> = self.query(
+            "SELECT MIN(due_at) AS t FROM deliveries WHERE due_at IS NOT NULL",
+            &[],
+        );
         rows.into_iter().next().and_then(|r| r.t)
     }
 
@@ -394,3 +528,7 @@ impl QueueStore for SqlQueue {
         self.put(BUCKET_KEY, bucket);
     }
 }
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+#[path = "sql_queue/tests.rs"]
+mod tests;

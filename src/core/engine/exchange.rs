@@ -1,6 +1,6 @@
 //! The second phase of a round: obtain a credential if the provider needs one, then build and
-//! send every leased batch's request at once, each timed on its own, and read each answer
-//! into one verdict per delivery.
+//! send every leased batch's request at once (the run joins them), each timed on its own, and
+//! read each answer into one verdict per delivery.
 
 use super::ports::{Clock, Ports, Provider, QueuedDelivery, Transport};
 use crate::core::classify::Verdict;
@@ -72,61 +72,58 @@ pub(super) async fn obtain_credential<T: Transport, P: Provider>(
     }
 }
 
-/// Sends the round's batches, in parallel: a credential first, if the provider needs one,
-/// whose failure is every batch's.
+/// Sends one batch's request and reads the answer into verdicts; `denied` is the round's
+/// failed credential step, if it failed (then nothing is sent and every delivery gets its
+/// verdict).
 pub(super) async fn exchange<S, T, P, C, W>(
     ports: &Ports<'_, S, T, P, C, W>,
     settings: &DeliverySettings,
     now: Millis,
-    batches: &[Vec<QueuedDelivery>],
-) -> Vec<Exchange>
+    batch: &[QueuedDelivery],
+    denied: Option<&(Option<TransportResult>, Verdict)>,
+) -> Exchange
 where
     T: Transport,
     P: Provider,
     C: Clock,
 {
     let (transport, provider, clock) = (ports.transport, ports.provider, ports.clock);
-    let denied = obtain_credential(provider, transport, settings.timeout_ms, now).await;
-    let denied = &denied;
-    let exchanges = batches.iter().map(|batch| async move {
-        if let Some((result, verdict)) = denied {
-            return Exchange {
-                result: result.clone(),
-                started: now,
-                finished: clock.now(),
-                verdicts: vec![verdict.clone(); batch.len()],
-                sent: None,
+    if let Some((result, verdict)) = denied {
+        return Exchange {
+            result: result.clone(),
+            started: now,
+            finished: clock.now(),
+            verdicts: vec![verdict.clone(); batch.len()],
+            sent: None,
+        };
+    }
+    match provider.build(batch, now) {
+        Ok(outbound) => {
+            let declared = provider.secret_headers();
+            let sent = Sent {
+                headers: redact(outbound.headers(), &declared),
+                secrets: secret_values(outbound.headers(), &declared),
             };
-        }
-        match provider.build(batch, now) {
-            Ok(outbound) => {
-                let declared = provider.secret_headers();
-                let sent = Sent {
-                    headers: redact(outbound.headers(), &declared),
-                    secrets: secret_values(outbound.headers(), &declared),
-                };
-                let started = clock.now();
-                let result = transport.send(outbound, settings.timeout_ms).await;
-                let finished = clock.now();
-                Exchange {
-                    verdicts: provider.interpret(batch, &result, finished),
-                    result: Some(result),
-                    started,
-                    finished,
-                    sent: Some(sent),
-                }
-            }
-            Err(e) => {
-                let error = format!("could not build the request: {e}");
-                Exchange {
-                    result: None,
-                    started: now,
-                    finished: now,
-                    verdicts: vec![Verdict::Permanent { error }; batch.len()],
-                    sent: None,
-                }
+            let started = clock.now();
+            let result = transport.send(outbound, settings.timeout_ms).await;
+            let finished = clock.now();
+            Exchange {
+                verdicts: provider.interpret(batch, &result, finished),
+                result: Some(result),
+                started,
+                finished,
+                sent: Some(sent),
             }
         }
-    });
-    futures::future::join_all(exchanges).await
+        Err(e) => {
+            let error = format!("could not build the request: {e}");
+            Exchange {
+                result: None,
+                started: now,
+                finished: now,
+                verdicts: vec![Verdict::Permanent { error }; batch.len()],
+                sent: None,
+            }
+        }
+    }
 }

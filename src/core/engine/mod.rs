@@ -3,8 +3,9 @@
 //! in the DeliveryScheduler Durable Object with SQLite storage, alarms and `fetch`.
 //!
 //! A run is rounds of four phases, while the breaker admits and deliveries are due:
-//! - **lease**: take up to `max_in_flight` batches (one read of the queue) and push their due
-//!   time past the timeout (and the wake-up with it), so that a crash mid-send retries them;
+//! - **lease**: take up to `max_in_flight` batches from what was read and leased ahead (one
+//!   read and one lease of the queue for up to six requests' worth), their due time pushed
+//!   past the timeout (and the wake-up with it), so that a crash mid-send retries them;
 //! - **exchange**: build the requests, send them at once, read each answer into verdicts;
 //! - **settle**: per request, tell the breaker, turn each verdict into an outcome under the
 //!   retry policy (delivered → removed; retry → rescheduled; failed → removed and recorded
@@ -71,23 +72,34 @@ where
     C: Clock,
     W: Wakeup,
 {
+    let ports = &ports;
     let store = ports.store;
     let mut report = RunReport::default();
-    let mut lease_wake_set = false;
     let in_flight = requests_at_once(settings);
-    let mut sent_requests = 0;
+    let mut ahead = lease::Ahead::default();
     let mut holds = lease::Holds::default();
+    let mut sent_requests = 0;
     'run: while sent_requests < limits.max_requests {
         let now = ports.clock.now();
-        let room = in_flight.min(limits.max_requests - sent_requests);
-        let leased = lease::lease(&ports, settings, now, room, &mut lease_wake_set).await;
+        let budget = limits.max_requests - sent_requests;
+        let leased = ahead
+            .lease(ports, settings, now, (in_flight.min(budget), budget))
+            .await;
         let batches = leased.batches;
         holds = leased.holds;
         if batches.is_empty() {
             break;
         }
         sent_requests += batches.len();
-        let exchanges = exchange::exchange(&ports, settings, now, &batches).await;
+        let (provider, transport) = (ports.provider, ports.transport);
+        let denied =
+            exchange::obtain_credential(provider, transport, settings.timeout_ms, now).await;
+        let exchanges = futures::future::join_all(
+            batches
+                .iter()
+                .map(|batch| exchange::exchange(ports, settings, now, batch, denied.as_ref())),
+        )
+        .await;
         for (batch, exchange) in batches.iter().zip(exchanges) {
             let settled = settle::settle(store, ports.clock, settings, batch, exchange);
             report.transitions.extend(settled.transition);
@@ -97,7 +109,10 @@ where
                 continue;
             }
             if let Some(streak) = settle::streak(store, settings, &report.attempts[first..]) {
+                // Nothing more is sent; what was read ahead is due again when the destination
+                // is enabled.
                 report.auto_disabled = Some(streak);
+                ahead.release(store);
                 store.commit();
                 ports.wakeup.wake_at(None).await;
                 break 'run;
@@ -112,6 +127,8 @@ where
     if report.auto_disabled.is_some() {
         return report;
     }
+    ahead.release(store);
+    store.commit();
     // The queue's next due time, held back by an open circuit or an empty rate bucket.
     let hold = holds
         .breaker_wait

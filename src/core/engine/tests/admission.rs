@@ -171,10 +171,10 @@ fn a_half_open_circuit_sends_one_probe_even_with_several_in_flight() {
     );
 }
 
-/// The lease phase alone: it takes what fits the room, leases it past the timeout, sets the
-/// wake-up once, and says what held the rest back.
+/// The lease phase alone: it takes what fits the room, reads and leases ahead (once per call),
+/// sets the wake-up once, says what held the rest back, and gives back what it did not send.
 #[test]
-fn the_lease_phase_takes_the_room_and_names_its_holds() {
+fn the_lease_phase_reads_ahead_takes_the_room_and_names_its_holds() {
     let clock = clock();
     let w = World::new(&clock, vec![]);
     for n in 0..3 {
@@ -188,22 +188,35 @@ fn the_lease_phase_takes_the_room_and_names_its_holds() {
         wakeup: &w.wakeup,
     };
     let mut s = settings(3, 10);
-    let mut wake_set = false;
-    let leased = block_on(super::lease::lease(&ports, &s, 1_000, 2, &mut wake_set));
+    let mut ahead = super::lease::Ahead::default();
+    let leased = block_on(ahead.lease(&ports, &s, 1_000, (2, 50)));
     assert_eq!(leased.batches.len(), 2);
     assert!(!leased.holds.any());
-    assert!(wake_set);
     let lease_until = 1_000 + 1_000 + LEASE_MARGIN_MS;
     assert_eq!(*w.wakeup.0.borrow(), [Some(lease_until)]);
-    assert_eq!(w.store.next_due(), Some(1_000), "the third is still due");
-    // A bucket of one token lets the third through and holds back what would follow.
+    assert_eq!(
+        w.store.next_due(),
+        Some(lease_until),
+        "the third was read and leased ahead"
+    );
+    // The one read ahead goes next, without a read.
     w.push(delivery(3, 1_000));
+    w.push(delivery(4, 1_000));
+    let more = block_on(ahead.lease(&ports, &s, 1_000, (1, 50)));
+    assert_eq!(more.batches.len(), 1);
+    assert_eq!(w.store.reads.get(), 1);
+    // Then a read. A bucket of one token lets one through and holds the next back; what was
+    // leased and not sent is due again as it was.
     s.rate_limit = Some(crate::core::rate_limit::RateLimit { per_second: 1.0 });
-    let paced = block_on(super::lease::lease(&ports, &s, 1_000, 5, &mut wake_set));
+    let paced = block_on(ahead.lease(&ports, &s, 1_000, (5, 50)));
     assert_eq!(paced.batches.len(), 1);
     assert_eq!(paced.holds.rate_wait, Some(2_000));
     assert!(paced.holds.any());
+    assert_eq!(w.store.reads.get(), 2);
     assert_eq!(w.wakeup.0.borrow().len(), 1, "one lease wake-up per run");
+    ahead.release(&w.store);
+    w.store.commit();
+    assert_eq!(w.store.next_due(), Some(1_000));
 }
 
 #[test]
@@ -226,4 +239,29 @@ fn a_run_has_at_most_six_requests_in_flight_whatever_max_in_flight_says() {
     s.max_in_flight = 50;
     let r = w.run(&s);
     assert_eq!(r.attempts.len(), 20);
+}
+
+#[test]
+fn one_at_a_time_reads_the_queue_once_per_six() {
+    let c = clock();
+    let w = World::new(&c, vec![]);
+    for n in 1..=7 {
+        w.push(delivery(n, 1_000));
+    }
+    let r = w.run(&settings(5, 10));
+    assert_eq!(r.attempts.len(), 7);
+    let order: Vec<_> = w
+        .transport
+        .sent
+        .borrow()
+        .iter()
+        .map(|q| q.body.clone())
+        .collect();
+    let due_order: Vec<_> = (1..=7)
+        .map(|n| delivery(n, 1_000).payload.into_bytes())
+        .collect();
+    assert_eq!(order, due_order, "sent in due order, one at a time");
+    // Six read (and leased) ahead, then the seventh, then one read finding nothing due.
+    assert_eq!(w.store.reads.get(), 3);
+    assert_eq!(w.store.queue.borrow().len(), 0);
 }
