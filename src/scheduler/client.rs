@@ -3,7 +3,10 @@
 //! (`core::lanes::object_name`): deliveries to the lane their key picks, configuration, resets
 //! and purges to every lane, status summed over them.
 
-use super::protocol::{Enqueued, Envelope, SchedulerRequest, SchedulerStatus, PROTOCOL_VERSION};
+use super::protocol::{
+    Configure, Enqueue, Enqueued, Envelope, SchedulerRequest, SchedulerStatus, Test,
+    PROTOCOL_VERSION,
+};
 use crate::core::destination::TargetConfig;
 use crate::core::engine::{ProbeReport, QueuedDelivery};
 use crate::core::ids::DestinationId;
@@ -120,8 +123,10 @@ impl<'a> SchedulerClient<'a> {
     pub async fn configure(&self, destination: &DestinationRow) -> Result<(), SchedulerError> {
         let span = lanes::span(&destination.settings);
         let answers: Vec<Result<serde_json::Value, _>> = self
-            .each_lane(&destination.id, span, || SchedulerRequest::Configure {
-                destination: destination.clone(),
+            .each_lane(&destination.id, span, || {
+                SchedulerRequest::Configure(Configure {
+                    destination: destination.clone(),
+                })
             })
             .await;
         answers.into_iter().try_for_each(|a| a.map(|_| ()))
@@ -143,10 +148,10 @@ impl<'a> SchedulerClient<'a> {
                 .call(
                     &destination.id,
                     lane,
-                    SchedulerRequest::Enqueue {
+                    SchedulerRequest::Enqueue(Enqueue {
                         destination: destination.clone(),
                         deliveries,
-                    },
+                    }),
                 )
                 .await?;
             queued += answer.queued;
@@ -190,10 +195,10 @@ impl<'a> SchedulerClient<'a> {
         self.call(
             &destination.id,
             0,
-            SchedulerRequest::Test {
+            SchedulerRequest::Test(Test {
                 destination: destination.clone(),
                 delivery,
-            },
+            }),
         )
         .await
     }

@@ -30,7 +30,7 @@ use crate::core::log::ShardRef;
 use crate::core::tally::{flush_at, Tally};
 use crate::core::time::Millis;
 use crate::log::client::{LogClient, LogSettings};
-use crate::log::protocol::LogRequest;
+use crate::log::protocol::{LogRequest, Record};
 use crate::providers;
 use crate::providers::websocket::AckBoard;
 use crate::providers::Target;
@@ -38,10 +38,13 @@ use crate::runtime::{log_change, now, set_alarm_at, AlarmWakeup, RuntimeClock};
 use crate::store::destinations::DestinationRow;
 use crate::store::monitoring::SchedulerState;
 use client::{refusal_status, SchedulerError};
-use protocol::{Enqueued, Envelope, SchedulerRequest, SchedulerStatus, PROTOCOL_VERSION};
+use protocol::{
+    Circuit, Configure, Enqueue, Enqueued, Envelope, SchedulerRequest, SchedulerStatus, Test,
+    PROTOCOL_VERSION,
+};
 use serde_json::json;
 use sockets::SchedulerTransport;
-use sql_queue::{OutboxRecord, SqlQueue};
+use sql_queue::{Disabled, OutboxRecord, SqlQueue};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -121,17 +124,17 @@ impl DurableObject for DeliveryScheduler {
         }
         self.know_lane(envelope.lane);
         match envelope.request {
-            SchedulerRequest::Configure { destination } => {
+            SchedulerRequest::Configure(Configure { destination }) => {
                 let known_span = self.known_span();
                 self.configure(destination);
                 self.circuit_to_new_lanes(known_span).await;
                 self.ensure_alarm().await?;
                 Response::from_json(&json!({}))
             }
-            SchedulerRequest::Enqueue {
+            SchedulerRequest::Enqueue(Enqueue {
                 destination,
                 deliveries,
-            } => {
+            }) => {
                 self.configure(destination);
                 let earliest = deliveries
                     .iter()
@@ -153,10 +156,10 @@ impl DurableObject for DeliveryScheduler {
                 Response::from_json(&Enqueued { queued })
             }
             SchedulerRequest::Status => Response::from_json(&self.status()),
-            SchedulerRequest::Test {
+            SchedulerRequest::Test(Test {
                 destination,
                 delivery,
-            } => {
+            }) => {
                 self.configure(destination);
                 match self.load() {
                     Some(loaded) => Response::from_json(&self.probe(&loaded, &delivery).await),
@@ -173,7 +176,7 @@ impl DurableObject for DeliveryScheduler {
                 self.report_state_now().await;
                 Response::from_json(&self.status())
             }
-            SchedulerRequest::Circuit { breaker } => {
+            SchedulerRequest::Circuit(Circuit { breaker }) => {
                 self.adopt_circuit(&breaker);
                 self.ensure_alarm().await?;
                 Response::from_json(&json!({}))

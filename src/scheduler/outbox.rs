@@ -20,12 +20,12 @@ pub(super) async fn write_records(
                 .entry((a.tenant_id.clone(), a.shard))
                 .or_default()
                 .push(a),
-            OutboxRecord::Disabled {
+            OutboxRecord::Disabled(Disabled {
                 tenant_id,
                 destination_id,
                 reason,
                 at,
-            } => disables.push((tenant_id, destination_id, reason, at)),
+            }) => disables.push((tenant_id, destination_id, reason, at)),
             OutboxRecord::Alert(a) => alerts.push(a),
         }
     }
@@ -33,7 +33,7 @@ pub(super) async fn write_records(
     let calls = attempts.into_iter().map(|((tenant, shard), attempts)| {
         let log = &log;
         async move {
-            log.shard::<()>(&tenant, shard, LogRequest::Record { attempts })
+            log.shard::<()>(&tenant, shard, LogRequest::Record(Record { attempts }))
                 .await
         }
     });

@@ -142,11 +142,11 @@ impl DeliveryScheduler {
         self.log(&Change::DestinationAutoDisabled {
             consecutive_failures: streak,
         });
-        OutboxRecord::Disabled {
+        OutboxRecord::Disabled(Disabled {
             tenant_id: row.tenant_id,
             destination_id: row.id,
             reason,
             at,
-        }
+        })
     }
 }

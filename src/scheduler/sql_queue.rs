@@ -4,8 +4,9 @@ use crate::core::breaker::Breaker;
 use crate::core::engine::{AttemptRecord, QueueStore, QueuedDelivery};
 use crate::core::ids::{DeliveryId, DestinationId, TenantId};
 use crate::core::rate_limit::Bucket;
+use crate::core::tagged::{self, Fields, TagFirst};
 use crate::core::time::Millis;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, MapAccess};
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -31,18 +32,39 @@ CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, record 
 
 /// What the scheduler owes others: attempt records (to log shards), an auto-disable (to D1),
 /// and alerts to publish.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Kept as JSON text in the `outbox` table, read with the tag first (`core::tagged`).
+#[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OutboxRecord {
     Attempt(AttemptRecord),
-    Disabled {
-        tenant_id: TenantId,
-        destination_id: DestinationId,
-        reason: String,
-        at: Millis,
-    },
+    Disabled(Disabled),
     Alert(Box<super::alerting::AlertEvent>),
 }
+
+/// The destination was disabled automatically (`disable_after_failures`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Disabled {
+    pub tenant_id: TenantId,
+    pub destination_id: DestinationId,
+    pub reason: String,
+    pub at: Millis,
+}
+
+impl TagFirst for OutboxRecord {
+    const TAG: &'static str = "kind";
+    const VARIANTS: &'static [&'static str] = &["attempt", "disabled", "alert"];
+
+    fn variant<'de, A: MapAccess<'de>>(name: &str, f: Fields<A>) -> Result<Self, A::Error> {
+        Ok(match name {
+            "attempt" => Self::Attempt(f.read()?),
+            "disabled" => Self::Disabled(f.read()?),
+            "alert" => Self::Alert(f.read()?),
+            _ => return Err(f.unknown::<Self>(name)),
+        })
+    }
+}
+
+tagged::impl_deserialize!(OutboxRecord);
 
 pub struct SqlQueue {
     sql: SqlStorage,
