@@ -252,9 +252,12 @@ extern "C" {
 }
 
 /// Sends one JSON message to a Durable Object (the scheduler and data-plane protocols) and
-/// reads the answer whole as text: the body goes over as one string and comes back as one
-/// (`Response.text()`), the fewest crossings of the JS ↔ wasm boundary a call can make (the
-/// `worker` crate's `Response::json` reads through a stream reader).
+/// reads the answer as text. The body goes over as one string on the raw stub; the answer is
+/// read through the `worker` crate's stream reader, a `read` per chunk, not with one
+/// `Response.text()`. In local workerd, where the Worker and every object share one thread,
+/// answers read whole made about one publish in a hundred wait seconds before its handler
+/// even started (p99 1.4–3.2 s at 64 publishers against 0.3–0.6 s read in chunks, back to
+/// back; `bench/README.md`). Why the runtime then serves requests less evenly is not known.
 pub async fn post_json(stub: worker::Stub, url: &str, body: String) -> worker::Result<Answer> {
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
@@ -263,11 +266,10 @@ pub async fn post_json(stub: worker::Stub, url: &str, body: String) -> worker::R
     let resp: web_sys::Response = JsFuture::from(stub.fetch_with_init(url, &init)?)
         .await?
         .dyn_into()?;
-    let body = JsFuture::from(resp.text()?).await?;
-    Ok(Answer {
-        status: resp.status(),
-        body: body.as_string().unwrap_or_default(),
-    })
+    let mut resp = worker::Response::from(resp);
+    let status = resp.status_code();
+    let body = resp.text().await?;
+    Ok(Answer { status, body })
 }
 
 /// A message's body read whole as text and parsed (`serde_json`), rather than parsed by the

@@ -160,6 +160,42 @@ test('a failing destination raises exactly one alert per incident, then exactly 
   await operatorRx.waitFor(() => alertsAbout(operatorRx, dest.id, 'sluice.alert.resolved').length >= 1);
 });
 
+test('a destination over four lanes raises one alert per incident, not one per lane, and one resolve', { timeout: 60_000 }, async () => {
+  const tenant = await newTenant();
+  const rx = await newReceiver();
+  rx.setMode({ status: 500 });
+  const channelRx = await newReceiver();
+  // A breaker that never opens here, so that every lane keeps failing on its own: each would
+  // reach three failures in a row and, keeping its own alert state, open its own incident.
+  const dest = await failingWebhook(tenant, rx, {
+    lanes: 4,
+    max_in_flight: 4,
+    circuit_breaker: { failure_threshold: 1000, cooldown_ms: 400 },
+    alerts: ONLY('consecutive_failures'),
+  });
+  await webhookChannel(tenant, channelRx);
+  for (let i = 0; i < 16; i++) await publish(sluice, tenant, 'job.run', { n: i });
+  await channelRx.waitFor(() => alertsAbout(channelRx, dest.id, 'sluice.alert.triggered').length >= 1, 15_000);
+  // Every delivery has made its four attempts (and more lanes than one saw three failures).
+  await eventually(async () => {
+    const failed = await sluice.api('GET', `/v1/tenants/${tenant}/destinations/${dest.id}/deliveries?status=failed&limit=100`);
+    return failed.json.data.length === 16;
+  }, 20_000, { what: 'all 16 deliveries failed' });
+  await sleep(1_000);
+  const triggered = alertsAbout(channelRx, dest.id, 'sluice.alert.triggered');
+  assert.equal(distinct(triggered).length, 1, `one alert for the outage: ${JSON.stringify(triggered.map((r) => r.json.incident_id))}`);
+  const incident = triggered[0].json.incident_id;
+
+  rx.setMode({ status: 200 });
+  for (let i = 0; i < 8; i++) await publish(sluice, tenant, 'job.run', { n: `after-${i}` });
+  await channelRx.waitFor(() => alertsAbout(channelRx, dest.id, 'sluice.alert.resolved').length >= 1, 15_000);
+  await sleep(1_500);
+  const resolved = alertsAbout(channelRx, dest.id, 'sluice.alert.resolved');
+  assert.equal(distinct(resolved).length, 1, 'one resolve');
+  assert.equal(resolved[0].json.incident_id, incident);
+  assert.equal(distinct(alertsAbout(channelRx, dest.id, 'sluice.alert.triggered')).length, 1, 'no incident after the recovery');
+});
+
 test('Slack, Discord and PagerDuty channels get their service\'s body; PagerDuty resolves with the same dedup key', { timeout: 60_000 }, async () => {
   const tenant = await newTenant();
   const rx = await newReceiver();

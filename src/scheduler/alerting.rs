@@ -125,16 +125,9 @@ pub fn lifecycle_event(
     })
 }
 
-/// Updates the destination's alert state with one run; the alerts it raised or resolved.
-pub fn observe(
-    queue: &SqlQueue,
-    row: &DestinationRow,
-    settings: &DeliverySettings,
-    report: &RunReport,
-    now: Millis,
-    random: u128,
-) -> Vec<AlertEvent> {
-    let run = RunSeen {
+/// What a run showed alerting: its attempts, an opened circuit, an auto-disable.
+pub fn seen(report: &RunReport, now: Millis) -> RunSeen {
+    RunSeen {
         attempts: report
             .attempts
             .iter()
@@ -158,16 +151,33 @@ pub fn observe(
         circuit_opened: report.transitions.contains(&Transition::Opened),
         auto_disabled: report.auto_disabled.is_some(),
         now,
-    };
-    if run.attempts.is_empty() && !run.circuit_opened && !run.auto_disabled {
+    }
+}
+
+/// Whether a run showed alerting anything.
+pub fn worth_telling(run: &RunSeen) -> bool {
+    !run.attempts.is_empty() || run.circuit_opened || run.auto_disabled
+}
+
+/// Updates the destination's alert state (kept by its lane 0) with one run, this lane's or
+/// another's; the alerts it raised or resolved.
+pub fn observe(
+    queue: &SqlQueue,
+    row: &DestinationRow,
+    settings: &DeliverySettings,
+    run: &RunSeen,
+    random: u128,
+) -> Vec<AlertEvent> {
+    if !worth_telling(run) {
         return vec![];
     }
+    let now = run.now;
     let mut state: AlertState = queue.get(STATE_KEY).unwrap_or_default();
     let mut new_id = || format!("inc_{}", new_ulid(now as u64, random));
-    let actions = alerts::observe(&mut state, &settings.alerts, &run, &mut new_id);
+    let actions = alerts::observe(&mut state, &settings.alerts, run, &mut new_id);
     queue.put(STATE_KEY, &state);
     let who = alerts::recipients(row.tenant_id.as_str(), &row.topics);
-    let mut events: Vec<AlertEvent> = actions
+    actions
         .iter()
         .filter_map(|action| {
             Some(AlertEvent {
@@ -181,19 +191,15 @@ pub fn observe(
                 data: None,
             })
         })
-        .collect();
-    // The lifecycle event, whatever the alert settings: it is a fact, not an alert.
-    if let Some(streak) = report.auto_disabled {
-        let reason = format!("disabled automatically after {streak} consecutive failed attempts");
-        events.extend(lifecycle_event(
-            row,
-            Change::AutoDisabled,
-            Some(reason),
-            streak,
-            now,
-        ));
-    }
-    events
+        .collect()
+}
+
+/// The lifecycle event of a run that disabled the destination, whatever the alert settings
+/// (it is a fact, not an alert), raised by the lane whose run it was.
+pub fn auto_disabled(row: &DestinationRow, report: &RunReport, now: Millis) -> Option<AlertEvent> {
+    let streak = report.auto_disabled?;
+    let reason = format!("disabled automatically after {streak} consecutive failed attempts");
+    lifecycle_event(row, Change::AutoDisabled, Some(reason), streak, now)
 }
 
 /// Publishes an alert (or a lifecycle event) to the tenant's and the operator's destinations

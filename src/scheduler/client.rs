@@ -4,7 +4,7 @@
 //! and purges to every lane, status summed over them.
 
 use super::protocol::{
-    Configure, Enqueue, Enqueued, Envelope, SchedulerRequest, SchedulerStatus, Test,
+    Configure, Enqueue, Enqueued, Envelope, Observe, SchedulerRequest, SchedulerStatus, Test,
     PROTOCOL_VERSION,
 };
 use crate::core::destination::TargetConfig;
@@ -234,6 +234,17 @@ impl<'a> SchedulerClient<'a> {
             .zip(answers)
             .filter_map(|(lane, a)| a.err().map(|e| (lane, e)))
             .collect()
+    }
+
+    /// Hands runs of a lane other than 0 to lane 0, which keeps the destination's alerting.
+    pub async fn observe(
+        &self,
+        destination: &DestinationId,
+        runs: Vec<crate::core::alerts::RunSeen>,
+    ) -> Result<(), SchedulerError> {
+        self.call::<serde_json::Value>(destination, 0, SchedulerRequest::Observe(Observe { runs }))
+            .await
+            .map(|_| ())
     }
 
     /// Forwards a WebSocket client's connection to the destination's scheduler; the answer is

@@ -39,8 +39,8 @@ use crate::store::destinations::DestinationRow;
 use crate::store::monitoring::SchedulerState;
 use client::{refusal_status, SchedulerError};
 use protocol::{
-    Circuit, Configure, Enqueue, Enqueued, Envelope, SchedulerRequest, SchedulerStatus, Test,
-    PROTOCOL_VERSION,
+    Circuit, Configure, Enqueue, Enqueued, Envelope, Observe, SchedulerRequest, SchedulerStatus,
+    Test, PROTOCOL_VERSION,
 };
 use serde_json::json;
 use sockets::SchedulerTransport;
@@ -84,6 +84,9 @@ pub struct DeliveryScheduler {
     /// Something asked for the alarm during a run: the run checks it again when it ends,
     /// since it may have set its last wake-up (or none) before that work arrived.
     wake_requested: Cell<bool>,
+    /// Alerts were put in the outbox during a run (`Observe`), maybe after its last flush:
+    /// the run flushes again when it ends.
+    flush_requested: Cell<bool>,
     /// WebSocket clients' acknowledgements, met by the broadcast waiting for them.
     acks: AckBoard,
 }
@@ -101,6 +104,7 @@ impl DurableObject for DeliveryScheduler {
             loaded: RefCell::new(None),
             running: Cell::new(false),
             wake_requested: Cell::new(false),
+            flush_requested: Cell::new(false),
             acks: AckBoard::default(),
         }
     }
@@ -181,6 +185,10 @@ impl DurableObject for DeliveryScheduler {
                 self.ensure_alarm().await?;
                 Response::from_json(&json!({}))
             }
+            SchedulerRequest::Observe(Observe { runs }) => {
+                self.observe_lanes(&runs).await?;
+                Response::from_json(&json!({}))
+            }
             SchedulerRequest::Purge => {
                 self.queue.clear();
                 self.queue.put(PURGED_KEY, &true);
@@ -239,6 +247,9 @@ impl DurableObject for DeliveryScheduler {
         };
         if self.wake_requested.take() {
             self.ensure_alarm().await?;
+        }
+        if self.flush_requested.take() && !self.flush_outbox().await {
+            self.wake_by(now() + OUTBOX_RETRY_MS).await?;
         }
         result?;
         Response::ok("ok")
@@ -302,6 +313,15 @@ impl DeliveryScheduler {
     /// in progress: it schedules the next one itself when it ends). Returns that due time.
     async fn ensure_alarm(&self) -> Result<Option<Millis>> {
         self.ensure_alarm_by(None).await
+    }
+
+    /// Makes sure the alarm fires no later than `at` (an outbox to flush again).
+    async fn wake_by(&self, at: Millis) -> Result<()> {
+        let storage = self.state.storage();
+        match storage.get_alarm().await? {
+            Some(current) if current as Millis <= at => Ok(()),
+            _ => set_alarm_at(&storage, at).await,
+        }
     }
 
     /// `ensure_alarm`, told the earliest due time when the caller knows it (`None`: read it

@@ -2,7 +2,9 @@
 //! shards, an auto-disable to D1 and alerts through `intake` (all through the outbox, so a
 //! failed write loses nothing), and its tally and state to D1 at most once per flush interval.
 
+use super::client::SchedulerClient;
 use super::*;
+use crate::core::ids::DestinationId;
 
 /// Writes outbox records: attempts to their events' log shards (one call per shard), any
 /// auto-disable to D1, and publishes any alert (an event like any other, through `intake`).
@@ -14,6 +16,7 @@ pub(super) async fn write_records(
     let mut attempts: BTreeMap<(TenantId, ShardRef), Vec<AttemptRecord>> = BTreeMap::new();
     let mut disables = vec![];
     let mut alerts = vec![];
+    let mut observed: BTreeMap<DestinationId, Vec<crate::core::alerts::RunSeen>> = BTreeMap::new();
     for r in records {
         match r {
             OutboxRecord::Attempt(a) => attempts
@@ -27,6 +30,10 @@ pub(super) async fn write_records(
                 at,
             }) => disables.push((tenant_id, destination_id, reason, at)),
             OutboxRecord::Alert(a) => alerts.push(a),
+            OutboxRecord::Observed {
+                destination_id,
+                run,
+            } => observed.entry(destination_id).or_default().push(run),
         }
     }
     let log = LogClient::new(env);
@@ -54,6 +61,14 @@ pub(super) async fn write_records(
         alerting::publish(env, db, alert)
             .await
             .map_err(|e| e.to_string())?;
+    }
+    let scheduler = SchedulerClient::new(env);
+    for (destination, runs) in observed {
+        match scheduler.observe(&destination, runs).await {
+            // Deleted: nothing is left to alert about.
+            Ok(()) | Err(SchedulerError::Gone) => {}
+            Err(e) => return Err(format!("handing runs to lane 0: {e}")),
+        }
     }
     Ok(())
 }

@@ -44,6 +44,9 @@ pub enum SchedulerRequest {
     /// Another lane's circuit opened (or closed after its probe): this lane takes it on, so
     /// that the destination has one circuit across its lanes.
     Circuit(Circuit),
+    /// Runs of another lane, for the destination's alerting (this is lane 0, which keeps the
+    /// one alert state, so that an outage seen by K lanes is one incident, not K).
+    Observe(Observe),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -68,6 +71,11 @@ pub struct Circuit {
     pub breaker: Breaker,
 }
 
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Observe {
+    pub runs: Vec<crate::core::alerts::RunSeen>,
+}
+
 impl TagFirst for SchedulerRequest {
     const TAG: &'static str = "op";
     const VARIANTS: &'static [&'static str] = &[
@@ -78,6 +86,7 @@ impl TagFirst for SchedulerRequest {
         "reset_circuit",
         "purge",
         "circuit",
+        "observe",
     ];
 
     fn variant<'de, A: MapAccess<'de>>(name: &str, f: Fields<A>) -> Result<Self, A::Error> {
@@ -86,6 +95,7 @@ impl TagFirst for SchedulerRequest {
             "enqueue" => Self::Enqueue(f.read()?),
             "test" => Self::Test(f.read()?),
             "circuit" => Self::Circuit(f.read()?),
+            "observe" => Self::Observe(f.read()?),
             "status" | "reset_circuit" | "purge" => {
                 f.none()?;
                 match name {

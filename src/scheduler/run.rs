@@ -3,6 +3,7 @@
 //! outbox; and the test send, through the same provider and transport.
 
 use super::*;
+use crate::core::alerts::RunSeen;
 
 impl DeliveryScheduler {
     pub(super) async fn run(&self) -> Result<()> {
@@ -10,6 +11,10 @@ impl DeliveryScheduler {
             return Ok(());
         };
         if !loaded.row.enabled {
+            // Nothing is sent; what is owed (alerts of lanes that saw the outage) still goes.
+            if !self.flush_outbox().await {
+                self.wake_by(now() + OUTBOX_RETRY_MS).await?;
+            }
             return Ok(());
         }
         let started = now();
@@ -41,14 +46,21 @@ impl DeliveryScheduler {
             });
         }
         // The attempts are in the outbox already (the engine hands each over as it happens).
-        let alerts = alerting::observe(
-            &self.queue,
-            &loaded.row,
-            &loaded.settings,
-            &report,
-            now(),
-            u128::from_le_bytes(crate::runtime::random_bytes()),
-        );
+        let seen = alerting::seen(&report, now());
+        let mut alerts = if self.lane() == 0 {
+            let random = u128::from_le_bytes(crate::runtime::random_bytes());
+            alerting::observe(&self.queue, &loaded.row, &loaded.settings, &seen, random)
+        } else {
+            // Lane 0 keeps the destination's alerting: one outage, one incident.
+            if loaded.settings.alerts.enabled && alerting::worth_telling(&seen) {
+                self.queue.push_outbox(&[OutboxRecord::Observed {
+                    destination_id: loaded.row.id.clone(),
+                    run: seen,
+                }]);
+            }
+            vec![]
+        };
+        alerts.extend(alerting::auto_disabled(&loaded.row, &report, now()));
         if let Some(streak) = report.auto_disabled {
             let record = self.auto_disable(&loaded, streak);
             self.queue.push_outbox(&[record]);
@@ -59,21 +71,7 @@ impl DeliveryScheduler {
             tally.add(&report.attempts);
             self.queue.put(TALLY_KEY, &tally);
         }
-        for alert in alerts {
-            let c = &alert.content;
-            self.log(&Change::Alert {
-                resolved: c.resolved(),
-                incident_id: &c.incident_id,
-                trigger: c.trigger.as_str(),
-                event_id: alert.event_id.as_str(),
-                to_tenant: alert.to_tenant,
-                to_operator: alert.to_operator,
-            });
-            if alert.to_tenant || alert.to_operator {
-                self.queue
-                    .push_outbox(&[OutboxRecord::Alert(Box::new(alert))]);
-            }
-        }
+        self.raise(alerts);
         let flushed = self.flush_outbox().await;
         // Metrics wait for their interval; if they must wait, wake up for them.
         let metrics_at = self.flush_metrics().await;
@@ -91,6 +89,45 @@ impl DeliveryScheduler {
             }
         }
         self.queue.prune_done(started);
+        Ok(())
+    }
+
+    /// Logs alerts and puts those with someone to tell in the outbox.
+    pub(super) fn raise(&self, alerts: Vec<alerting::AlertEvent>) {
+        for alert in alerts {
+            let c = &alert.content;
+            self.log(&Change::Alert {
+                resolved: c.resolved(),
+                incident_id: &c.incident_id,
+                trigger: c.trigger.as_str(),
+                event_id: alert.event_id.as_str(),
+                to_tenant: alert.to_tenant,
+                to_operator: alert.to_operator,
+            });
+            if alert.to_tenant || alert.to_operator {
+                self.queue
+                    .push_outbox(&[OutboxRecord::Alert(Box::new(alert))]);
+            }
+        }
+    }
+
+    /// Runs of another lane: lane 0 updates the destination's alert state with them and sends
+    /// what they raised or resolved.
+    pub(super) async fn observe_lanes(&self, runs: &[RunSeen]) -> Result<()> {
+        let Some(loaded) = self.load() else {
+            return Ok(());
+        };
+        for run in runs {
+            let random = u128::from_le_bytes(crate::runtime::random_bytes());
+            let alerts = alerting::observe(&self.queue, &loaded.row, &loaded.settings, run, random);
+            self.raise(alerts);
+        }
+        // During a run, the run flushes them as it ends; otherwise now, or at the alarm.
+        if self.running.get() {
+            self.flush_requested.set(true);
+        } else if !self.flush_outbox().await {
+            self.wake_by(now() + OUTBOX_RETRY_MS).await?;
+        }
         Ok(())
     }
 

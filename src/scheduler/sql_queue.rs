@@ -39,6 +39,11 @@ pub enum OutboxRecord {
     Attempt(AttemptRecord),
     Disabled(Disabled),
     Alert(Box<super::alerting::AlertEvent>),
+    /// A run of a lane other than 0, for the destination's alerting, which lane 0 keeps.
+    Observed {
+        destination_id: DestinationId,
+        run: crate::core::alerts::RunSeen,
+    },
 }
 
 /// The destination was disabled automatically (`disable_after_failures`).

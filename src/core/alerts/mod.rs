@@ -51,7 +51,7 @@ impl Trigger {
 }
 
 /// One attempt as alerting sees it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptSeen {
     pub at: Millis,
     pub delivered: bool,
@@ -63,8 +63,8 @@ pub struct AttemptSeen {
     pub failed_for_good: Option<FailedDelivery>,
 }
 
-/// What one scheduler run showed.
-#[derive(Debug, Clone, Default)]
+/// What one scheduler run showed (a lane's run travels to lane 0, which keeps the state).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunSeen {
     pub attempts: Vec<AttemptSeen>,
     /// The circuit opened (from closed) in this run.
