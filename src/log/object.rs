@@ -15,7 +15,7 @@ use crate::core::ids::{DestinationId, TenantId};
 use crate::core::log::{expiry, Expiry, ShardRef};
 use crate::core::time::Millis;
 use crate::core::wire::MAX_CONNECTIONS;
-use crate::runtime::{now, set_alarm_at};
+use crate::runtime::{json_answer, now, set_alarm_at};
 use crate::scheduler::client::{SchedulerClient, SchedulerError};
 use crate::store::destinations::DestinationRow;
 use futures::future::join_all;
@@ -50,7 +50,7 @@ async fn envelope<T: DeserializeOwned>(req: &mut Request) -> std::result::Result
 
 fn answer<T: Serialize>(result: std::result::Result<T, String>) -> Result<Response> {
     match result {
-        Ok(v) => Response::from_json(&v),
+        Ok(v) => json_answer(serde_json::to_string(&v)),
         Err(e) => {
             console_error!("data plane sql failed: {e}");
             Response::error("the data plane failed; see the logs", 500)

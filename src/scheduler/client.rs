@@ -86,17 +86,28 @@ impl<'a> SchedulerClient<'a> {
         lane: u32,
         request: SchedulerRequest,
     ) -> Result<T, SchedulerError> {
-        let stub = self.stub(destination, lane)?;
         let body = serde_json::to_string(&Envelope {
             v: PROTOCOL_VERSION,
             lane,
             request,
         })
         .map_err(|e| SchedulerError::Unavailable(e.to_string()))?;
+        let answer = self.post(destination, lane, body).await?;
+        serde_json::from_str(&answer).map_err(|e| SchedulerError::Unavailable(e.to_string()))
+    }
+
+    /// The part of `call` that does not depend on the answer's type: one copy in the wasm
+    /// rather than one per type. The answer's body, if the scheduler answered 200.
+    async fn post(
+        &self,
+        destination: &DestinationId,
+        lane: u32,
+        body: String,
+    ) -> Result<String, SchedulerError> {
+        let stub = self.stub(destination, lane)?;
         let answer = crate::runtime::post_json(stub, "https://scheduler.internal/", body).await?;
         match answer.status {
-            200 => serde_json::from_str(&answer.body)
-                .map_err(|e| SchedulerError::Unavailable(e.to_string())),
+            200 => Ok(answer.body),
             410 => Err(SchedulerError::Gone),
             status => Err(SchedulerError::Unavailable(format!(
                 "scheduler answered {status}: {}",

@@ -34,7 +34,7 @@ use crate::log::protocol::{LogRequest, Record};
 use crate::providers;
 use crate::providers::websocket::AckBoard;
 use crate::providers::Target;
-use crate::runtime::{log_change, now, set_alarm_at, AlarmWakeup, RuntimeClock};
+use crate::runtime::{json_answer, log_change, now, set_alarm_at, AlarmWakeup, RuntimeClock};
 use crate::store::destinations::DestinationRow;
 use crate::store::monitoring::SchedulerState;
 use client::{refusal_status, SchedulerError};
@@ -133,7 +133,7 @@ impl DurableObject for DeliveryScheduler {
                 self.configure(destination);
                 self.circuit_to_new_lanes(known_span).await;
                 self.ensure_alarm().await?;
-                Response::from_json(&json!({}))
+                json_answer(serde_json::to_string(&json!({})))
             }
             SchedulerRequest::Enqueue(Enqueue {
                 destination,
@@ -157,16 +157,18 @@ impl DurableObject for DeliveryScheduler {
                 if queued > 0 && !run_is_near {
                     self.report_state_now().await;
                 }
-                Response::from_json(&Enqueued { queued })
+                json_answer(serde_json::to_string(&Enqueued { queued }))
             }
-            SchedulerRequest::Status => Response::from_json(&self.status()),
+            SchedulerRequest::Status => json_answer(serde_json::to_string(&self.status())),
             SchedulerRequest::Test(Test {
                 destination,
                 delivery,
             }) => {
                 self.configure(destination);
                 match self.load() {
-                    Some(loaded) => Response::from_json(&self.probe(&loaded, &delivery).await),
+                    Some(loaded) => {
+                        json_answer(serde_json::to_string(&self.probe(&loaded, &delivery).await))
+                    }
                     None => Response::error("the destination cannot be loaded", 500),
                 }
             }
@@ -178,23 +180,23 @@ impl DurableObject for DeliveryScheduler {
                 }
                 self.ensure_alarm().await?;
                 self.report_state_now().await;
-                Response::from_json(&self.status())
+                json_answer(serde_json::to_string(&self.status()))
             }
             SchedulerRequest::Circuit(Circuit { breaker }) => {
                 self.adopt_circuit(&breaker);
                 self.ensure_alarm().await?;
-                Response::from_json(&json!({}))
+                json_answer(serde_json::to_string(&json!({})))
             }
             SchedulerRequest::Observe(Observe { runs }) => {
                 self.observe_lanes(&runs).await?;
-                Response::from_json(&json!({}))
+                json_answer(serde_json::to_string(&json!({})))
             }
             SchedulerRequest::Purge => {
                 self.queue.clear();
                 self.queue.put(PURGED_KEY, &true);
                 self.loaded.replace(None);
                 self.state.storage().delete_alarm().await?;
-                Response::from_json(&json!({}))
+                json_answer(serde_json::to_string(&json!({})))
             }
         }
     }
