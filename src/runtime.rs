@@ -272,6 +272,17 @@ pub async fn post_json(stub: worker::Stub, url: &str, body: String) -> worker::R
     Ok(Answer { status, body })
 }
 
+/// An answer of JSON as `Response::from_json` makes it, the serialising left to the caller
+/// (`serde_json::to_string`): one copy of the response code in the wasm rather than one per
+/// answer type.
+pub fn json_answer(text: serde_json::Result<String>) -> worker::Result<worker::Response> {
+    let data =
+        text.map_err(|_| worker::Error::Json(("Failed to encode data to json".into(), 500)))?;
+    Ok(worker::ResponseBuilder::new()
+        .with_header("content-type", "application/json")?
+        .fixed(data.into_bytes()))
+}
+
 /// A message's body read whole as text and parsed (`serde_json`), rather than parsed by the
 /// runtime into an object that is then walked field by field across the boundary
 /// (`worker::Request::json`).

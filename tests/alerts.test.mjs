@@ -193,6 +193,8 @@ test('a destination over four lanes raises one alert per incident, not one per l
   const resolved = alertsAbout(channelRx, dest.id, 'sluice.alert.resolved');
   assert.equal(distinct(resolved).length, 1, 'one resolve');
   assert.equal(resolved[0].json.incident_id, incident);
+  // Lane 0 counted every lane's failures (16 deliveries, four attempts each), not its own share.
+  assert.equal(resolved[0].json.counts.failures, 64, JSON.stringify(resolved[0].json.counts));
   assert.equal(distinct(alertsAbout(channelRx, dest.id, 'sluice.alert.triggered')).length, 1, 'no incident after the recovery');
 });
 

@@ -12,7 +12,7 @@ use crate::core::delivery::{BulkRetry, DeliveryStatus};
 use crate::core::ids::{DeliveryId, DestinationId, EventId, TenantId};
 use crate::core::time::Millis;
 use crate::intake;
-use crate::log::shard::{RetryScope as Scope, Snapshot};
+use crate::log::shard::{DeliveryScope, EventScope, RetryScope as Scope, Snapshot};
 use crate::log::tenant::TenantLog;
 use crate::runtime::log_change;
 use crate::runtime::random_bytes;
@@ -75,7 +75,7 @@ pub async fn retry_delivery(p: &Params, ctx: &Ctx) -> ApiResult<Response> {
     let retried = log
         .retry(
             shard,
-            Scope::Delivery { id: id.clone() },
+            Scope::Delivery(DeliveryScope { id: id.clone() }),
             cap,
             ctx.principal.name(),
             vec![snapshot(&destination)?],
@@ -120,10 +120,10 @@ pub async fn retry_event(p: &Params, ctx: &Ctx) -> ApiResult<Response> {
     let retried = log
         .retry(
             shard,
-            Scope::Event {
+            Scope::Event(EventScope {
                 id: event.clone(),
                 destinations: enabled.iter().map(|d| d.id.clone()).collect(),
-            },
+            }),
             cap(ctx),
             ctx.principal.name(),
             enabled

@@ -27,6 +27,7 @@ pub mod rsa_key;
 pub mod settings;
 pub mod signing;
 pub mod stats;
+pub mod tagged;
 pub mod tally;
 pub mod template;
 pub mod tenant;

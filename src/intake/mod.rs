@@ -16,7 +16,9 @@ use crate::core::ids::{DeliveryId, EventId, TenantId};
 use crate::core::log::{dedup_window_ms, home_time, index_slot_of, ShardRef};
 use crate::core::time::Millis;
 use crate::log::client::{LogClient, LogError, LogSettings};
-use crate::log::protocol::{Claim, IndexRequest, Located, LogRequest, NewEvent};
+use crate::log::protocol::{
+    Claim, ClaimIds, IndexRequest, Located, LogRequest, NewEvent, StoreEvents,
+};
 use crate::log::rows::{DeliverySummary, EventRow, NewDelivery};
 use crate::log::shard::{Snapshot, Stored};
 use crate::runtime::{bounded, random_bytes};
@@ -254,7 +256,11 @@ async fn claim(
                 at: ready[i].event.created_at,
             })
             .collect();
-        log.index_slot::<Vec<Located>>(tenant, *slot, IndexRequest::ClaimIds { claims, keep_ms })
+        log.index_slot::<Vec<Located>>(
+            tenant,
+            *slot,
+            IndexRequest::ClaimIds(ClaimIds { claims, keep_ms }),
+        )
     });
     let mut failed = Vec::new();
     for (members, answer) in groups.values().zip(bounded(calls.collect()).await) {
@@ -317,7 +323,7 @@ async fn store(
     let mut calls = Vec::with_capacity(groups.len());
     for ((tenant, shard), group) in groups {
         answers_of.push(group.answers);
-        let request = LogRequest::StoreEvents {
+        let request = LogRequest::StoreEvents(StoreEvents {
             tenant_id: tenant.clone(),
             shard,
             expires_at: settings
@@ -325,7 +331,7 @@ async fn store(
                 .expires_at(shard.bucket, settings.retention_ms),
             events: group.events,
             snapshots: group.snapshots.into_values().collect(),
-        };
+        });
         calls.push(async move { log.shard::<Vec<Stored>>(&tenant, shard, request).await });
     }
     let mut out = Vec::new();

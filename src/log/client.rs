@@ -59,19 +59,26 @@ impl<'a> LogClient<'a> {
         name: &str,
         request: R,
     ) -> Result<T, LogError> {
-        let stub = self
-            .env
-            .durable_object(binding)?
-            .id_from_name(name)?
-            .get_stub()?;
         let body = serde_json::to_string(&LogEnvelope {
             v: LOG_PROTOCOL_VERSION,
             request,
         })
         .map_err(|e| LogError(e.to_string()))?;
+        let answer = self.post(binding, name, body).await?;
+        serde_json::from_str(&answer).map_err(|e| LogError(e.to_string()))
+    }
+
+    /// The part of `call` that does not depend on the types: one copy in the wasm rather than
+    /// one per message and answer type. The answer's body, if the object answered 200.
+    async fn post(&self, binding: &str, name: &str, body: String) -> Result<String, LogError> {
+        let stub = self
+            .env
+            .durable_object(binding)?
+            .id_from_name(name)?
+            .get_stub()?;
         let answer = crate::runtime::post_json(stub, "https://log.internal/", body).await?;
         match answer.status {
-            200 => serde_json::from_str(&answer.body).map_err(|e| LogError(e.to_string())),
+            200 => Ok(answer.body),
             status => Err(LogError(format!(
                 "{name} answered {status}: {}",
                 answer.body

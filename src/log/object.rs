@@ -6,13 +6,16 @@
 
 use super::client::{DoSql, LogSettings};
 use super::index::Index;
-use super::protocol::{IndexRequest, LogEnvelope, LogRequest, LOG_PROTOCOL_VERSION};
+use super::protocol::{
+    ClaimIds, DestinationDeliveries, Id, IndexRequest, Locate, LogEnvelope, LogRequest, Record,
+    Retry, Search, StoreEvents, LOG_PROTOCOL_VERSION,
+};
 use super::shard::{Shard, Snapshot};
 use crate::core::ids::{DestinationId, TenantId};
 use crate::core::log::{expiry, Expiry, ShardRef};
 use crate::core::time::Millis;
 use crate::core::wire::MAX_CONNECTIONS;
-use crate::runtime::{now, set_alarm_at};
+use crate::runtime::{json_answer, now, set_alarm_at};
 use crate::scheduler::client::{SchedulerClient, SchedulerError};
 use crate::store::destinations::DestinationRow;
 use futures::future::join_all;
@@ -47,7 +50,7 @@ async fn envelope<T: DeserializeOwned>(req: &mut Request) -> std::result::Result
 
 fn answer<T: Serialize>(result: std::result::Result<T, String>) -> Result<Response> {
     match result {
-        Ok(v) => Response::from_json(&v),
+        Ok(v) => json_answer(serde_json::to_string(&v)),
         Err(e) => {
             console_error!("data plane sql failed: {e}");
             Response::error("the data plane failed; see the logs", 500)
@@ -273,13 +276,13 @@ impl DurableObject for EventLog {
         let s = self.shard();
         let t = now();
         match request {
-            LogRequest::StoreEvents {
+            LogRequest::StoreEvents(StoreEvents {
                 tenant_id,
                 shard,
                 expires_at,
                 events,
                 snapshots,
-            } => {
+            }) => {
                 // The alarm first: if the writes below happen, their hand-off (or the count of
                 // a filtered or skipped delivery) is scheduled.
                 let owed = events.iter().any(|e| !e.deliveries.is_empty());
@@ -323,27 +326,27 @@ impl DurableObject for EventLog {
                 }
                 answer(stored)
             }
-            LogRequest::Event { id } => answer(s.event(&id)),
-            LogRequest::Search { query } => answer(s.search(&query)),
-            LogRequest::DestinationDeliveries {
+            LogRequest::Event(Id { id }) => answer(s.event(&id)),
+            LogRequest::Search(Search { query }) => answer(s.search(&query)),
+            LogRequest::DestinationDeliveries(DestinationDeliveries {
                 destination_id,
                 status,
                 before,
                 limit,
-            } => answer(s.destination_deliveries(
+            }) => answer(s.destination_deliveries(
                 &destination_id,
                 status.as_deref(),
                 before.as_ref(),
                 limit,
             )),
-            LogRequest::Delivery { id } => answer(s.delivery(&id)),
-            LogRequest::Record { attempts } => answer(s.record(&attempts)),
-            LogRequest::Retry {
+            LogRequest::Delivery(Id { id }) => answer(s.delivery(&id)),
+            LogRequest::Record(Record { attempts }) => answer(s.record(&attempts)),
+            LogRequest::Retry(Retry {
                 scope,
                 cap,
                 requested_by,
                 snapshots,
-            } => {
+            }) => {
                 self.wake_by(t).await?;
                 answer(
                     s.refresh(&snapshots)
@@ -416,7 +419,7 @@ impl DurableObject for EventIndex {
         };
         let index = Index::new(&self.sql);
         match request {
-            IndexRequest::ClaimIds { claims, keep_ms } => {
+            IndexRequest::ClaimIds(ClaimIds { claims, keep_ms }) => {
                 let storage = self.state.storage();
                 let first = claims.iter().map(|c| c.at).min().unwrap_or_else(now);
                 if !self.alarm_set.get() && storage.get_alarm().await?.is_none() {
@@ -429,7 +432,7 @@ impl DurableObject for EventIndex {
                 self.alarm_set.set(true);
                 answer(index.claim_all(&claims, keep_ms))
             }
-            IndexRequest::Locate { event_id } => answer(index.locate(&event_id, now())),
+            IndexRequest::Locate(Locate { event_id }) => answer(index.locate(&event_id, now())),
             IndexRequest::Purge => {
                 self.state.storage().delete_alarm().await?;
                 self.alarm_set.set(false);

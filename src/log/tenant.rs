@@ -4,10 +4,10 @@
 //! object, a delivery found through its id's time, manual retries, and deletion.
 
 use super::client::{LogClient, LogError, LogSettings};
-use super::protocol::{IndexRequest, LogRequest};
+use super::protocol::{DestinationDeliveries, Id, IndexRequest, Locate, LogRequest, Retry, Search};
 use super::rows::{AttemptRow, DeliveryRow, EventDetail, EventSummary};
 use super::search::EventQuery;
-use super::shard::{Retried, RetryScope, SearchPage, Snapshot};
+use super::shard::{DestinationScope, Retried, RetryScope, SearchPage, Snapshot};
 use crate::core::ids::{DeliveryId, DestinationId, EventId, TenantId};
 use crate::core::log::{
     generated_event_time, merge, plan, ulid_time, Plan, Position, ShardRef, INDEX_SLOTS,
@@ -103,7 +103,7 @@ impl<'a> TenantLog<'a> {
         for &(bucket, n) in &buckets {
             let targets: Vec<ShardRef> = shards(bucket, n).collect();
             let parts: Vec<SearchPage> = self
-                .each(&targets, || LogRequest::Search { query: q.clone() })
+                .each(&targets, || LogRequest::Search(Search { query: q.clone() }))
                 .await?;
             // A shard whose scan budget ran out looked at nothing past `scanned_to`: the page
             // stops at the least advanced of those, and rows other shards found beyond it
@@ -173,9 +173,9 @@ impl<'a> TenantLog<'a> {
             .index(
                 self.tenant,
                 id,
-                IndexRequest::Locate {
+                IndexRequest::Locate(Locate {
                     event_id: id.clone(),
-                },
+                }),
             )
             .await?;
         let Some(made) = indexed
@@ -200,7 +200,7 @@ impl<'a> TenantLog<'a> {
         };
         let detail: Option<EventDetail> = self
             .client
-            .shard(self.tenant, shard, LogRequest::Event { id: id.clone() })
+            .shard(self.tenant, shard, LogRequest::Event(Id { id: id.clone() }))
             .await?;
         Ok(detail.map(|d| (shard, d)))
     }
@@ -234,11 +234,13 @@ impl<'a> TenantLog<'a> {
         for (i, &(bucket, n)) in buckets.iter().enumerate() {
             let targets: Vec<ShardRef> = shards(bucket, n).collect();
             let parts: Vec<Vec<DeliveryRow>> = self
-                .each(&targets, || LogRequest::DestinationDeliveries {
-                    destination_id: destination.clone(),
-                    status: status.map(str::to_string),
-                    before: cursor.cloned(),
-                    limit,
+                .each(&targets, || {
+                    LogRequest::DestinationDeliveries(DestinationDeliveries {
+                        destination_id: destination.clone(),
+                        status: status.map(str::to_string),
+                        before: cursor.cloned(),
+                        limit,
+                    })
                 })
                 .await?;
             let (rows, overflow) = merge(
@@ -286,7 +288,7 @@ impl<'a> TenantLog<'a> {
         };
         let targets: Vec<ShardRef> = shards(bucket, n).collect();
         let found: Vec<Option<(DeliveryRow, Vec<AttemptRow>)>> = self
-            .each(&targets, || LogRequest::Delivery { id: id.clone() })
+            .each(&targets, || LogRequest::Delivery(Id { id: id.clone() }))
             .await?;
         Ok(targets
             .into_iter()
@@ -307,12 +309,12 @@ impl<'a> TenantLog<'a> {
             .shard(
                 self.tenant,
                 shard,
-                LogRequest::Retry {
+                LogRequest::Retry(Retry {
                     scope,
                     cap,
                     requested_by: requested_by.to_string(),
                     snapshots,
-                },
+                }),
             )
             .await?)
     }
@@ -349,12 +351,12 @@ impl<'a> TenantLog<'a> {
                 let r = self
                     .retry(
                         shard,
-                        RetryScope::Destination {
+                        RetryScope::Destination(DestinationScope {
                             id: destination.clone(),
                             since,
                             until,
                             limit: left,
-                        },
+                        }),
                         cap,
                         requested_by,
                         vec![snapshot.clone()],

@@ -3,7 +3,10 @@
 //! (`core::lanes::object_name`): deliveries to the lane their key picks, configuration, resets
 //! and purges to every lane, status summed over them.
 
-use super::protocol::{Enqueued, Envelope, SchedulerRequest, SchedulerStatus, PROTOCOL_VERSION};
+use super::protocol::{
+    Configure, Enqueue, Enqueued, Envelope, Observe, SchedulerRequest, SchedulerStatus, Test,
+    PROTOCOL_VERSION,
+};
 use crate::core::destination::TargetConfig;
 use crate::core::engine::{ProbeReport, QueuedDelivery};
 use crate::core::ids::DestinationId;
@@ -83,17 +86,28 @@ impl<'a> SchedulerClient<'a> {
         lane: u32,
         request: SchedulerRequest,
     ) -> Result<T, SchedulerError> {
-        let stub = self.stub(destination, lane)?;
         let body = serde_json::to_string(&Envelope {
             v: PROTOCOL_VERSION,
             lane,
             request,
         })
         .map_err(|e| SchedulerError::Unavailable(e.to_string()))?;
+        let answer = self.post(destination, lane, body).await?;
+        serde_json::from_str(&answer).map_err(|e| SchedulerError::Unavailable(e.to_string()))
+    }
+
+    /// The part of `call` that does not depend on the answer's type: one copy in the wasm
+    /// rather than one per type. The answer's body, if the scheduler answered 200.
+    async fn post(
+        &self,
+        destination: &DestinationId,
+        lane: u32,
+        body: String,
+    ) -> Result<String, SchedulerError> {
+        let stub = self.stub(destination, lane)?;
         let answer = crate::runtime::post_json(stub, "https://scheduler.internal/", body).await?;
         match answer.status {
-            200 => serde_json::from_str(&answer.body)
-                .map_err(|e| SchedulerError::Unavailable(e.to_string())),
+            200 => Ok(answer.body),
             410 => Err(SchedulerError::Gone),
             status => Err(SchedulerError::Unavailable(format!(
                 "scheduler answered {status}: {}",
@@ -120,8 +134,10 @@ impl<'a> SchedulerClient<'a> {
     pub async fn configure(&self, destination: &DestinationRow) -> Result<(), SchedulerError> {
         let span = lanes::span(&destination.settings);
         let answers: Vec<Result<serde_json::Value, _>> = self
-            .each_lane(&destination.id, span, || SchedulerRequest::Configure {
-                destination: destination.clone(),
+            .each_lane(&destination.id, span, || {
+                SchedulerRequest::Configure(Configure {
+                    destination: destination.clone(),
+                })
             })
             .await;
         answers.into_iter().try_for_each(|a| a.map(|_| ()))
@@ -143,10 +159,10 @@ impl<'a> SchedulerClient<'a> {
                 .call(
                     &destination.id,
                     lane,
-                    SchedulerRequest::Enqueue {
+                    SchedulerRequest::Enqueue(Enqueue {
                         destination: destination.clone(),
                         deliveries,
-                    },
+                    }),
                 )
                 .await?;
             queued += answer.queued;
@@ -190,10 +206,10 @@ impl<'a> SchedulerClient<'a> {
         self.call(
             &destination.id,
             0,
-            SchedulerRequest::Test {
+            SchedulerRequest::Test(Test {
                 destination: destination.clone(),
                 delivery,
-            },
+            }),
         )
         .await
     }
@@ -237,7 +253,7 @@ impl<'a> SchedulerClient<'a> {
         destination: &DestinationId,
         runs: Vec<crate::core::alerts::RunSeen>,
     ) -> Result<(), SchedulerError> {
-        self.call::<serde_json::Value>(destination, 0, SchedulerRequest::Observe { runs })
+        self.call::<serde_json::Value>(destination, 0, SchedulerRequest::Observe(Observe { runs }))
             .await
             .map(|_| ())
     }

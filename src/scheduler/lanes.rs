@@ -48,8 +48,10 @@ impl DeliveryScheduler {
             CircuitState::Closed if probed_closed => breaker,
             _ => return,
         };
-        self.tell_other_lanes(&loaded.row, || SchedulerRequest::Circuit {
-            breaker: shared.clone(),
+        self.tell_other_lanes(&loaded.row, || {
+            SchedulerRequest::Circuit(Circuit {
+                breaker: shared.clone(),
+            })
         })
         .await;
     }
@@ -74,8 +76,10 @@ impl DeliveryScheduler {
         {
             return;
         }
-        self.tell_other_lanes(&row, || SchedulerRequest::Circuit {
-            breaker: breaker.clone(),
+        self.tell_other_lanes(&row, || {
+            SchedulerRequest::Circuit(Circuit {
+                breaker: breaker.clone(),
+            })
         })
         .await;
     }
@@ -86,8 +90,10 @@ impl DeliveryScheduler {
         let Some(row) = self.queue.get::<DestinationRow>(DESTINATION_KEY) else {
             return;
         };
-        self.tell_other_lanes(&row, || SchedulerRequest::Configure {
-            destination: row.clone(),
+        self.tell_other_lanes(&row, || {
+            SchedulerRequest::Configure(Configure {
+                destination: row.clone(),
+            })
         })
         .await;
     }

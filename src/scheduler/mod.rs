@@ -30,16 +30,19 @@ use crate::core::log::ShardRef;
 use crate::core::tally::{flush_at, Tally};
 use crate::core::time::Millis;
 use crate::log::client::{DoSql, LogClient, LogSettings};
-use crate::log::protocol::LogRequest;
+use crate::log::protocol::{LogRequest, Record};
 use crate::providers;
 use crate::providers::websocket::AckBoard;
 use crate::providers::Target;
-use crate::runtime::{log_change, now, set_alarm_at, AlarmWakeup, RuntimeClock};
+use crate::runtime::{json_answer, log_change, now, set_alarm_at, AlarmWakeup, RuntimeClock};
 use crate::store::destinations::DestinationRow;
 use crate::store::monitoring::SchedulerState;
 use client::{refusal_status, SchedulerError};
-use outbox::OutboxRecord;
-use protocol::{Enqueued, Envelope, SchedulerRequest, SchedulerStatus, PROTOCOL_VERSION};
+use outbox::{Disabled, OutboxRecord};
+use protocol::{
+    Circuit, Configure, Enqueue, Enqueued, Envelope, Observe, SchedulerRequest, SchedulerStatus,
+    Test, PROTOCOL_VERSION,
+};
 use serde_json::json;
 use sockets::SchedulerTransport;
 use sql_queue::SqlQueue;
@@ -126,17 +129,17 @@ impl DurableObject for DeliveryScheduler {
         }
         self.know_lane(envelope.lane);
         match envelope.request {
-            SchedulerRequest::Configure { destination } => {
+            SchedulerRequest::Configure(Configure { destination }) => {
                 let known_span = self.known_span();
                 self.configure(destination);
                 self.circuit_to_new_lanes(known_span).await;
                 self.ensure_alarm().await?;
-                Response::from_json(&json!({}))
+                json_answer(serde_json::to_string(&json!({})))
             }
-            SchedulerRequest::Enqueue {
+            SchedulerRequest::Enqueue(Enqueue {
                 destination,
                 deliveries,
-            } => {
+            }) => {
                 self.configure(destination);
                 let earliest = self.queue.enqueue_all(&deliveries);
                 let queued = earliest.len() as u64;
@@ -151,16 +154,18 @@ impl DurableObject for DeliveryScheduler {
                 if queued > 0 && !run_is_near {
                     self.report_state_now().await;
                 }
-                Response::from_json(&Enqueued { queued })
+                json_answer(serde_json::to_string(&Enqueued { queued }))
             }
-            SchedulerRequest::Status => Response::from_json(&self.status()),
-            SchedulerRequest::Test {
+            SchedulerRequest::Status => json_answer(serde_json::to_string(&self.status())),
+            SchedulerRequest::Test(Test {
                 destination,
                 delivery,
-            } => {
+            }) => {
                 self.configure(destination);
                 match self.load() {
-                    Some(loaded) => Response::from_json(&self.probe(&loaded, &delivery).await),
+                    Some(loaded) => {
+                        json_answer(serde_json::to_string(&self.probe(&loaded, &delivery).await))
+                    }
                     None => Response::error("the destination cannot be loaded", 500),
                 }
             }
@@ -172,23 +177,23 @@ impl DurableObject for DeliveryScheduler {
                 }
                 self.ensure_alarm().await?;
                 self.report_state_now().await;
-                Response::from_json(&self.status())
+                json_answer(serde_json::to_string(&self.status()))
             }
-            SchedulerRequest::Circuit { breaker } => {
+            SchedulerRequest::Circuit(Circuit { breaker }) => {
                 self.adopt_circuit(&breaker);
                 self.ensure_alarm().await?;
-                Response::from_json(&json!({}))
+                json_answer(serde_json::to_string(&json!({})))
             }
-            SchedulerRequest::Observe { runs } => {
+            SchedulerRequest::Observe(Observe { runs }) => {
                 self.observe_lanes(&runs).await?;
-                Response::from_json(&json!({}))
+                json_answer(serde_json::to_string(&json!({})))
             }
             SchedulerRequest::Purge => {
                 self.queue.clear();
                 self.queue.put(PURGED_KEY, &true);
                 self.loaded.replace(None);
                 self.state.storage().delete_alarm().await?;
-                Response::from_json(&json!({}))
+                json_answer(serde_json::to_string(&json!({})))
             }
         }
     }

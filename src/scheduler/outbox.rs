@@ -5,29 +5,56 @@
 use super::client::SchedulerClient;
 use super::*;
 use crate::core::ids::DestinationId;
+use crate::core::tagged::{self, Fields, TagFirst};
+use serde::de::MapAccess;
 use serde::{Deserialize, Serialize};
 
 /// What the scheduler owes others, besides the attempt records its queue rows keep
-/// (`SqlQueue::unrecorded`): an auto-disable (to D1) and alerts to publish, kept as JSON in
-/// the `outbox` table. `Attempt` is how attempt records were kept before (an object may still
+/// (`SqlQueue::unrecorded`): an auto-disable (to D1), alerts to publish, and a lane's runs for
+/// lane 0's alerting, kept as JSON in the `outbox` table and read with the tag first
+/// (`core::tagged`). `Attempt` is how attempt records were kept before (an object may still
 /// hold some).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OutboxRecord {
     Attempt(AttemptRecord),
-    Disabled {
-        tenant_id: TenantId,
-        destination_id: DestinationId,
-        reason: String,
-        at: Millis,
-    },
+    Disabled(Disabled),
     Alert(Box<super::alerting::AlertEvent>),
-    /// A run of a lane other than 0, for the destination's alerting, which lane 0 keeps.
-    Observed {
-        destination_id: DestinationId,
-        run: crate::core::alerts::RunSeen,
-    },
+    Observed(Observed),
 }
+
+/// The destination was disabled automatically (`disable_after_failures`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Disabled {
+    pub tenant_id: TenantId,
+    pub destination_id: DestinationId,
+    pub reason: String,
+    pub at: Millis,
+}
+
+/// A run of a lane other than 0, for the destination's alerting, which lane 0 keeps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Observed {
+    pub destination_id: DestinationId,
+    pub run: crate::core::alerts::RunSeen,
+}
+
+impl TagFirst for OutboxRecord {
+    const TAG: &'static str = "kind";
+    const VARIANTS: &'static [&'static str] = &["attempt", "disabled", "alert", "observed"];
+
+    fn variant<'de, A: MapAccess<'de>>(name: &str, f: Fields<A>) -> Result<Self, A::Error> {
+        Ok(match name {
+            "attempt" => Self::Attempt(f.read()?),
+            "disabled" => Self::Disabled(f.read()?),
+            "alert" => Self::Alert(f.read()?),
+            "observed" => Self::Observed(f.read()?),
+            _ => return Err(f.unknown::<Self>(name)),
+        })
+    }
+}
+
+tagged::impl_deserialize!(OutboxRecord);
 
 /// Writes outbox records: attempts to their events' log shards (one call per shard), any
 /// auto-disable to D1, and publishes any alert (an event like any other, through `intake`).
@@ -46,24 +73,24 @@ pub(super) async fn write_records(
                 .entry((a.tenant_id.clone(), a.shard))
                 .or_default()
                 .push(a),
-            OutboxRecord::Disabled {
+            OutboxRecord::Disabled(Disabled {
                 tenant_id,
                 destination_id,
                 reason,
                 at,
-            } => disables.push((tenant_id, destination_id, reason, at)),
+            }) => disables.push((tenant_id, destination_id, reason, at)),
             OutboxRecord::Alert(a) => alerts.push(a),
-            OutboxRecord::Observed {
+            OutboxRecord::Observed(Observed {
                 destination_id,
                 run,
-            } => observed.entry(destination_id).or_default().push(run),
+            }) => observed.entry(destination_id).or_default().push(run),
         }
     }
     let log = LogClient::new(env);
     let calls = attempts.into_iter().map(|((tenant, shard), attempts)| {
         let log = &log;
         async move {
-            log.shard::<()>(&tenant, shard, LogRequest::Record { attempts })
+            log.shard::<()>(&tenant, shard, LogRequest::Record(Record { attempts }))
                 .await
         }
     });

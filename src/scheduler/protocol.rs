@@ -1,10 +1,13 @@
 //! The messages between the Worker and a DeliveryScheduler: one tagged, versioned enum,
-//! sent as JSON in the body of a `fetch` to the Durable Object.
+//! sent as JSON in the body of a `fetch` to the Durable Object (read with the tag first,
+//! `core::tagged`).
 
 use crate::core::breaker::{Breaker, CircuitState};
 use crate::core::engine::QueuedDelivery;
+use crate::core::tagged::{self, Fields, TagFirst};
 use crate::core::time::Millis;
 use crate::store::destinations::DestinationRow;
+use serde::de::MapAccess;
 use serde::{Deserialize, Serialize};
 
 /// Bumped when a message changes shape; a scheduler refuses versions it does not know, so a
@@ -25,38 +28,88 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum SchedulerRequest {
     /// The destination changed (created, updated, enabled, disabled, secret rotated).
-    Configure {
-        destination: DestinationRow,
-    },
+    Configure(Configure),
     /// New deliveries, with the destination snapshot they were matched against.
-    Enqueue {
-        destination: DestinationRow,
-        deliveries: Vec<QueuedDelivery>,
-    },
+    Enqueue(Enqueue),
     Status,
     /// Send this one delivery once, outside the queue, and answer a `ProbeReport`.
-    Test {
-        destination: DestinationRow,
-        delivery: QueuedDelivery,
-    },
+    Test(Test),
     ResetCircuit,
     /// The destination is deleted: drop the queue and never send again.
     Purge,
     /// Another lane's circuit opened (or closed after its probe): this lane takes it on, so
     /// that the destination has one circuit across its lanes.
-    Circuit {
-        breaker: Breaker,
-    },
+    Circuit(Circuit),
     /// Runs of another lane, for the destination's alerting (this is lane 0, which keeps the
     /// one alert state, so that an outage seen by K lanes is one incident, not K).
-    Observe {
-        runs: Vec<crate::core::alerts::RunSeen>,
-    },
+    Observe(Observe),
 }
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Configure {
+    pub destination: DestinationRow,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Enqueue {
+    pub destination: DestinationRow,
+    pub deliveries: Vec<QueuedDelivery>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Test {
+    pub destination: DestinationRow,
+    pub delivery: QueuedDelivery,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Circuit {
+    pub breaker: Breaker,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Observe {
+    pub runs: Vec<crate::core::alerts::RunSeen>,
+}
+
+impl TagFirst for SchedulerRequest {
+    const TAG: &'static str = "op";
+    const VARIANTS: &'static [&'static str] = &[
+        "configure",
+        "enqueue",
+        "status",
+        "test",
+        "reset_circuit",
+        "purge",
+        "circuit",
+        "observe",
+    ];
+
+    fn variant<'de, A: MapAccess<'de>>(name: &str, f: Fields<A>) -> Result<Self, A::Error> {
+        Ok(match name {
+            "configure" => Self::Configure(f.read()?),
+            "enqueue" => Self::Enqueue(f.read()?),
+            "test" => Self::Test(f.read()?),
+            "circuit" => Self::Circuit(f.read()?),
+            "observe" => Self::Observe(f.read()?),
+            "status" | "reset_circuit" | "purge" => {
+                f.none()?;
+                match name {
+                    "status" => Self::Status,
+                    "reset_circuit" => Self::ResetCircuit,
+                    _ => Self::Purge,
+                }
+            }
+            _ => return Err(f.unknown::<Self>(name)),
+        })
+    }
+}
+
+tagged::impl_deserialize!(SchedulerRequest);
 
 /// The circuit as the status endpoint shows it.
 #[derive(Debug, Clone, Serialize, Deserialize)]

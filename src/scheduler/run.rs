@@ -53,10 +53,10 @@ impl DeliveryScheduler {
         } else {
             // Lane 0 keeps the destination's alerting: one outage, one incident.
             if loaded.settings.alerts.enabled && alerting::worth_telling(&seen) {
-                self.push_outbox(&OutboxRecord::Observed {
+                self.push_outbox(&OutboxRecord::Observed(outbox::Observed {
                     destination_id: loaded.row.id.clone(),
                     run: seen,
-                });
+                }));
             }
             vec![]
         };
@@ -178,11 +178,11 @@ impl DeliveryScheduler {
         self.log(&Change::DestinationAutoDisabled {
             consecutive_failures: streak,
         });
-        OutboxRecord::Disabled {
+        OutboxRecord::Disabled(Disabled {
             tenant_id: row.tenant_id,
             destination_id: row.id,
             reason,
             at,
-        }
+        })
     }
 }

@@ -223,8 +223,19 @@ impl<S: Sql> SqlQueue<S> {
     }
 
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        // A stored value that no longer parses (a destination snapshot with an unreadable
+        // column) reads as absent, and says so in the log.
+        let raw = self.get_text(key)?;
+        serde_json::from_str(&raw)
+            .map_err(|e| unreadable(key, &e))
+            .ok()
+    }
+
+    /// The JSON text under `key` (the part of `get` that does not depend on the type: one copy
+    /// in the wasm rather than one per type read).
+    fn get_text(&self, key: &str) -> Option<String> {
         let cached = self.kv.borrow().get(key).cloned();
-        let raw = match cached {
+        match cached {
             Some(raw) => raw,
             None => {
                 let rows: Vec<Value> =
@@ -233,24 +244,15 @@ impl<S: Sql> SqlQueue<S> {
                 self.kv.borrow_mut().insert(key.to_string(), raw.clone());
                 raw
             }
-        };
-        // A stored value that no longer parses (a destination snapshot with an unreadable
-        // column) reads as absent, and says so in the log.
-        raw.and_then(|r| match serde_json::from_str(&r) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                log_error(
-                    &serde_json::json!({ "event": "scheduler_state_unreadable", "key": key, "error": e.to_string() })
-                        .to_string(),
-                );
-                None
-            }
-        })
+        }
     }
 
     /// Writes the value unless the row holds it already.
     pub fn put<T: Serialize>(&self, key: &str, value: &T) {
-        let json = serde_json::to_string(value).unwrap_or_default();
+        self.put_text(key, serde_json::to_string(value).unwrap_or_default());
+    }
+
+    fn put_text(&self, key: &str, json: String) {
         if self
             .kv
             .borrow()
@@ -452,6 +454,14 @@ impl<S: Sql> SqlQueue<S> {
             &[serde_json::Value::Array(rows).to_string().into()],
         );
     }
+}
+
+/// Logs a stored value that no longer parses.
+fn unreadable(key: &str, e: &serde_json::Error) {
+    log_error(
+        &serde_json::json!({ "event": "scheduler_state_unreadable", "key": key, "error": e.to_string() })
+            .to_string(),
+    );
 }
 
 const BREAKER_KEY: &str = "breaker";

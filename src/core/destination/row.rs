@@ -10,6 +10,7 @@ use crate::core::ids::{DestinationId, TenantId};
 use crate::core::time::Millis;
 use crate::core::topics::TopicPattern;
 use crate::core::transform::Transform;
+use serde::de::Visitor;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use std::fmt;
@@ -92,18 +93,30 @@ pub struct StoredRow {
     pub updated_at: Millis,
 }
 
-/// SQLite has no booleans: D1 answers 0/1, JSON answers true/false.
+/// SQLite has no booleans: D1 answers 0/1, JSON answers true/false. A visitor rather than an
+/// untagged enum, which serde reads through its `Content` buffer.
 fn bool_or_int<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum B {
-        Bool(bool),
-        Int(i64),
+    struct BoolOrInt;
+    impl Visitor<'_> for BoolOrInt {
+        type Value = bool;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a boolean or an integer")
+        }
+
+        fn visit_bool<E>(self, b: bool) -> Result<bool, E> {
+            Ok(b)
+        }
+
+        fn visit_i64<E>(self, n: i64) -> Result<bool, E> {
+            Ok(n != 0)
+        }
+
+        fn visit_u64<E>(self, n: u64) -> Result<bool, E> {
+            Ok(n != 0)
+        }
     }
-    Ok(match B::deserialize(d)? {
-        B::Bool(b) => b,
-        B::Int(n) => n != 0,
-    })
+    d.deserialize_any(BoolOrInt)
 }
 
 /// A stored destination that cannot be read: which one, which column, and why.

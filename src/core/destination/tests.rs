@@ -327,3 +327,21 @@ fn a_kind_is_stored_and_read_as_its_client_name() {
     assert_eq!(serde_json::to_value(&kind).unwrap(), "aws_sqs");
     assert_eq!(kind.to_string(), "aws_sqs");
 }
+
+#[test]
+fn enabled_reads_from_sqlite_integers_and_json_booleans() {
+    for (value, enabled) in [
+        (json!(0), false),
+        (json!(1), true),
+        (json!(false), false),
+        (json!(true), true),
+    ] {
+        let mut row = stored_row();
+        row["enabled"] = value;
+        let row: DestinationRow = serde_json::from_value(row).unwrap();
+        assert_eq!(row.enabled, enabled);
+    }
+    let mut row = stored_row();
+    row["enabled"] = json!("yes");
+    assert!(serde_json::from_value::<DestinationRow>(row).is_err());
+}

@@ -13,8 +13,9 @@ use crate::core::delivery::DeliveryStatus;
 use crate::core::engine::{AttemptRecord, QueuedDelivery};
 use crate::core::ids::{DeliveryId, DestinationId, EventId, TenantId};
 use crate::core::log::ShardRef;
+use crate::core::tagged::{self, Fields, TagFirst};
 use crate::core::time::Millis;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, MapAccess};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -86,25 +87,52 @@ pub struct Handoff {
     pub deliveries: Vec<QueuedDelivery>,
 }
 
-/// Which failed deliveries a manual retry takes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Which failed deliveries a manual retry takes (read with the tag first, `core::tagged`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "scope", rename_all = "snake_case")]
 pub enum RetryScope {
     /// One delivery (failed or delivered).
-    Delivery { id: DeliveryId },
+    Delivery(DeliveryScope),
     /// Every failed delivery of an event, to these destinations (the enabled ones).
-    Event {
-        id: EventId,
-        destinations: Vec<DestinationId>,
-    },
+    Event(EventScope),
     /// One destination's failed deliveries created in `[since, until)`, oldest first.
-    Destination {
-        id: DestinationId,
-        since: Millis,
-        until: Millis,
-        limit: usize,
-    },
+    Destination(DestinationScope),
 }
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryScope {
+    pub id: DeliveryId,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventScope {
+    pub id: EventId,
+    pub destinations: Vec<DestinationId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DestinationScope {
+    pub id: DestinationId,
+    pub since: Millis,
+    pub until: Millis,
+    pub limit: usize,
+}
+
+impl TagFirst for RetryScope {
+    const TAG: &'static str = "scope";
+    const VARIANTS: &'static [&'static str] = &["delivery", "event", "destination"];
+
+    fn variant<'de, A: MapAccess<'de>>(name: &str, f: Fields<A>) -> Result<Self, A::Error> {
+        Ok(match name {
+            "delivery" => Self::Delivery(f.read()?),
+            "event" => Self::Event(f.read()?),
+            "destination" => Self::Destination(f.read()?),
+            _ => return Err(f.unknown::<Self>(name)),
+        })
+    }
+}
+
+tagged::impl_deserialize!(RetryScope);
 
 /// What a manual retry marked, and whether the scope held more than it took.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

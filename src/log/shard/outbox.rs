@@ -20,7 +20,7 @@ impl<S: Sql> Shard<'_, S> {
             destination_id: DestinationId,
         }
         let (candidates, more): (Vec<Candidate>, bool) = match scope {
-            RetryScope::Delivery { id } => (
+            RetryScope::Delivery(DeliveryScope { id }) => (
                 self.query(
                     "SELECT id, destination_id FROM deliveries WHERE id = ?1 AND status IN ('failed', 'delivered') \
                      AND manual_retries < ?2",
@@ -28,7 +28,7 @@ impl<S: Sql> Shard<'_, S> {
                 )?,
                 false,
             ),
-            RetryScope::Event { id, destinations } => {
+            RetryScope::Event(EventScope { id, destinations }) => {
                 let allowed = serde_json::to_string(destinations).map_err(|e| e.to_string())?;
                 (
                     self.query(
@@ -39,12 +39,12 @@ impl<S: Sql> Shard<'_, S> {
                     false,
                 )
             }
-            RetryScope::Destination {
+            RetryScope::Destination(DestinationScope {
                 id,
                 since,
                 until,
                 limit,
-            } => {
+            }) => {
                 // Ids only (never payloads): the hand-off reads each payload when it sends.
                 let mut found: Vec<Candidate> = self.query(
                     "SELECT id, destination_id FROM deliveries WHERE destination_id = ?1 AND status = 'failed' \

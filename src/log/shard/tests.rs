@@ -303,7 +303,7 @@ fn manual_retries_mark_owe_and_respect_the_cap_and_scope() {
             .unwrap();
     }
     // One delivery, with a cap of 1: once, then no more.
-    let one = RetryScope::Delivery { id: dlv(0) };
+    let one = RetryScope::Delivery(DeliveryScope { id: dlv(0) });
     assert_eq!(
         s.retry(&one, 1, "admin", NOW + 200).unwrap().ids,
         vec![dlv(0)]
@@ -318,24 +318,24 @@ fn manual_retries_mark_owe_and_respect_the_cap_and_scope() {
         "cap reached"
     );
     // A destination's failures in a range, oldest first, at most `limit`, saying more remain.
-    let range = RetryScope::Destination {
+    let range = RetryScope::Destination(DestinationScope {
         id: des('a'),
         since: NOW + 1,
         until: NOW + 10,
         limit: 1,
-    };
+    });
     let r = s.retry(&range, 10, "portal:alice", NOW + 500).unwrap();
     assert_eq!((r.ids, r.more), (vec![dlv(1)], true));
     // An event's failures, only to the destinations allowed.
-    let ev = RetryScope::Event {
+    let ev = RetryScope::Event(EventScope {
         id: EventId::parse("e4").unwrap(),
         destinations: vec![des('a')],
-    };
+    });
     assert!(s.retry(&ev, 10, "admin", NOW + 600).unwrap().ids.is_empty());
-    let ev = RetryScope::Event {
+    let ev = RetryScope::Event(EventScope {
         id: EventId::parse("e4").unwrap(),
         destinations: vec![des('b')],
-    };
+    });
     assert_eq!(
         s.retry(&ev, 10, "admin", NOW + 600).unwrap().ids,
         vec![dlv(4)]
