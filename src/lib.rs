@@ -2,7 +2,8 @@
 //!
 //! Entry points only. `core` decides, `providers` speak wire formats (both pure, tested
 //! natively); `store` (D1), `scheduler` (the DeliveryScheduler Durable Object), `runtime`
-//! (fetch, clock, alarms) and `api` are the thin shell around them.
+//! (fetch, clock, alarms) and `api` are the thin shell around them; `log` (the data plane's
+//! shards) and `queue` (a scheduler's queue) are SQL over one port, tested natively.
 
 pub mod api;
 pub mod core;
@@ -10,6 +11,7 @@ pub mod core;
 pub mod intake;
 pub mod log;
 pub mod providers;
+pub mod queue;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod schema;
 
@@ -19,11 +21,6 @@ pub mod maintenance;
 pub mod runtime;
 #[cfg(target_arch = "wasm32")]
 pub mod scheduler;
-/// The scheduler's queue store is plain SQL over `log::sql::Sql`: its native tests run it on
-/// SQLite, though the rest of `scheduler` is the Worker's shell.
-#[cfg(all(test, not(target_arch = "wasm32")))]
-#[path = "scheduler/sql_queue.rs"]
-mod scheduler_sql_queue;
 pub mod store;
 
 #[cfg(target_arch = "wasm32")]

@@ -9,7 +9,6 @@
 //! from the API) travel the same way, on `sluice.destination.*`. A tenant's raises are
 //! rate-limited (`core::alert_limits::ALERTS_PER_TENANT`).
 
-use super::sql_queue::SqlQueue;
 use crate::core::alert_limits::ALERTS_PER_TENANT;
 use crate::core::alerts::{
     self, AlertAction, AlertContent, AlertDestination, AlertState, AttemptSeen, Counts,
@@ -23,6 +22,7 @@ use crate::core::lifecycle::{self, Change};
 use crate::core::redact::shown_config;
 use crate::core::time::Millis;
 use crate::intake::{self, IntakeError, Publication, Routing};
+use crate::queue::SqlQueue;
 use crate::store::destinations::DestinationRow;
 use crate::store::rate_limits;
 use serde::{Deserialize, Serialize};

@@ -16,7 +16,6 @@ mod email;
 mod lanes;
 pub mod protocol;
 mod sockets;
-mod sql_queue;
 
 use crate::core::audit::Change;
 use crate::core::breaker::CircuitState;
@@ -34,6 +33,7 @@ use crate::log::protocol::{LogRequest, Record};
 use crate::providers;
 use crate::providers::websocket::AckBoard;
 use crate::providers::Target;
+use crate::queue::SqlQueue;
 use crate::runtime::{json_answer, log_change, now, set_alarm_at, AlarmWakeup, RuntimeClock};
 use crate::store::destinations::DestinationRow;
 use crate::store::monitoring::SchedulerState;
@@ -45,7 +45,6 @@ use protocol::{
 };
 use serde_json::json;
 use sockets::SchedulerTransport;
-use sql_queue::SqlQueue;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;

@@ -3,7 +3,7 @@
 //! layout before (`queue` + `done`).
 
 use super::*;
-use crate::core::engine::AttemptOutcome;
+use crate::core::engine::{AttemptOutcome, QueueStore};
 use crate::core::ids::AttemptId;
 use crate::log::sql::testing::Memory;
 
