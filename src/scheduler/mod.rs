@@ -246,8 +246,8 @@ impl DurableObject for DeliveryScheduler {
         if self.wake_requested.take() {
             self.ensure_alarm().await?;
         }
-        if self.flush_requested.take() && !self.flush_outbox().await {
-            self.wake_by(now() + OUTBOX_RETRY_MS).await?;
+        if self.flush_requested.take() {
+            self.flush_outbox_or_retry().await?;
         }
         result?;
         Response::ok("ok")
@@ -313,11 +313,19 @@ impl DeliveryScheduler {
         self.ensure_alarm_by(None).await
     }
 
-    /// Makes sure the alarm fires no later than `at` (an outbox to flush again).
+    /// Flushes the outbox; what could not be written is tried again by the alarm.
+    async fn flush_outbox_or_retry(&self) -> Result<()> {
+        if !self.flush_outbox().await {
+            self.wake_by(now() + OUTBOX_RETRY_MS).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes sure the alarm fires no later than `at`.
     async fn wake_by(&self, at: Millis) -> Result<()> {
         let storage = self.state.storage();
         match storage.get_alarm().await? {
-            Some(current) if current as Millis <= at => Ok(()),
+            Some(current) if current <= at => Ok(()),
             _ => set_alarm_at(&storage, at).await,
         }
     }
@@ -344,10 +352,7 @@ impl DeliveryScheduler {
         let Some(due) = due else {
             return Ok(None);
         };
-        match storage.get_alarm().await? {
-            Some(current) if current <= due => {}
-            _ => set_alarm_at(&storage, due).await?,
-        }
+        self.wake_by(due).await?;
         Ok(Some(due))
     }
 

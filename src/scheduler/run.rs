@@ -12,10 +12,7 @@ impl DeliveryScheduler {
         };
         if !loaded.row.enabled {
             // Nothing is sent; what is owed (alerts of lanes that saw the outage) still goes.
-            if !self.flush_outbox().await {
-                self.wake_by(now() + OUTBOX_RETRY_MS).await?;
-            }
-            return Ok(());
+            return self.flush_outbox_or_retry().await;
         }
         let started = now();
         let provider = Self::provider(&loaded, started);
@@ -124,10 +121,9 @@ impl DeliveryScheduler {
         // During a run, the run flushes them as it ends; otherwise now, or at the alarm.
         if self.running.get() {
             self.flush_requested.set(true);
-        } else if !self.flush_outbox().await {
-            self.wake_by(now() + OUTBOX_RETRY_MS).await?;
+            return Ok(());
         }
-        Ok(())
+        self.flush_outbox_or_retry().await
     }
 
     /// The destination's provider, its transform applied to every payload.
