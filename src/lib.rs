@@ -24,7 +24,9 @@ pub mod scheduler;
 pub mod store;
 
 #[cfg(target_arch = "wasm32")]
-pub use log::object::{EventIndex, EventLog};
+pub use log::index_object::EventIndex;
+#[cfg(target_arch = "wasm32")]
+pub use log::object::EventLog;
 #[cfg(target_arch = "wasm32")]
 pub use scheduler::DeliveryScheduler;
 

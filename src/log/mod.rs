@@ -9,6 +9,8 @@
 pub mod client;
 pub mod index;
 #[cfg(target_arch = "wasm32")]
+pub mod index_object;
+#[cfg(target_arch = "wasm32")]
 pub mod object;
 pub mod protocol;
 pub mod rows;

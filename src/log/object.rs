@@ -1,14 +1,12 @@
-//! The two data-plane Durable Objects, thin shells over `shard` and `index`: `EventLog` (one
-//! per tenant, bucket and slot) answers the messages of `protocol` and, from its alarm, hands
-//! deliveries to their schedulers, adds its filtered/skipped counts to `/metrics`, and drops
-//! itself whole once expired with nothing pending; `EventIndex` claims and locates event ids
-//! and forgets them after the dedup window.
+//! The log shard's Durable Object, a thin shell over `shard`: `EventLog` (one per tenant,
+//! bucket and slot) answers the messages of `protocol` and, from its alarm, hands deliveries
+//! to their schedulers, adds its filtered/skipped counts to `/metrics`, and drops itself whole
+//! once expired with nothing pending. (`index_object` is the other data-plane object.)
 
 use super::client::{DoSql, LogSettings};
-use super::index::Index;
 use super::protocol::{
-    ClaimIds, DestinationDeliveries, Id, IndexRequest, Locate, LogEnvelope, LogRequest, Record,
-    Retry, Search, StoreEvents, LOG_PROTOCOL_VERSION,
+    DestinationDeliveries, Id, LogEnvelope, LogRequest, Record, Retry, Search, StoreEvents,
+    LOG_PROTOCOL_VERSION,
 };
 use super::shard::{Shard, Snapshot};
 use crate::core::ids::{DestinationId, TenantId};
@@ -37,7 +35,10 @@ const HANDOFF_RETRY_MS: Millis = 5_000;
 /// An expired shard with pending deliveries looks again this often.
 const RECHECK_MS: Millis = 3_600_000;
 
-async fn envelope<T: DeserializeOwned>(req: &mut Request) -> std::result::Result<T, Response> {
+/// A message's request, read and its protocol version checked (a 400 otherwise).
+pub(super) async fn envelope<T: DeserializeOwned>(
+    req: &mut Request,
+) -> std::result::Result<T, Response> {
     let envelope: LogEnvelope<T> = match crate::runtime::read_message(req).await {
         Ok(e) => e,
         Err(e) => return Err(Response::error(format!("bad message: {e}"), 400).unwrap()),
@@ -48,7 +49,8 @@ async fn envelope<T: DeserializeOwned>(req: &mut Request) -> std::result::Result
     Ok(envelope.request)
 }
 
-fn answer<T: Serialize>(result: std::result::Result<T, String>) -> Result<Response> {
+/// A handler's result as the answer: its JSON, or a logged 500.
+pub(super) fn answer<T: Serialize>(result: std::result::Result<T, String>) -> Result<Response> {
     match result {
         Ok(v) => json_answer(serde_json::to_string(&v)),
         Err(e) => {
@@ -381,84 +383,6 @@ impl DurableObject for EventLog {
             }
             // Not known: a store during the run may have set one.
             None => self.alarm.set(None),
-        }
-        Response::ok("ok")
-    }
-}
-
-#[durable_object]
-pub struct EventIndex {
-    state: State,
-    sql: DoSql,
-    /// This instance has seen its pruning alarm set (claims need not ask again).
-    alarm_set: Cell<bool>,
-}
-
-/// An index prunes at most this often (ids expire by the day; an hour late is nothing).
-const PRUNE_EVERY_MS: Millis = 3_600_000;
-/// Slices pruned per alarm run.
-const PRUNE_SLICES: usize = 10;
-
-impl DurableObject for EventIndex {
-    fn new(state: State, _env: Env) -> Self {
-        let sql = DoSql(state.storage().sql());
-        if let Err(e) = Index::new(&sql).migrate() {
-            console_error!("index schema setup failed: {e}");
-        }
-        EventIndex {
-            state,
-            sql,
-            alarm_set: Cell::new(false),
-        }
-    }
-
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let request: IndexRequest = match envelope(&mut req).await {
-            Ok(r) => r,
-            Err(resp) => return Ok(resp),
-        };
-        let index = Index::new(&self.sql);
-        match request {
-            IndexRequest::ClaimIds(ClaimIds { claims, keep_ms }) => {
-                let storage = self.state.storage();
-                let first = claims.iter().map(|c| c.at).min().unwrap_or_else(now);
-                if !self.alarm_set.get() && storage.get_alarm().await?.is_none() {
-                    set_alarm_at(
-                        &storage,
-                        first.saturating_add(keep_ms).max(now() + PRUNE_EVERY_MS),
-                    )
-                    .await?;
-                }
-                self.alarm_set.set(true);
-                answer(index.claim_all(&claims, keep_ms))
-            }
-            IndexRequest::Locate(Locate { event_id }) => answer(index.locate(&event_id, now())),
-            IndexRequest::Purge => {
-                self.state.storage().delete_alarm().await?;
-                self.alarm_set.set(false);
-                self.state.storage().delete_all().await?;
-                answer(index.migrate())
-            }
-        }
-    }
-
-    async fn alarm(&self) -> Result<Response> {
-        self.alarm_set.set(false);
-        let index = Index::new(&self.sql);
-        let t = now();
-        for _ in 0..PRUNE_SLICES {
-            match index.prune(t) {
-                Ok(n) if n as i64 == super::index::PRUNE_SLICE => continue,
-                Ok(_) => break,
-                Err(e) => {
-                    console_error!("index prune failed: {e}");
-                    break;
-                }
-            }
-        }
-        if let Ok(Some(next)) = index.next_expiry() {
-            set_alarm_at(&self.state.storage(), next.max(t + PRUNE_EVERY_MS)).await?;
-            self.alarm_set.set(true);
         }
         Response::ok("ok")
     }
