@@ -72,6 +72,12 @@ pub fn event(
     }
 }
 
+/// Why a destination was disabled automatically, as its row, its lifecycle event and its
+/// alert say it.
+pub fn auto_disabled_reason(consecutive_failures: u32) -> String {
+    format!("disabled automatically after {consecutive_failures} consecutive failed attempts")
+}
+
 /// The event's id: fixed when the change happens, so a repeated publish (an outbox flushed
 /// again) is a duplicate.
 pub fn event_id(change: Change, destination_id: &str, at: Millis) -> String {

@@ -198,7 +198,7 @@ pub fn observe(
 /// (it is a fact, not an alert), raised by the lane whose run it was.
 pub fn auto_disabled(row: &DestinationRow, report: &RunReport, now: Millis) -> Option<AlertEvent> {
     let streak = report.auto_disabled?;
-    let reason = format!("disabled automatically after {streak} consecutive failed attempts");
+    let reason = lifecycle::auto_disabled_reason(streak);
     lifecycle_event(row, Change::AutoDisabled, Some(reason), streak, now)
 }
 

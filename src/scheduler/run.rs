@@ -164,7 +164,7 @@ impl DeliveryScheduler {
     /// D1. `POST …/enable` brings a newer snapshot that turns it back on.
     pub(super) fn auto_disable(&self, loaded: &Loaded, streak: u32) -> OutboxRecord {
         let at = now();
-        let reason = format!("disabled automatically after {streak} consecutive failed attempts");
+        let reason = crate::core::lifecycle::auto_disabled_reason(streak);
         let mut row = loaded.row.clone();
         row.enabled = false;
         row.disabled_reason = Some(reason.clone());

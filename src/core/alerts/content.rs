@@ -142,10 +142,9 @@ pub fn content(action: &AlertAction, tenant: &str, destination: AlertDestination
             c.window_ms / 1000
         ),
         Trigger::CircuitOpened => "circuit breaker opened".to_string(),
-        Trigger::AutoDisabled => format!(
-            "disabled automatically after {} consecutive failed attempts",
-            c.consecutive_failures
-        ),
+        Trigger::AutoDisabled => {
+            crate::core::lifecycle::auto_disabled_reason(c.consecutive_failures)
+        }
         Trigger::PermanentFailure => "a delivery failed permanently".to_string(),
         Trigger::DeliveryFailed => match failed {
             Some(FailedNotice {
