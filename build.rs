@@ -1,14 +1,12 @@
-//! Embeds the committed JSON documents the Worker serves (`src/api/openapi.json`,
-//! `src/providers/types.json`) without their indentation: they are committed pretty for
-//! review, and the whitespace would be a third of their size in the wasm. Key order is kept
-//! as committed (the dashboard shows config fields in that order).
+//! Embeds the committed type catalogue the Worker serves (`src/providers/types.json`) without
+//! its indentation: it is committed pretty for review, and the whitespace would be a third of
+//! its size in the wasm. Key order is kept as committed (the dashboard shows config fields in
+//! that order). The API document is not embedded: it goes out as a static asset
+//! (`scripts/build.sh`).
 
 use std::path::Path;
 
-const DOCUMENTS: &[(&str, &str)] = &[
-    ("src/api/openapi.json", "openapi.json"),
-    ("src/providers/types.json", "types.json"),
-];
+const DOCUMENTS: &[(&str, &str)] = &[("src/providers/types.json", "types.json")];
 
 fn main() {
     let out_dir = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");

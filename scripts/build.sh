@@ -9,6 +9,11 @@
 #                         makes the deploy build beside the one the tests run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The API document goes out with the dashboard's static assets (wrangler.toml, [assets]), not
+# in the wasm: the Worker reads it through the ASSETS binding. Copied even when the build is
+# skipped, so that it is never older than the committed one.
+mkdir -p dashboard/v1
+cp src/api/openapi.json dashboard/v1/openapi.json
 if [ "${SLUICE_SKIP_BUILD:-0}" = 1 ] && [ -f build/index.js ]; then
   exit 0
 fi

@@ -2,9 +2,14 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { startReceiver } from './helpers/receiver.mjs';
 import { startSluice, createWebhook, checkProblem, uniqueId } from './helpers/sluice.mjs';
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 let sluice;
 
@@ -26,6 +31,19 @@ async function newTenant() {
   assert.equal(r.status, 201, r.text);
   return id;
 }
+
+test('the API document is served from the static assets, the committed one, behind auth', { timeout: 60_000 }, async () => {
+  const committed = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'src', 'api', 'openapi.json'), 'utf8'));
+  const r = await sluice.api('GET', '/v1/openapi.json');
+  assert.equal(r.status, 200, r.text);
+  assert.match(r.headers.get('content-type'), /^application\/json/);
+  assert.deepEqual(JSON.parse(r.text), committed);
+  // A tenant token reads it too (Access::Anyone).
+  const tenant = await newTenant();
+  const token = await sluice.apiOk('POST', `/v1/tenants/${tenant}/portal`, { subject: 'docs:reader', ttl_seconds: 600 }, 201);
+  const asTenant = await sluice.api('GET', '/v1/openapi.json', undefined, { key: token.json.token });
+  assert.equal(asTenant.status, 200, asTenant.text);
+});
 
 // 7 ------------------------------------------------------------------------------------------
 test('auth: missing or wrong admin key → 401 problem+json; /healthz is public', { timeout: 60_000 }, async () => {

@@ -1,7 +1,8 @@
 //! Generates the committed JSON documents that describe Rust types from the types themselves:
 //! the destination-type catalogue (`providers/types.json`) and the OpenAPI document
-//! (`api/openapi.json`). Native tests only: the Worker serves the committed files as text, so
-//! no schema code is compiled into the wasm.
+//! (`api/openapi.json`). Native tests only: the Worker serves the committed files as they are
+//! (the catalogue embedded as text, the API document as a static asset), so no schema code is
+//! compiled into the wasm.
 //!
 //! A test compares the committed files with what the generator produces and fails on any
 //! difference; `SLUICE_BLESS=1 cargo test schema::` rewrites them instead.
