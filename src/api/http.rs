@@ -4,7 +4,7 @@
 use super::error::{ApiError, ApiResult};
 use crate::core::settings::Settings;
 use crate::core::time::Millis;
-use crate::core::validate::{from_slice, from_value, BodyError};
+use crate::core::validate::{from_slice, BodyError};
 use crate::core::wire::read_capped;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -27,8 +27,7 @@ pub struct Ctx {
 /// Reads a JSON body of at most `ctx.settings.max_body_bytes` bytes into `T`: 413 if larger, 400 if it is
 /// not JSON, 422 naming the field if it does not fit `T`.
 pub async fn read_json<T: DeserializeOwned>(req: &mut Request, ctx: &Ctx) -> ApiResult<T> {
-    let value = read_value(req, ctx).await?;
-    from_value(value, "").map_err(|e| ApiError::Validation(vec![e]))
+    read_json_raw_within(req, ctx.settings.max_body_bytes).await
 }
 
 pub async fn read_value(req: &mut Request, ctx: &Ctx) -> ApiResult<serde_json::Value> {
@@ -54,10 +53,7 @@ pub async fn read_json_raw_within<T: DeserializeOwned>(
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::MalformedJson("a JSON body is required".into()));
     }
-    from_slice(&bytes, "").map_err(|e| match e {
-        BodyError::Malformed(why) => ApiError::MalformedJson(why),
-        BodyError::Field(f) => ApiError::Validation(vec![f]),
-    })
+    read_body(&bytes)
 }
 
 /// Like `read_json`, for bodies that may be left out: no body is `T::default()`.
@@ -69,9 +65,14 @@ pub async fn read_optional_json<T: DeserializeOwned + Default>(
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    let value =
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-    from_value(value, "").map_err(|e| ApiError::Validation(vec![e]))
+    read_body(&bytes)
+}
+
+fn read_body<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    from_slice(bytes, "").map_err(|e| match e {
+        BodyError::Malformed(why) => ApiError::MalformedJson(why),
+        BodyError::Field(f) => ApiError::Validation(vec![f]),
+    })
 }
 
 /// The raw body, at most `max_body` bytes: 413 before reading when the declared length

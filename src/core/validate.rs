@@ -5,6 +5,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+mod position;
+
 /// One problem with one field, e.g. `{"field": "config.url", "message": "…"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
@@ -27,7 +29,12 @@ pub fn from_value<T: DeserializeOwned>(
     value: serde_json::Value,
     prefix: &str,
 ) -> Result<T, FieldError> {
-    serde_path_to_error::deserialize(value).map_err(|e| field_error(&e, prefix))
+    // As text, so that every input is read by one reader (`from_str`), and a failure is placed
+    // by its position in the text.
+    from_text(&value.to_string(), prefix).map_err(|e| match e {
+        BodyError::Field(f) => f,
+        BodyError::Malformed(why) => FieldError::new(or_body(prefix), why),
+    })
 }
 
 /// Why a body could not be read into its type.
@@ -43,28 +50,61 @@ pub enum BodyError {
 /// `Box<RawValue>` keep the text exactly as it was sent (key order, number spelling,
 /// escapes): an event's `data` travels to its destinations as its publisher wrote it.
 pub fn from_slice<T: DeserializeOwned>(bytes: &[u8], prefix: &str) -> Result<T, BodyError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        if e.inner().is_data() {
-            BodyError::Field(field_error(&e, prefix))
-        } else {
-            BodyError::Malformed(e.inner().to_string())
-        }
-    })?;
-    de.end().map_err(|e| BodyError::Malformed(e.to_string()))?;
-    Ok(value)
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| BodyError::Malformed(format!("the body is not UTF-8: {e}")))?;
+    from_text(text, prefix)
 }
 
-fn field_error(e: &serde_path_to_error::Error<serde_json::Error>, prefix: &str) -> FieldError {
-    let inner = e.path().to_string();
-    let mut message = e.inner().to_string();
-    // A parse from bytes says where ("… at line 1 column 40"); the field name says it better.
-    if e.inner().line() > 0 {
+/// Reads `text` into `T`; a failure of shape names the field where the reader stopped.
+fn from_text<T: DeserializeOwned>(text: &str, prefix: &str) -> Result<T, BodyError> {
+    let error = match serde_json::from_str(text) {
+        Ok(value) => return Ok(value),
+        Err(e) if !e.is_data() => return Err(BodyError::Malformed(e.to_string())),
+        Err(e) => e,
+    };
+    // Text that is not JSON further on is a 400, whatever its start did not fit.
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        return Err(BodyError::Malformed(e.to_string()));
+    }
+    let at = position::offset(text, error.line(), error.column());
+    let path = if text[..at].ends_with(['}', ']']) {
+        // The reader stopped just past a closing bracket: either the object (array) that
+        // closed there failed as a whole (a missing field), or the last value in it failed
+        // after it was read whole (an internally tagged enum, from the object it buffered)
+        // and the reader closed the container on its way out. A mark put before that bracket
+        // tells them apart: read again, the first case now meets the mark (no longer a
+        // failure of shape), the second fails as before and stops at the mark, inside.
+        let marked = format!("{}#{}", &text[..at - 1], &text[at - 1..]);
+        match serde_json::from_str::<T>(&marked) {
+            Err(again) if again.is_data() => {
+                let inside = position::offset(&marked, again.line(), again.column());
+                position::path_at(&marked, inside)
+            }
+            _ => position::path_at(text, at),
+        }
+    } else {
+        position::path_at(text, at)
+    };
+    Err(BodyError::Field(field_error(&error, &path, prefix)))
+}
+
+fn or_body(field: &str) -> String {
+    if field.is_empty() {
+        "body".into()
+    } else {
+        field.into()
+    }
+}
+
+fn field_error(e: &serde_json::Error, inner: &str, prefix: &str) -> FieldError {
+    let mut message = e.to_string();
+    // The reader says where ("… at line 1 column 40"); the field name says it better.
+    if e.line() > 0 {
         if let Some(at) = message.rfind(" at line ") {
             message.truncate(at);
         }
     }
-    let mut field = join_path(prefix, if inner == "." { "" } else { &inner });
+    let mut field = join_path(prefix, inner);
     if let Some(unknown) = unknown_field_name(&message) {
         // The path already ends with the unknown field; the message lists every known
         // one, which is noise in an API error.
@@ -76,14 +116,7 @@ fn field_error(e: &serde_path_to_error::Error<serde_json::Error>, prefix: &str) 
         field = join_path(&field, &missing);
         message = "this field is required".into();
     }
-    FieldError::new(
-        if field.is_empty() {
-            "body".into()
-        } else {
-            field
-        },
-        message,
-    )
+    FieldError::new(or_body(&field), message)
 }
 
 fn unknown_field_name(message: &str) -> Option<String> {
@@ -100,6 +133,7 @@ pub fn join_path(prefix: &str, field: &str) -> String {
     match (prefix.is_empty(), field.is_empty()) {
         (true, _) => field.to_string(),
         (_, true) => prefix.to_string(),
+        _ if field.starts_with('[') => format!("{prefix}{field}"),
         _ => format!("{prefix}.{field}"),
     }
 }

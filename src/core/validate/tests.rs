@@ -187,3 +187,107 @@ fn headers_refuse_injection() {
     assert!(check_header_value("evil\r\nx-injected: 1").is_err());
     assert!(check_header_value("nul\0").is_err());
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[allow(dead_code)]
+enum Auth {
+    Bearer { token: String },
+    Basic { username: String },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Hook {
+    url: String,
+    auth: Auth,
+    #[serde(default)]
+    events: Vec<Inner>,
+}
+
+fn field_of<T: serde::de::DeserializeOwned + std::fmt::Debug>(text: &str) -> (String, String) {
+    match from_slice::<T>(text.as_bytes(), "config").unwrap_err() {
+        BodyError::Field(f) => (f.field, f.message),
+        BodyError::Malformed(why) => panic!("{text}: malformed: {why}"),
+    }
+}
+
+#[test]
+fn a_failure_is_placed_by_where_the_reader_stopped() {
+    let cases = [
+        // A field missing from an object whose last value is itself an object, with no
+        // whitespace to tell the object's end from its value's.
+        (
+            r#"{"auth":{"type":"bearer","token":"t"}}"#,
+            "config.url",
+            "this field is required",
+        ),
+        // Inside an internally tagged value (read from the object it buffered).
+        (
+            r#"{"url":"u","auth":{"type":"bearer"}}"#,
+            "config.auth.token",
+            "this field is required",
+        ),
+        (
+            r#"{"auth":{"type":"basic","username":7},"url":"u"}"#,
+            "config.auth",
+            "invalid type: integer `7`, expected a string",
+        ),
+        // Arrays count their elements.
+        (
+            r#"{"url":"u","auth":{"type":"basic","username":"a"},"events":[{"token":"a"},{"token":5}]}"#,
+            "config.events[1].token",
+            "invalid type: integer `5`, expected a string",
+        ),
+        (
+            r#"{"url":"u","auth":{"type":"basic","username":"a"},"events":[{"token":"a"},{}]}"#,
+            "config.events[1].token",
+            "this field is required",
+        ),
+        (
+            r#" { "url" : 5 } "#,
+            "config.url",
+            "invalid type: integer `5`, expected a string",
+        ),
+        // Keys with escapes and brackets in strings.
+        (
+            r#"{"url":"}]","auth":{"type":"bearer","token":"t"},"x\u0079":1}"#,
+            "config.xy",
+            "unknown field 'xy'",
+        ),
+        (
+            r#"{"url":{"a":1},"auth":{"type":"bearer","token":"t"}}"#,
+            "config.url",
+            "invalid type: map, expected a string",
+        ),
+        // serde reads a struct from an array too, field by field.
+        (
+            r#"[1]"#,
+            "config[0]",
+            "invalid type: integer `1`, expected a string",
+        ),
+        (
+            r#""text""#,
+            "config",
+            "invalid type: string \"text\", expected struct Hook",
+        ),
+    ];
+    for (text, field, message) in cases {
+        assert_eq!(
+            field_of::<Hook>(text),
+            (field.to_string(), message.to_string()),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn bodies_that_are_not_json_or_not_utf8_are_malformed() {
+    for bad in [&b"{\"url\": "[..], b"{} x", b"{\"url\": \"\xff\"}"] {
+        assert!(
+            matches!(from_slice::<Hook>(bad, ""), Err(BodyError::Malformed(_))),
+            "{bad:?}"
+        );
+    }
+}
