@@ -57,14 +57,28 @@ pub fn from_slice<T: DeserializeOwned>(bytes: &[u8], prefix: &str) -> Result<T, 
 
 /// Reads `text` into `T`; a failure of shape names the field where the reader stopped.
 fn from_text<T: DeserializeOwned>(text: &str, prefix: &str) -> Result<T, BodyError> {
-    let error = match serde_json::from_str(text) {
-        Ok(value) => return Ok(value),
-        Err(e) if !e.is_data() => return Err(BodyError::Malformed(e.to_string())),
-        Err(e) => e,
-    };
+    serde_json::from_str(text).map_err(|e| {
+        // The rest is the same whatever `T` is: one copy of it in the wasm, not one per type.
+        why_not(text, e, prefix, &|again| {
+            serde_json::from_str::<T>(again).err()
+        })
+    })
+}
+
+/// What `error`, met reading `text`, says to the sender; `read` reads a text into the type
+/// again (the error it meets, if any).
+fn why_not(
+    text: &str,
+    error: serde_json::Error,
+    prefix: &str,
+    read: &dyn Fn(&str) -> Option<serde_json::Error>,
+) -> BodyError {
+    if !error.is_data() {
+        return BodyError::Malformed(error.to_string());
+    }
     // Text that is not JSON further on is a 400, whatever its start did not fit.
     if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
-        return Err(BodyError::Malformed(e.to_string()));
+        return BodyError::Malformed(e.to_string());
     }
     let at = position::offset(text, error.line(), error.column());
     let path = if text[..at].ends_with(['}', ']']) {
@@ -75,8 +89,8 @@ fn from_text<T: DeserializeOwned>(text: &str, prefix: &str) -> Result<T, BodyErr
         // tells them apart: read again, the first case now meets the mark (no longer a
         // failure of shape), the second fails as before and stops at the mark, inside.
         let marked = format!("{}#{}", &text[..at - 1], &text[at - 1..]);
-        match serde_json::from_str::<T>(&marked) {
-            Err(again) if again.is_data() => {
+        match read(&marked) {
+            Some(again) if again.is_data() => {
                 let inside = position::offset(&marked, again.line(), again.column());
                 position::path_at(&marked, inside)
             }
@@ -85,7 +99,7 @@ fn from_text<T: DeserializeOwned>(text: &str, prefix: &str) -> Result<T, BodyErr
     } else {
         position::path_at(text, at)
     };
-    Err(BodyError::Field(field_error(&error, &path, prefix)))
+    BodyError::Field(field_error(&error, &path, prefix))
 }
 
 fn or_body(field: &str) -> String {
