@@ -22,7 +22,9 @@ use sluice::core::ids::{DeliveryId, EventId, TenantId};
 use sluice::core::tokens::{self, TokenKey};
 use sluice::core::topics::{validate_topic, TopicPattern};
 use sluice::core::transform::{self, Subject, Transform};
-use sluice::core::validate::{check_header_name, check_header_value, check_metadata};
+use sluice::core::validate::{
+    check_header_name, check_header_value, check_metadata, from_slice, BodyError,
+};
 use sluice::core::wire::Outbound;
 use sluice::providers::pubsub::AccessToken;
 use sluice::providers::{for_target, Target, TYPES};
@@ -786,5 +788,58 @@ proptest! {
         }
         let other = TokenKey::derive("ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=").unwrap();
         prop_assert!(tokens::verify(&other, &token, NOW).is_err());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request bodies: a failure is named by where the reader stopped (core::validate)
+
+/// A valid body's text with a few bytes cut, doubled or replaced: still read without a panic,
+/// and a body of the wrong shape names a field of the body (or the body itself).
+fn mangled(text: &'static str) -> impl Strategy<Value = Vec<u8>> {
+    let len = text.len();
+    prop::collection::vec(
+        (
+            0..len,
+            0u8..3,
+            prop::sample::select(b"{}[]:,\"0a \xc3\xa9".to_vec()),
+        ),
+        1..4,
+    )
+    .prop_map(move |edits| {
+        let mut bytes = text.as_bytes().to_vec();
+        for (at, how, byte) in edits {
+            let at = at.min(bytes.len().saturating_sub(1));
+            match how {
+                0 => {
+                    bytes.remove(at);
+                }
+                1 => bytes.insert(at, byte),
+                _ => bytes[at] = byte,
+            }
+        }
+        bytes
+    })
+}
+
+const DESTINATION: &str = r#"{"type":"webhook","topics":["orders.*"],"config":{"url":"https://example.com/h","auth":{"type":"bearer","token":"t"},"headers":{"x-a":"b"}},"filter":{"data":{"n":{"$gt":1}}},"retry":{"max_attempts":3}}"#;
+const PUBLISH: &str = r#"{"tenant_id":"acme","topic":"orders.created","data":{"id":[1,2,{"x":"\u00e9"}]},"id":"evt_1","metadata":{"k":"v"}}"#;
+
+proptest! {
+    #![proptest_config(config(500))]
+
+    #[test]
+    fn mangled_bodies_are_refused_with_a_field_or_as_malformed(
+        destination in mangled(DESTINATION),
+        publish in mangled(PUBLISH),
+    ) {
+        for result in [
+            from_slice::<sluice::core::destination::DestinationInput>(&destination, "").map(|_| ()),
+            from_slice::<sluice::core::publish::PublishRequest>(&publish, "").map(|_| ()),
+        ] {
+            if let Err(BodyError::Field(e)) = result {
+                prop_assert!(!e.field.is_empty() && !e.field.starts_with('.'), "{:?}", e);
+            }
+        }
     }
 }

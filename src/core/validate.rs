@@ -81,7 +81,10 @@ fn why_not(
         return BodyError::Malformed(e.to_string());
     }
     let at = position::offset(text, error.line(), error.column());
-    let path = if text[..at].ends_with(['}', ']']) {
+    let path = if !text.is_char_boundary(at) {
+        // Not where a reader stops (after a token); no field to name rather than a panic.
+        String::new()
+    } else if text[..at].ends_with(['}', ']']) {
         // The reader stopped just past a closing bracket: either the object (array) that
         // closed there failed as a whole (a missing field), or the last value in it failed
         // after it was read whole (an internally tagged enum, from the object it buffered)

@@ -32,6 +32,7 @@ pub(super) fn path_at(text: &str, at: usize) -> String {
     // Whether the object on top expects a key next (after `{` or a comma).
     let mut expects_key = false;
     let mut i = 0;
+    let at = at.min(bytes.len());
     while i < at {
         match bytes[i] {
             b'"' => {
