@@ -105,6 +105,9 @@ const fn with(access: Access, r: Route) -> Route {
 
 pub const ROUTES: &[Route] = &[
     with(Access::Public, route("GET", "/healthz", Op::Health)),
+    // The routes taken most, first: `resolve` tries the table in order.
+    route("POST", "/v1/publish", Op::Publish),
+    route("POST", "/v1/publish/batch", Op::PublishBatch),
     with(
         Access::Anyone,
         route("GET", "/v1/openapi.json", Op::OpenApi),
@@ -240,8 +243,6 @@ pub const ROUTES: &[Route] = &[
         Access::Anyone,
         route("POST", "/v1/transforms/test", Op::TestTransform),
     ),
-    route("POST", "/v1/publish", Op::Publish),
-    route("POST", "/v1/publish/batch", Op::PublishBatch),
     // Monitoring: every tenant's series, so the admin key only.
     route("GET", "/metrics", Op::Metrics),
     route(
