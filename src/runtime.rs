@@ -1,5 +1,5 @@
 //! The Workers runtime behind the engine's ports (used by the scheduler and the API): `fetch` with an abort on timeout, the alarm,
-//! the clock and the random source.
+//! the clock and the random source; and the messages to the Durable Objects (Workers RPC).
 
 use crate::core::engine::{Clock, Wakeup};
 use crate::core::settings::{Settings, SettingsError};
@@ -233,10 +233,44 @@ pub async fn set_alarm_at(storage: &Storage, at: Millis) -> worker::Result<()> {
     storage.set_alarm(worker::ScheduledTime::new(date)).await
 }
 
-/// What a Durable Object answered a message: its status and its body as text.
+/// What a Durable Object answers a message of its protocol: a status (200, or the error's
+/// 400, 410, 500) and the body, the answer's JSON or the error's text.
 pub struct Answer {
     pub status: u16,
     pub body: String,
+}
+
+impl Answer {
+    /// 200 with the answer's JSON, serialised by the caller (`serde_json::to_string`): one copy
+    /// of this code in the wasm rather than one per answer type.
+    pub fn json(text: serde_json::Result<String>) -> Answer {
+        match text {
+            Ok(body) => Answer { status: 200, body },
+            Err(e) => Answer::error(500, format!("the answer could not be encoded: {e}")),
+        }
+    }
+
+    pub fn error(status: u16, message: impl Into<String>) -> Answer {
+        Answer {
+            status,
+            body: message.into(),
+        }
+    }
+
+    /// The answer as a `fetch` handler's response (JSON, or the error's text).
+    pub fn into_response(self) -> worker::Result<worker::Response> {
+        if self.status != 200 {
+            return worker::Response::error(self.body, self.status);
+        }
+        Ok(worker::ResponseBuilder::new()
+            .with_header("content-type", "application/json")?
+            .fixed(self.body.into_bytes()))
+    }
+
+    /// The answer as the RPC method `message` returns it: `[status, body]`.
+    pub fn into_js(self) -> JsValue {
+        js_sys::Array::of2(&self.status.into(), &self.body.into()).into()
+    }
 }
 
 #[wasm_bindgen::prelude::wasm_bindgen]
@@ -272,26 +306,32 @@ pub async fn post_json(stub: worker::Stub, url: &str, body: String) -> worker::R
     Ok(Answer { status, body })
 }
 
-/// An answer of JSON as `Response::from_json` makes it, the serialising left to the caller
-/// (`serde_json::to_string`): one copy of the response code in the wasm rather than one per
-/// answer type.
-pub fn json_answer(text: serde_json::Result<String>) -> worker::Result<worker::Response> {
-    let data =
-        text.map_err(|_| worker::Error::Json(("Failed to encode data to json".into(), 500)))?;
-    Ok(worker::ResponseBuilder::new()
-        .with_header("content-type", "application/json")?
-        .fixed(data.into_bytes()))
+/// Exports `message(text)` on a Durable Object class (its `handle(&str) -> Result<Answer>`):
+/// the RPC method `send_message` calls. The runtime offers RPC only on classes that extend
+/// `DurableObject`, which the classes worker-build exports do not: `src/entry.mjs` wraps them
+/// in classes that do, and forwards `message` (with `fetch`, `alarm` and the WebSocket
+/// events) to them.
+macro_rules! export_message {
+    ($class:ty) => {
+        #[::wasm_bindgen::prelude::wasm_bindgen(wasm_bindgen_futures = ::worker::wasm_bindgen_futures)]
+        impl $class {
+            #[wasm_bindgen(js_name = message)]
+            pub async fn rpc_message(
+                &self,
+                text: String,
+            ) -> ::std::result::Result<
+                ::worker::wasm_bindgen::JsValue,
+                ::worker::wasm_bindgen::JsValue,
+            > {
+                self.handle(&text)
+                    .await
+                    .map($crate::runtime::Answer::into_js)
+                    .map_err(::worker::wasm_bindgen::JsValue::from)
+            }
+        }
+    };
 }
-
-/// A message's body read whole as text and parsed (`serde_json`), rather than parsed by the
-/// runtime into an object that is then walked field by field across the boundary
-/// (`worker::Request::json`).
-pub async fn read_message<T: serde::de::DeserializeOwned>(
-    req: &mut worker::Request,
-) -> Result<T, String> {
-    let text = req.text().await.map_err(|e| e.to_string())?;
-    serde_json::from_str(&text).map_err(|e| e.to_string())
-}
+pub(crate) use export_message;
 
 thread_local! {
     /// The settings as first read in this isolate: vars change only with a deployment, which
