@@ -1,4 +1,4 @@
-// The Worker the benchmark runs: build/index.js unchanged, plus counters of what it costs.
+// The Worker the benchmark runs: build/entry.mjs unchanged, plus counters of what it costs.
 // The harness runs this module instead of `main` (startSluice({script: 'bench/entry.mjs'})).
 //
 // Counted in this isolate (the Worker and its Durable Objects run in the same one locally):
@@ -6,7 +6,7 @@
 //   list.length) and round trips (each of those calls: 1), split into reads and writes by
 //   the statement's first word;
 // - the Durable Objects' own SQLite (`ctx.storage.sql.exec`): statements;
-// - requests to the Durable Objects (`fetch` and `alarm` calls), per class;
+// - requests to the Durable Objects (RPC `message`, `fetch` and `alarm` calls), per class;
 // - outbound `fetch` (the subrequests a delivery makes), per host:port.
 // GET /__bench/counters answers them as JSON; nothing else changes.
 // GET /__bench/counters?by_sql=1 also starts counting the Durable Objects' statements by their
@@ -17,7 +17,7 @@ import Sluice, {
   DeliveryScheduler as Scheduler,
   EventLog as Log,
   EventIndex as Index,
-} from '../build/index.js';
+} from '../build/entry.mjs';
 
 const counters = {
   // Changes when the isolate starts again (a restart of the runtime,
@@ -125,22 +125,30 @@ patchD1(env.DB);
 
 /** A Durable Object class whose instances count their SQL statements and their requests. */
 function counted(name, Class) {
-  return new Proxy(Class, {
-    construct(target, args, newTarget) {
-      patchDoSql(args[0]);
-      const instance = Reflect.construct(target, args, newTarget);
-      for (const method of ['fetch', 'alarm']) {
-        const original = instance[method];
-        if (typeof original !== 'function') continue;
-        instance[method] = function (...a) {
-          counters.do_requests.total += 1;
-          counters.do_requests.by_class[name] = (counters.do_requests.by_class[name] ?? 0) + 1;
-          return original.apply(this, a);
-        };
-      }
-      return instance;
-    },
-  });
+  const count = () => {
+    counters.do_requests.total += 1;
+    counters.do_requests.by_class[name] = (counters.do_requests.by_class[name] ?? 0) + 1;
+  };
+  // A subclass, not a Proxy of the instance: the runtime offers RPC methods only on the class's
+  // prototype chain.
+  return class extends Class {
+    constructor(ctx, env) {
+      patchDoSql(ctx);
+      super(ctx, env);
+    }
+    message(text) {
+      count();
+      return super.message(text);
+    }
+    fetch(request) {
+      count();
+      return super.fetch(request);
+    }
+    alarm(info) {
+      count();
+      return super.alarm(info);
+    }
+  };
 }
 
 export const DeliveryScheduler = counted('DeliveryScheduler', Scheduler);

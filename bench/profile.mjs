@@ -123,7 +123,7 @@ try {
   for (const [k, v] of stmts.sort((x, y) => y[1] - x[1])) console.log(`| \`${k.replaceAll('|', '\\|')}\` | ${fmt(v / r.count, 2)} |`);
   console.log(`| all | ${fmt(stmts.reduce((t, [, v]) => t + v, 0) / r.count, 2)} |`);
   console.log('');
-  console.log('| Durable Object requests (`fetch` and `alarm`) | per event |');
+  console.log('| Durable Object requests (RPC `message`, `fetch` and `alarm`) | per event |');
   console.log('|---|---|');
   for (const [k, v] of Object.entries(after.do_requests.by_class)) {
     console.log(`| ${k} | ${fmt((v - (before.do_requests.by_class[k] ?? 0)) / r.count, 2)} |`);

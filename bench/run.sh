@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export WRANGLER_SEND_METRICS=false WRANGLER_SEND_ERROR_REPORTS=false CLOUDFLARE_CF_FETCH_ENABLED=false
-if [ "${SLUICE_SKIP_BUILD:-0}" != 1 ] || [ ! -f build/index.js ]; then
+if [ "${SLUICE_SKIP_BUILD:-0}" != 1 ] || [ ! -f build/entry.mjs ]; then
   SLUICE_SKIP_BUILD=0 bash scripts/build.sh >&2
 fi
 # The filter micro-benchmark's native release build (minutes the first time), outside the

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds the Worker (build/index.js + wasm) with the locally installed tools, so that
-# worker-build never tries to download them. wrangler runs this as its build command.
+# Builds the Worker with the locally installed tools, so that worker-build never tries to
+# download them, and puts the entry module beside its output: build/entry.mjs (from
+# src/entry.mjs: the Durable Object classes as the runtime offers RPC on them) importing
+# build/index.js (the Rust Worker and its wasm). wrangler runs this as its build command.
 #   SLUICE_SKIP_BUILD=1   do nothing (the test harness built already)
 #   SLUICE_OPTIMIZE=1     run wasm-opt (smaller wasm for deploys; ~20 s slower, more on a busy
 #                         machine), with the flags in Cargo.toml's
@@ -14,12 +16,14 @@ cd "$(dirname "$0")/.."
 # skipped, so that it is never older than the committed one.
 mkdir -p dashboard/v1
 cp src/api/openapi.json dashboard/v1/openapi.json
-if [ "${SLUICE_SKIP_BUILD:-0}" = 1 ] && [ -f build/index.js ]; then
+if [ "${SLUICE_SKIP_BUILD:-0}" = 1 ] && [ -f build/index.js ] && [ -f build/entry.mjs ]; then
   exit 0
 fi
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen)}"
 export ESBUILD_BIN="${ESBUILD_BIN:-$PWD/node_modules/.bin/esbuild}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}"
-args=(--release --out-dir "${SLUICE_OUT_DIR:-build}")
+out="${SLUICE_OUT_DIR:-build}"
+args=(--release --out-dir "$out")
 [ "${SLUICE_OPTIMIZE:-0}" = 1 ] || args+=(--no-opt)
-exec worker-build "${args[@]}"
+worker-build "${args[@]}"
+cp src/entry.mjs "$out/entry.mjs"

@@ -46,7 +46,7 @@ step "the deploy build (wasm-opt) into .wrangler/deploy, bundled: wrangler deplo
 deploy=.wrangler/deploy
 bundle=$(mktemp -d)
 if SLUICE_OPTIMIZE=1 SLUICE_OUT_DIR="$deploy" nice -n 10 bash scripts/build.sh \
-  && SLUICE_SKIP_BUILD=1 nice -n 10 npx wrangler deploy "$deploy/index.js" --dry-run --outdir "$bundle"; then
+  && SLUICE_SKIP_BUILD=1 nice -n 10 npx wrangler deploy "$deploy/entry.mjs" --dry-run --outdir "$bundle"; then
   echo "    $deploy/index_bg.wasm: $(wc -c < "$deploy/index_bg.wasm") B, gzipped (level 9) $(gzip -9 -c "$deploy/index_bg.wasm" | wc -c) B"
 else
   status=1

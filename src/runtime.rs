@@ -1,5 +1,5 @@
 //! The Workers runtime behind the engine's ports (used by the scheduler and the API): `fetch` with an abort on timeout, the alarm,
-//! the clock and the random source.
+//! the clock and the random source; and the messages to the Durable Objects (Workers RPC).
 
 use crate::core::engine::{Clock, Wakeup};
 use crate::core::settings::{Settings, SettingsError};
@@ -233,65 +233,108 @@ pub async fn set_alarm_at(storage: &Storage, at: Millis) -> worker::Result<()> {
     storage.set_alarm(worker::ScheduledTime::new(date)).await
 }
 
-/// What a Durable Object answered a message: its status and its body as text.
+/// What a Durable Object answers a message of its protocol: a status (200, or the error's
+/// 400, 410, 500) and the body, the answer's JSON or the error's text.
 pub struct Answer {
     pub status: u16,
     pub body: String,
+}
+
+impl Answer {
+    /// 200 with the answer's JSON, serialised by the caller (`serde_json::to_string`): one copy
+    /// of this code in the wasm rather than one per answer type.
+    pub fn json(text: serde_json::Result<String>) -> Answer {
+        match text {
+            Ok(body) => Answer { status: 200, body },
+            Err(e) => Answer::error(500, format!("the answer could not be encoded: {e}")),
+        }
+    }
+
+    pub fn error(status: u16, message: impl Into<String>) -> Answer {
+        Answer {
+            status,
+            body: message.into(),
+        }
+    }
+
+    /// The answer as a `fetch` handler's response (JSON, or the error's text).
+    pub fn into_response(self) -> worker::Result<worker::Response> {
+        if self.status != 200 {
+            return worker::Response::error(self.body, self.status);
+        }
+        Ok(worker::ResponseBuilder::new()
+            .with_header("content-type", "application/json")?
+            .fixed(self.body.into_bytes()))
+    }
+
+    /// The answer as the RPC method `message` returns it: `[status, body]`.
+    pub fn into_js(self) -> JsValue {
+        js_sys::Array::of2(&self.status.into(), &self.body.into()).into()
+    }
+
+    fn from_js(value: JsValue) -> worker::Result<Answer> {
+        let pair: js_sys::Array = value.dyn_into()?;
+        match (pair.get(0).as_f64(), pair.get(1).as_string()) {
+            (Some(status), Some(body)) => Ok(Answer {
+                status: status as u16,
+                body,
+            }),
+            _ => Err(worker::Error::RustError(
+                "a Durable Object answered something else than [status, body]".into(),
+            )),
+        }
+    }
 }
 
 #[wasm_bindgen::prelude::wasm_bindgen]
 extern "C" {
     /// A Durable Object's stub, as the runtime gives it.
     type RawStub;
-    #[wasm_bindgen(method, catch, js_name = fetch)]
-    fn fetch_with_init(
-        this: &RawStub,
-        url: &str,
-        init: &web_sys::RequestInit,
-    ) -> Result<js_sys::Promise, JsValue>;
+    /// The RPC method `message` of the object's class (see `export_message!`).
+    #[wasm_bindgen(method, catch, js_name = message)]
+    fn message(this: &RawStub, text: &str) -> Result<js_sys::Promise, JsValue>;
 }
 
-/// Sends one JSON message to a Durable Object (the scheduler and data-plane protocols) and
-/// reads the answer as text. The body goes over as one string on the raw stub; the answer is
-/// read through the `worker` crate's stream reader, a `read` per chunk, not with one
-/// `Response.text()`. In local workerd, where the Worker and every object share one thread,
-/// answers read whole made about one publish in a hundred wait seconds before its handler
-/// even started (p99 1.4–3.2 s at 64 publishers against 0.3–0.6 s read in chunks, back to
-/// back; `bench/README.md`). Why the runtime then serves requests less evenly is not known.
-pub async fn post_json(stub: worker::Stub, url: &str, body: String) -> worker::Result<Answer> {
-    let init = web_sys::RequestInit::new();
-    init.set_method("POST");
-    init.set_body(&JsValue::from_str(&body));
+/// Sends one message of the scheduler or data-plane protocol (its JSON text) to a Durable
+/// Object and returns its answer. A Workers RPC call (`stub.message(text)`) rather than a
+/// `fetch`: no Request, Headers or Response is built on either side and no body stream is
+/// read, which costs CPU on both sides (in local workerd, on the one thread that runs the
+/// Worker and every object). An object that throws, or is reset while it handles the message,
+/// fails the call: an `Err`, as a failed `fetch` was. RPC carries at most 32 MiB each way; the
+/// largest message, a shard's hand-off, holds at most 4 MiB of payloads.
+pub async fn send_message(stub: worker::Stub, text: String) -> worker::Result<Answer> {
     let stub: RawStub = stub.into_rpc();
-    let resp: web_sys::Response = JsFuture::from(stub.fetch_with_init(url, &init)?)
-        .await?
-        .dyn_into()?;
-    let mut resp = worker::Response::from(resp);
-    let status = resp.status_code();
-    let body = resp.text().await?;
-    Ok(Answer { status, body })
+    // The runtime's answer is an RPC promise, a thenable rather than a `Promise`: `JsFuture`
+    // only calls its `then`.
+    Answer::from_js(JsFuture::from(stub.message(&text)?).await?)
 }
 
-/// An answer of JSON as `Response::from_json` makes it, the serialising left to the caller
-/// (`serde_json::to_string`): one copy of the response code in the wasm rather than one per
-/// answer type.
-pub fn json_answer(text: serde_json::Result<String>) -> worker::Result<worker::Response> {
-    let data =
-        text.map_err(|_| worker::Error::Json(("Failed to encode data to json".into(), 500)))?;
-    Ok(worker::ResponseBuilder::new()
-        .with_header("content-type", "application/json")?
-        .fixed(data.into_bytes()))
+/// Exports `message(text)` on a Durable Object class (its `handle(&str) -> Result<Answer>`):
+/// the RPC method `send_message` calls. The runtime offers RPC only on classes that extend
+/// `DurableObject`, which the classes worker-build exports do not: `src/entry.mjs` wraps them
+/// in classes that do, and forwards `message` (with `fetch`, `alarm` and the WebSocket
+/// events) to them.
+macro_rules! export_message {
+    ($class:ty) => {
+        #[::wasm_bindgen::prelude::wasm_bindgen(wasm_bindgen_futures = ::worker::wasm_bindgen_futures)]
+        impl $class {
+            #[wasm_bindgen(js_name = message)]
+            pub async fn rpc_message(
+                &self,
+                text: String,
+            ) -> ::std::result::Result<
+                ::worker::wasm_bindgen::JsValue,
+                ::worker::wasm_bindgen::JsValue,
+            > {
+                self.handle(&text)
+                    .await
+                    .map($crate::runtime::Answer::into_js)
+                    .map_err(::worker::wasm_bindgen::JsValue::from)
+            }
+        }
+    };
 }
-
-/// A message's body read whole as text and parsed (`serde_json`), rather than parsed by the
-/// runtime into an object that is then walked field by field across the boundary
-/// (`worker::Request::json`).
-pub async fn read_message<T: serde::de::DeserializeOwned>(
-    req: &mut worker::Request,
-) -> Result<T, String> {
-    let text = req.text().await.map_err(|e| e.to_string())?;
-    serde_json::from_str(&text).map_err(|e| e.to_string())
-}
+pub(crate) use export_message;
 
 thread_local! {
     /// The settings as first read in this isolate: vars change only with a deployment, which

@@ -76,7 +76,7 @@ impl<'a> LogClient<'a> {
             .durable_object(binding)?
             .id_from_name(name)?
             .get_stub()?;
-        let answer = crate::runtime::post_json(stub, "https://log.internal/", body).await?;
+        let answer = crate::runtime::send_message(stub, body).await?;
         match answer.status {
             200 => Ok(answer.body),
             status => Err(LogError(format!(

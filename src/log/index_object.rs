@@ -6,7 +6,7 @@ use super::index::Index;
 use super::object::{answer, envelope};
 use super::protocol::{ClaimIds, IndexRequest, Locate};
 use crate::core::time::Millis;
-use crate::runtime::{now, set_alarm_at};
+use crate::runtime::{export_message, now, set_alarm_at, Answer};
 use std::cell::Cell;
 use worker::{console_error, durable_object, DurableObject, Env, Request, Response, Result, State};
 
@@ -37,9 +37,38 @@ impl DurableObject for EventIndex {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let request: IndexRequest = match envelope(&mut req).await {
+        self.handle(&req.text().await?).await?.into_response()
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.alarm_set.set(false);
+        let index = Index::new(&self.sql);
+        let t = now();
+        for _ in 0..PRUNE_SLICES {
+            match index.prune(t) {
+                Ok(n) if n as i64 == super::index::PRUNE_SLICE => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    console_error!("index prune failed: {e}");
+                    break;
+                }
+            }
+        }
+        if let Ok(Some(next)) = index.next_expiry() {
+            set_alarm_at(&self.state.storage(), next.max(t + PRUNE_EVERY_MS)).await?;
+            self.alarm_set.set(true);
+        }
+        Response::ok("ok")
+    }
+}
+
+impl EventIndex {
+    /// Answers one message of `protocol` (the text of a `LogEnvelope`), sent by RPC
+    /// (`message`) or by `fetch`.
+    async fn handle(&self, text: &str) -> Result<Answer> {
+        let request: IndexRequest = match envelope(text) {
             Ok(r) => r,
-            Err(resp) => return Ok(resp),
+            Err(refused) => return Ok(refused),
         };
         let index = Index::new(&self.sql);
         match request {
@@ -65,25 +94,6 @@ impl DurableObject for EventIndex {
             }
         }
     }
-
-    async fn alarm(&self) -> Result<Response> {
-        self.alarm_set.set(false);
-        let index = Index::new(&self.sql);
-        let t = now();
-        for _ in 0..PRUNE_SLICES {
-            match index.prune(t) {
-                Ok(n) if n as i64 == super::index::PRUNE_SLICE => continue,
-                Ok(_) => break,
-                Err(e) => {
-                    console_error!("index prune failed: {e}");
-                    break;
-                }
-            }
-        }
-        if let Ok(Some(next)) = index.next_expiry() {
-            set_alarm_at(&self.state.storage(), next.max(t + PRUNE_EVERY_MS)).await?;
-            self.alarm_set.set(true);
-        }
-        Response::ok("ok")
-    }
 }
+
+export_message!(EventIndex);

@@ -13,7 +13,7 @@ use crate::core::ids::{DestinationId, TenantId};
 use crate::core::log::{expiry, Expiry, ShardRef};
 use crate::core::time::Millis;
 use crate::core::wire::MAX_CONNECTIONS;
-use crate::runtime::{json_answer, now, set_alarm_at};
+use crate::runtime::{export_message, now, set_alarm_at, Answer};
 use crate::scheduler::client::{SchedulerClient, SchedulerError};
 use crate::store::destinations::DestinationRow;
 use futures::future::join_all;
@@ -35,27 +35,26 @@ const HANDOFF_RETRY_MS: Millis = 5_000;
 /// An expired shard with pending deliveries looks again this often.
 const RECHECK_MS: Millis = 3_600_000;
 
-/// A message's request, read and its protocol version checked (a 400 otherwise).
-pub(super) async fn envelope<T: DeserializeOwned>(
-    req: &mut Request,
-) -> std::result::Result<T, Response> {
-    let envelope: LogEnvelope<T> = match crate::runtime::read_message(req).await {
-        Ok(e) => e,
-        Err(e) => return Err(Response::error(format!("bad message: {e}"), 400).unwrap()),
-    };
+/// A message's request, parsed and its protocol version checked (a 400 otherwise).
+pub(super) fn envelope<T: DeserializeOwned>(text: &str) -> std::result::Result<T, Answer> {
+    let envelope: LogEnvelope<T> =
+        serde_json::from_str(text).map_err(|e| Answer::error(400, format!("bad message: {e}")))?;
     if envelope.v != LOG_PROTOCOL_VERSION {
-        return Err(Response::error(format!("unsupported protocol v{}", envelope.v), 400).unwrap());
+        return Err(Answer::error(
+            400,
+            format!("unsupported protocol v{}", envelope.v),
+        ));
     }
     Ok(envelope.request)
 }
 
 /// A handler's result as the answer: its JSON, or a logged 500.
-pub(super) fn answer<T: Serialize>(result: std::result::Result<T, String>) -> Result<Response> {
+pub(super) fn answer<T: Serialize>(result: std::result::Result<T, String>) -> Result<Answer> {
     match result {
-        Ok(v) => json_answer(serde_json::to_string(&v)),
+        Ok(v) => Ok(Answer::json(serde_json::to_string(&v))),
         Err(e) => {
             console_error!("data plane sql failed: {e}");
-            Response::error("the data plane failed; see the logs", 500)
+            Ok(Answer::error(500, "the data plane failed; see the logs"))
         }
     }
 }
@@ -271,9 +270,38 @@ impl DurableObject for EventLog {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let request: LogRequest = match envelope(&mut req).await {
+        self.handle(&req.text().await?).await?.into_response()
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        // The alarm that fired is gone: a store during this run sets one of its own.
+        self.alarm.set(Some(None));
+        let next = match self.run_alarm().await {
+            Ok(next) => next.map(|at| at.max(now())),
+            Err(e) => {
+                console_error!("log shard alarm failed, will retry: {e}");
+                Some(now() + HANDOFF_RETRY_MS)
+            }
+        };
+        match next {
+            Some(at) => {
+                set_alarm_at(&self.state.storage(), at).await?;
+                self.alarm.set(Some(Some(at)));
+            }
+            // Not known: a store during the run may have set one.
+            None => self.alarm.set(None),
+        }
+        Response::ok("ok")
+    }
+}
+
+impl EventLog {
+    /// Answers one message of `protocol` (the text of a `LogEnvelope`), sent by RPC
+    /// (`message`) or by `fetch`.
+    async fn handle(&self, text: &str) -> Result<Answer> {
+        let request: LogRequest = match envelope(text) {
             Ok(r) => r,
-            Err(resp) => return Ok(resp),
+            Err(refused) => return Ok(refused),
         };
         let s = self.shard();
         let t = now();
@@ -365,25 +393,6 @@ impl DurableObject for EventLog {
             }
         }
     }
-
-    async fn alarm(&self) -> Result<Response> {
-        // The alarm that fired is gone: a store during this run sets one of its own.
-        self.alarm.set(Some(None));
-        let next = match self.run_alarm().await {
-            Ok(next) => next.map(|at| at.max(now())),
-            Err(e) => {
-                console_error!("log shard alarm failed, will retry: {e}");
-                Some(now() + HANDOFF_RETRY_MS)
-            }
-        };
-        match next {
-            Some(at) => {
-                set_alarm_at(&self.state.storage(), at).await?;
-                self.alarm.set(Some(Some(at)));
-            }
-            // Not known: a store during the run may have set one.
-            None => self.alarm.set(None),
-        }
-        Response::ok("ok")
-    }
 }
+
+export_message!(EventLog);

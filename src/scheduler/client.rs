@@ -105,7 +105,7 @@ impl<'a> SchedulerClient<'a> {
         body: String,
     ) -> Result<String, SchedulerError> {
         let stub = self.stub(destination, lane)?;
-        let answer = crate::runtime::post_json(stub, "https://scheduler.internal/", body).await?;
+        let answer = crate::runtime::send_message(stub, body).await?;
         match answer.status {
             200 => Ok(answer.body),
             410 => Err(SchedulerError::Gone),

@@ -34,7 +34,9 @@ use crate::providers;
 use crate::providers::websocket::AckBoard;
 use crate::providers::Target;
 use crate::queue::SqlQueue;
-use crate::runtime::{json_answer, log_change, now, set_alarm_at, AlarmWakeup, RuntimeClock};
+use crate::runtime::{
+    export_message, log_change, now, set_alarm_at, AlarmWakeup, Answer, RuntimeClock,
+};
 use crate::store::destinations::DestinationRow;
 use crate::store::monitoring::SchedulerState;
 use client::{refusal_status, SchedulerError};
@@ -91,6 +93,8 @@ pub struct DeliveryScheduler {
     acks: AckBoard,
 }
 
+export_message!(DeliveryScheduler);
+
 impl DurableObject for DeliveryScheduler {
     fn new(state: State, env: Env) -> Self {
         let queue = SqlQueue::new(DoSql(state.storage().sql()));
@@ -113,88 +117,7 @@ impl DurableObject for DeliveryScheduler {
         if req.path() == SOCKET_PATH {
             return self.connect_client(&req).await;
         }
-        let envelope: Envelope = match crate::runtime::read_message(&mut req).await {
-            Ok(e) => e,
-            Err(e) => return Response::error(format!("bad scheduler message: {e}"), 400),
-        };
-        if envelope.v != PROTOCOL_VERSION {
-            return Response::error(
-                format!("unsupported scheduler protocol v{}", envelope.v),
-                400,
-            );
-        }
-        if self.queue.get::<bool>(PURGED_KEY).unwrap_or(false) {
-            return Response::error("destination deleted", 410);
-        }
-        self.know_lane(envelope.lane);
-        match envelope.request {
-            SchedulerRequest::Configure(Configure { destination }) => {
-                let known_span = self.known_span();
-                self.configure(destination);
-                self.circuit_to_new_lanes(known_span).await;
-                self.ensure_alarm().await?;
-                json_answer(serde_json::to_string(&json!({})))
-            }
-            SchedulerRequest::Enqueue(Enqueue {
-                destination,
-                deliveries,
-            }) => {
-                self.configure(destination);
-                let earliest = self.queue.enqueue_all(&deliveries);
-                let queued = earliest.len() as u64;
-                // The alarm already covers what was queued before: only the new ones' earliest
-                // due time can move it earlier (no query of the queue for it).
-                let next = match earliest.into_iter().min() {
-                    Some(due) => self.ensure_alarm_by(Some(due)).await?,
-                    None => self.ensure_alarm().await?,
-                };
-                // A run due soon reports the state at its end; otherwise report it now.
-                let run_is_near = next.is_some_and(|t| t <= now() + STATE_REPORT_SLACK_MS);
-                if queued > 0 && !run_is_near {
-                    self.report_state_now().await;
-                }
-                json_answer(serde_json::to_string(&Enqueued { queued }))
-            }
-            SchedulerRequest::Status => json_answer(serde_json::to_string(&self.status())),
-            SchedulerRequest::Test(Test {
-                destination,
-                delivery,
-            }) => {
-                self.configure(destination);
-                match self.load() {
-                    Some(loaded) => {
-                        json_answer(serde_json::to_string(&self.probe(&loaded, &delivery).await))
-                    }
-                    None => Response::error("the destination cannot be loaded", 500),
-                }
-            }
-            SchedulerRequest::ResetCircuit => {
-                let (breaker, transition) = self.queue.breaker().reset();
-                self.queue.save_breaker(&breaker);
-                if transition.is_some() {
-                    self.log(&Change::CircuitReset);
-                }
-                self.ensure_alarm().await?;
-                self.report_state_now().await;
-                json_answer(serde_json::to_string(&self.status()))
-            }
-            SchedulerRequest::Circuit(Circuit { breaker }) => {
-                self.adopt_circuit(&breaker);
-                self.ensure_alarm().await?;
-                json_answer(serde_json::to_string(&json!({})))
-            }
-            SchedulerRequest::Observe(Observe { runs }) => {
-                self.observe_lanes(&runs).await?;
-                json_answer(serde_json::to_string(&json!({})))
-            }
-            SchedulerRequest::Purge => {
-                self.queue.clear();
-                self.queue.put(PURGED_KEY, &true);
-                self.loaded.replace(None);
-                self.state.storage().delete_alarm().await?;
-                json_answer(serde_json::to_string(&json!({})))
-            }
-        }
+        self.handle(&req.text().await?).await?.into_response()
     }
 
     async fn websocket_message(
@@ -264,6 +187,94 @@ impl Drop for RunningFlag<'_> {
 }
 
 impl DeliveryScheduler {
+    /// Answers one message of `protocol` (the text of an `Envelope`), sent by RPC (`message`)
+    /// or by `fetch`.
+    async fn handle(&self, text: &str) -> Result<Answer> {
+        let envelope: Envelope = match serde_json::from_str(text) {
+            Ok(e) => e,
+            Err(e) => return Ok(Answer::error(400, format!("bad scheduler message: {e}"))),
+        };
+        if envelope.v != PROTOCOL_VERSION {
+            return Ok(Answer::error(
+                400,
+                format!("unsupported scheduler protocol v{}", envelope.v),
+            ));
+        }
+        if self.queue.get::<bool>(PURGED_KEY).unwrap_or(false) {
+            return Ok(Answer::error(410, "destination deleted"));
+        }
+        self.know_lane(envelope.lane);
+        let answer = match envelope.request {
+            SchedulerRequest::Configure(Configure { destination }) => {
+                let known_span = self.known_span();
+                self.configure(destination);
+                self.circuit_to_new_lanes(known_span).await;
+                self.ensure_alarm().await?;
+                Answer::json(serde_json::to_string(&json!({})))
+            }
+            SchedulerRequest::Enqueue(Enqueue {
+                destination,
+                deliveries,
+            }) => {
+                self.configure(destination);
+                let earliest = self.queue.enqueue_all(&deliveries);
+                let queued = earliest.len() as u64;
+                // The alarm already covers what was queued before: only the new ones' earliest
+                // due time can move it earlier (no query of the queue for it).
+                let next = match earliest.into_iter().min() {
+                    Some(due) => self.ensure_alarm_by(Some(due)).await?,
+                    None => self.ensure_alarm().await?,
+                };
+                // A run due soon reports the state at its end; otherwise report it now.
+                let run_is_near = next.is_some_and(|t| t <= now() + STATE_REPORT_SLACK_MS);
+                if queued > 0 && !run_is_near {
+                    self.report_state_now().await;
+                }
+                Answer::json(serde_json::to_string(&Enqueued { queued }))
+            }
+            SchedulerRequest::Status => Answer::json(serde_json::to_string(&self.status())),
+            SchedulerRequest::Test(Test {
+                destination,
+                delivery,
+            }) => {
+                self.configure(destination);
+                match self.load() {
+                    Some(loaded) => {
+                        Answer::json(serde_json::to_string(&self.probe(&loaded, &delivery).await))
+                    }
+                    None => Answer::error(500, "the destination cannot be loaded"),
+                }
+            }
+            SchedulerRequest::ResetCircuit => {
+                let (breaker, transition) = self.queue.breaker().reset();
+                self.queue.save_breaker(&breaker);
+                if transition.is_some() {
+                    self.log(&Change::CircuitReset);
+                }
+                self.ensure_alarm().await?;
+                self.report_state_now().await;
+                Answer::json(serde_json::to_string(&self.status()))
+            }
+            SchedulerRequest::Circuit(Circuit { breaker }) => {
+                self.adopt_circuit(&breaker);
+                self.ensure_alarm().await?;
+                Answer::json(serde_json::to_string(&json!({})))
+            }
+            SchedulerRequest::Observe(Observe { runs }) => {
+                self.observe_lanes(&runs).await?;
+                Answer::json(serde_json::to_string(&json!({})))
+            }
+            SchedulerRequest::Purge => {
+                self.queue.clear();
+                self.queue.put(PURGED_KEY, &true);
+                self.loaded.replace(None);
+                self.state.storage().delete_alarm().await?;
+                Answer::json(serde_json::to_string(&json!({})))
+            }
+        };
+        Ok(answer)
+    }
+
     /// Accepts a WebSocket client of a `websocket` destination.
     async fn connect_client(&self, req: &Request) -> Result<Response> {
         let refuse = |e: SchedulerError| {

@@ -38,9 +38,10 @@ const mf = new Miniflare({
       ...o.workerOptions,
       name: o.name,
       modules: true,
-      // build/ and the repo are ES modules ("type": "module"), so is every .js the entry imports
-      // (bench/entry.mjs imports build/index.js); the rest are wrangler's rules (the wasm).
-      modulesRules: [{ type: 'ESModule', include: ['**/*.js'] }, ...(o.workerOptions.modulesRules ?? [])],
+      // build/ and the repo are ES modules ("type": "module"), so is every .js or .mjs the entry
+      // imports (bench/entry.mjs imports build/entry.mjs, which imports build/index.js); the
+      // rest are wrangler's rules (the wasm).
+      modulesRules: [{ type: 'ESModule', include: ['**/*.js', '**/*.mjs'] }, ...(o.workerOptions.modulesRules ?? [])],
       modulesRoot: o.modulesRoot,
       scriptPath: o.scriptPath,
     },

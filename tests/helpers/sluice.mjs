@@ -12,7 +12,7 @@
 // options (bindings, vars and .dev.vars, assets) come from wrangler's
 // unstable_getMiniflareWorkerOptions(wrangler.toml), computed once per config here.
 //
-// build/index.js must already exist (scripts/build.sh).
+// build/entry.mjs and build/index.js must already exist (scripts/build.sh).
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
