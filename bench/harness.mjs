@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import WebSocket from 'ws';
-import { ADMIN_KEY, REPO_ROOT, startSluice } from '../tests/helpers/sluice.mjs';
+import { ADMIN_KEY, REPO_ROOT, eventually, startSluice } from '../tests/helpers/sluice.mjs';
 import {
   agent, closedLoop, cpuSeconds, cpuTotal, fmt, now, openLoop, ORDER, percentile, post, sleep, startCountingProxy,
   startFastReceiver,
@@ -314,6 +314,9 @@ async function lanesFigure(sluice, slow, root) {
   const a = agent(4);
   const headers = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
   for (const k of P.lanes) {
+    // The previous K's last requests are still open for up to lanesDelayMs after they
+    // arrived: counted into this K's most-open, they made K = 2 read 14 of a possible 12.
+    await eventually(async () => slow.open === 0, 5_000, { intervalMs: 20, what: 'the slow receiver drained' });
     slow.reset();
     const t = await tenantWith(sluice, [{ ...webhook(slow.url, 6 * k), lanes: k }]);
     const n = P.lanesPerLane * k;
