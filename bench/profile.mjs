@@ -8,9 +8,10 @@
 // With `publish`, the publish path alone: 16 publishers back to back, with a publisher id, to
 // a tenant with no destination (nothing is delivered; each publish waits only for its 202).
 //
-// Prints three markdown tables: self time by kind of code, the top functions (the release
-// wasm has no name section: Rust functions show as wasm-function[N]), and the Durable
-// Objects' SQLite statements per event by their text (counted by bench/entry.mjs).
+// Prints three markdown tables: self time by kind of code, the top functions (PROFILE_TOP of
+// them, 30 unless set; the release wasm has no name section: Rust functions show as
+// wasm-function[N]), and the Durable Objects' SQLite statements per event by their text
+// (counted by bench/entry.mjs).
 
 import WebSocket from 'ws';
 import { ADMIN_KEY, startSluice } from '../tests/helpers/sluice.mjs';
@@ -114,7 +115,7 @@ try {
   console.log('');
   console.log('| function | self ms | share of busy |');
   console.log('|---|---|---|');
-  const top = [...self.entries()].filter(([k]) => k !== '(idle)' && k !== '(program)').sort((x, y) => y[1] - x[1]).slice(0, 30);
+  const top = [...self.entries()].filter(([k]) => k !== '(idle)' && k !== '(program)').sort((x, y) => y[1] - x[1]).slice(0, Number(process.env.PROFILE_TOP ?? 30));
   for (const [k, v] of top) console.log(`| \`${k.replaceAll('|', '\\|').slice(0, 120)}\` | ${fmt(v / 1000)} | ${fmt((v / busy) * 100, 1)} % |`);
   console.log('');
   console.log(`| DO SQLite statement (${r.count} events) | per event |`);
