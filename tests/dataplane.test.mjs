@@ -58,7 +58,12 @@ test(`scale: ${TENANTS} tenants, ${ROUNDS} buckets, one tenant over 4 shards; pa
     const id = uniqueId(`scale${t}`);
     const created = await api('POST', '/v1/tenants', { id, ...(t === 0 ? { log_shards: 4 } : {}) });
     assert.equal(created.status, 201, created.text);
-    tenants.push(await createWebhook(sluice, rx, { tenantId: id, existingTenant: true, signing: { scheme: 'none' } }));
+    // A failed attempt (a timeout on a loaded machine) is tried again within seconds, not
+    // after the default 30 s and 5 min: this test is about the data plane, not retry timing.
+    tenants.push(await createWebhook(sluice, rx, {
+      tenantId: id, existingTenant: true, signing: { scheme: 'none' },
+      retry: { max_retries: 10, backoff: { type: 'fixed', interval_ms: 1_000 }, jitter: 0 },
+    }));
   }
   const big = tenants[0];
   assert.equal((await api('GET', `/v1/tenants/${big.tenantId}`)).json.log_shards, 4);
@@ -81,7 +86,20 @@ test(`scale: ${TENANTS} tenants, ${ROUNDS} buckets, one tenant over 4 shards; pa
     await sleep(Math.max(0, BUCKET_MS + 200 - (Date.now() - start)));
   }
   const total = [...published.values()].reduce((n, l) => n + l.length, 0);
-  await rx.waitFor((reqs) => reqs.length >= total, 120_000);
+  try {
+    await rx.waitFor((reqs) => reqs.length >= total, 120_000);
+  } catch (err) {
+    // Say which events did not arrive and where their deliveries stand.
+    const arrived = new Set(rx.requests.map((r) => r.headers['webhook-id']));
+    const missing = [];
+    for (const [tenantId, events] of published) {
+      for (const e of events.filter((e) => !arrived.has(e.id))) {
+        const seen = await api('GET', `/v1/tenants/${tenantId}/events/${encodeURIComponent(e.id)}`);
+        missing.push({ id: e.id, status: seen.status, deliveries: seen.json?.deliveries });
+      }
+    }
+    throw new Error(`${rx.requests.length} of ${total} arrived; missing: ${JSON.stringify(missing).slice(0, 4000)}`, { cause: err });
+  }
 
   // The big tenant's log, newest first and oldest first, in pages of 5: every event once, in
   // order, across 3 buckets × 4 shards.
