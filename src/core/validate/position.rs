@@ -3,7 +3,7 @@
 //! `serde_json` says where it stopped (line and column) but not in which field. Reading the
 //! text up to that point tells: the keys and indices of the objects and arrays still open
 //! there. This replaces wrapping every reader in `serde_path_to_error`, whose second copy of
-//! each type's reading cost about a tenth of the wasm; only a failed read pays for it here.
+//! each type's reading cost 21 KB of the gzipped wasm (3 %); only a failed read pays here.
 
 /// One open object or array at the error.
 enum Frame {
