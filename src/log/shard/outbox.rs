@@ -89,31 +89,6 @@ impl<S: Sql> Shard<'_, S> {
         (limit, max_bytes): (usize, usize),
     ) -> Result<Vec<Handoff>, String> {
         #[derive(Deserialize)]
-        struct Sized {
-            delivery_id: String,
-            size: usize,
-        }
-        let sizes: Vec<Sized> = self.query(
-            "SELECT h.delivery_id, length(e.data) AS size FROM handoffs h \
-             JOIN deliveries d ON d.id = h.delivery_id JOIN events e ON e.id = d.event_id \
-             WHERE h.due_at <= ?1 ORDER BY h.destination_id, h.due_at, h.delivery_id LIMIT ?2",
-            &[now.into(), (limit as i64).into()],
-        )?;
-        let mut total = 0;
-        let chosen: Vec<&str> = sizes
-            .iter()
-            .take_while(|r| {
-                let first = total == 0;
-                total += r.size.max(1);
-                first || total <= max_bytes
-            })
-            .map(|r| r.delivery_id.as_str())
-            .collect();
-        if chosen.is_empty() {
-            return Ok(vec![]);
-        }
-        let chosen = serde_json::to_string(&chosen).map_err(|e| e.to_string())?;
-        #[derive(Deserialize)]
         struct Due {
             delivery_id: DeliveryId,
             destination_id: DestinationId,
@@ -127,14 +102,28 @@ impl<S: Sql> Shard<'_, S> {
             snapshot_at: Option<Millis>,
             snapshot: Option<String>,
         }
+        // One statement: the due hand-offs in order with the running sum of their payloads'
+        // sizes (each at least 1), the first always taken and the rest while the sum stays
+        // within `max_bytes`; only those rows' payloads are read.
         let due: Vec<Due> = self.query(
-            "SELECT h.delivery_id, h.destination_id, h.manual, d.attempts, e.id AS event_id, e.topic, e.data, \
-             e.metadata, e.created_at, s.updated_at AS snapshot_at, s.row AS snapshot FROM handoffs h \
+            "WITH sized AS (SELECT h.delivery_id, \
+               SUM(MAX(length(e.data), 1)) OVER w AS running, ROW_NUMBER() OVER w AS n \
+               FROM handoffs h JOIN deliveries d ON d.id = h.delivery_id \
+               JOIN events e ON e.id = d.event_id WHERE h.due_at <= ?1 \
+               WINDOW w AS (ORDER BY h.destination_id, h.due_at, h.delivery_id ROWS UNBOUNDED PRECEDING) \
+               ORDER BY h.destination_id, h.due_at, h.delivery_id LIMIT ?2) \
+             SELECT h.delivery_id, h.destination_id, h.manual, d.attempts, e.id AS event_id, e.topic, e.data, \
+             e.metadata, e.created_at, s.updated_at AS snapshot_at, s.row AS snapshot FROM sized c \
+             JOIN handoffs h ON h.delivery_id = c.delivery_id \
              JOIN deliveries d ON d.id = h.delivery_id JOIN events e ON e.id = d.event_id \
              LEFT JOIN destinations s ON s.id = h.destination_id \
-             WHERE h.delivery_id IN (SELECT value FROM json_each(?1)) \
+             WHERE c.n = 1 OR c.running <= ?3 \
              ORDER BY h.destination_id, h.due_at, h.delivery_id",
-            &[chosen.into()],
+            &[
+                now.into(),
+                (limit as i64).into(),
+                i64::try_from(max_bytes).unwrap_or(i64::MAX).into(),
+            ],
         )?;
         let mut out: Vec<Handoff> = vec![];
         for d in due {
