@@ -295,16 +295,6 @@ extern "C" {
     fn message(this: &RawStub, text: &str) -> Result<js_sys::Promise, JsValue>;
 }
 
-/// Lets the event loop run once (a zero-delay timer). An RPC answer resolves inside the
-/// process, without the loop polling its sockets; in local workerd, where the Worker and every
-/// object share one thread, publishes under load then kept the thread busy while new requests
-/// waited unread: at 64 publishers (no destination, with an id) p99 was 1.5–2.8 s with a p50
-/// of 60–90 ms. One turn per publish before its object calls let waiting requests in: p99
-/// 0.23–0.28 s in four runs, CPU per publish unchanged within the noise (`bench/publish.mjs`).
-pub async fn yield_to_event_loop() {
-    worker::Delay::from(std::time::Duration::ZERO).await;
-}
-
 /// Sends one message of the scheduler or data-plane protocol (its JSON text) to a Durable
 /// Object and returns its answer. A Workers RPC call (`stub.message(text)`) rather than a
 /// `fetch`: no Request, Headers or Response is built on either side and no body stream is

@@ -98,8 +98,6 @@ fn accepted(outcome: Outcome) -> ApiResult<Value> {
 pub async fn publish(req: &mut Request, ctx: &Ctx) -> ApiResult<Response> {
     let body: PublishRequest = read_json_raw(req, ctx).await?;
     let p = publication(body, ctx)?;
-    // One turn of the event loop before the calls to the objects (see `yield_to_event_loop`).
-    crate::runtime::yield_to_event_loop().await;
     let outcome = intake::publish(&ctx.env, &ctx.db, p, routing(ctx)).await;
     json(202, &accepted(outcome)?)
 }
