@@ -145,9 +145,6 @@ impl Sql for DoSql {
     }
 
     fn query<T: DeserializeOwned>(&self, sql: &str, args: &[Arg]) -> Result<Vec<T>, String> {
-        self.0
-            .exec(sql, bind(args))
-            .and_then(|c| c.to_array::<T>())
-            .map_err(|e| e.to_string())
+        crate::runtime::rows::query(&self.0, sql, bind(args))
     }
 }

@@ -1,7 +1,7 @@
 //! Destinations: configuration (masked for display) and sealed credentials.
 
 use super::destination_cap_sql::insert_within_cap_sql;
-use super::{batch, first, rows, stmt, StoreError, StoreResult};
+use super::{batch, d1_batch, d1_rows, first, rows, stmt, StoreError, StoreResult};
 use crate::core::destination::{RowError, StoredRow};
 use crate::core::ids::{DestinationId, TenantId};
 use crate::core::time::Millis;
@@ -121,9 +121,7 @@ pub async fn list(
 
 /// Every readable destination of a tenant (an unreadable one is logged).
 pub async fn list_all(db: &D1Database, tenant: &TenantId) -> StoreResult<Vec<DestinationRow>> {
-    Ok(readable(
-        for_tenant_stmt(db, tenant)?.all().await?.results()?,
-    ))
+    Ok(readable(d1_rows(&for_tenant_stmt(db, tenant)?).await?))
 }
 
 /// Every destination of a tenant: a publish matches topics against them, queues for the
@@ -154,8 +152,9 @@ pub async fn routing_context(
     struct Count {
         n: u32,
     }
-    let results = db
-        .batch(vec![
+    let results = d1_batch(
+        db,
+        vec![
             stmt(
                 db,
                 "SELECT COUNT(*) AS n FROM tenants WHERE id = ?1",
@@ -167,18 +166,16 @@ pub async fn routing_context(
                 &[topic.into()],
             )?,
             for_tenant_stmt(db, tenant)?,
-        ])
-        .await?;
+        ],
+    )
+    .await?;
     let count = |i: usize| -> StoreResult<bool> {
-        Ok(results[i]
-            .results::<Count>()?
-            .first()
-            .is_some_and(|c| c.n > 0))
+        Ok(results[i].rows::<Count>()?.first().is_some_and(|c| c.n > 0))
     };
     Ok(RoutingContext {
         tenant_exists: count(0)?,
         topic_known: count(1)?,
-        destinations: readable(results[2].results()?),
+        destinations: readable(results[2].rows()?),
     })
 }
 

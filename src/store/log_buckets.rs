@@ -3,7 +3,7 @@
 //! its write rate follows time, not traffic; it lets the event log be paged across buckets
 //! and a tenant's shards be found when it is deleted.
 
-use super::{batch, rows, stmt, StoreResult};
+use super::{batch, d1_batch, rows, stmt, StoreResult};
 use crate::core::ids::TenantId;
 use crate::core::time::Millis;
 use serde::Deserialize;
@@ -24,8 +24,9 @@ pub async fn register(
     now: Millis,
 ) -> StoreResult<Option<u32>> {
     let t = tenant.as_str();
-    let results = db
-        .batch(vec![
+    let results = d1_batch(
+        db,
+        vec![
             stmt(
                 db,
                 "INSERT OR IGNORE INTO log_buckets (tenant_id, bucket, shards, created_at) \
@@ -37,9 +38,10 @@ pub async fn register(
                 "SELECT bucket, shards FROM log_buckets WHERE tenant_id = ?1 AND bucket = ?2",
                 &[t.into(), bucket.into()],
             )?,
-        ])
-        .await?;
-    Ok(results[1].results::<Row>()?.first().map(|r| r.shards))
+        ],
+    )
+    .await?;
+    Ok(results[1].rows::<Row>()?.first().map(|r| r.shards))
 }
 
 /// Every bucket of the tenant with its shard count, oldest first.

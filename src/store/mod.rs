@@ -30,6 +30,7 @@ pub enum SqlValue {
 /// The D1 plumbing shared by the table modules (runtime only).
 #[cfg(target_arch = "wasm32")]
 mod d1 {
+    pub(crate) use crate::runtime::rows::{d1_batch, d1_rows, D1Outcome};
     use worker::wasm_bindgen::JsValue;
     use worker::{D1Database, D1PreparedStatement};
 
@@ -46,7 +47,13 @@ mod d1 {
 
     impl From<worker::Error> for StoreError {
         fn from(e: worker::Error) -> Self {
-            let text = e.to_string();
+            StoreError::from(e.to_string())
+        }
+    }
+
+    /// D1's words for a failure (`runtime::rows`).
+    impl From<String> for StoreError {
+        fn from(text: String) -> Self {
             if text.contains("UNIQUE constraint failed") {
                 StoreError::Conflict
             } else {
@@ -118,7 +125,7 @@ mod d1 {
         sql: &str,
         args: &[Arg<'_>],
     ) -> StoreResult<Vec<T>> {
-        Ok(stmt(db, sql, args)?.all().await?.results()?)
+        Ok(d1_rows(&stmt(db, sql, args)?).await?)
     }
 
     /// Runs a query expected to return at most one row.
@@ -138,11 +145,8 @@ mod d1 {
         if statements.is_empty() {
             return Ok(vec![]);
         }
-        let results = db.batch(statements).await?;
-        Ok(results
-            .iter()
-            .map(|r| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0))
-            .collect())
+        let results = d1_batch(db, statements).await?;
+        Ok(results.iter().map(D1Outcome::changes).collect())
     }
 
     /// Cursor pagination: one more row than asked tells whether a next page exists.

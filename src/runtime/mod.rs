@@ -1,6 +1,8 @@
 //! The Workers runtime behind the engine's ports (used by the scheduler and the API): `fetch` with an abort on timeout, the alarm,
 //! the clock and the random source; and the messages to the Durable Objects (Workers RPC).
 
+pub mod rows;
+
 use crate::core::engine::{Clock, Wakeup};
 use crate::core::settings::{Settings, SettingsError};
 use crate::core::time::Millis;
