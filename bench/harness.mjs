@@ -15,7 +15,7 @@ import zlib from 'node:zlib';
 import WebSocket from 'ws';
 import { ADMIN_KEY, REPO_ROOT, eventually, startSluice } from '../tests/helpers/sluice.mjs';
 import {
-  agent, closedLoop, cpuSeconds, cpuTotal, fmt, now, openLoop, ORDER, percentile, post, sleep, startCountingProxy,
+  agent, closedLoop, openConnections, cpuSeconds, cpuTotal, fmt, now, openLoop, ORDER, percentile, post, sleep, startCountingProxy,
   startFastReceiver,
 } from './lib.mjs';
 
@@ -43,8 +43,7 @@ let publishRetries = 0; // dropped connections sent again (see publisher)
 const eventId = (prefix, i) => `${prefix}-${run}-${i}`;
 
 /** Publishing through a keep-alive agent; throws unless 202. */
-function publisher(sluice, sockets) {
-  const a = agent(sockets);
+function publisher(sluice, sockets, a = agent(sockets)) {
   const url = `${sluice.url}/v1/publish`;
   const headers = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
   // Publishing is idempotent on the id: a dropped connection is sent again, as a producer
@@ -175,7 +174,17 @@ async function publishThroughput(sluice, rx) {
   for (const c of P.publishConcurrency) {
     rx.reset();
     const t = await tenantWith(sluice, [webhook(rx.url, 8)]);
-    const pub = publisher(sluice, c);
+    const a = agent(c);
+    await openConnections(a, sluice.url, c);
+    const pub = publisher(sluice, c, a);
+    // Warm-up at the same concurrency, not counted (as the end-to-end cases have): the tenant's
+    // routing cached, its bucket registered, its shards, its 64 index objects and its
+    // scheduler made, each on its first message (in local workerd, a new SQLite file on the
+    // one thread that runs everything). Counted, that start made the p99 at 64 publishers
+    // (bench/README.md, "The publish tail: new connections, new objects").
+    const warm = await closedLoop({ concurrency: c, durationMs: P.warmMs, send: (i) => pub(t.tenantId, eventId('pub-warm', i)) });
+    await waitArrivals(rx, warm.count, P.drainMs);
+    rx.reset();
     const r = await closedLoop({ concurrency: c, durationMs: P.publishMs, send: (i) => pub(t.tenantId, eventId('pub', i)) });
     const arrived = await waitArrivals(rx, r.count, P.drainMs);
     out.push({ concurrency: c, rate: (r.count / r.elapsedMs) * 1000, count: r.count, arrived, errors: r.errors,
@@ -210,6 +219,13 @@ async function publishWays(sluice, rx) {
   for (const way of ways) {
     rx.reset();
     const t = await tenantWith(sluice, [webhook(rx.url, 8)]);
+    await openConnections(a, sluice.url, c);
+    // Warm-up, not counted, as in publishThroughput (its ids apart from the counted ones).
+    const warm = await closedLoop({ concurrency: c, durationMs: P.warmMs,
+      send: (i) => post(a, `${sluice.url}${way.path}`, headers, way.body(t.tenantId, 1_000_000 + i)) });
+    const warmEvents = warm.count * way.events;
+    await waitArrivals(rx, warmEvents, P.drainMs);
+    rx.reset();
     let accepted = 0;
     const r = await closedLoop({ concurrency: c, durationMs: P.publishMs, send: async (i) => {
       const res = await post(a, `${sluice.url}${way.path}`, headers, way.body(t.tenantId, i));

@@ -108,6 +108,21 @@ export function post(agent, url, headers, body) {
 export const agent = (sockets) => new http.Agent({ keepAlive: true, maxSockets: sockets });
 
 /**
+ * Opens `count` kept-alive connections on `agent` before a timed loop (a `GET /healthz` on
+ * each, all at once), as load tools open theirs before they measure. Without it a closed loop
+ * at 64 starts on 64 new connections, and local workerd, whose one thread runs the Worker and
+ * every Durable Object, served the first request on some of them 1 to 3 s late while hundreds
+ * of others completed: those first requests were the whole p99 (bench/README.md, "The publish
+ * tail: new connections, new objects"). That is the local runtime, not the publish path; in
+ * production Cloudflare's front end holds the clients' connections.
+ */
+export async function openConnections(agent, baseUrl, count) {
+  await Promise.all(Array.from({ length: count }, () => new Promise((resolve, reject) => {
+    http.get(`${baseUrl}/healthz`, { agent }, (res) => res.resume().on('end', resolve).on('error', reject)).on('error', reject);
+  })));
+}
+
+/**
  * Closed loop: `concurrency` workers call `send(i)` back to back until `durationMs` passed.
  * Returns {count, elapsedMs, latencies (ms of each send), errors}.
  */

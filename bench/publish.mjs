@@ -13,7 +13,7 @@
 import http from 'node:http';
 import path from 'node:path';
 import { ADMIN_KEY, REPO_ROOT, startSluice } from '../tests/helpers/sluice.mjs';
-import { agent, closedLoop, cpuSeconds, fmt, ORDER, percentile, post, sleep, startFastReceiver } from './lib.mjs';
+import { agent, closedLoop, cpuSeconds, openConnections, fmt, ORDER, percentile, post, sleep, startFastReceiver } from './lib.mjs';
 
 const root = path.resolve(process.argv[2] ?? REPO_ROOT);
 const MS = Number(process.env.PUBLISH_MS ?? 3000);
@@ -55,6 +55,7 @@ try {
         // One publish first: routing cached, the bucket registered, the shard made.
         await post(a, `${sluice.url}/v1/publish`, headers, JSON.stringify({ tenant_id: tenantId, topic: 'order.created', data: DATA }));
         await sleep(dests ? 1500 : 200);
+        await openConnections(a, sluice.url, c);
         const before = await counters();
         const cpuA = cpuSeconds(sluice.proc.pid).workerd;
         const r = await closedLoop({ concurrency: c, durationMs: MS, send: async (i) => {
