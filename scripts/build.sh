@@ -11,11 +11,13 @@
 #                         makes the deploy build beside the one the tests run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The API document goes out with the dashboard's static assets (wrangler.toml, [assets]), not
-# in the wasm: the Worker reads it through the ASSETS binding. Copied even when the build is
-# skipped, so that it is never older than the committed one.
+# The API document and the type catalogue go out with the dashboard's static assets
+# (wrangler.toml, [assets]), not in the wasm: the Worker reads them through the ASSETS
+# binding. Copied even when the build is skipped, so that they are never older than the
+# committed ones.
 mkdir -p dashboard/v1
 cp src/api/openapi.json dashboard/v1/openapi.json
+cp src/providers/types.json dashboard/v1/destination-types.json
 if [ "${SLUICE_SKIP_BUILD:-0}" = 1 ] && [ -f build/index.js ] && [ -f build/entry.mjs ]; then
   exit 0
 fi

@@ -107,15 +107,16 @@ mod dispatch {
         }
     }
 
-    /// The API document (`openapi.json`; unit tests keep it equal to the route table and to
-    /// what the types say), read from the static assets, where `scripts/build.sh` places it:
-    /// its 140 KB would be 26 KB of the gzipped wasm.
-    async fn api_document(env: &Env) -> ApiResult<Response> {
-        let failed = |why: String| ApiError::Internal(format!("API document (ASSETS): {why}"));
+    /// A document read from the static assets, where `scripts/build.sh` places it: the API
+    /// document (`openapi.json`; unit tests keep it equal to the route table and to what the
+    /// types say), 26 KB of the gzipped wasm if embedded, and the type catalogue
+    /// (`src/providers/types.json`), 5 KB.
+    async fn asset(env: &Env, path: &str) -> ApiResult<Response> {
+        let failed = |why: String| ApiError::Internal(format!("{path} (ASSETS): {why}"));
         let resp = env
             .assets("ASSETS")
             .map_err(|e| failed(e.to_string()))?
-            .fetch("https://assets.internal/v1/openapi.json", None)
+            .fetch(format!("https://assets.internal{path}"), None)
             .await
             .map_err(|e| failed(e.to_string()))?;
         match resp.status_code() {
@@ -134,8 +135,8 @@ mod dispatch {
         let scheduler = SchedulerClient::new(&ctx.env);
         match op {
             Op::Health => json(200, &serde_json::json!({ "status": "ok" })),
-            Op::OpenApi => api_document(&ctx.env).await,
-            Op::DestinationTypes => static_json(crate::providers::CATALOGUE),
+            Op::OpenApi => asset(&ctx.env, "/v1/openapi.json").await,
+            Op::DestinationTypes => asset(&ctx.env, "/v1/destination-types.json").await,
             Op::ListTemplates => static_json(crate::core::template::CATALOGUE),
             Op::TestTransform => transforms::test(req, ctx).await,
             Op::GetTemplate => match crate::core::template::view(p.get("template")) {

@@ -41,11 +41,48 @@ use sqs::SqsConfig;
 use webhook::WebhookConfig;
 use websocket::WebSocketConfig;
 
-/// The type catalogue served at `GET /v1/destination-types`: per type a description, the
-/// JSON Schema of its `config` (secrets marked `x-secret`) and examples. Generated from the
-/// config types (`src/schema/`) and embedded without indentation (`build.rs`); tests hold it
-/// to `TYPES` and to what the parsers accept.
+/// The type catalogue served at `GET /v1/destination-types` (`src/providers/types.json`): per
+/// type a description, the JSON Schema of its `config` (secrets marked `x-secret`) and
+/// examples. Generated from the config types (`src/schema/`); tests hold it to `TYPES`, to
+/// `SECRET_PATHS` and to what the parsers accept. Not in the wasm: `scripts/build.sh` places
+/// it among the static assets, and the Worker answers from the `ASSETS` binding.
+#[cfg(not(target_arch = "wasm32"))]
 pub const CATALOGUE: &str = include_str!(concat!(env!("OUT_DIR"), "/types.json"));
+
+/// Each type's credentials, as the catalogue lists them (`secrets`): the paths in `config`
+/// that are stored sealed and shown masked; `name.*` is every key of the object `name`.
+/// A unit test keeps this equal to the catalogue.
+pub const SECRET_PATHS: &[(&str, &[&str])] = &[
+    (
+        "webhook",
+        &[
+            "auth.token",
+            "auth.password",
+            "auth.key",
+            "headers.*",
+            "signing.secret",
+        ],
+    ),
+    ("aws_sqs", &["secret_access_key", "session_token"]),
+    ("aws_eventbridge", &["secret_access_key", "session_token"]),
+    ("aws_s3", &["secret_access_key", "session_token"]),
+    ("gcp_pubsub", &["service_account.private_key"]),
+    ("kafka", &["auth.password"]),
+    ("rabbitmq", &["password"]),
+    ("websocket", &[]),
+    ("slack", &["url"]),
+    ("discord", &["url"]),
+    ("pagerduty", &["routing_key"]),
+    ("email", &[]),
+];
+
+/// The credentials of a type (`SECRET_PATHS`); none for an unknown one.
+pub fn secret_paths(kind: &str) -> &'static [&'static str] {
+    SECRET_PATHS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or(&[], |(_, paths)| paths)
+}
 
 /// What a destination type's config gives the registry.
 pub trait TypeConfig: Serialize + DeserializeOwned {

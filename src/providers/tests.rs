@@ -171,6 +171,30 @@ fn aws_types_parse_check_and_mask_their_secrets() {
     );
 }
 
+/// `SECRET_PATHS`, which the Worker uses, says what the catalogue says: the same types in the
+/// same order, each with the same credential paths.
+#[test]
+fn secret_paths_are_the_catalogues() {
+    let catalogue: Value = serde_json::from_str(CATALOGUE).unwrap();
+    let listed: Vec<(String, Vec<String>)> = catalogue["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let paths = t["secrets"].as_array().unwrap();
+            let paths = paths.iter().map(|p| p.as_str().unwrap().to_string());
+            (t["type"].as_str().unwrap().to_string(), paths.collect())
+        })
+        .collect();
+    let ours: Vec<(String, Vec<String>)> = SECRET_PATHS
+        .iter()
+        .map(|(k, paths)| (k.to_string(), paths.iter().map(|p| p.to_string()).collect()))
+        .collect();
+    assert_eq!(ours, listed);
+    assert_eq!(secret_paths("webhook").len(), 5);
+    assert!(secret_paths("no_such_type").is_empty());
+}
+
 /// The catalogue lists exactly the types, and each example config is one the type's parser
 /// and checks accept, while a property the schema does not list is refused by both.
 #[test]

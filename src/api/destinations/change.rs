@@ -93,29 +93,6 @@ fn input_form(row: &DestinationRow, bundle: &SecretBundle) -> ApiResult<Value> {
     Ok(form)
 }
 
-/// A type's credentials as the type catalogue lists them (`auth.token`, `headers.*`…).
-fn secret_paths(kind: &str) -> Vec<String> {
-    thread_local! {
-        static CATALOGUE: Value = serde_json::from_str(crate::providers::CATALOGUE).unwrap_or_default();
-    }
-    CATALOGUE.with(|c| {
-        c["data"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|t| t["type"] == kind)
-            .and_then(|t| t["secrets"].as_array())
-            .map(|paths| {
-                paths
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default()
-    })
-}
-
 /// `PATCH …/destinations/{destination_id}`: a JSON merge patch; masked values sent back
 /// unchanged keep the stored credentials.
 pub async fn update(
@@ -141,12 +118,11 @@ pub async fn update(
     let bundle = unseal(ctx, &row)?;
     let mut merged = input_form(&row, &bundle)?;
     merge_patch(&mut merged, &patch);
-    let secrets = secret_paths(row.kind.as_str());
     let moved = credential_guard::check(
         &bundle.config,
         &merged["config"],
         patch.get("config"),
-        &secrets.iter().map(String::as_str).collect::<Vec<_>>(),
+        crate::providers::secret_paths(row.kind.as_str()),
     );
     if !moved.is_empty() {
         return Err(ApiError::Validation(moved));
