@@ -46,7 +46,7 @@ use websocket::WebSocketConfig;
 /// examples. Generated from the config types (`src/schema/`); tests hold it to `TYPES`, to
 /// `SECRET_PATHS` and to what the parsers accept. Not in the wasm: `scripts/build.sh` places
 /// it among the static assets, and the Worker answers from the `ASSETS` binding.
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(any(test, not(target_arch = "wasm32")))]
 pub const CATALOGUE: &str = include_str!(concat!(env!("OUT_DIR"), "/types.json"));
 
 /// Each type's credentials, as the catalogue lists them (`secrets`): the paths in `config`
