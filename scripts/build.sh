@@ -5,8 +5,7 @@
 # build/index.js (the Rust Worker and its wasm). wrangler runs this as its build command.
 #   SLUICE_SKIP_BUILD=1   do nothing (the test harness built already)
 #   SLUICE_OPTIMIZE=1     run wasm-opt (smaller wasm for deploys; ~20 s slower, more on a busy
-#                         machine), with the flags in Cargo.toml's
-#                         [package.metadata.wasm-pack.profile.release]
+#                         machine), with the flags below
 #   SLUICE_OUT_DIR=dir    write there instead of build/ (a relative path; scripts/test.sh
 #                         makes the deploy build beside the one the tests run)
 set -euo pipefail
@@ -25,7 +24,19 @@ export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen)}"
 export ESBUILD_BIN="${ESBUILD_BIN:-$PWD/node_modules/.bin/esbuild}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}"
 out="${SLUICE_OUT_DIR:-build}"
-args=(--release --out-dir "$out")
-[ "${SLUICE_OPTIMIZE:-0}" = 1 ] || args+=(--no-opt)
-worker-build "${args[@]}"
+worker-build --release --out-dir "$out" --no-opt
+if [ "${SLUICE_OPTIMIZE:-0}" = 1 ]; then
+  # wasm-opt run here rather than by worker-build, which adds `--debuginfo` and so keeps a
+  # name section (14 KB, 1.8 KB gzipped) naming only wasm-bindgen's glue: Rust's names are
+  # stripped (Cargo.toml, `strip`). The features are worker-build's list: what rustc's
+  # wasm32 target emits and wasm-bindgen's catch wrappers use, nothing newer than workerd
+  # runs. `-Os` without `inlining-optimizing` and `local-cse`: binaryen's inliner copies
+  # small functions into their callers, which gzip then compresses worse (bench/README.md,
+  # "Wasm size history").
+  "$WASM_OPT_BIN" "$out/index_bg.wasm" -o "$out/index_bg.wasm" \
+    -Os --skip-pass=inlining-optimizing --skip-pass=local-cse \
+    --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
+    --enable-bulk-memory --enable-multivalue --enable-reference-types \
+    --enable-exception-handling
+fi
 cp src/entry.mjs "$out/entry.mjs"
