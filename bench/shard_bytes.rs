@@ -46,8 +46,8 @@ mod native {
 
     pub fn main() {
         let payload = format!(r#"{{"order":"ord_1001","note":"{}"}}"#, "x".repeat(1_000));
-        println!("| destinations per event | shard bytes per event | index bytes per event | per event, total |");
-        println!("|---|---|---|---|");
+        println!("| destinations per event | shard bytes per event | index bytes per event | per event, total | shard statements per event (store, hand-off taken, records) |");
+        println!("|---|---|---|---|---|");
         for fanout in [1u128, 10] {
             let db = Memory::new();
             let shard = Shard::new(&db);
@@ -56,6 +56,7 @@ mod native {
             let index = Index::new(&idx_db);
             index.migrate().unwrap();
             let empty = (bytes(&db.0), bytes(&idx_db.0));
+            let statements = db.statements();
             let tenant = TenantId::parse("acme").unwrap();
             let at = ShardRef {
                 bucket: 20_416,
@@ -121,7 +122,8 @@ mod native {
             }
             let per = |now: i64, then: i64| (now - then) as f64 / f64::from(EVENTS);
             let (s, x) = (per(bytes(&db.0), empty.0), per(bytes(&idx_db.0), empty.1));
-            println!("| {fanout} | {s:.0} | {x:.0} | {:.0} |", s + x);
+            let sql = (db.statements() - statements) as f64 / f64::from(EVENTS);
+            println!("| {fanout} | {s:.0} | {x:.0} | {:.0} | {sql:.1} |", s + x);
         }
     }
 }

@@ -3,10 +3,7 @@
 //! schedulers, attempt records, manual retries, the reads the API pages through, and what
 //! retention needs to know. The Durable Object is a thin shell around this.
 
-use super::protocol::NewEvent;
-use super::rows::{
-    AttemptRow, DeliveryRow, DeliverySummary, EventDetail, EventRow, EventSummary, NewDelivery,
-};
+use super::rows::{AttemptRow, DeliveryRow, DeliverySummary, EventDetail, EventRow, EventSummary};
 use super::search::{scan_end_sql, search_sql, EventQuery, SqlValue};
 use super::sql::{Arg, Sql};
 use crate::core::delivery::DeliveryStatus;
@@ -203,102 +200,7 @@ impl<'a, S: Sql> Shard<'a, S> {
             .map(|_| ())
     }
 
-    /// Stores an event with its deliveries and their hand-offs, unless the event is here
-    /// already: then nothing is written and the first call's deliveries come back.
-    pub fn store(
-        &self,
-        event: &EventRow,
-        deliveries: &[NewDelivery],
-        snapshots: &[Snapshot],
-        now: Millis,
-    ) -> Result<Stored, String> {
-        let created = self.sql.exec(
-            "INSERT OR IGNORE INTO events (id, topic, data, metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            &[
-                event.id.as_str().into(),
-                (&event.topic).into(),
-                (&event.data).into(),
-                (&event.metadata).into(),
-                event.created_at.into(),
-            ],
-        )? > 0;
-        if !created {
-            return Ok(Stored {
-                created: false,
-                deliveries: self.deliveries_of(&event.id)?,
-            });
-        }
-        self.refresh(snapshots)?;
-        for d in deliveries {
-            self.sql.exec(
-                "INSERT INTO deliveries (id, event_id, destination_id, topic, status, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-                &[
-                    d.id.as_str().into(),
-                    event.id.as_str().into(),
-                    d.destination_id.as_str().into(),
-                    (&event.topic).into(),
-                    d.status.as_str().into(),
-                    event.created_at.into(),
-                ],
-            )?;
-            if !d.status.never_attempted() {
-                self.owe(&d.id, &d.destination_id, None, now)?;
-            } else {
-                // Filtered and skipped deliveries are never attempted: counted for /metrics here.
-                self.sql.exec(
-                    "INSERT INTO counts (destination_id, status, n) VALUES (?1, ?2, 1) \
-                     ON CONFLICT (destination_id, status) DO UPDATE SET n = n + 1",
-                    &[d.destination_id.as_str().into(), d.status.as_str().into()],
-                )?;
-            }
-        }
-        Ok(Stored {
-            created: true,
-            deliveries: deliveries
-                .iter()
-                .map(|d| DeliverySummary {
-                    id: d.id.clone(),
-                    destination_id: d.destination_id.clone(),
-                    status: d.status,
-                })
-                .collect(),
-        })
-    }
-
-    /// Stores events in turn, as `store` does each (an id repeated within the call is stored
-    /// once), the destinations' snapshots refreshed once.
-    pub fn store_all(
-        &self,
-        events: &[NewEvent],
-        snapshots: &[Snapshot],
-        now: Millis,
-    ) -> Result<Vec<Stored>, String> {
-        self.refresh(snapshots)?;
-        events
-            .iter()
-            .map(|e| self.store(&e.event, &e.deliveries, &[], now))
-            .collect()
-    }
-
-    /// Keeps the newest snapshot of each destination (a hand-off is sent with it).
-    pub fn refresh(&self, snapshots: &[Snapshot]) -> Result<(), String> {
-        for s in snapshots {
-            self.sql.exec(
-                "INSERT INTO destinations (id, updated_at, row) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, row = excluded.row \
-                 WHERE excluded.updated_at > destinations.updated_at",
-                &[
-                    s.destination_id.as_str().into(),
-                    s.updated_at.into(),
-                    (&s.row).into(),
-                ],
-            )?;
-        }
-        Ok(())
-    }
-
-    fn owe(
+    pub(super) fn owe(
         &self,
         delivery: &DeliveryId,
         destination: &DestinationId,
@@ -397,6 +299,7 @@ impl<'a, S: Sql> Shard<'a, S> {
 
 mod outbox;
 mod reads;
+mod store;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 mod upkeep;

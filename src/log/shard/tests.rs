@@ -4,6 +4,8 @@
 use super::*;
 use crate::core::engine::AttemptOutcome;
 use crate::core::ids::AttemptId;
+use crate::log::protocol::NewEvent;
+use crate::log::rows::NewDelivery;
 use crate::log::sql::testing::Memory;
 
 const NOW: Millis = 1_764_000_000_000;
@@ -139,6 +141,60 @@ fn an_event_is_stored_once_and_a_repeat_gets_the_first_deliveries() {
     assert_eq!(counts, vec![(des('b'), DeliveryStatus::Filtered, 1)]);
     s.counted(&counts).unwrap();
     assert!(s.counts().unwrap().is_empty());
+}
+
+/// A fan-out's deliveries go in three statements whatever their number (rows, hand-offs,
+/// counts), and read back as one at a time would have written them.
+#[test]
+fn a_fan_out_is_stored_in_a_fixed_number_of_statements() {
+    let db = Memory::new();
+    let s = shard(&db);
+    let e = event("e1", NOW, "{}");
+    let mut fan_out: Vec<NewDelivery> = ('a'..='h')
+        .enumerate()
+        .map(|(i, c)| new(dlv(i as u128 + 1), des(c), "pending"))
+        .collect();
+    fan_out.push(new(dlv(20), des('x'), "filtered"));
+    fan_out.push(new(dlv(21), des('y'), "filtered"));
+    fan_out.push(new(dlv(22), des('y'), "skipped"));
+    let snapshots: Vec<Snapshot> = ('a'..='h').map(|c| snapshot(des(c), 5)).collect();
+    s.refresh(&snapshots).unwrap();
+    let before = db.statements();
+    let stored = s.store(&e, &fan_out, &[], NOW).unwrap();
+    // The event, then the deliveries, their hand-offs and their counts: 4, not 1 + 2 × 11.
+    assert_eq!(db.statements() - before, 4);
+    assert!(stored.created);
+    let rows = s.deliveries_of(&e.id).unwrap();
+    assert_eq!(rows.len(), 11);
+    for d in &fan_out {
+        let row = rows.iter().find(|r| r.id == d.id).expect("stored");
+        assert_eq!(
+            (&row.destination_id, row.status),
+            (&d.destination_id, d.status)
+        );
+    }
+    let owed = s.due_handoffs(&tenant(), SHARD, NOW, ALL).unwrap();
+    let mut destinations: Vec<_> = owed
+        .iter()
+        .map(|h| h.destination.destination_id.clone())
+        .collect();
+    destinations.sort();
+    assert_eq!(destinations, ('a'..='h').map(des).collect::<Vec<_>>());
+    assert!(owed.iter().all(|h| h.deliveries.len() == 1));
+    // Counts add to what is there: a second event's filtered delivery to x makes 2.
+    let more = [
+        new(dlv(30), des('x'), "filtered"),
+        new(dlv(31), des('a'), "pending"),
+    ];
+    s.store(&event("e2", NOW, "{}"), &more, &[], NOW).unwrap();
+    assert_eq!(
+        s.counts().unwrap(),
+        vec![
+            (des('x'), DeliveryStatus::Filtered, 2),
+            (des('y'), DeliveryStatus::Filtered, 1),
+            (des('y'), DeliveryStatus::Skipped, 1),
+        ]
+    );
 }
 
 #[test]

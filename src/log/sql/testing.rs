@@ -7,18 +7,25 @@ use rusqlite::types::{Value as Sv, ValueRef};
 use rusqlite::{params_from_iter, Connection};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use std::cell::Cell;
 
-pub struct Memory(pub Connection);
+/// The connection, and how many statements (calls of `exec` or `query`) it has run.
+pub struct Memory(pub Connection, Cell<usize>);
 
 impl Default for Memory {
     fn default() -> Self {
-        Memory(Connection::open_in_memory().unwrap())
+        Memory(Connection::open_in_memory().unwrap(), Cell::new(0))
     }
 }
 
 impl Memory {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Statements run so far, as a Durable Object counts its `sql.exec` calls.
+    pub fn statements(&self) -> usize {
+        self.1.get()
     }
 }
 
@@ -34,6 +41,7 @@ fn bind(args: &[Arg]) -> Vec<Sv> {
 
 impl Sql for Memory {
     fn exec(&self, sql: &str, args: &[Arg]) -> Result<usize, String> {
+        self.1.set(self.1.get() + 1);
         if args.is_empty() {
             let before = self.0.total_changes();
             self.0.execute_batch(sql).map_err(|e| e.to_string())?;
@@ -45,6 +53,7 @@ impl Sql for Memory {
     }
 
     fn query<T: DeserializeOwned>(&self, sql: &str, args: &[Arg]) -> Result<Vec<T>, String> {
+        self.1.set(self.1.get() + 1);
         let mut stmt = self.0.prepare(sql).map_err(|e| e.to_string())?;
         let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
         let rows = stmt
