@@ -3,16 +3,18 @@
 // time per function. Not part of run.sh (the profiler slows the isolate down); for finding
 // the biggest costs:
 //
-//   SLUICE_SKIP_BUILD=1 node bench/profile.mjs [seconds=8] [max_in_flight=1] [publish]
+//   SLUICE_SKIP_BUILD=1 node bench/profile.mjs [seconds=8] [max_in_flight=1] [publish|healthz]
 //
 // With `publish`, the publish path alone: 16 publishers back to back, with a publisher id, to
 // a tenant with no destination (nothing is delivered; each publish waits only for its 202).
+// With `healthz`, the floor: 16 clients on `GET /healthz`, what every request pays.
 //
 // Prints three markdown tables: self time by kind of code, the top functions (PROFILE_TOP of
 // them, 30 unless set; the release wasm has no name section: Rust functions show as
 // wasm-function[N]), and the Durable Objects' SQLite statements per event by their text
 // (counted by bench/entry.mjs).
 
+import http from 'node:http';
 import WebSocket from 'ws';
 import { ADMIN_KEY, startSluice } from '../tests/helpers/sluice.mjs';
 import { agent, closedLoop, fmt, post, sleep, startFastReceiver } from './lib.mjs';
@@ -20,6 +22,7 @@ import { agent, closedLoop, fmt, post, sleep, startFastReceiver } from './lib.mj
 const seconds = Number(process.argv[2] ?? 8);
 const mif = Number(process.argv[3] ?? 1);
 const publishOnly = process.argv[4] === 'publish';
+const healthzOnly = process.argv[4] === 'healthz';
 
 async function cdp(url) {
   const ws = new WebSocket(url);
@@ -68,6 +71,12 @@ try {
   const r = await closedLoop({
     concurrency: 16, durationMs: seconds * 1000,
     send: async () => {
+      if (healthzOnly) {
+        await new Promise((resolve, reject) => {
+          http.get(`${sluice.url}/healthz`, { agent: a }, (res) => res.resume().on('end', resolve).on('error', reject)).on('error', reject);
+        });
+        return;
+      }
       const id = `prof-${n++}`;
       const arrived = new Promise((resolve) => waiters.set(id, resolve));
       const res = await post(a, `${sluice.url}/v1/publish`, { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
@@ -95,7 +104,7 @@ try {
     total += dt;
   }
   const idle = (self.get('(idle)') ?? 0) + (self.get('(program)') ?? 0);
-  console.log(`${r.count} events ${publishOnly ? 'published' : 'delivered'} in ${seconds} s (max_in_flight ${mif}); profiled ${fmt(total / 1000)} ms, ` +
+  console.log(`${r.count} ${healthzOnly ? 'requests answered' : `events ${publishOnly ? 'published' : 'delivered'}`} in ${seconds} s (max_in_flight ${mif}); profiled ${fmt(total / 1000)} ms, ` +
     `of which idle/program ${fmt(idle / 1000)} ms.\n`);
   const busy = total - idle;
   const category = (k) => {
