@@ -57,9 +57,7 @@ impl DeliveryScheduler {
     pub(super) fn unseal(&self, row: DestinationRow) -> std::result::Result<Loaded, String> {
         let key = crate::runtime::encryption_key(&self.env)?;
         let key = SealKey::from_base64(&key).map_err(|e| e.to_string())?;
-        let plain = key.open(&row.secrets).map_err(|e| e.to_string())?;
-        let text = std::str::from_utf8(&plain).map_err(|e| e.to_string())?;
-        let secrets: SecretBundle = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let secrets = SecretBundle::open(&key, &row.secrets)?;
         let target =
             Target::parse(row.kind.as_str(), secrets.config.clone()).map_err(|e| e.message)?;
         Ok(Loaded {

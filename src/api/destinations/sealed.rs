@@ -25,11 +25,7 @@ pub(super) fn seal(ctx: &Ctx, bundle: &SecretBundle) -> ApiResult<String> {
 }
 
 pub(super) fn unseal(ctx: &Ctx, row: &DestinationRow) -> ApiResult<SecretBundle> {
-    let plain = seal_key(ctx)?
-        .open(&row.secrets)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let text = std::str::from_utf8(&plain).map_err(|e| ApiError::Internal(e.to_string()))?;
-    serde_json::from_str(text).map_err(|e| ApiError::Internal(e.to_string()))
+    SecretBundle::open(&seal_key(ctx)?, &row.secrets).map_err(ApiError::Internal)
 }
 
 pub(super) fn new_secret() -> String {

@@ -267,6 +267,13 @@ pub struct SecretBundle {
 }
 
 impl SecretBundle {
+    /// The bundle sealed in a destination's row (`SealKey::seal` of its JSON), read as text.
+    pub fn open(key: &crate::core::crypto::SealKey, sealed: &str) -> Result<SecretBundle, String> {
+        let plain = key.open(sealed).map_err(|e| e.to_string())?;
+        let text = std::str::from_utf8(&plain).map_err(|e| e.to_string())?;
+        serde_json::from_str(text).map_err(|e| e.to_string())
+    }
+
     /// Keys that sign at `now`: the current one, and a rotated-out one still in its grace period.
     pub fn active_keys(&self, now: Millis) -> impl Iterator<Item = &SigningKey> {
         self.signing_keys
