@@ -200,7 +200,7 @@ impl<'a, S: Sql> Shard<'a, S> {
             .map(|_| ())
     }
 
-    pub(super) fn owe(
+    fn owe(
         &self,
         delivery: &DeliveryId,
         destination: &DestinationId,

@@ -34,13 +34,7 @@ impl<S: Sql> Shard<'_, S> {
             });
         }
         self.refresh(snapshots)?;
-        if deliveries.len() > 1 {
-            self.insert_fan_out(event, deliveries, now)?;
-        } else {
-            for d in deliveries {
-                self.insert_one(event, d, now)?;
-            }
-        }
+        self.insert_deliveries(event, deliveries, now)?;
         Ok(Stored {
             created: true,
             deliveries: deliveries
@@ -86,38 +80,11 @@ impl<S: Sql> Shard<'_, S> {
         Ok(())
     }
 
-    /// One delivery of an event: its row, then its hand-off, or its count for `/metrics` when
-    /// it is never attempted (filtered, skipped).
-    fn insert_one(&self, event: &EventRow, d: &NewDelivery, now: Millis) -> Result<(), String> {
-        self.sql.exec(
-            "INSERT INTO deliveries (id, event_id, destination_id, topic, status, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-            &[
-                d.id.as_str().into(),
-                event.id.as_str().into(),
-                d.destination_id.as_str().into(),
-                (&event.topic).into(),
-                d.status.as_str().into(),
-                event.created_at.into(),
-            ],
-        )?;
-        if !d.status.never_attempted() {
-            self.owe(&d.id, &d.destination_id, None, now)?;
-        } else {
-            // Filtered and skipped deliveries are never attempted: counted for /metrics here.
-            self.sql.exec(
-                "INSERT INTO counts (destination_id, status, n) VALUES (?1, ?2, 1) \
-                 ON CONFLICT (destination_id, status) DO UPDATE SET n = n + 1",
-                &[d.destination_id.as_str().into(), d.status.as_str().into()],
-            )?;
-        }
-        Ok(())
-    }
-
-    /// A fan-out's deliveries in at most three statements however many there are (their
-    /// rows, the hand-offs of those to attempt, the counts of the others; each takes its
-    /// rows as one JSON array through `json_each`), instead of two statements per delivery.
-    fn insert_fan_out(
+    /// An event's deliveries in at most three statements however many there are (their
+    /// rows, the hand-offs of those to attempt, and the counts for `/metrics` of those never
+    /// attempted, filtered or skipped; each takes its rows as one JSON array through
+    /// `json_each`), instead of two statements per delivery.
+    fn insert_deliveries(
         &self,
         event: &EventRow,
         deliveries: &[NewDelivery],
