@@ -162,6 +162,13 @@ test('bad input → 4xx problem+json, never 5xx', { timeout: 60_000 }, async () 
     checkProblem(r, (s) => s === 400 || s === 422, undefined, `POST ${path} ${JSON.stringify(body)}`);
   }
 
+  // an object's fields sent as an array → 422, nothing created (serde alone would read a
+  // struct from an array, field by field: this one as the tenant `positional`)
+  const positional = uniqueId('pos');
+  checkProblem(await sluice.api('POST', '/v1/tenants', [positional, null, {}, null]), 422, 'validation', 'tenant as an array');
+  checkProblem(await sluice.api('GET', `/v1/tenants/${positional}`), 404, 'not-found', 'no tenant from an array');
+  checkProblem(await sluice.api('POST', dests, { type: 'webhook', config: [DUMMY.url] }), 422, 'validation', 'config as an array');
+
   // unknown fields → 422 validation naming the field
   const unknown = [
     ['/v1/tenants', { id: uniqueId('u'), bogus_field: 1 }, 'bogus_field'],

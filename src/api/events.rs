@@ -121,7 +121,7 @@ pub async fn get(p: &Params, ctx: &Ctx) -> ApiResult<Response> {
         attempts,
     } = detail;
     let mut view = views::event(&event)?;
-    view["data"] = serde_json::from_str(&event.data).unwrap_or(Value::Null);
+    view["data"] = crate::core::json::from_str(&event.data).unwrap_or(Value::Null);
     view["deliveries"] = deliveries
         .iter()
         .map(|d| {

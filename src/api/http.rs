@@ -38,7 +38,7 @@ pub async fn read_value(req: &mut Request, ctx: &Ctx) -> ApiResult<serde_json::V
     // Read as text, like every other JSON the Worker reads: one reader (`StrRead`) compiled.
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| ApiError::MalformedJson("the body is not UTF-8 text".into()))?;
-    serde_json::from_str(text).map_err(|e| ApiError::MalformedJson(e.to_string()))
+    crate::core::json::from_str(text).map_err(|e| ApiError::MalformedJson(e.to_string()))
 }
 
 /// Like `read_json`, read straight from the bytes: fields typed `Box<RawValue>` keep the

@@ -121,7 +121,7 @@ pub async fn update(p: &Params, req: &mut Request, ctx: &Ctx) -> ApiResult<Respo
     let metadata = match patch.metadata {
         Some(m) => m,
         // Unreadable stored metadata is a fault to log, not something to overwrite with {}.
-        None => serde_json::from_str(&row.metadata)
+        None => crate::core::json::from_str(&row.metadata)
             .map_err(|e| ApiError::Internal(format!("stored metadata of {}: {e}", row.id)))?,
     };
     check(row.name.as_ref(), &metadata)?;

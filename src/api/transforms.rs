@@ -55,6 +55,6 @@ pub async fn test(req: &mut Request, ctx: &Ctx) -> ApiResult<Response> {
         })
         .map_err(|e| ApiError::field("transform", e))?;
     let output: Value =
-        serde_json::from_str(&output).map_err(|e| ApiError::Internal(e.to_string()))?;
+        crate::core::json::from_str(&output).map_err(|e| ApiError::Internal(e.to_string()))?;
     json(200, &json!({ "output": output }))
 }

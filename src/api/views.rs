@@ -3,6 +3,7 @@
 //! sealed credentials are never read here).
 
 use super::error::ApiError;
+use crate::core::json;
 use crate::core::redact::shown_config;
 use crate::core::time::to_rfc3339;
 use crate::log::rows::{AttemptRow, DeliveryRow, EventRow};
@@ -12,8 +13,7 @@ use crate::store::tenants::TenantRow;
 use serde_json::{json, Value};
 
 fn parse(column: &str, raw: &str) -> Result<Value, ApiError> {
-    serde_json::from_str(raw)
-        .map_err(|e| ApiError::Internal(format!("stored {column} is not JSON: {e}")))
+    json::from_str(raw).map_err(|e| ApiError::Internal(format!("stored {column} is not JSON: {e}")))
 }
 
 fn time(ms: Option<i64>) -> Value {
@@ -118,8 +118,7 @@ pub fn attempt(a: &AttemptRow) -> Value {
 /// Stored `[[name, value], …]` as an object (names are unique in what Sluice sends); null
 /// when no request was sent or the attempt predates header recording.
 fn request_headers(raw: Option<&str>) -> Value {
-    let Some(pairs) = raw.and_then(|r| serde_json::from_str::<Vec<(String, String)>>(r).ok())
-    else {
+    let Some(pairs) = raw.and_then(|r| json::from_str::<Vec<(String, String)>>(r).ok()) else {
         return Value::Null;
     };
     Value::Object(

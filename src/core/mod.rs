@@ -13,6 +13,7 @@ pub mod destination;
 pub mod engine;
 pub mod filter;
 pub mod ids;
+pub mod json;
 pub mod jwt;
 pub mod lanes;
 pub mod lifecycle;

@@ -1,6 +1,7 @@
 //! Validation helpers shared by every input: field errors that name the offending field,
 //! and checks for URLs, header names and values, and free text.
 
+use super::json;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -57,11 +58,9 @@ pub fn from_slice<T: DeserializeOwned>(bytes: &[u8], prefix: &str) -> Result<T, 
 
 /// Reads `text` into `T`; a failure of shape names the field where the reader stopped.
 fn from_text<T: DeserializeOwned>(text: &str, prefix: &str) -> Result<T, BodyError> {
-    serde_json::from_str(text).map_err(|e| {
+    json::from_str(text).map_err(|e| {
         // The rest is the same whatever `T` is: one copy of it in the wasm, not one per type.
-        why_not(text, e, prefix, &|again| {
-            serde_json::from_str::<T>(again).err()
-        })
+        why_not(text, e, prefix, &|again| json::from_str::<T>(again).err())
     })
 }
 
@@ -77,7 +76,7 @@ fn why_not(
         return BodyError::Malformed(error.to_string());
     }
     // Text that is not JSON further on is a 400, whatever its start did not fit.
-    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+    if let Err(e) = json::from_str::<serde::de::IgnoredAny>(text) {
         return BodyError::Malformed(e.to_string());
     }
     let at = position::offset(text, error.line(), error.column());

@@ -13,6 +13,7 @@ mod routing;
 
 use crate::core::delivery::DeliveryStatus;
 use crate::core::ids::{DeliveryId, EventId, TenantId};
+use crate::core::json;
 use crate::core::log::{dedup_window_ms, home_time, index_slot_of, ShardRef};
 use crate::core::time::Millis;
 use crate::log::client::{LogClient, LogError, LogSettings};
@@ -88,7 +89,7 @@ pub type Outcome = Result<Option<Published>, IntakeError>;
 
 /// The document a destination's payload filter is evaluated against: the whole event.
 fn filter_subject(p: &Publication) -> Value {
-    let data: Value = serde_json::from_str(&p.data).unwrap_or(Value::Null);
+    let data: Value = json::from_str(&p.data).unwrap_or(Value::Null);
     let time = crate::core::time::to_rfc3339(p.at);
     crate::core::filter::document(p.id.as_str(), &p.topic, &time, &p.metadata, data)
 }

@@ -5,6 +5,7 @@
 use super::protocol::{IndexRequest, LogEnvelope, LogRequest, LOG_PROTOCOL_VERSION};
 use super::sql::{Arg, Sql};
 use crate::core::ids::{EventId, TenantId};
+use crate::core::json;
 use crate::core::log::{index_name, index_slot_of, shard_name, Layout, ShardRef};
 use crate::core::time::Millis;
 use serde::de::DeserializeOwned;
@@ -65,7 +66,7 @@ impl<'a> LogClient<'a> {
         })
         .map_err(|e| LogError(e.to_string()))?;
         let answer = self.post(binding, name, body).await?;
-        serde_json::from_str(&answer).map_err(|e| LogError(e.to_string()))
+        json::from_str(&answer).map_err(|e| LogError(e.to_string()))
     }
 
     /// The part of `call` that does not depend on the types: one copy in the wasm rather than

@@ -10,6 +10,7 @@ use super::protocol::{
 };
 use super::shard::{Shard, Snapshot};
 use crate::core::ids::{DestinationId, TenantId};
+use crate::core::json;
 use crate::core::log::{expiry, Expiry, ShardRef};
 use crate::core::time::Millis;
 use crate::core::wire::MAX_CONNECTIONS;
@@ -38,7 +39,7 @@ const RECHECK_MS: Millis = 3_600_000;
 /// A message's request, parsed and its protocol version checked (a 400 otherwise).
 pub(super) fn envelope<T: DeserializeOwned>(text: &str) -> std::result::Result<T, Answer> {
     let envelope: LogEnvelope<T> =
-        serde_json::from_str(text).map_err(|e| Answer::error(400, format!("bad message: {e}")))?;
+        json::from_str(text).map_err(|e| Answer::error(400, format!("bad message: {e}")))?;
     if envelope.v != LOG_PROTOCOL_VERSION {
         return Err(Answer::error(
             400,
@@ -120,7 +121,7 @@ impl EventLog {
             let calls = chunk.iter().map(|h| {
                 let scheduler = &scheduler;
                 async move {
-                    let row: DestinationRow = serde_json::from_str(&h.destination.row)
+                    let row: DestinationRow = json::from_str(&h.destination.row)
                         .map_err(|e| SchedulerError::Unavailable(e.to_string()))?;
                     scheduler
                         .enqueue(&row, h.deliveries.clone())

@@ -9,6 +9,7 @@
 
 use crate::core::classify::Verdict;
 use crate::core::engine::{Provider, QueuedDelivery};
+use crate::core::json;
 use crate::core::time::{to_rfc3339, Millis};
 use crate::core::transform::{Subject, Transform};
 use crate::core::wire::{CredentialRequest, Outbound, TransportResult};
@@ -47,8 +48,8 @@ impl<'a, P: Provider> Transformed<'a, P> {
 
 /// The transformed payload of one delivery, as JSON text.
 pub fn apply(transform: &Transform, d: &QueuedDelivery) -> Result<String, String> {
-    let data: Value = serde_json::from_str(&d.payload)
-        .map_err(|e| format!("the event's data is not JSON: {e}"))?;
+    let data: Value =
+        json::from_str(&d.payload).map_err(|e| format!("the event's data is not JSON: {e}"))?;
     let timestamp = to_rfc3339(d.created_at);
     transform.apply(&Subject {
         data: &data,

@@ -5,6 +5,7 @@
 use super::*;
 use crate::core::breaker::Breaker;
 use crate::core::engine::QueueStore;
+use crate::core::json;
 use crate::core::rate_limit::Bucket;
 
 /// Queue changes and attempt records held until the engine commits them, then written as one
@@ -118,7 +119,7 @@ impl<S: Sql> QueueStore for SqlQueue<S> {
         );
         rows.into_iter()
             .filter_map(|r| {
-                let mut d: QueuedDelivery = serde_json::from_str(&r.body).ok()?;
+                let mut d: QueuedDelivery = json::from_str(&r.body).ok()?;
                 d.due_at = r.due_at;
                 d.attempts = r.attempts;
                 Some(d)

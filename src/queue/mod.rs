@@ -12,6 +12,7 @@
 
 use crate::core::engine::{AttemptRecord, QueuedDelivery};
 use crate::core::ids::DeliveryId;
+use crate::core::json;
 use crate::core::time::Millis;
 use crate::log::sql::{Arg, Sql};
 use engine::Held;
@@ -171,9 +172,7 @@ impl<S: Sql> SqlQueue<S> {
         // A stored value that no longer parses (a destination snapshot with an unreadable
         // column) reads as absent, and says so in the log.
         let raw = self.get_text(key)?;
-        serde_json::from_str(&raw)
-            .map_err(|e| unreadable(key, &e))
-            .ok()
+        json::from_str(&raw).map_err(|e| unreadable(key, &e)).ok()
     }
 
     /// The JSON text under `key` (the part of `get` that does not depend on the type: one copy
@@ -331,7 +330,7 @@ impl<S: Sql> SqlQueue<S> {
             taken: vec![],
         };
         for r in rows {
-            match serde_json::from_str::<Vec<AttemptRecord>>(&format!("[{}]", r.records)) {
+            match json::from_str::<Vec<AttemptRecord>>(&format!("[{}]", r.records)) {
                 Ok(attempts) => pending.attempts.extend(attempts),
                 // Unreadable (never expected): dropped with the rest, and said so.
                 Err(e) => log_error(&format!(

@@ -4,6 +4,7 @@
 pub mod rows;
 
 use crate::core::engine::{Clock, Wakeup};
+use crate::core::json;
 use crate::core::settings::{Settings, SettingsError};
 use crate::core::time::Millis;
 use crate::core::wire::MAX_CONNECTIONS;
@@ -106,7 +107,7 @@ fn header_list(headers: &web_sys::Headers) -> Vec<(String, String)> {
         .and_then(|o| js_sys::JSON::stringify(&o))
         .ok()
         .and_then(|s| s.as_string())
-        .and_then(|s| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&s).ok())
+        .and_then(|s| json::from_str::<serde_json::Map<String, serde_json::Value>>(&s).ok())
         .map(|m| {
             m.into_iter()
                 .filter_map(|(k, v)| Some((k, v.as_str()?.to_string())))

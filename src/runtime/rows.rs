@@ -9,6 +9,7 @@
 //! write out as `{}`).
 
 use super::js_text;
+use crate::core::json;
 use serde::de::DeserializeOwned;
 use worker::js_sys::futures::JsFuture;
 use worker::wasm_bindgen::{JsCast, JsValue};
@@ -26,7 +27,7 @@ fn text(rows: &JsValue) -> Result<String, String> {
 }
 
 fn read<T: DeserializeOwned>(text: Result<String, String>) -> Result<Vec<T>, String> {
-    serde_json::from_str(&text?).map_err(unreadable)
+    json::from_str(&text?).map_err(unreadable)
 }
 
 fn unreadable(e: serde_json::Error) -> String {

@@ -10,6 +10,7 @@ use super::protocol::{
 use crate::core::destination::TargetConfig;
 use crate::core::engine::{ProbeReport, QueuedDelivery};
 use crate::core::ids::DestinationId;
+use crate::core::json;
 use crate::core::lanes;
 use crate::providers::Target;
 use crate::store::destinations::DestinationRow;
@@ -93,7 +94,7 @@ impl<'a> SchedulerClient<'a> {
         })
         .map_err(|e| SchedulerError::Unavailable(e.to_string()))?;
         let answer = self.post(destination, lane, body).await?;
-        serde_json::from_str(&answer).map_err(|e| SchedulerError::Unavailable(e.to_string()))
+        json::from_str(&answer).map_err(|e| SchedulerError::Unavailable(e.to_string()))
     }
 
     /// The part of `call` that does not depend on the answer's type: one copy in the wasm

@@ -10,6 +10,7 @@ mod load;
 mod outbox;
 mod run;
 
+use crate::core::json;
 use load::Loaded;
 pub mod client;
 mod email;
@@ -190,7 +191,7 @@ impl DeliveryScheduler {
     /// Answers one message of `protocol` (the text of an `Envelope`), sent by RPC (`message`)
     /// or by `fetch`.
     async fn handle(&self, text: &str) -> Result<Answer> {
-        let envelope: Envelope = match serde_json::from_str(text) {
+        let envelope: Envelope = match json::from_str(text) {
             Ok(e) => e,
             Err(e) => return Ok(Answer::error(400, format!("bad scheduler message: {e}"))),
         };

@@ -5,6 +5,7 @@
 use super::client::SchedulerClient;
 use super::*;
 use crate::core::ids::DestinationId;
+use crate::core::json;
 use crate::core::tagged::{self, Fields, TagFirst};
 use serde::de::MapAccess;
 use serde::{Deserialize, Serialize};
@@ -150,7 +151,7 @@ impl DeliveryScheduler {
             let last_id = batch.last().map(|(id, _)| *id);
             let mut records: Vec<OutboxRecord> = batch
                 .iter()
-                .filter_map(|(id, json)| match serde_json::from_str(json) {
+                .filter_map(|(id, json)| match json::from_str(json) {
                     Ok(r) => Some(r),
                     Err(e) => {
                         console_error!("outbox record {id} unreadable, dropped: {e}");

@@ -7,6 +7,7 @@ use super::{rows, stmt, Arg, StoreResult};
 use crate::core::breaker::CircuitState;
 use crate::core::delivery::DeliveryStatus;
 use crate::core::ids::{DestinationId, TenantId};
+use crate::core::json;
 use crate::core::metrics::{DestinationMetrics, Histogram};
 use crate::core::tally::Tally;
 use crate::core::time::Millis;
@@ -26,7 +27,7 @@ pub(crate) fn args(values: &[Option<SqlValue>]) -> Vec<Arg<'_>> {
 }
 
 fn histogram(raw: &str) -> Histogram {
-    let counts: Vec<u64> = serde_json::from_str(raw).unwrap_or_default();
+    let counts: Vec<u64> = json::from_str(raw).unwrap_or_default();
     let mut h = Histogram::default();
     for (slot, n) in h.iter_mut().zip(counts) {
         *slot = n;

@@ -3,6 +3,7 @@
 use super::{batch, first, rows, stmt, StoreResult};
 use crate::core::destination::DeliverySettings;
 use crate::core::ids::{DestinationId, TenantId};
+use crate::core::json;
 use crate::core::lanes;
 use crate::core::time::Millis;
 use serde::Deserialize;
@@ -107,7 +108,7 @@ pub async fn destination_ids(
     Ok(found
         .into_iter()
         .map(|r| {
-            let lanes = serde_json::from_str::<DeliverySettings>(&r.settings)
+            let lanes = json::from_str::<DeliverySettings>(&r.settings)
                 .map_or(lanes::MAX_LANES, |s| lanes::span(&s));
             (r.id, lanes)
         })

@@ -16,6 +16,7 @@ use validate::{MAX_DISABLE_AFTER_FAILURES, MAX_NAME_CHARS};
 use crate::core::alerts::AlertSettings;
 use crate::core::breaker::BreakerSettings;
 use crate::core::filter::Filter;
+use crate::core::json;
 #[cfg(not(target_arch = "wasm32"))]
 use crate::core::lanes::MAX_LANES;
 use crate::core::rate_limit::RateLimit;
@@ -271,7 +272,7 @@ impl SecretBundle {
     pub fn open(key: &crate::core::crypto::SealKey, sealed: &str) -> Result<SecretBundle, String> {
         let plain = key.open(sealed).map_err(|e| e.to_string())?;
         let text = std::str::from_utf8(&plain).map_err(|e| e.to_string())?;
-        serde_json::from_str(text).map_err(|e| e.to_string())
+        json::from_str(text).map_err(|e| e.to_string())
     }
 
     /// Keys that sign at `now`: the current one, and a rotated-out one still in its grace period.

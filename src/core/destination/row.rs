@@ -7,6 +7,7 @@
 use super::DeliverySettings;
 use crate::core::filter::Filter;
 use crate::core::ids::{DestinationId, TenantId};
+use crate::core::json;
 use crate::core::time::Millis;
 use crate::core::topics::TopicPattern;
 use crate::core::transform::Transform;
@@ -215,7 +216,7 @@ impl DestinationRow {
 
 /// A JSON text column parsed into its type.
 fn column<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, String> {
-    serde_json::from_str(raw).map_err(|e| e.to_string())
+    json::from_str(raw).map_err(|e| e.to_string())
 }
 
 /// A JSON text column compiled (a filter, a transform); the first problem as the reason.
@@ -223,7 +224,7 @@ fn compiled<T, E: fmt::Display>(
     raw: &str,
     compile: impl Fn(&Value) -> Result<T, Vec<E>>,
 ) -> Result<T, String> {
-    let value: Value = serde_json::from_str(raw).map_err(|e| e.to_string())?;
+    let value: Value = json::from_str(raw).map_err(|e| e.to_string())?;
     compile(&value).map_err(|errors| errors.first().map_or_else(String::new, E::to_string))
 }
 

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::destination::merge_patch;
+use super::json;
 use super::transform::escape_literal;
 use super::validate::{check_url, FieldError};
 
@@ -66,7 +67,7 @@ fn catalogue() -> &'static [Template] {
     static PARSED: OnceLock<Vec<Template>> = OnceLock::new();
     PARSED.get_or_init(|| {
         let mut c: Catalogue =
-            serde_json::from_str(CATALOGUE).expect("templates.json is checked by a unit test");
+            json::from_str(CATALOGUE).expect("templates.json is checked by a unit test");
         for t in &mut c.data {
             t.url_regex = Regex::new(&t.url_pattern).ok();
         }
@@ -81,7 +82,7 @@ pub fn find(name: &str) -> Option<&'static Template> {
 
 /// One template as the catalogue serves it.
 pub fn view(name: &str) -> Option<Value> {
-    let all: Value = serde_json::from_str(CATALOGUE).ok()?;
+    let all: Value = json::from_str(CATALOGUE).ok()?;
     all["data"]
         .as_array()?
         .iter()

@@ -3,6 +3,7 @@
 //! string at fault, and the size and depth limits enforced.
 
 use super::*;
+use crate::core::json;
 use serde_json::Value;
 
 /// The pointer of the first value nested deeper than `MAX_DEPTH`, if any.
@@ -187,7 +188,7 @@ pub(super) fn parse_placeholder(input: &str) -> Result<(Placeholder, &str), Stri
         rest = after.trim_start();
         match name {
             "default" => {
-                let value: Value = serde_json::from_str(arg).map_err(|_| {
+                let value: Value = json::from_str(arg).map_err(|_| {
                     format!("default: '{arg}' is not a JSON literal (\"text\", 0, true, null)")
                 })?;
                 if value.is_object() || value.is_array() {

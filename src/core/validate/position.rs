@@ -110,5 +110,5 @@ fn string_end(bytes: &[u8], start: usize) -> usize {
 
 /// A key as it reads once its escapes are undone (`"a\u0062"` is `ab`).
 fn unquote(quoted: &str) -> String {
-    serde_json::from_str(quoted).unwrap_or_else(|_| quoted.trim_matches('"').to_string())
+    crate::core::json::from_str(quoted).unwrap_or_else(|_| quoted.trim_matches('"').to_string())
 }

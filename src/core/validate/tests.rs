@@ -261,11 +261,11 @@ fn a_failure_is_placed_by_where_the_reader_stopped() {
             "config.url",
             "invalid type: map, expected a string",
         ),
-        // serde reads a struct from an array too, field by field.
+        // A struct is read from an object only (serde alone takes an array, field by field).
         (
             r#"[1]"#,
-            "config[0]",
-            "invalid type: integer `1`, expected a string",
+            "config",
+            "invalid type: sequence, expected struct Hook",
         ),
         (
             r#""text""#,

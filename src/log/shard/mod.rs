@@ -9,6 +9,7 @@ use super::sql::{Arg, Sql};
 use crate::core::delivery::DeliveryStatus;
 use crate::core::engine::{AttemptRecord, QueuedDelivery};
 use crate::core::ids::{DeliveryId, DestinationId, EventId, TenantId};
+use crate::core::json;
 use crate::core::log::ShardRef;
 use crate::core::tagged::{self, Fields, TagFirst};
 use crate::core::time::Millis;
@@ -187,7 +188,7 @@ impl<'a, S: Sql> Shard<'a, S> {
         Ok(rows
             .into_iter()
             .next()
-            .and_then(|r| serde_json::from_str(&r.value).ok()))
+            .and_then(|r| json::from_str(&r.value).ok()))
     }
 
     pub fn set_meta<T: Serialize>(&self, key: &str, value: &T) -> Result<(), String> {

@@ -3,6 +3,7 @@
 //! scheduler takes them, cannot be reached, or is gone.
 
 use super::*;
+use crate::core::json;
 
 impl<S: Sql> Shard<'_, S> {
     /// Marks deliveries for a manual retry (pending, one more manual retry each, at most
@@ -136,7 +137,7 @@ impl<S: Sql> Shard<'_, S> {
                 event_id: d.event_id,
                 topic: d.topic,
                 payload: d.data,
-                metadata: serde_json::from_str(&d.metadata).unwrap_or_default(),
+                metadata: json::from_str(&d.metadata).unwrap_or_default(),
                 attempts: d.attempts,
                 due_at: now,
                 created_at: d.created_at,

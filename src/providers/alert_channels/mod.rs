@@ -7,6 +7,7 @@
 
 use crate::core::alerts::AlertContent;
 use crate::core::engine::{Provider, QueuedDelivery};
+use crate::core::json;
 use crate::core::time::Millis;
 use crate::core::wire::{EmailMessage, HttpRequest, Outbound};
 use crate::providers::webhook::USER_AGENT;
@@ -31,7 +32,7 @@ const GREEN: u32 = 0x2E_B6_7D;
 
 fn alert(batch: &[QueuedDelivery]) -> Result<(&QueuedDelivery, AlertContent), String> {
     let d = batch.first().ok_or("empty batch")?;
-    let content = serde_json::from_str(&d.payload)
+    let content = json::from_str(&d.payload)
         .map_err(|e| format!("topic {} does not carry an alert: {e}", d.topic))?;
     Ok((d, content))
 }

@@ -1,6 +1,7 @@
 //! AWS error responses (the JSON protocols' and S3's XML) read into verdicts.
 
 use crate::core::classify::{classify, classify_status, Verdict};
+use crate::core::json;
 use crate::core::time::Millis;
 use crate::core::wire::{HttpResponse, TransportResult};
 
@@ -19,7 +20,7 @@ impl AwsError {
     /// The JSON protocols' shape: `{"__type": "com.amazonaws.sqs#QueueDoesNotExist",
     /// "message": "…"}` (the code may also come in `code` or the `x-amzn-errortype` header).
     pub fn from_json(response: &HttpResponse) -> AwsError {
-        let body: serde_json::Value = serde_json::from_str(&response.body).unwrap_or_default();
+        let body: serde_json::Value = json::from_str(&response.body).unwrap_or_default();
         let text = |keys: &[&str]| {
             keys.iter()
                 .find_map(|k| body.get(k).and_then(|v| v.as_str()))

@@ -6,6 +6,7 @@
 
 use crate::core::classify::Verdict;
 use crate::core::engine::{Provider, QueuedDelivery};
+use crate::core::json;
 use crate::core::time::Millis;
 use crate::core::wire::{Outbound, TransportResult};
 use crate::providers::aws::{
@@ -148,12 +149,10 @@ impl Provider for EventBridge {
                 &AwsError::from_json(r),
                 now,
             )),
-            Ok(r) => {
-                serde_json::from_str::<PutEventsResponse>(&r.body).map_err(|e| Verdict::Transient {
-                    error: format!("EventBridge: unreadable PutEvents response: {e}"),
-                    retry_after_ms: None,
-                })
-            }
+            Ok(r) => json::from_str::<PutEventsResponse>(&r.body).map_err(|e| Verdict::Transient {
+                error: format!("EventBridge: unreadable PutEvents response: {e}"),
+                retry_after_ms: None,
+            }),
         };
         plan.verdicts(|_, n| match &answer {
             Ok(response) => entry_result(response.entries.get(n)),

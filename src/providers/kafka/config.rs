@@ -5,6 +5,7 @@
 
 use crate::core::destination::MASK;
 use crate::core::engine::QueuedDelivery;
+use crate::core::json;
 use crate::core::validate::{check_base_url, check_header_value, sqlite_json_path, FieldError};
 use crate::providers::TypeConfig;
 use serde::{Deserialize, Serialize};
@@ -165,8 +166,8 @@ impl KafkaConfig {
         let Some(path) = self.key_field.as_deref() else {
             return Ok(RecordKey::Text(event_id.to_string()));
         };
-        let payload: Value = serde_json::from_str(payload)
-            .map_err(|e| format!("the event's data is not JSON: {e}"))?;
+        let payload: Value =
+            json::from_str(payload).map_err(|e| format!("the event's data is not JSON: {e}"))?;
         Ok(match lookup(&payload, path) {
             None | Some(Value::Null) => RecordKey::Text(event_id.to_string()),
             Some(Value::String(s)) if s.is_empty() => RecordKey::Text(event_id.to_string()),

@@ -9,6 +9,7 @@
 
 use crate::core::classify::{classify, classify_status, Verdict};
 use crate::core::engine::{Provider, QueuedDelivery};
+use crate::core::json;
 use crate::core::time::Millis;
 use crate::core::wire::{HttpRequest, HttpResponse, Outbound, TransportResult};
 use crate::providers::batch::{BatchPlan, Limits, Oversize};
@@ -140,7 +141,7 @@ impl Kafka {
 /// The event's data as the publisher wrote it, checked to be JSON (without building a tree)
 /// so that it can be spliced into a request body.
 fn json_text(d: &QueuedDelivery) -> Result<&str, String> {
-    serde_json::from_str::<&serde_json::value::RawValue>(&d.payload)
+    json::from_str::<&serde_json::value::RawValue>(&d.payload)
         .map(|raw| raw.get())
         .map_err(|e| format!("the event's data is not JSON: {e}"))
 }
@@ -224,7 +225,7 @@ impl Provider for Kafka {
 /// the proxy put the real outcome there (Confluent's v3 answers 200 with an error report in
 /// streaming mode; error codes are the HTTP status, or status × 100 + a sub-code).
 fn error_verdict(response: &HttpResponse, now: Millis) -> Verdict {
-    let body: ProxyError = serde_json::from_str(&response.body).unwrap_or_default();
+    let body: ProxyError = json::from_str(&response.body).unwrap_or_default();
     let code_status = body.error_code.map(|c| if c >= 1000 { c / 100 } else { c });
     let status = match code_status {
         Some(s @ 100..=599) if (200..300).contains(&response.status) => s as u16,
@@ -264,7 +265,7 @@ fn v2_answer(response: &HttpResponse, now: Millis) -> Result<Vec<V2Offset>, Verd
     if !(200..300).contains(&response.status) {
         return Err(error_verdict(response, now));
     }
-    serde_json::from_str::<V2Answer>(&response.body)
+    json::from_str::<V2Answer>(&response.body)
         .map(|a| a.offsets)
         .map_err(|e| Verdict::Transient {
             error: format!("Kafka REST: unreadable v2 produce answer: {e}"),

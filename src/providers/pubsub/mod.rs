@@ -6,6 +6,7 @@
 
 use crate::core::classify::{classify, parse_retry_after, Verdict};
 use crate::core::engine::{Provider, QueuedDelivery};
+use crate::core::json;
 use crate::core::time::Millis;
 use crate::core::wire::{CredentialRequest, HttpRequest, HttpResponse, Outbound, TransportResult};
 use base64::engine::general_purpose::STANDARD;
@@ -73,7 +74,7 @@ impl PubSub {
 /// The text of a Google API error answer: `{"error": {"code", "message", "status"}}`, or an
 /// OAuth one: `{"error": "invalid_grant", "error_description": …}`.
 fn google_error(response: &HttpResponse) -> String {
-    let body: Value = serde_json::from_str(&response.body).unwrap_or(Value::Null);
+    let body: Value = json::from_str(&response.body).unwrap_or(Value::Null);
     let status = response.status;
     match &body["error"] {
         Value::Object(e) => {
@@ -149,7 +150,7 @@ impl Provider for PubSub {
     ) -> Vec<Verdict> {
         let verdict = match result {
             Ok(r) if r.status == 200 => {
-                let ids = serde_json::from_str::<Value>(&r.body)
+                let ids = json::from_str::<Value>(&r.body)
                     .ok()
                     .and_then(|v| v["messageIds"].as_array().map(Vec::len));
                 if ids == Some(batch.len()) {
@@ -246,7 +247,7 @@ impl Provider for PubSub {
             expires_in: Option<i64>,
         }
         let answer: TokenAnswer =
-            serde_json::from_str(&response.body).map_err(|e| Verdict::Transient {
+            json::from_str(&response.body).map_err(|e| Verdict::Transient {
                 error: format!("token exchange answered 200 without an access token: {e}"),
                 retry_after_ms: None,
             })?;

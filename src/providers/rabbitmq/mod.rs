@@ -9,6 +9,7 @@
 
 use crate::core::classify::{classify, classify_status, Verdict};
 use crate::core::engine::{Provider, QueuedDelivery};
+use crate::core::json;
 use crate::core::time::Millis;
 use crate::core::wire::{snippet, HttpRequest, HttpResponse, Outbound, TransportResult};
 use base64::engine::general_purpose::STANDARD as B64;
@@ -74,7 +75,7 @@ impl RabbitMq {
 
     fn error_text(&self, response: &HttpResponse) -> String {
         let mut text = format!("RabbitMQ HTTP {}", response.status);
-        match serde_json::from_str::<ApiError>(&response.body) {
+        match json::from_str::<ApiError>(&response.body) {
             Ok(ApiError { error, reason }) if error.is_some() || reason.is_some() => {
                 if let Some(error) = error {
                     text.push_str(&format!(" {error}"));
@@ -129,7 +130,7 @@ impl RabbitMq {
                 }
             }
         }
-        match serde_json::from_str::<Routed>(&response.body) {
+        match json::from_str::<Routed>(&response.body) {
             Ok(Routed { routed: true }) => Verdict::Delivered,
             Ok(Routed { routed: false }) if self.config.allow_unrouted => Verdict::Delivered,
             Ok(Routed { routed: false }) => {

@@ -9,6 +9,7 @@
 
 use crate::core::classify::Verdict;
 use crate::core::engine::{Provider, QueuedDelivery};
+use crate::core::json;
 use crate::core::time::Millis;
 use crate::core::wire::{Outbound, TransportResult};
 use crate::providers::aws::{entry_verdict, error_verdict, response_or_verdict, AwsError, SQS};
@@ -220,7 +221,7 @@ impl Provider for Sqs {
                 Answer::All(error_verdict(SQS.label, r, &AwsError::from_json(r), now))
             }
             Ok(_) if sent_count == 1 => Answer::All(Verdict::Delivered),
-            Ok(r) => match serde_json::from_str::<BatchResponse>(&r.body) {
+            Ok(r) => match json::from_str::<BatchResponse>(&r.body) {
                 Ok(entries) => Answer::Entries(entries),
                 Err(e) => Answer::All(Verdict::Transient {
                     error: format!("SQS: unreadable SendMessageBatch response: {e}"),

@@ -3,6 +3,7 @@
 //! mode (`application/cloudevents+json` envelope). The webhook signs whatever this produces.
 
 use crate::core::engine::QueuedDelivery;
+use crate::core::json;
 use crate::core::time::to_rfc3339;
 use crate::core::validate::FieldError;
 use serde::{Deserialize, Serialize};
@@ -132,7 +133,7 @@ pub fn frame(config: &CloudEventsConfig, d: &QueuedDelivery) -> Result<Framed, S
             body: d.payload.as_bytes().to_vec(),
         }),
         Mode::Structured => {
-            let data: &RawValue = serde_json::from_str(&d.payload)
+            let data: &RawValue = json::from_str(&d.payload)
                 .map_err(|e| format!("CloudEvents: the payload is not JSON: {e}"))?;
             let body = serde_json::to_vec(&Envelope { attributes, data })
                 .map_err(|e| format!("CloudEvents: {e}"))?;

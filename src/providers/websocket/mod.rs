@@ -11,6 +11,7 @@
 
 use crate::core::classify::{classify, Verdict};
 use crate::core::engine::{Provider, QueuedDelivery};
+use crate::core::json;
 use crate::core::time::{to_rfc3339, Millis};
 use crate::core::wire::{BroadcastMessage, Outbound, TransportResult};
 use serde::{Deserialize, Serialize};
@@ -56,8 +57,8 @@ struct EventMessage<'a> {
 
 /// One event as a client receives it, as JSON text.
 pub fn message(d: &QueuedDelivery) -> Result<String, String> {
-    let data: &RawValue = serde_json::from_str(&d.payload)
-        .map_err(|e| format!("the event's data is not JSON: {e}"))?;
+    let data: &RawValue =
+        json::from_str(&d.payload).map_err(|e| format!("the event's data is not JSON: {e}"))?;
     serde_json::to_string(&EventMessage {
         r#type: "event",
         event_id: d.event_id.as_str(),
@@ -92,7 +93,7 @@ impl ClientMessage {
                 "messages are at most {MAX_CLIENT_MESSAGE_BYTES} bytes"
             ));
         }
-        serde_json::from_str(text).map_err(|e| {
+        json::from_str(text).map_err(|e| {
             format!("expected {{\"type\": \"ack\", \"event_id\": \"…\"}} or {{\"type\": \"ping\"}}: {e}")
         })
     }
@@ -125,7 +126,7 @@ impl Provider for WebSocketProvider {
         now: Millis,
     ) -> Vec<Verdict> {
         let answer = match result {
-            Ok(r) if r.status == 200 => serde_json::from_str::<BroadcastAnswer>(&r.body).ok(),
+            Ok(r) if r.status == 200 => json::from_str::<BroadcastAnswer>(&r.body).ok(),
             _ => None,
         };
         let Some(answer) = answer else {
