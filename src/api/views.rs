@@ -121,12 +121,7 @@ fn request_headers(raw: Option<&str>) -> Value {
     let Some(pairs) = raw.and_then(|r| json::from_str::<Vec<(String, String)>>(r).ok()) else {
         return Value::Null;
     };
-    Value::Object(
-        pairs
-            .into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect(),
-    )
+    json::object_of_strings(pairs)
 }
 
 /// An event without its payload (lists stay small); the detail adds `data`.

@@ -71,20 +71,24 @@ const MIN_ECHO_LEN: usize = 6;
 /// wherever the answer repeats them: the whole value, and for `Basic …` / `Bearer …` the part
 /// after the scheme.
 pub fn secret_values(headers: &[(String, String)], declared: &[String]) -> Vec<String> {
-    let mut out = vec![];
+    // Longest first, so a value is masked whole before a part of it is looked for; kept in
+    // order as they come (a handful), rather than sorted after.
+    let mut out: Vec<String> = vec![];
+    let mut add = |value: &str| {
+        if value.len() >= MIN_ECHO_LEN && !out.iter().any(|v| v == value) {
+            let at = out.partition_point(|v| v.len() >= value.len());
+            out.insert(at, value.to_string());
+        }
+    };
     for (name, value) in headers {
         if !is_secret(name, declared) {
             continue;
         }
-        out.push(value.clone());
+        add(value);
         if let Some((_, credential)) = value.split_once(' ') {
-            out.push(credential.trim().to_string());
+            add(credential.trim());
         }
     }
-    out.retain(|v| v.len() >= MIN_ECHO_LEN);
-    // Longest first, so a value is masked whole before a part of it is looked for.
-    out.sort_by_key(|v| std::cmp::Reverse(v.len()));
-    out.dedup();
     out
 }
 
@@ -181,6 +185,23 @@ mod tests {
             ("content-type", "application/json"),
         ]);
         let secrets = secret_values(&headers, &["x-routing-key".to_string()]);
+        // Longest first, each once.
+        assert_eq!(
+            secrets,
+            [
+                "Basic QVBJX0tFWV8xOnMzY3JldA==",
+                "QVBJX0tFWV8xOnMzY3JldA==",
+                "R0UT1NG-KEY-42"
+            ]
+        );
+        let twice = h(&[
+            ("authorization", "Bearer tok-123456"),
+            ("x-token", "tok-123456"),
+        ]);
+        assert_eq!(
+            secret_values(&twice, &["x-token".to_string()]),
+            ["Bearer tok-123456", "tok-123456"]
+        );
         let body = r#"{"error":"denied","saw":"Basic QVBJX0tFWV8xOnMzY3JldA==","token":"QVBJX0tFWV8xOnMzY3JldA==","key":"R0UT1NG-KEY-42","short":"abc","type":"application/json"}"#;
         let masked = mask_echoes(body, &secrets);
         assert_eq!(

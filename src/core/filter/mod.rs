@@ -31,6 +31,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::core::json;
 use regex_lite::Regex;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -91,15 +92,12 @@ pub fn document(
     metadata: &BTreeMap<String, String>,
     data: Value,
 ) -> Value {
-    let metadata: Map<String, Value> = metadata
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect();
+    let metadata = json::object_of_strings(metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
     let mut doc = Map::new();
     doc.insert("id".into(), Value::String(id.into()));
     doc.insert("topic".into(), Value::String(topic.into()));
     doc.insert("time".into(), Value::String(time_rfc3339.into()));
-    doc.insert("metadata".into(), Value::Object(metadata));
+    doc.insert("metadata".into(), metadata);
     doc.insert("data".into(), data);
     Value::Object(doc)
 }

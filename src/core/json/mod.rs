@@ -15,6 +15,7 @@
 use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess};
 use serde::de::{VariantAccess, Visitor};
 use serde::Deserialize;
+use serde_json::{Map, Value};
 use std::fmt;
 
 #[cfg(test)]
@@ -27,6 +28,17 @@ pub fn from_str<'a, T: Deserialize<'a>>(text: &'a str) -> serde_json::Result<T> 
     let value = T::deserialize(Objects(&mut reader))?;
     reader.end()?;
     Ok(value)
+}
+
+/// A JSON object of strings (an event's metadata, a request's headers), a repeated key
+/// keeping its last value. Built by inserting: a `Map` collected from an iterator sorts its
+/// entries first, and each place that collects one compiles a sort of its own (3.5 KB).
+pub fn object_of_strings(pairs: impl IntoIterator<Item = (String, String)>) -> Value {
+    let mut object = Map::new();
+    for (key, value) in pairs {
+        object.insert(key, Value::String(value));
+    }
+    Value::Object(object)
 }
 
 /// One wrapper for every part of a reader: a [`Deserializer`] that reads structs as maps, and

@@ -3,6 +3,7 @@
 //! `MAX_OUTPUT_BYTES`.
 
 use super::*;
+use crate::core::json;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -95,11 +96,8 @@ impl Placeholder {
         match self.root {
             Root::Data => walk(s.data, &self.steps).map(Cow::Borrowed),
             Root::Metadata => match self.steps.as_slice() {
-                [] => Some(Cow::Owned(Value::Object(
-                    s.metadata
-                        .iter()
-                        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                        .collect(),
+                [] => Some(Cow::Owned(json::object_of_strings(
+                    s.metadata.iter().map(|(k, v)| (k.clone(), v.clone())),
                 ))),
                 [Step::Key(k)] => s.metadata.get(k).and_then(|v| text(v)),
                 _ => None,
