@@ -8,10 +8,10 @@ use super::tenants::existing;
 use super::views;
 use crate::core::delivery::DeliveryStatus;
 use crate::core::ids::{DestinationId, EventId};
+use crate::core::time::parse_rfc3339;
 use crate::log::rows::EventDetail;
 use crate::log::search::EventQuery;
 use crate::log::tenant::TenantLog;
-use chrono::DateTime;
 use serde_json::{json, Value};
 use worker::{Request, Response};
 
@@ -20,9 +20,8 @@ const MAX_SEARCH_CHARS: usize = 256;
 fn time_param(req: &Request, name: &str) -> ApiResult<Option<i64>> {
     query_param(req, name)
         .map(|raw| {
-            DateTime::parse_from_rfc3339(&raw)
-                .map(|t| t.timestamp_millis())
-                .map_err(|_| ApiError::field(name, "an RFC 3339 time, e.g. 2026-11-23T10:00:00Z"))
+            parse_rfc3339(&raw)
+                .ok_or_else(|| ApiError::field(name, "an RFC 3339 time, e.g. 2026-11-23T10:00:00Z"))
         })
         .transpose()
 }

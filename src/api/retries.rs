@@ -10,14 +10,13 @@ use super::views;
 use crate::core::audit::{Change, RetryScope};
 use crate::core::delivery::{BulkRetry, DeliveryStatus};
 use crate::core::ids::{DeliveryId, DestinationId, EventId, TenantId};
-use crate::core::time::Millis;
+use crate::core::time::{parse_rfc3339, Millis};
 use crate::intake;
 use crate::log::shard::{DeliveryScope, EventScope, RetryScope as Scope, Snapshot};
 use crate::log::tenant::TenantLog;
 use crate::runtime::log_change;
 use crate::runtime::random_bytes;
 use crate::store::destinations::{self, DestinationRow};
-use chrono::DateTime;
 use serde_json::json;
 use worker::{Request, Response};
 
@@ -150,9 +149,8 @@ pub async fn retry_event(p: &Params, ctx: &Ctx) -> ApiResult<Response> {
 fn parse_time(field: &str, raw: Option<&str>, default: Millis) -> ApiResult<Millis> {
     match raw {
         None => Ok(default),
-        Some(s) => DateTime::parse_from_rfc3339(s)
-            .map(|t| t.timestamp_millis())
-            .map_err(|_| ApiError::field(field, "an RFC 3339 time, e.g. 2026-11-23T10:00:00Z")),
+        Some(s) => parse_rfc3339(s)
+            .ok_or_else(|| ApiError::field(field, "an RFC 3339 time, e.g. 2026-11-23T10:00:00Z")),
     }
 }
 

@@ -4,28 +4,27 @@
 
 use crate::core::classify::Verdict;
 use crate::core::engine::{Provider, QueuedDelivery};
-use crate::core::time::Millis;
+use crate::core::time::{utc_date_hour, Millis};
 use crate::core::wire::{HttpRequest, Outbound, TransportResult};
 use crate::providers::aws::{error_verdict, response_or_verdict, AwsError, S3 as S3_SERVICE};
 use crate::providers::placeholders::render;
-use chrono::{DateTime, Datelike, Timelike, Utc};
 
 mod config;
 pub use config::*;
 
 /// The object key of a delivery: the template filled in (dates from the event's creation).
 pub fn object_key(template: &str, d: &QueuedDelivery) -> Result<String, String> {
-    let created = DateTime::<Utc>::from_timestamp_millis(d.created_at).unwrap_or_default();
+    let (year, month, day, hour) = utc_date_hour(d.created_at);
     let key = render(template, known_placeholders, |name| {
         Some(match name {
             "tenant_id" => d.tenant_id.to_string(),
             "topic" => d.topic.clone(),
             "event_id" => d.event_id.to_string(),
             "delivery_id" => d.delivery_id.to_string(),
-            "yyyy" => format!("{:04}", created.year()),
-            "mm" => format!("{:02}", created.month()),
-            "dd" => format!("{:02}", created.day()),
-            "hh" => format!("{:02}", created.hour()),
+            "yyyy" => format!("{year:04}"),
+            "mm" => format!("{month:02}"),
+            "dd" => format!("{day:02}"),
+            "hh" => format!("{hour:02}"),
             _ => return None,
         })
     })?;
