@@ -84,6 +84,9 @@ fn a_bad_value_is_an_error_naming_the_variable() {
         ("LOG_BUCKET_SECONDS", "1.5"),
         ("METRICS_FLUSH_SECONDS", "soon"),
         ("ROUTING_CACHE_SECONDS", "NaN"),
+        // Numbers as JSON writes them.
+        ("RETENTION_DAYS", ".5"),
+        ("ROUTING_CACHE_SECONDS", "+1"),
         ("MAX_MANUAL_RETRIES", "ten"),
         ("MAX_DESTINATIONS_PER_TENANT", "1e3"),
         ("ALERT_MIN_CONSECUTIVE_FAILURES", "5.5"),
