@@ -202,6 +202,18 @@ mod tests {
             secret_values(&twice, &["x-token".to_string()]),
             ["Bearer tok-123456", "tok-123456"]
         );
+        // A repeat that a sort by length left apart from its first (a value of the same
+        // length between them) is dropped too.
+        let apart = h(&[
+            ("x-a", "aaaaaaaaaa"),
+            ("x-b", "bbbbbbbbbb"),
+            ("x-c", "aaaaaaaaaa"),
+        ]);
+        let declared = ["x-a", "x-b", "x-c"].map(String::from);
+        assert_eq!(
+            secret_values(&apart, &declared),
+            ["aaaaaaaaaa", "bbbbbbbbbb"]
+        );
         let body = r#"{"error":"denied","saw":"Basic QVBJX0tFWV8xOnMzY3JldA==","token":"QVBJX0tFWV8xOnMzY3JldA==","key":"R0UT1NG-KEY-42","short":"abc","type":"application/json"}"#;
         let masked = mask_echoes(body, &secrets);
         assert_eq!(
