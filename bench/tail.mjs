@@ -1,7 +1,8 @@
 // Who waits in the publish tail: `SLUICE_SKIP_BUILD=1 node bench/tail.mjs` (not part of
 // run.sh). For each round, a new tenant with one webhook destination (max_in_flight 8; none
-// with TAIL_NODEST=1), TAIL_C publishers (64) on connections opened first, a 1 s warm-up,
-// then a 3 s closed loop whose every publish is kept with its publisher and start time.
+// with TAIL_NODEST=1; publishes without ids with TAIL_NOID=1), TAIL_C publishers (64) on
+// connections opened first, a 1 s warm-up, then a 3 s closed loop whose every publish is kept
+// with its publisher and start time.
 // Prints, per round: p50/p90/p99/max, the slowest 1 % as start+latency@publisher (ms),
 // requests per publisher (a fair loop gives each about the same), and completions per 250 ms
 // (the throughput over the loop). TAIL_ROUNDS rounds (3).
@@ -29,7 +30,8 @@ async function loop(a, tenantId, ms, tag) {
     while (now() < start + ms) {
       const i = next++;
       const t0 = now();
-      const body = JSON.stringify({ tenant_id: tenantId, topic: 'order.created', id: `${tag}-${i}`, data: ORDER });
+      const id = process.env.TAIL_NOID === '1' ? {} : { id: `${tag}-${i}` };
+      const body = JSON.stringify({ tenant_id: tenantId, topic: 'order.created', ...id, data: ORDER });
       const r = await post(a, `${sluice.url}/v1/publish`, headers, body);
       if (r.status !== 202) throw new Error(`publish -> ${r.status}: ${r.body.slice(0, 200)}`);
       rows.push({ publisher, start: t0 - start, ms: now() - t0 });
