@@ -11,6 +11,10 @@
 //! and asks for a map wherever the type asks for a struct, so the sequence form is never
 //! compiled. Everything else is passed through as it is: `RawValue` keeps its text, borrowed
 //! strings stay borrowed, and the errors are `serde_json`'s.
+//!
+//! One limit: serde reads an internally tagged or untagged enum into a buffer of its own first
+//! and its variant from that buffer, out of the wrapper's sight, so such a variant's struct is
+//! still taken as an array too (`["fixed", 5]` for a `{"type": "fixed", …}` backoff).
 
 use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess};
 use serde::de::{VariantAccess, Visitor};

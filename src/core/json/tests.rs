@@ -183,3 +183,18 @@ fn flattened_and_defaulted_fields_keep_their_meaning() {
     let open: Open = from_str(r#"{"id": "x", "k": [1]}"#).unwrap();
     assert_eq!((open.id.as_str(), &open.rest["k"]), ("x", &json!([1])));
 }
+
+#[test]
+fn a_variant_serde_buffers_first_still_takes_an_array() {
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    enum Backoff {
+        Fixed { ms: u32 },
+    }
+    // A known limit: an internally tagged (or untagged) enum is buffered by serde and its
+    // variant read from that buffer, which the wrapper does not see.
+    assert_eq!(
+        from_str::<Backoff>(r#"["fixed", 5]"#).unwrap(),
+        Backoff::Fixed { ms: 5 }
+    );
+}
