@@ -3,9 +3,9 @@
 //!
 //! serde's derived `Deserialize` reads a struct from a map or from a sequence (its fields in
 //! order), and `serde_json` offers both: `["a", 5]` is a valid `{"name": "a", "rank": 5}`.
-//! No API of Sluice's, nor any peer's, takes an object's fields as an array, and a body sent
-//! that way is a mistake better refused than read by position. It also costs: the sequence
-//! reader is compiled for every type read, 26 KB of the gzipped wasm.
+//! No API of Sluice's, nor any peer's, is documented to take an object's fields as an array,
+//! and a body sent that way is a mistake better refused than read by position. It also
+//! costs: the sequence reader is compiled for every type read, 26 KB of the gzipped wasm.
 //!
 //! [`Objects`] wraps the reader and everything it hands out (maps, sequences, enums, seeds),
 //! and asks for a map wherever the type asks for a struct, so the sequence form is never
