@@ -1,27 +1,25 @@
 //! Publishing events, for `POST /v1/publish` (one event or a batch) and for the schedulers'
 //! alerts alike: find each tenant's destinations (`routing`, cached per isolate, parsed with
 //! their filters compiled, so a publish compiles no regex), decide each one's delivery
-//! (pending, or recorded as skipped or filtered), claim publisher-given event
-//! ids at their index objects, and store the events with their deliveries in their log
-//! shards, which hand the pending ones to their schedulers from their own outbox.
+//! (pending, or recorded as skipped or filtered), and store the events with their deliveries
+//! in their log shards, which claim publisher-given ids at their index objects
+//! (`log::claims`) and hand the pending deliveries to their schedulers from their own outbox.
 //!
-//! A batch costs one call per index object and one per log shard it touches, not one per
-//! event; an id Sluice generates needs no claim (nothing can hold it yet, and its time tells
-//! its shard, `core::log::home_time`). On the warm path nothing is read from or written to D1.
+//! A batch costs the Worker one call per log shard it touches, not one per event; an id
+//! Sluice generates needs no claim (nothing can hold it yet, and its time tells its shard,
+//! `core::log::home_time`). On the warm path nothing is read from or written to D1.
 
 mod routing;
 
 use crate::core::delivery::DeliveryStatus;
 use crate::core::ids::{DeliveryId, EventId, TenantId};
 use crate::core::json;
-use crate::core::log::{dedup_window_ms, home_time, index_slot_of, ShardRef};
+use crate::core::log::{dedup_window_ms, home_time, ShardRef};
 use crate::core::time::Millis;
 use crate::log::client::{LogClient, LogError, LogSettings};
-use crate::log::protocol::{
-    Claim, ClaimIds, IndexRequest, Located, LogRequest, NewEvent, StoreEvents,
-};
+use crate::log::protocol::{LogRequest, NewEvent, StoreAnswer, StoreEvents};
 use crate::log::rows::{DeliverySummary, EventRow, NewDelivery};
-use crate::log::shard::{Snapshot, Stored};
+use crate::log::shard::Snapshot;
 use crate::runtime::{bounded, random_bytes};
 use crate::store::destinations::DestinationRow;
 use crate::store::StoreError;
@@ -102,7 +100,7 @@ struct Prepared {
     event: EventRow,
     deliveries: Vec<NewDelivery>,
     snapshots: Vec<Snapshot>,
-    /// Its shard if it is new; a claim may answer another (where the id already lives).
+    /// Its shard if its id is new (the shard sends it on to where its id lives otherwise).
     shard: ShardRef,
     claim: bool,
 }
@@ -160,10 +158,6 @@ pub async fn publish_all(
         }
     }
     let log = LogClient::new(env);
-    for (at, e) in claim(&log, &mut ready, &settings).await {
-        answers[at] = Some(Err(e));
-    }
-    ready.retain(|x| answers[x.at].is_none());
     for (at, outcome) in store(&log, ready, &settings).await {
         answers[at] = Some(outcome);
     }
@@ -235,64 +229,6 @@ async fn prepare(
     }))
 }
 
-/// Claims the publisher-given ids, one call per index object: each event then goes to the
-/// shard its id lives in. Answers the events whose claim failed.
-async fn claim(
-    log: &LogClient<'_>,
-    ready: &mut [Prepared],
-    settings: &LogSettings,
-) -> Vec<(usize, IntakeError)> {
-    let mut groups: BTreeMap<(TenantId, u32), Vec<usize>> = BTreeMap::new();
-    for (i, x) in ready.iter().enumerate().filter(|(_, x)| x.claim) {
-        let slot = index_slot_of(x.event.id.as_str());
-        groups.entry((x.tenant.clone(), slot)).or_default().push(i);
-    }
-    let keep_ms = dedup_window_ms(settings.retention_ms);
-    let calls = groups.iter().map(|((tenant, slot), members)| {
-        let claims = members
-            .iter()
-            .map(|&i| Claim {
-                event_id: ready[i].event.id.clone(),
-                shard: ready[i].shard,
-                at: ready[i].event.created_at,
-            })
-            .collect();
-        log.index_slot::<Vec<Located>>(
-            tenant,
-            *slot,
-            IndexRequest::ClaimIds(ClaimIds { claims, keep_ms }),
-        )
-    });
-    let mut failed = Vec::new();
-    for (members, answer) in groups.values().zip(bounded(calls.collect()).await) {
-        match answer {
-            Ok(located) if located.len() == members.len() => {
-                for (&i, l) in members.iter().zip(located) {
-                    // A repeated id goes to the first publish's shard, where it is found (or,
-                    // if that publish never got to store it, stored now, dated inside that
-                    // shard's bucket).
-                    let x = &mut ready[i];
-                    if l.shard.bucket != x.shard.bucket {
-                        let end = settings.layout.bucket_end(l.shard.bucket);
-                        x.event.created_at = x.event.created_at.min(end - 1);
-                    }
-                    x.shard = l.shard;
-                }
-            }
-            Ok(_) => failed.extend(members.iter().map(|&i| {
-                let why = "the index answered a different number of claims".to_string();
-                (ready[i].at, IntakeError::Unavailable(why))
-            })),
-            Err(e) => failed.extend(
-                members
-                    .iter()
-                    .map(|&i| (ready[i].at, IntakeError::Unavailable(e.0.clone()))),
-            ),
-        }
-    }
-    failed
-}
-
 /// The events of one shard's call: who they answer, what is stored.
 #[derive(Default)]
 struct ShardBatch {
@@ -318,6 +254,7 @@ async fn store(
         group.events.push(NewEvent {
             event: x.event,
             deliveries: x.deliveries,
+            claim: x.claim,
         });
     }
     let mut answers_of = Vec::with_capacity(groups.len());
@@ -333,19 +270,21 @@ async fn store(
             events: group.events,
             snapshots: group.snapshots.into_values().collect(),
         });
-        calls.push(async move { log.shard::<Vec<Stored>>(&tenant, shard, request).await });
+        calls.push(async move { log.shard::<StoreAnswer>(&tenant, shard, request).await });
     }
     let mut out = Vec::new();
     for (members, answer) in answers_of.into_iter().zip(bounded(calls).await) {
         match answer {
             Ok(stored) if stored.len() == members.len() => {
                 out.extend(members.into_iter().zip(stored).map(|((at, id), s)| {
-                    let published = Published {
-                        event_id: id,
-                        duplicate: !s.created,
-                        deliveries: s.deliveries,
-                    };
-                    (at, Ok(Some(published)))
+                    let outcome = s.map_err(IntakeError::Unavailable).map(|s| {
+                        Some(Published {
+                            event_id: id,
+                            duplicate: !s.created,
+                            deliveries: s.deliveries,
+                        })
+                    });
+                    (at, outcome)
                 }));
             }
             Ok(_) => out.extend(members.into_iter().map(|(at, _)| {

@@ -5,6 +5,7 @@
 //! `shard` is one shard's logic over the `sql::Sql` port, tested natively on SQLite; `rows`
 //! are what it stores.
 
+pub mod claims;
 #[cfg(target_arch = "wasm32")]
 pub mod client;
 pub mod index;

@@ -3,12 +3,13 @@
 //! to their schedulers, adds its filtered/skipped counts to `/metrics`, and drops itself whole
 //! once expired with nothing pending. (`index_object` is the other data-plane object.)
 
+mod store;
+
 use super::client::{DoSql, LogSettings};
 use super::protocol::{
-    DestinationDeliveries, Id, LogEnvelope, LogRequest, Record, Retry, Search, StoreEvents,
-    LOG_PROTOCOL_VERSION,
+    DestinationDeliveries, Id, LogEnvelope, LogRequest, Record, Retry, Search, LOG_PROTOCOL_VERSION,
 };
-use super::shard::{Shard, Snapshot};
+use super::shard::Shard;
 use crate::core::ids::{DestinationId, TenantId};
 use crate::core::json;
 use crate::core::log::{expiry, Expiry, ShardRef};
@@ -307,56 +308,7 @@ impl EventLog {
         let s = self.shard();
         let t = now();
         match request {
-            LogRequest::StoreEvents(StoreEvents {
-                tenant_id,
-                shard,
-                expires_at,
-                events,
-                snapshots,
-            }) => {
-                // The alarm first: if the writes below happen, their hand-off (or the count of
-                // a filtered or skipped delivery) is scheduled.
-                let owed = events.iter().any(|e| !e.deliveries.is_empty());
-                let counted = events
-                    .iter()
-                    .flat_map(|e| &e.deliveries)
-                    .any(|d| d.status.never_attempted());
-                if counted {
-                    // Before the write: a flush that reads the table after it sees the count.
-                    self.counts_empty.set(false);
-                }
-                self.wake_by(if owed { t } else { expires_at }).await?;
-                if self.owner().ok().flatten().is_none() {
-                    let meta = s
-                        .set_meta("tenant_id", &tenant_id)
-                        .and_then(|()| s.set_meta("shard", &shard))
-                        .and_then(|()| s.set_meta("expires_at", &expires_at));
-                    if let Err(e) = meta {
-                        return answer::<()>(Err(e));
-                    }
-                    // Known from now on: later stores read nothing.
-                    self.owner.replace(Some((tenant_id, shard, expires_at)));
-                }
-                let fresh: Vec<Snapshot> = {
-                    let known = self.snapshots_at.borrow();
-                    snapshots
-                        .into_iter()
-                        .filter(|x| {
-                            known
-                                .get(&x.destination_id)
-                                .is_none_or(|&at| x.updated_at > at)
-                        })
-                        .collect()
-                };
-                let stored = s.store_all(&events, &fresh, t);
-                if stored.is_ok() {
-                    let mut known = self.snapshots_at.borrow_mut();
-                    for x in fresh {
-                        known.insert(x.destination_id, x.updated_at);
-                    }
-                }
-                answer(stored)
-            }
+            LogRequest::StoreEvents(request) => self.store_events(request, t).await,
             LogRequest::Event(Id { id }) => answer(s.event(&id)),
             LogRequest::Search(Search { query }) => answer(s.search(&query)),
             LogRequest::DestinationDeliveries(DestinationDeliveries {

@@ -4,7 +4,7 @@
 
 use super::rows::{EventRow, NewDelivery};
 use super::search::EventQuery;
-use super::shard::{RetryScope, Snapshot};
+use super::shard::{RetryScope, Snapshot, Stored};
 use crate::core::engine::AttemptRecord;
 use crate::core::ids::{DeliveryId, DestinationId, EventId, TenantId};
 use crate::core::log::ShardRef;
@@ -26,7 +26,7 @@ pub struct LogEnvelope<T> {
 #[derive(Debug, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum LogRequest {
-    /// Answer: one `Stored` each, in order.
+    /// Answer: `StoreAnswer`.
     StoreEvents(StoreEvents),
     /// One event with its deliveries and attempts (`Option<EventDetail>`).
     Event(Id<EventId>),
@@ -169,7 +169,15 @@ tagged::impl_deserialize!(IndexRequest);
 pub struct NewEvent {
     pub event: EventRow,
     pub deliveries: Vec<NewDelivery>,
+    /// Its id is the publisher's: the shard claims it at its index object before it stores
+    /// (`log::claims`), and an id that already lives in another shard goes there.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub claim: bool,
 }
+
+/// A shard's answer to `StoreEvents`, one per event in order: what storing it did (in this
+/// shard, or in the one its id already lived in), or why it was not stored.
+pub type StoreAnswer = Vec<Result<Stored, String>>;
 
 /// An event id to take for a shard, published at `at`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -206,6 +214,8 @@ mod tests {
     fn log_requests_keep_their_json() {
         for text in [
             r#"{"op":"store_events","tenant_id":"acme","shard":{"bucket":20416,"slot":1},"expires_at":5,"events":[],"snapshots":[]}"#.to_string(),
+            // An event to claim, and one not (the flag left out, as before it existed).
+            r#"{"op":"store_events","tenant_id":"acme","shard":{"bucket":20416,"slot":1},"expires_at":5,"events":[{"event":{"id":"e4","topic":"t","data":"{}","metadata":"{}","created_at":7},"deliveries":[],"claim":true},{"event":{"id":"evt_1","topic":"t","data":"{}","metadata":"{}","created_at":7},"deliveries":[]}],"snapshots":[]}"#.into(),
             r#"{"op":"event","id":"e4"}"#.into(),
             r#"{"op":"search","query":{"topic":"order.*","status":null,"destination":null,"since":1,"until":null,"path_equals":["$.id","7"],"contains":null,"newest_first":true,"after":[3,"e4"],"limit":20}}"#.into(),
             format!(r#"{{"op":"destination_deliveries","destination_id":"{DES}","status":"failed","before":"{DLV}","limit":10}}"#),

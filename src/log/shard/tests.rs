@@ -95,6 +95,7 @@ fn a_batch_stores_each_event_once_in_order() {
     let item = |id: &str, delivery: u128| NewEvent {
         event: event(id, NOW, "{}"),
         deliveries: vec![new(dlv(delivery), des('a'), "pending")],
+        claim: false,
     };
     // e2 twice in one call: stored once, the second answered with the first's deliveries.
     let batch = [item("e1", 1), item("e2", 2), item("e2", 3)];
