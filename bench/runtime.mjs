@@ -8,7 +8,9 @@
 // - `/healthz`: answer a constant;
 // - one object: parse the body, make one RPC call to an object that inserts one row;
 // - two objects, one after the other: a claim (insert into an index object), then a store
-//   (insert into a shard object), as a publish with a publisher id does;
+//   (insert into a shard object), as a publish with a publisher id did;
+// - the same two calls with the claim made by the shard object before its insert, as a
+//   publish with a publisher id does now (bench/README.md, "Claims made by the shard");
 // - a delivery's three calls: the two above plus a third object's insert (a scheduler's
 //   hand-off), then a `fetch` to a local receiver and a fourth insert back in the shard
 //   (the attempt's record): the least a delivery of one event to one destination asks
@@ -36,6 +38,14 @@ export class Store extends DurableObject {
     const n = this.ctx.storage.sql.exec('INSERT INTO t (id, body) VALUES (?, ?) ON CONFLICT (id) DO NOTHING', id, body).rowsWritten;
     return n > 0;
   }
+  // The claim made by this object, then its own insert: the same two calls, the second
+  // made by the first object rather than by the Worker.
+  async claimAndPut(id, body) {
+    const index = this.env.STORE.get(this.env.STORE.idFromName('index/' + (id.length % 8)));
+    const first = await index.put(id, '');
+    this.put(id, body);
+    return first;
+  }
 }
 let seq = 0;
 const obj = (env, name) => env.STORE.get(env.STORE.idFromName(name));
@@ -52,6 +62,8 @@ export default {
     } else if (url.pathname === '/two') {
       await obj(env, 'index/' + slot).put(id, '');
       await obj(env, 'shard/' + slot).put(id, text);
+    } else if (url.pathname === '/nested') {
+      await obj(env, 'shard/' + slot).claimAndPut(id, text);
     } else if (url.pathname === '/deliver') {
       await obj(env, 'index/' + slot).put(id, '');
       await obj(env, 'shard/' + slot).put(id, text);
@@ -106,7 +118,8 @@ async function measure(send, concurrency = C) {
 const cases = [
   ['`/healthz`', get],
   ['one object call (one insert)', () => post(a, `${base}/one`, headers, body())],
-  ['two object calls (claim, then store)', () => post(a, `${base}/two`, headers, body())],
+  ['two object calls from the Worker (claim, then store)', () => post(a, `${base}/two`, headers, body())],
+  ['the same two, the claim made by the storing object', () => post(a, `${base}/nested`, headers, body())],
   ['a delivery: three calls, a fetch, a fourth call', () => post(a, `${base}/deliver`, headers, body())],
 ];
 const results = cases.map(() => []);
