@@ -20,7 +20,7 @@ import {
 } from './lib.mjs';
 
 const SMOKE = process.argv.includes('--smoke');
-// --only=publish,e2e,lanes,types,filter: a part of the full run, for working on the harness (does
+// --only=publish,e2e,backlog,lanes,types,filter: a part of the full run, for working on the harness (does
 // not write bench/README.md).
 const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',') ?? null;
 const part = (name) => !ONLY || ONLY.includes(name);
@@ -30,7 +30,7 @@ const P = SMOKE
   : { baselineMs: 4000, publishMs: 3000, publishConcurrency: [1, 16, 64], e2eMs: 5000, warmMs: 1000,
       window: 16, e2eCases: [{ fanout: 1, mif: 1 }, { fanout: 1, mif: 8 }, { fanout: 10, mif: 1 }, { fanout: 10, mif: 8 }],
       drainMs: 60_000, paced: 10, burst: 100, rateMs: 3000, rate: 1000,
-      lanes: [1, 2, 4, 8], lanesPerLane: 150, lanesDelayMs: 100 };
+      lanes: [1, 2, 4, 8], lanesPerLane: 150, lanesDelayMs: 100, backlog: 3000 };
 
 const TOPIC = 'order.created';
 // The payload every event carries (~1 KiB): the receiver gets exactly these bytes.
@@ -357,6 +357,54 @@ async function lanesFigure(sluice, slow, root) {
   return out;
 }
 
+/**
+ * One destination's backlog: `backlog` events published first in batches of 100 (one request
+ * after another, as fast as Sluice takes them), delivered to the fast receiver. The rate is
+ * the arrivals between the 10th and the 90th percentile over the time between them: what one
+ * destination's scheduler delivers when it has work waiting, not held back by a closed loop's
+ * 16 events in flight. CPU of Sluice's workerd from the first batch to the last arrival, per
+ * delivery, publish included.
+ */
+async function backlogFigure(sluice, rx, root) {
+  const out = [];
+  const a = agent(4);
+  const headers = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
+  for (const mif of [1, 8]) {
+    await eventually(async () => rx.open === 0, 5_000, { intervalMs: 20, what: 'the receiver drained' });
+    const t = await tenantWith(sluice, [webhook(rx.url, mif)]);
+    // The tenant's shard, index objects and scheduler made before the clock starts.
+    const warm = Array.from({ length: 100 }, (_, j) => ({ tenant_id: t.tenantId, topic: TOPIC, id: eventId(`backlog-warm${mif}`, j), data: DATA }));
+    rx.reset();
+    await post(a, `${sluice.url}/v1/publish/batch`, headers, JSON.stringify({ events: warm }));
+    await waitArrivals(rx, warm.length, P.drainMs);
+    rx.reset();
+    const n = P.backlog;
+    const c0 = await settledCounters(sluice);
+    const cpu0 = cpuSeconds(root);
+    const start = now();
+    for (let i = 0; i < n; i += 100) {
+      const events = Array.from({ length: Math.min(100, n - i) }, (_, j) => ({
+        tenant_id: t.tenantId, topic: TOPIC, id: eventId(`backlog${mif}`, i + j), data: DATA }));
+      const r = await post(a, `${sluice.url}/v1/publish/batch`, headers, JSON.stringify({ events }));
+      if (r.status !== 200) throw new Error(`batch -> ${r.status}: ${r.body.slice(0, 200)}`);
+    }
+    const published = now() - start;
+    const arrived = await waitArrivals(rx, n, P.drainMs);
+    const cpu1 = cpuSeconds(root);
+    // Counted after the last arrival's record reached its shard.
+    const d = diff(c0, await settledCounters(sluice));
+    const times = [...rx.arrivals.values()].flat().sort((x, y) => x - y);
+    const lo = Math.floor(times.length * 0.1);
+    const hi = Math.floor(times.length * 0.9);
+    const rate = ((hi - lo) / (times[hi] - times[lo])) * 1000;
+    out.push({ mif, events: n, arrived, rate, publishedMs: published, seconds: (now() - start) / 1000,
+      workerdMs: ((cpu1.workerd - cpu0.workerd) / arrived) * 1000,
+      doRequests: d.doRequests / arrived, doSql: d.doSql / arrived });
+    log(`backlog mif=${mif}: ${fmt(rate)} deliveries/s, ${fmt(out.at(-1).workerdMs, 2)} ms CPU per delivery, ${arrived}/${n}`);
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------
 // Subrequests per event, per destination type
 
@@ -633,6 +681,21 @@ function report(R) {
     const name = e.fanout === 1 ? '1 destination' : `fan-out 1 → ${e.fanout}`;
     L.push(`| ${name}, max_in_flight ${e.mif} | ${fmt(e.cpuPer1000, 2)} | ${fmt(e.cpuWorkerdPer1000, 2)} | ${fmt(e.cpuOtherPer1000, 2)} | ${fmt(e.d1PerEvent, 1)} (${fmt(e.d1ReadsPerEvent, 1)} + ${fmt(e.d1WritesPerEvent, 1)}) | ${fmt(e.d1CallsPerEvent, 2)} | ${fmt(e.doRequestsPerEvent, 2)} | ${fmt(e.doSqlPerEvent, 1)} | ${fmt(e.doSqlPerDelivery, 1)} | ${fmt(e.fetchPerDelivery, 2)} |`);
   }
+  if (R.backlog?.length) {
+    L.push('');
+    L.push(`### One destination with a backlog (${fmt(P.backlog)} events published in batches of 100, then delivered; one webhook destination, the fast receiver)`);
+    L.push('');
+    L.push('The batches are sent one after another as fast as Sluice answers them; the rate is the arrivals between the 10th and the 90th percentile over the time between them: ' +
+      'what one destination delivers when work is waiting, not bounded by a closed loop\'s 16 events in flight. CPU of Sluice\'s workerd from the first batch to the last arrival, per delivery, the publish included.');
+    L.push('');
+    L.push('| max_in_flight | deliveries / s | ratio to /healthz | CPU ms per delivery, Sluice\'s workerd | ratio to the floor | DO requests / delivery | DO SQLite statements / delivery | published in | arrived / published |');
+    L.push('|---|---|---|---|---|---|---|---|---|');
+    for (const x of R.backlog) {
+      const ratio = R.floor ? fmt(x.rate / R.floor.rate, 2) : '–';
+      const cpuRatio = R.floor ? `${fmt(x.workerdMs / R.floor.workerdMs, 1)} ×` : '–';
+      L.push(`| ${x.mif} | ${fmt(x.rate)} | ${ratio} | ${fmt(x.workerdMs, 2)} | ${cpuRatio} | ${fmt(x.doRequests, 2)} | ${fmt(x.doSql, 1)} | ${fmt(x.publishedMs / 1000, 1)} s | ${x.arrived} / ${x.events} |`);
+    }
+  }
   if (R.lanes?.length) {
     L.push('');
     L.push(`### Lanes: one webhook destination, a receiver that answers after ${P.lanesDelayMs} ms (max_in_flight 6 per lane)`);
@@ -735,6 +798,7 @@ async function main() {
       R.e2e.push(e);
       log(`e2e fanout=${c.fanout} mif=${c.mif}: ${fmt(e.deliveriesPerSec)} deliveries/s, p50 ${ms(e.p50)} ms, ${e.deliveries}/${e.expected}`);
     }
+    if (!SMOKE && part('backlog')) R.backlog = await backlogFigure(sluice, rx, root);
     if (!SMOKE && part('lanes')) {
       const slow = await startFastReceiver({ delayMs: P.lanesDelayMs });
       try {
