@@ -318,6 +318,29 @@ async function endToEnd(sluice, rx, root, { fanout, mif }) {
 // ---------------------------------------------------------------------------------------
 // Lanes: one destination against a receiver that answers after 100 ms
 
+const BATCH_HEADERS = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
+
+/** Publishes `n` events to `tenantId` in batches of 100, one request after another. */
+async function publishInBatches(sluice, a, tenantId, prefix, n) {
+  for (let i = 0; i < n; i += 100) {
+    const events = Array.from({ length: Math.min(100, n - i) }, (_, j) => ({
+      tenant_id: tenantId, topic: TOPIC, id: eventId(prefix, i + j), data: DATA }));
+    const r = await post(a, `${sluice.url}/v1/publish/batch`, BATCH_HEADERS, JSON.stringify({ events }));
+    if (r.status !== 200) throw new Error(`batch -> ${r.status}: ${r.body.slice(0, 200)}`);
+  }
+}
+
+/**
+ * The steady delivery rate at a receiver: the arrivals between the 10th and the 90th
+ * percentile of arrival times, over the time between them (without the ramp-up and the tail).
+ */
+function steadyRate(rx) {
+  const times = [...rx.arrivals.values()].flat().sort((x, y) => x - y);
+  const lo = Math.floor(times.length * 0.1);
+  const hi = Math.floor(times.length * 0.9);
+  return ((hi - lo) / (times[hi] - times[lo])) * 1000;
+}
+
 /**
  * One webhook destination over K lanes (max_in_flight 6 × K: each lane's 6) against a receiver
  * that answers every request `lanesDelayMs` after it arrived. `lanesPerLane` × K events are
@@ -328,7 +351,6 @@ async function endToEnd(sluice, rx, root, { fanout, mif }) {
 async function lanesFigure(sluice, slow, root) {
   const out = [];
   const a = agent(4);
-  const headers = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
   for (const k of P.lanes) {
     // The previous K's last requests are still open for up to lanesDelayMs after they
     // arrived: counted into this K's most-open, they made K = 2 read 14 of a possible 12.
@@ -338,18 +360,10 @@ async function lanesFigure(sluice, slow, root) {
     const n = P.lanesPerLane * k;
     const cpu0 = cpuSeconds(root);
     const start = now();
-    for (let i = 0; i < n; i += 100) {
-      const events = Array.from({ length: Math.min(100, n - i) }, (_, j) => ({
-        tenant_id: t.tenantId, topic: TOPIC, id: eventId(`lane${k}`, i + j), data: DATA }));
-      const r = await post(a, `${sluice.url}/v1/publish/batch`, headers, JSON.stringify({ events }));
-      if (r.status !== 200) throw new Error(`batch -> ${r.status}: ${r.body.slice(0, 200)}`);
-    }
+    await publishInBatches(sluice, a, t.tenantId, `lane${k}`, n);
     const arrived = await waitArrivals(slow, n, P.drainMs);
     const cpu = cpuTotal(cpuSeconds(root)) - cpuTotal(cpu0);
-    const times = [...slow.arrivals.values()].flat().sort((x, y) => x - y);
-    const lo = Math.floor(times.length * 0.1);
-    const hi = Math.floor(times.length * 0.9);
-    const rate = ((hi - lo) / (times[hi] - times[lo])) * 1000;
+    const rate = steadyRate(slow);
     out.push({ lanes: k, events: n, arrived, rate, mostOpen: slow.mostOpen, seconds: (now() - start) / 1000,
       cpuPer1000: (cpu / arrived) * 1000 });
     log(`lanes=${k}: ${fmt(rate)} deliveries/s, ${slow.mostOpen} at once, ${arrived}/${n}`);
@@ -368,35 +382,25 @@ async function lanesFigure(sluice, slow, root) {
 async function backlogFigure(sluice, rx, root) {
   const out = [];
   const a = agent(4);
-  const headers = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
   for (const mif of [1, 8]) {
     await eventually(async () => rx.open === 0, 5_000, { intervalMs: 20, what: 'the receiver drained' });
     const t = await tenantWith(sluice, [webhook(rx.url, mif)]);
     // The tenant's shard, index objects and scheduler made before the clock starts.
-    const warm = Array.from({ length: 100 }, (_, j) => ({ tenant_id: t.tenantId, topic: TOPIC, id: eventId(`backlog-warm${mif}`, j), data: DATA }));
     rx.reset();
-    await post(a, `${sluice.url}/v1/publish/batch`, headers, JSON.stringify({ events: warm }));
-    await waitArrivals(rx, warm.length, P.drainMs);
+    await publishInBatches(sluice, a, t.tenantId, `backlog-warm${mif}`, 100);
+    await waitArrivals(rx, 100, P.drainMs);
     rx.reset();
     const n = P.backlog;
     const c0 = await settledCounters(sluice);
     const cpu0 = cpuSeconds(root);
     const start = now();
-    for (let i = 0; i < n; i += 100) {
-      const events = Array.from({ length: Math.min(100, n - i) }, (_, j) => ({
-        tenant_id: t.tenantId, topic: TOPIC, id: eventId(`backlog${mif}`, i + j), data: DATA }));
-      const r = await post(a, `${sluice.url}/v1/publish/batch`, headers, JSON.stringify({ events }));
-      if (r.status !== 200) throw new Error(`batch -> ${r.status}: ${r.body.slice(0, 200)}`);
-    }
+    await publishInBatches(sluice, a, t.tenantId, `backlog${mif}`, n);
     const published = now() - start;
     const arrived = await waitArrivals(rx, n, P.drainMs);
     const cpu1 = cpuSeconds(root);
     // Counted after the last arrival's record reached its shard.
     const d = diff(c0, await settledCounters(sluice));
-    const times = [...rx.arrivals.values()].flat().sort((x, y) => x - y);
-    const lo = Math.floor(times.length * 0.1);
-    const hi = Math.floor(times.length * 0.9);
-    const rate = ((hi - lo) / (times[hi] - times[lo])) * 1000;
+    const rate = steadyRate(rx);
     out.push({ mif, events: n, arrived, rate, publishedMs: published, seconds: (now() - start) / 1000,
       workerdMs: ((cpu1.workerd - cpu0.workerd) / arrived) * 1000,
       doRequests: d.doRequests / arrived, doSql: d.doSql / arrived });
