@@ -66,7 +66,7 @@ impl EventIndex {
     /// Answers one message of `protocol` (the text of a `LogEnvelope`), sent by RPC
     /// (`message`) or by `fetch`.
     async fn handle(&self, text: &str) -> Result<Answer> {
-        let request: IndexRequest = match envelope(text) {
+        let (_, request): (u32, IndexRequest) = match envelope(text) {
             Ok(r) => r,
             Err(refused) => return Ok(refused),
         };

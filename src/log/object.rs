@@ -7,7 +7,7 @@ mod store;
 
 use super::client::{DoSql, LogSettings};
 use super::protocol::{
-    DestinationDeliveries, Id, LogEnvelope, LogRequest, Record, Retry, Search, LOG_PROTOCOL_VERSION,
+    known_version, DestinationDeliveries, Id, LogEnvelope, LogRequest, Record, Retry, Search,
 };
 use super::shard::Shard;
 use crate::core::ids::{DestinationId, TenantId};
@@ -37,17 +37,17 @@ const HANDOFF_RETRY_MS: Millis = 5_000;
 /// An expired shard with pending deliveries looks again this often.
 const RECHECK_MS: Millis = 3_600_000;
 
-/// A message's request, parsed and its protocol version checked (a 400 otherwise).
-pub(super) fn envelope<T: DeserializeOwned>(text: &str) -> std::result::Result<T, Answer> {
+/// A message's protocol version and request, parsed and the version checked (a 400 otherwise).
+pub(super) fn envelope<T: DeserializeOwned>(text: &str) -> std::result::Result<(u32, T), Answer> {
     let envelope: LogEnvelope<T> =
         json::from_str(text).map_err(|e| Answer::error(400, format!("bad message: {e}")))?;
-    if envelope.v != LOG_PROTOCOL_VERSION {
+    if !known_version(envelope.v) {
         return Err(Answer::error(
             400,
             format!("unsupported protocol v{}", envelope.v),
         ));
     }
-    Ok(envelope.request)
+    Ok((envelope.v, envelope.request))
 }
 
 /// A handler's result as the answer: its JSON, or a logged 500.
@@ -301,13 +301,14 @@ impl EventLog {
     /// Answers one message of `protocol` (the text of a `LogEnvelope`), sent by RPC
     /// (`message`) or by `fetch`.
     async fn handle(&self, text: &str) -> Result<Answer> {
-        let request: LogRequest = match envelope(text) {
+        let (v, request): (u32, LogRequest) = match envelope(text) {
             Ok(r) => r,
             Err(refused) => return Ok(refused),
         };
         let s = self.shard();
         let t = now();
         match request {
+            LogRequest::StoreEvents(request) if v < 2 => self.store_as_sent(request, t).await,
             LogRequest::StoreEvents(request) => self.store_events(request, t).await,
             LogRequest::Event(Id { id }) => answer(s.event(&id)),
             LogRequest::Search(Search { query }) => answer(s.search(&query)),

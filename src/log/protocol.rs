@@ -14,7 +14,19 @@ use serde::de::MapAccess;
 use serde::{Deserialize, Serialize};
 
 /// Bumped when a message changes shape; an object refuses versions it does not know.
-pub const LOG_PROTOCOL_VERSION: u32 = 1;
+/// v2: the events of a `StoreEvents` may ask the shard to claim their ids (`NewEvent::claim`),
+/// and its answer is a `StoreAnswer`. A v1 `StoreEvents` comes from a Worker of the version
+/// before while a deploy rolls out: that Worker claimed the ids itself, and the shard stores
+/// the events as sent and answers as v1 did (one `Stored` each). Every other message is the
+/// same in both.
+pub const LOG_PROTOCOL_VERSION: u32 = 2;
+/// The oldest version the objects still answer.
+pub const OLDEST_LOG_PROTOCOL_VERSION: u32 = 1;
+
+/// Whether an object answers a message of version `v`.
+pub fn known_version(v: u32) -> bool {
+    (OLDEST_LOG_PROTOCOL_VERSION..=LOG_PROTOCOL_VERSION).contains(&v)
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct LogEnvelope<T> {
@@ -238,6 +250,21 @@ mod tests {
             r#"{"op":"purge"}"#,
         ] {
             same_text::<LogEnvelope<IndexRequest>>(&format!(r#"{{"v":1,"request":{text}}}"#));
+        }
+    }
+
+    #[test]
+    fn the_version_before_is_still_answered_during_a_deploy() {
+        assert!(known_version(1), "a Worker of the version before sends v1");
+        assert!(known_version(LOG_PROTOCOL_VERSION));
+        assert!(!known_version(0));
+        assert!(!known_version(LOG_PROTOCOL_VERSION + 1));
+        // A v1 store reads as events not to claim: that Worker claimed them itself.
+        let text = r#"{"v":1,"request":{"op":"store_events","tenant_id":"acme","shard":{"bucket":1,"slot":0},"expires_at":5,"events":[{"event":{"id":"e4","topic":"t","data":"{}","metadata":"{}","created_at":7},"deliveries":[]}],"snapshots":[]}}"#;
+        let m: LogEnvelope<LogRequest> = serde_json::from_str(text).unwrap();
+        match m.request {
+            LogRequest::StoreEvents(s) => assert!(!s.events[0].claim),
+            other => panic!("{other:?}"),
         }
     }
 

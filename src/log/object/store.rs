@@ -100,6 +100,23 @@ impl EventLog {
         answer(Ok(answers))
     }
 
+    /// A v1 `StoreEvents` (`protocol::LOG_PROTOCOL_VERSION`), from a Worker of the version
+    /// before while a deploy rolls out: that Worker claimed the ids, so the events are stored
+    /// as sent, and answered as v1 was, one `Stored` each.
+    pub(super) async fn store_as_sent(&self, request: StoreEvents, t: Millis) -> Result<Answer> {
+        let StoreEvents {
+            tenant_id,
+            shard,
+            expires_at,
+            events,
+            snapshots,
+        } = request;
+        let stored = self
+            .store_here(&tenant_id, shard, expires_at, &events, &snapshots, t)
+            .await?;
+        answer(stored)
+    }
+
     /// Stores events in this shard (their ids new, or already here).
     async fn store_here(
         &self,
