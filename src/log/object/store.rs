@@ -103,16 +103,16 @@ impl EventLog {
     /// A v1 `StoreEvents` (`protocol::LOG_PROTOCOL_VERSION`), from a Worker of the version
     /// before while a deploy rolls out: that Worker claimed the ids, so the events are stored
     /// as sent, and answered as v1 was, one `Stored` each.
-    pub(super) async fn store_as_sent(&self, request: StoreEvents, t: Millis) -> Result<Answer> {
-        let StoreEvents {
-            tenant_id,
-            shard,
-            expires_at,
-            events,
-            snapshots,
-        } = request;
+    pub(super) async fn store_as_sent(&self, r: StoreEvents, t: Millis) -> Result<Answer> {
         let stored = self
-            .store_here(&tenant_id, shard, expires_at, &events, &snapshots, t)
+            .store_here(
+                &r.tenant_id,
+                r.shard,
+                r.expires_at,
+                &r.events,
+                &r.snapshots,
+                t,
+            )
             .await?;
         answer(stored)
     }
