@@ -3,7 +3,8 @@
 // back through the API across buckets and shards: the event log paged both ways, an id
 // lookup of a publisher-given id, idempotency across a bucket boundary, a tenant delete,
 // retention dropping expired shards while a pending delivery survives (on a second Sluice
-// whose retention is seconds), and the hand-off that a kill cannot lose. Small in CI; SLUICE_SCALE_TENANTS / SLUICE_SCALE_EVENTS make it bigger.
+// whose retention is seconds), the hand-off that a kill cannot lose, and a shard answering
+// the Worker of the version before during a deploy. Small in CI; SLUICE_SCALE_TENANTS / SLUICE_SCALE_EVENTS make it bigger.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -159,6 +160,39 @@ test(`scale: ${TENANTS} tenants, ${ROUNDS} buckets, one tenant over 4 shards; pa
   assert.equal(fresh.duplicate, false);
   // Other tenants are untouched.
   assert.equal((await readAll(small.tenantId, 'desc', 100)).length, EVENTS_PER_ROUND * ROUNDS);
+});
+
+// While a deploy rolls out, Workers of the version before and objects of this one meet: a
+// shard answers the store of the version before (v1: ids claimed by that Worker) as that
+// version did, a v2 store with its own claims, and refuses a version it does not know.
+test('a log shard answers the store of the Worker of the version before, during a deploy', { timeout: 60_000 }, async () => {
+  const tenantId = uniqueId('rollout');
+  assert.equal((await api('POST', '/v1/tenants', { id: tenantId })).status, 201);
+  const bucket = Math.floor(Date.now() / BUCKET_MS);
+  const name = `log/${tenantId}/${bucket}/0`;
+  const event = (id, claim) => ({
+    event: { id, topic: 'rollout.test', data: '{"n":1}', metadata: '{}', created_at: Date.now() },
+    deliveries: [],
+    ...(claim ? { claim: true } : {}),
+  });
+  const store = (v, events) => JSON.stringify({ v, request: {
+    op: 'store_events', tenant_id: tenantId, shard: { bucket, slot: 0 },
+    expires_at: Date.now() + 86_400_000, events, snapshots: [] } });
+  const old = uniqueId('v1');
+  const v1 = await sluice.objectMessage('EVENT_LOG', name, store(1, [event(old), event(old)]));
+  assert.equal(v1.status, 200, v1.text);
+  assert.deepEqual(JSON.parse(v1.text), [{ created: true, deliveries: [] }, { created: false, deliveries: [] }]);
+  const now = uniqueId('v2');
+  const v2 = await sluice.objectMessage('EVENT_LOG', name, store(2, [event(now, true)]));
+  assert.equal(v2.status, 200, v2.text);
+  assert.deepEqual(JSON.parse(v2.text), [{ Ok: { created: true, deliveries: [] } }]);
+  // The shard claimed the id at its index object: the event is found by it.
+  const found = await api('GET', `/v1/tenants/${tenantId}/events/${now}`);
+  assert.equal(found.status, 200, found.text);
+  assert.equal(found.json.id, now);
+  const v3 = await sluice.objectMessage('EVENT_LOG', name, store(3, [event(uniqueId('v3'))]));
+  assert.equal(v3.status, 400, v3.text);
+  assert.match(v3.text, /unsupported protocol v3/);
 });
 
 test('retention drops expired shards whole, but never one with a pending delivery', { timeout: 120_000 }, async () => {

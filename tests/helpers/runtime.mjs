@@ -63,9 +63,18 @@ process.on('SIGINT', () => close(0));
 
 // The parent's requests over the IPC channel: {id, scheduled: cron} runs the Worker's
 // scheduled handler (what wrangler's --test-scheduled offered at /__scheduled; Miniflare's own
-// /cdn-cgi/handler/scheduled would reach the assets router, not the Worker).
+// /cdn-cgi/handler/scheduled would reach the assets router, not the Worker); {id, object:
+// {binding, name, body}} posts `body` straight to the Durable Object named `name`, as another
+// version of the Worker would send it (the objects answer a message by `fetch` as by RPC).
 process.on('message', async (m) => {
   try {
+    if (m.object) {
+      const ns = await mf.getDurableObjectNamespace(m.object.binding, o.name);
+      const stub = ns.get(ns.idFromName(m.object.name));
+      const r = await stub.fetch('http://object/', { method: 'POST', body: m.object.body });
+      process.send({ id: m.id, result: { status: r.status, text: await r.text() } });
+      return;
+    }
     const worker = await mf.getWorker(o.name);
     const result = await worker.scheduled({ cron: m.scheduled });
     process.send({ id: m.id, result });

@@ -262,6 +262,20 @@ export class Sluice {
     return new Response(m.result.outcome, { status: m.result.outcome === 'ok' ? 200 : 500 });
   }
 
+  /**
+   * Posts `body` straight to the Durable Object `name` of `binding`, past the Worker (a
+   * message as another version of the Worker would send it). Answers {status, text}.
+   */
+  async objectMessage(binding, name, body) {
+    if (!this.proc) throw new Error('sluice is not running');
+    const id = (this.nextCall = (this.nextCall ?? 0) + 1);
+    const answer = new Promise((resolve) => this.calls.set(id, resolve));
+    this.proc.send({ id, object: { binding, name, body } });
+    const m = await Promise.race([answer, this.exited.then(() => ({ error: 'the runtime exited' }))]);
+    if (m.error) throw new Error(m.error);
+    return m.result;
+  }
+
   /** stop(), then delete the persist dir if startSluice() created it. */
   async dispose() {
     await this.stop();
