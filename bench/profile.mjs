@@ -3,11 +3,13 @@
 // time per function. Not part of run.sh (the profiler slows the isolate down); for finding
 // the biggest costs:
 //
-//   SLUICE_SKIP_BUILD=1 node bench/profile.mjs [seconds=8] [max_in_flight=1] [publish|healthz]
+//   SLUICE_SKIP_BUILD=1 node bench/profile.mjs [seconds=8] [max_in_flight=1] [publish|healthz|backlog]
 //
 // With `publish`, the publish path alone: 16 publishers back to back, with a publisher id, to
 // a tenant with no destination (nothing is delivered; each publish waits only for its 202).
 // With `healthz`, the floor: 16 clients on `GET /healthz`, what every request pays.
+// With `backlog`, one destination draining a backlog: seconds × 200 events published in
+// batches of 100, profiled until the last one arrived.
 //
 // Prints three markdown tables: self time by kind of code, the top functions (PROFILE_TOP of
 // them, 30 unless set; the release wasm has no name section: Rust functions show as
@@ -23,6 +25,25 @@ const seconds = Number(process.argv[2] ?? 8);
 const mif = Number(process.argv[3] ?? 1);
 const publishOnly = process.argv[4] === 'publish';
 const healthzOnly = process.argv[4] === 'healthz';
+const backlog = process.argv[4] === 'backlog';
+
+/**
+ * `backlog`: `seconds` × 200 events published in batches of 100, one request after another,
+ * then delivered; done when the last arrives (the harness's "one destination with a backlog").
+ */
+async function drain(tenantId, a, data) {
+  const n = seconds * 200;
+  rx.reset();
+  const start = Date.now();
+  for (let i = 0; i < n; i += 100) {
+    const events = Array.from({ length: Math.min(100, n - i) }, (_, j) => `{"tenant_id":"${tenantId}","topic":"order.created","id":"bl-${i + j}","data":${data}}`);
+    const res = await post(a, `${sluice.url}/v1/publish/batch`, { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+      `{"events":[${events.join(',')}]}`);
+    if (res.status !== 200) throw new Error(`batch -> ${res.status}`);
+  }
+  while (rx.total < n && Date.now() - start < 120_000) await sleep(20);
+  return { count: rx.total };
+}
 
 async function cdp(url) {
   const ws = new WebSocket(url);
@@ -68,7 +89,7 @@ try {
   let n = 0;
   const before = await counted();
   await c.send('Profiler.start');
-  const r = await closedLoop({
+  const r = backlog ? await drain(tenantId, a, data) : await closedLoop({
     concurrency: 16, durationMs: seconds * 1000,
     send: async () => {
       if (healthzOnly) {
@@ -104,7 +125,7 @@ try {
     total += dt;
   }
   const idle = (self.get('(idle)') ?? 0) + (self.get('(program)') ?? 0);
-  console.log(`${r.count} ${healthzOnly ? 'requests answered' : `events ${publishOnly ? 'published' : 'delivered'}`} in ${seconds} s (max_in_flight ${mif}); profiled ${fmt(total / 1000)} ms, ` +
+  console.log(`${r.count} ${healthzOnly ? 'requests answered' : `events ${publishOnly ? 'published' : 'delivered'}`}${backlog ? "" : ` in ${seconds} s`} (max_in_flight ${mif}); profiled ${fmt(total / 1000)} ms, ` +
     `of which idle/program ${fmt(idle / 1000)} ms.\n`);
   const busy = total - idle;
   const category = (k) => {
