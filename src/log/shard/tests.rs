@@ -109,6 +109,78 @@ fn a_batch_stores_each_event_once_in_order() {
 }
 
 #[test]
+fn a_batch_writes_each_events_deliveries_to_that_event() {
+    let db = Memory::new();
+    let s = shard(&db);
+    let mut e1 = event("e1", NOW, "{}");
+    e1.topic = "order.paid".into();
+    let batch = [
+        NewEvent {
+            event: e1,
+            deliveries: vec![
+                new(dlv(1), des('a'), "pending"),
+                new(dlv(2), des('b'), "filtered"),
+            ],
+            claim: false,
+        },
+        NewEvent {
+            event: event("e2", NOW + 5, "{}"),
+            deliveries: vec![
+                new(dlv(3), des('a'), "pending"),
+                new(dlv(4), des('b'), "filtered"),
+                new(dlv(5), des('c'), "skipped"),
+            ],
+            claim: false,
+        },
+        NewEvent {
+            event: event("e3", NOW, "{}"),
+            deliveries: vec![],
+            claim: false,
+        },
+    ];
+    s.store_all(&batch, &[snapshot(des('a'), 5)], NOW).unwrap();
+    let rows = |id: &str| {
+        s.event(&EventId::parse(id).unwrap())
+            .unwrap()
+            .unwrap()
+            .deliveries
+    };
+    let one = rows("e1");
+    let ids: Vec<_> = one
+        .iter()
+        .map(|d| (d.id.clone(), d.topic.as_str(), d.created_at))
+        .collect();
+    assert_eq!(
+        ids,
+        vec![(dlv(1), "order.paid", NOW), (dlv(2), "order.paid", NOW)]
+    );
+    let two: Vec<_> = rows("e2")
+        .into_iter()
+        .map(|d| (d.id, d.event_id.to_string(), d.created_at))
+        .collect();
+    assert_eq!(two.len(), 3);
+    assert!(
+        two.iter().all(|(_, e, at)| e == "e2" && *at == NOW + 5),
+        "{two:?}"
+    );
+    assert!(rows("e3").is_empty());
+    // Only the pending ones are owed to their schedulers; the others are counted, across events.
+    let owed = s.due_handoffs(&tenant(), SHARD, NOW, ALL).unwrap();
+    let owed: Vec<_> = owed
+        .iter()
+        .flat_map(|h| h.deliveries.iter().map(|d| d.delivery_id.clone()))
+        .collect();
+    assert_eq!(owed, vec![dlv(1), dlv(3)]);
+    assert_eq!(
+        s.counts().unwrap(),
+        vec![
+            (des('b'), DeliveryStatus::Filtered, 2),
+            (des('c'), DeliveryStatus::Skipped, 1)
+        ]
+    );
+}
+
+#[test]
 fn an_event_is_stored_once_and_a_repeat_gets_the_first_deliveries() {
     let db = Memory::new();
     let s = shard(&db);
