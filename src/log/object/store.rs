@@ -40,20 +40,13 @@ impl EventLog {
             let (at, here): (Vec<usize>, Vec<NewEvent>) = placed.here.into_iter().unzip();
             let stored = self
                 .store_here(&tenant_id, shard, expires_at, &here, &snapshots, t)
-                .await?;
-            match stored {
-                Ok(stored) => {
-                    for (i, s) in at.into_iter().zip(stored) {
-                        answers[i] = Some(Ok(s));
-                    }
-                }
-                Err(e) => {
+                .await?
+                .map(|stored| stored.into_iter().map(Ok).collect())
+                .map_err(|e| {
                     console_error!("data plane sql failed: {e}");
-                    for i in at {
-                        answers[i] = Some(Err(SQL_FAILED.into()));
-                    }
-                }
-            }
+                    SQL_FAILED.to_string()
+                });
+            spread(&mut answers, &at, stored, "the store");
         }
         // Repeats of ids that live in other shards: each shard's in one call.
         let mut members = Vec::with_capacity(placed.elsewhere.len());
@@ -73,25 +66,8 @@ impl EventLog {
             let (log, tenant) = (&log, &tenant_id);
             calls.push(async move { log.shard::<StoreAnswer>(tenant, other, request).await });
         }
-        for (at, result) in members.into_iter().zip(bounded(calls).await) {
-            match result {
-                Ok(stored) if stored.len() == at.len() => {
-                    for (i, s) in at.into_iter().zip(stored) {
-                        answers[i] = Some(s);
-                    }
-                }
-                Ok(_) => {
-                    for i in at {
-                        let why = "a shard answered a different number of events";
-                        answers[i] = Some(Err(why.into()));
-                    }
-                }
-                Err(e) => {
-                    for i in at {
-                        answers[i] = Some(Err(e.0.clone()));
-                    }
-                }
-            }
+        for (at, result) in members.iter().zip(bounded(calls).await) {
+            spread(&mut answers, at, result.map_err(|e| e.0), "a shard");
         }
         let answers: StoreAnswer = answers
             .into_iter()
@@ -199,24 +175,33 @@ async fn claim(
         })
         .collect();
     for (members, result) in slots.values().zip(bounded(calls).await) {
-        match result {
-            Ok(ls) if ls.len() == members.len() => {
-                for (&i, l) in members.iter().zip(ls) {
-                    located[i] = Some(Ok(l));
-                }
-            }
-            Ok(_) => {
-                for &i in members {
-                    let why = "the index answered a different number of claims";
-                    located[i] = Some(Err(why.into()));
-                }
-            }
-            Err(e) => {
-                for &i in members {
-                    located[i] = Some(Err(e.0.clone()));
-                }
-            }
-        }
+        let result = result
+            .map(|ls| ls.into_iter().map(Ok).collect())
+            .map_err(|e| e.0);
+        spread(&mut located, members, result, "the index");
     }
     located
+}
+
+/// Puts one call's answers at its members' places in `out`, in order. Every member gets the
+/// error when the call failed, or when `who` answered another number than it was asked.
+fn spread<T>(
+    out: &mut [Option<std::result::Result<T, String>>],
+    members: &[usize],
+    answer: std::result::Result<Vec<std::result::Result<T, String>>, String>,
+    who: &str,
+) {
+    let why = match answer {
+        Ok(answers) if answers.len() == members.len() => {
+            for (&i, a) in members.iter().zip(answers) {
+                out[i] = Some(a);
+            }
+            return;
+        }
+        Ok(_) => format!("{who} answered for a different number of events"),
+        Err(e) => e,
+    };
+    for &i in members {
+        out[i] = Some(Err(why.clone()));
+    }
 }

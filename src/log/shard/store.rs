@@ -53,12 +53,14 @@ impl<S: Sql> Shard<'_, S> {
         events
             .iter()
             .zip(new)
-            .map(|(e, n)| match n {
-                true => Ok(created(&e.deliveries)),
-                false => Ok(Stored {
+            .map(|(e, n)| {
+                if n {
+                    return Ok(created(&e.deliveries));
+                }
+                Ok(Stored {
                     created: false,
                     deliveries: self.deliveries_of(&e.event.id)?,
-                }),
+                })
             })
             .collect()
     }
